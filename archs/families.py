@@ -1,0 +1,3 @@
+"""Imports every built-in family module so their ``@register`` decorators run."""
+
+from . import darts, mobilenetv2, overlap, patterns, resnet  # noqa: F401

@@ -1,0 +1,63 @@
+"""What a measurement is: identity + raw samples + metadata (torch.utils.benchmark's idea).
+
+Statistics are never stored as the truth: they are derived from the raw samples on demand
+(``harness.stats``), so a better estimator later re-reads old stores correctly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# Cell outcomes. ``flagged``: it ran, but its outputs disagree with the baseline's (or hold
+# NaN/Inf), so its time must not be read as a speed-up.
+DONE, FAILED, SKIPPED, FLAGGED = "done", "failed", "skipped", "flagged"
+STATUSES = (DONE, FAILED, SKIPPED, FLAGGED)
+
+# Session states.
+RUNNING, FINISHED, INTERRUPTED = "running", "finished", "interrupted"
+
+
+@dataclass(frozen=True, order=True)
+class CellKey:
+    """The identity of a cell within a session: what ran, where, how."""
+
+    spec: str
+    backend: str
+    precision: str
+    threads: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def group(self) -> tuple[str, str, int]:
+        """Cells that share this are compared with each other (same model, precision, threads)."""
+        return (self.spec, self.precision, self.threads)
+
+
+@dataclass
+class CellResult:
+    key: CellKey
+    status: str
+    reason: str | None = None
+    samples_ms: list[float] = field(default_factory=list)  # per-iteration latency, in order
+    warmup_ms: float | None = None  # the first inference, excluded from samples
+    meta: dict[str, Any] = field(default_factory=dict)  # backend props, times, rss, parity...
+    started: float | None = None  # unix seconds
+    finished: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"unknown cell status {self.status!r}")
+
+
+@dataclass
+class SessionInfo:
+    id: str
+    started: float
+    status: str = RUNNING
+    finished: float | None = None
+    machine_id: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    argv: list[str] = field(default_factory=list)
+    version: str = ""
