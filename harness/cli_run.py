@@ -1,0 +1,129 @@
+"""``accelbench run``: assemble a session from preset/config/flags, run it, show the speed-ups."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from .config import MODEL_PREFIX, ConfigError, SessionConfig, load_preset, load_toml, with_overrides
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from .cli import DEFAULT_STORE
+
+    p = sub.add_parser(
+        "run", help="run a benchmark session (default: the quick preset)",
+        description="Time specs on every backend, store raw samples, report speed-ups. "
+                    "With no spec, runs the 'quick' preset.",
+    )
+    p.add_argument("specs", nargs="*", metavar="SPEC", help="e.g. mobilenetv2:width=0.5,res=128")
+    p.add_argument("--preset", help="quick | paper | full")
+    p.add_argument("--config", metavar="FILE.toml", help="a session file with a [session] table")
+    p.add_argument("--model", action="append", default=[], metavar="FILE.py:FACTORY",
+                   help="benchmark your own nn.Module: FACTORY() returns (module, example_input)")
+    p.add_argument("--backends", help="comma list, e.g. torch,openvino:CPU[,torch-compile]")
+    p.add_argument("--precision", help="f32 or bf16 (comma list for both)")
+    p.add_argument("--threads", help="threads per backend (comma list to sweep)")
+    p.add_argument("--budget", type=float, metavar="SECONDS", help="timing budget per cell")
+    p.add_argument("--target", type=float, help="stop a cell once its median's 95%% CI is within "
+                                                 "±TARGET (fraction; default 0.01)")
+    p.add_argument("--timeout", type=float, metavar="SECONDS", help="limit on one cell's setup")
+    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"default {DEFAULT_STORE}")
+    p.add_argument("--resume", nargs="?", const="", metavar="SESSION",
+                   help="finish an interrupted session (default: the latest)")
+    p.add_argument("--json", action="store_true", help="print the session's results as JSON")
+    p.add_argument("--no-report", action="store_true", help="do not render the report files")
+    p.set_defaults(func=cmd_run)
+
+
+def build_config(args: argparse.Namespace) -> SessionConfig:
+    from .backends import split_backend_list
+
+    if args.preset and args.config:
+        raise ConfigError("give --preset or --config, not both")
+    workloads = list(args.specs) + [MODEL_PREFIX + m for m in args.model]
+    if args.config:
+        base = load_toml(args.config)
+    elif args.preset or not workloads:
+        base = load_preset(args.preset or "quick")
+    else:
+        base = None
+    overrides = {
+        "workloads": tuple(workloads) if workloads else None,
+        "backends": tuple(split_backend_list(args.backends)) if args.backends else None,
+        "precisions": _csv(args.precision, str, "--precision"),
+        "threads": _csv(args.threads, int, "--threads"),
+        "budget_s": args.budget,
+        "target": args.target,
+        "timeout_s": args.timeout,
+    }
+    if base is None:
+        return with_overrides(SessionConfig(workloads=tuple(workloads)), **overrides)
+    return with_overrides(base, **overrides)
+
+
+def _csv(text: str | None, kind: type, flag: str) -> tuple | None:
+    if text is None:
+        return None
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    try:
+        return tuple(kind(t) for t in items)
+    except ValueError:
+        raise ConfigError(f"{flag}: expected a comma list of {kind.__name__}, got {text!r}") from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .session import run_session
+    from .store import Store
+
+    out = Console(stderr=True) if args.json else Console()
+    store = Store.open(args.store, create=args.resume is None)
+    with store:
+        resume = None
+        if args.resume is not None:
+            if args.specs or args.model or args.preset or args.config:
+                raise ConfigError("--resume continues a stored session; give no specs, preset or config")
+            resume = store.session(args.resume or None)
+            config = SessionConfig.from_dict(resume.config, where=f"session {resume.id}")
+        else:
+            config = build_config(args)
+        from .progress import SessionProgress
+
+        with SessionProgress(out) as progress:
+            outcome = run_session(
+                store, args.store, config, resume=resume, argv=sys.argv,
+                on_start=lambda info, total: progress.start(info.id, total),
+                on_cell=progress.cell, on_block=progress.block,
+            )
+        machine = store.machine(outcome.info.machine_id) if outcome.info.machine_id else None
+    return finish(args, config, outcome, machine, out)
+
+
+def finish(args, config, outcome, machine, out: Console) -> int:
+    import reports
+
+    report = reports.build_report(outcome.info, outcome.cells, machine, baseline=config.baseline,
+                                  store=str(args.store))
+    paths = {}
+    if not args.no_report:
+        paths = reports.write_report(report, args.store.parent / outcome.info.id)
+    if args.json:
+        from .cli import print_json
+
+        print_json(report.as_json())
+    else:
+        reports.render_terminal(report, out)
+    if paths:
+        out.print(f"report: {paths.get('html') or next(iter(paths.values()))}", highlight=False)
+    if outcome.interrupted:
+        out.print(f"interrupted: {len(outcome.cells)} cells saved; finish with "
+                  f"`accelbench run --resume {outcome.info.id} --store {args.store}`", highlight=False)
+        return EXIT_INTERRUPTED
+    from .results import DONE
+
+    return EXIT_OK if all(c.status == DONE for c in outcome.cells) else EXIT_SOME_FAILED

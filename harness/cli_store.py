@@ -1,0 +1,101 @@
+"""Commands that read or combine stores: ``report``, ``sessions``, ``merge``.
+
+They never write to a store they could not validate; ``report`` and ``sessions`` open read-only.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    from .cli import DEFAULT_STORE
+
+    p = sub.add_parser("report", help="render a stored session (default: the latest)")
+    p.add_argument("session", nargs="?", help="session id or a unique prefix of one")
+    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"default {DEFAULT_STORE}")
+    p.add_argument("--out", type=Path, help="output folder (default: beside the store, by session id)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("sessions", help="list the sessions in a store")
+    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"default {DEFAULT_STORE}")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_sessions)
+
+    p = sub.add_parser("merge", help="copy sessions from other stores (other machines) into one")
+    p.add_argument("sources", nargs="+", type=Path, help="stores to read (validated first)")
+    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"target, default {DEFAULT_STORE}")
+    p.set_defaults(func=cmd_merge)
+
+
+def _open_existing(path: Path):
+    from .store import Store, StoreError
+
+    if not path.exists():
+        raise StoreError(f"no store at {path} (run `accelbench run` first, or pass --store)")
+    return Store.open(path, create=False)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import reports
+
+    from .cli import print_json
+
+    with _open_existing(args.store) as store:
+        info = store.session(args.session)
+        cells = store.cells(info.id)
+        machine = store.machine(info.machine_id) if info.machine_id else None
+    baseline = str(info.config.get("baseline", "torch")) if isinstance(info.config, dict) else "torch"
+    report = reports.build_report(info, cells, machine, baseline=baseline, store=str(args.store))
+    out_dir = args.out or args.store.parent / info.id
+    paths = reports.write_report(report, out_dir)
+    if args.json:
+        print_json(report.as_json())
+        return 0
+    console = Console()
+    reports.render_terminal(report, console)
+    for kind, path in paths.items():
+        console.print(f"{kind}: {path}", highlight=False)
+    return 0
+
+
+def cmd_sessions(args: argparse.Namespace) -> int:
+    from .cli import print_json
+
+    with _open_existing(args.store) as store:
+        rows = []
+        for info in store.sessions():
+            cells = store.cells(info.id)
+            rows.append({"session": info.id, "status": info.status, "started": info.started,
+                         "machine": info.machine_id, "cells": len(cells),
+                         "preset": info.config.get("name") if isinstance(info.config, dict) else None})
+    if args.json:
+        print_json(rows)
+        return 0
+    for r in rows:
+        print(f"{r['session']}  {r['status']:<11} {r['cells']:>4} cells  machine {r['machine']}  "
+              f"preset {r['preset']}")
+    return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from .store import Store
+
+    with Store.open(args.store, create=True) as store:
+        for src in args.sources:
+            if src.resolve() == args.store.resolve():
+                raise_usage(f"{src} is the target store itself")
+            added = store.merge_from(src)
+            print(f"{src}: added {added.get('sessions', 0)} sessions, {added.get('cells', 0)} cells, "
+                  f"{added.get('machines', 0)} machines")
+    return 0
+
+
+def raise_usage(msg: str) -> None:
+    from .cli import UsageError
+
+    raise UsageError(msg)

@@ -1,0 +1,211 @@
+"""A benchmark session's configuration: presets, TOML files and command-line overrides.
+
+One frozen dataclass holds everything that decides what a session measures; it is stored with
+the session so ``--resume`` and reports see exactly what ran. Checks only raise (``ConfigError``
+with a message naming what is valid); nothing here touches a backend or the store.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import asdict, dataclass, fields, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+import archs
+
+PRECISIONS = ("f32", "bf16")
+PRESETS = ("quick", "paper", "full")
+MODEL_PREFIX = "@"  # a workload named "@path/to/file.py:factory" is a user's own model
+
+
+class ConfigError(ValueError):
+    """A session configuration that cannot run; the message says what is valid."""
+
+
+def default_threads() -> int:
+    """All cores this process may use: the same count is given to every backend."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """What a session measures: workloads x backends x precisions x threads, and how long.
+
+    ``budget_s`` is the timing budget of one cell (so a comparison of two backends spends up to
+    twice that); ``target`` the relative half-width of the median's 95% CI at which timing stops
+    early; ``timeout_s`` the hard limit on one cell's setup (build + convert + compile).
+    """
+
+    workloads: tuple[str, ...]
+    backends: tuple[str, ...] = ("torch", "openvino:CPU")
+    precisions: tuple[str, ...] = ("f32",)
+    threads: tuple[int, ...] = ()
+    budget_s: float = 10.0
+    target: float = 0.01
+    min_samples: int = 30
+    block_s: float = 0.1
+    timeout_s: float = 600.0
+    seed: int = 0
+    baseline: str = "torch"
+    name: str = "custom"
+
+    def __post_init__(self) -> None:
+        if not self.workloads:
+            raise ConfigError("a session needs at least one spec (or --model)")
+        for w in self.workloads:
+            check_workload(w)
+        if len(set(self.workloads)) != len(self.workloads):
+            raise ConfigError("a spec is listed twice (after canonicalisation)")
+        from .backends import BackendError, parse_backend
+
+        try:
+            canon = tuple(parse_backend(b).text for b in self.backends)
+        except BackendError as exc:
+            raise ConfigError(str(exc)) from None
+        if not canon:
+            raise ConfigError("a session needs at least one backend")
+        if len(set(canon)) != len(canon):
+            raise ConfigError("a backend is listed twice")
+        object.__setattr__(self, "backends", canon)
+        try:
+            baseline = parse_backend(self.baseline).text
+        except BackendError as exc:
+            raise ConfigError(f"baseline: {exc}") from None
+        # Speed-ups are relative to the baseline; when it is not measured, the first backend is.
+        object.__setattr__(self, "baseline", baseline if baseline in canon else canon[0])
+        for p in self.precisions:
+            if p not in PRECISIONS:
+                raise ConfigError(f"precision {p!r} is not valid; valid: {', '.join(PRECISIONS)}")
+        if not self.precisions:
+            raise ConfigError("a session needs at least one precision")
+        if not self.threads:
+            object.__setattr__(self, "threads", (default_threads(),))
+        for t in self.threads:
+            if not isinstance(t, int) or isinstance(t, bool) or not 1 <= t <= 1024:
+                raise ConfigError(f"threads must be integers from 1 to 1024, got {t!r}")
+        _positive("budget_s", self.budget_s, 0.1, 86400)
+        _positive("target", self.target, 1e-4, 0.5)
+        _positive("block_s", self.block_s, 0.001, 60)
+        _positive("timeout_s", self.timeout_s, 1, 86400)
+        if not isinstance(self.min_samples, int) or not 6 <= self.min_samples <= 10**7:
+            raise ConfigError("min_samples must be an integer from 6 to 10000000")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**31:
+            raise ConfigError("seed must be an integer from 0 to 2**31-1")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, where: str = "config") -> SessionConfig:
+        valid = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - valid)
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {unknown}; valid: {sorted(valid)}")
+        kwargs: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name not in data:
+                continue
+            value = data[f.name]
+            if f.name in ("workloads", "backends", "precisions", "threads"):
+                if isinstance(value, (str, int)):
+                    value = [value]
+                if not isinstance(value, list):
+                    raise ConfigError(f"{where}: {f.name} must be a list")
+                value = tuple(value)
+                kind = int if f.name == "threads" else str
+                if not all(isinstance(v, kind) and not isinstance(v, bool) for v in value):
+                    raise ConfigError(f"{where}: every item of {f.name} must be {kind.__name__}")
+            elif f.name in ("budget_s", "target", "block_s", "timeout_s"):
+                if not isinstance(value, (int, float)) or isinstance(value, bool):
+                    raise ConfigError(f"{where}: {f.name} must be a number")
+                value = float(value)
+            elif f.name in ("min_samples", "seed"):
+                if not isinstance(value, int) or isinstance(value, bool):
+                    raise ConfigError(f"{where}: {f.name} must be an integer")
+            elif not isinstance(value, str):
+                raise ConfigError(f"{where}: {f.name} must be text")
+            kwargs[f.name] = value
+        if "workloads" in kwargs:
+            kwargs["workloads"] = tuple(canonical_workload(w) for w in kwargs["workloads"])
+        return cls(**kwargs)
+
+
+def _positive(name: str, value: float, lo: float, hi: float) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo <= value <= hi:
+        raise ConfigError(f"{name} must be a number from {lo} to {hi}, got {value!r}")
+
+
+def canonical_workload(text: str) -> str:
+    """A spec in canonical form, or a user model reference kept as given."""
+    if not isinstance(text, str):
+        raise ConfigError(f"a spec must be text, got {type(text).__name__}")
+    if text.startswith(MODEL_PREFIX):
+        check_workload(text)
+        return text
+    try:
+        return archs.format_spec(archs.parse(text))
+    except archs.SpecError as exc:
+        raise ConfigError(f"bad spec {text!r}: {exc}") from None
+
+
+def check_workload(text: str) -> None:
+    if text.startswith(MODEL_PREFIX):
+        ref = text[len(MODEL_PREFIX):]
+        path, sep, factory = ref.rpartition(":")
+        if not sep or not path.endswith(".py") or not factory.isidentifier():
+            raise ConfigError(f"--model expects path/to/file.py:factory, got {ref!r}")
+        return
+    try:
+        resolved = archs.format_spec(archs.parse(text))
+        archs.resolve(text)
+    except archs.SpecError as exc:
+        raise ConfigError(f"bad spec {text!r}: {exc}") from None
+    if resolved != text:
+        raise ConfigError(f"spec {text!r} is not canonical (expected {resolved!r})")
+
+
+def load_toml(path: str | Path) -> SessionConfig:
+    """A session from a TOML file whose keys are SessionConfig's fields (table ``[session]``)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}") from None
+    return _from_toml_text(text, str(path))
+
+
+def _from_toml_text(text: str, where: str) -> SessionConfig:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where} is not valid TOML: {exc}") from None
+    extra = sorted(set(data) - {"session"})
+    if extra or not isinstance(data.get("session"), dict):
+        raise ConfigError(f"{where}: expected one [session] table, found {sorted(data) or 'nothing'}")
+    return SessionConfig.from_dict(data["session"], where=where)
+
+
+def load_preset(name: str) -> SessionConfig:
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; valid: {', '.join(PRESETS)}")
+    text = resources.files("harness").joinpath(f"presets/{name}.toml").read_text(encoding="utf-8")
+    return replace(_from_toml_text(text, f"preset {name}"), name=name)
+
+
+def with_overrides(config: SessionConfig, **overrides: Any) -> SessionConfig:
+    """Apply command-line overrides (None = not given) and re-run every check."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if "workloads" in given:
+        given["workloads"] = tuple(canonical_workload(w) for w in given["workloads"])
+    return replace(config, **given)

@@ -1,0 +1,249 @@
+"""Runs a session: expands it into comparison groups, times each group, stores every cell.
+
+A *group* is one workload at one precision and thread count, measured on every backend of the
+session. Each backend runs in its own worker process; the coordinator alternates timed blocks
+between them (A B, B A, A B, ...) so the slow drift of a shared machine — another tenant, thermal
+state, a background job — lands on both sides of a speed-up alike instead of biasing one.
+
+A cell is written to the store the moment its group finishes, so an interruption or a crash of
+the coordinator itself loses at most the group in flight, and ``--resume`` picks up from there.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import stats
+from .config import SessionConfig
+from .results import DONE, FAILED, FLAGGED, SKIPPED, CellKey, CellResult
+from .workload import Workload
+from .worker_client import WorkerClient, WorkerCrashed, WorkerError, WorkerTimeout
+
+# Relative L2 error allowed between a candidate's outputs and the baseline's, by precision.
+# f32 kernels differ in summation order and fusion (OpenVINO folds BN, reorders convs), so exact
+# equality is not expected; 1e-4 is the conversion check's bound, with headroom for threading.
+PARITY_TOLERANCE = {"f32": 1e-3, "bf16": 5e-2}
+MIN_ROUNDS = 3
+
+
+@dataclass
+class GroupPlan:
+    workload: Workload
+    precision: str
+    threads: int
+    backends: tuple[str, ...]  # those still to measure (resume skips finished ones)
+
+    def key(self, backend: str) -> CellKey:
+        return CellKey(self.workload.text, backend, self.precision, self.threads)
+
+
+@dataclass
+class _Side:
+    """One backend's worker within a group, and what it has measured so far."""
+
+    backend: str
+    key: CellKey
+    client: WorkerClient | None = None
+    result: CellResult | None = None  # set once the side is finished (failed / skipped)
+    info: dict[str, Any] = field(default_factory=dict)
+    samples: list[float] = field(default_factory=list)
+    block: int = 1
+    started: float = field(default_factory=time.time)
+
+    @property
+    def active(self) -> bool:
+        return self.result is None and self.client is not None
+
+
+def plan_groups(config: SessionConfig, finished: set[CellKey]) -> list[GroupPlan]:
+    plans = []
+    for text in config.workloads:
+        workload = Workload.from_text(text)
+        for precision in config.precisions:
+            for threads in config.threads:
+                todo = tuple(
+                    b for b in config.backends
+                    if CellKey(text, b, precision, threads) not in finished
+                )
+                if todo:
+                    plans.append(GroupPlan(workload, precision, threads, todo))
+    return plans
+
+
+class GroupRunner:
+    """Times one group. ``on_block`` is told (key, samples so far) after every block."""
+
+    def __init__(self, config: SessionConfig, cache_dir: Path,
+                 on_block: Callable[[CellKey, list[float]], None] | None = None) -> None:
+        self.config = config
+        self.cache_dir = cache_dir
+        self.on_block = on_block or (lambda key, samples: None)
+
+    def run(self, plan: GroupPlan) -> list[CellResult]:
+        sides = [_Side(b, plan.key(b)) for b in plan.backends]
+        try:
+            for side in sides:
+                self._setup(side, plan)
+            self._check_parity(sides, plan)
+            self._time(sides)
+            return [self._finish(side, plan) for side in sides]
+        finally:
+            for side in sides:
+                if side.client is not None:
+                    side.client.close()
+
+    # -- stages ---------------------------------------------------------------------------
+
+    def _setup(self, side: _Side, plan: GroupPlan) -> None:
+        cfg = self.config
+        try:
+            side.client = WorkerClient(side.backend, plan.threads)
+            reply = side.client.request(
+                {"op": "setup", **plan.workload.setup_fields(), "seed": cfg.seed,
+                 "precision": plan.precision, "threads": plan.threads,
+                 "ir_key": plan.workload.ir_key(cfg.seed), "cache_dir": str(self.cache_dir)},
+                timeout=cfg.timeout_s,
+            )
+            side.info = dict(reply.get("info", {}))
+        except WorkerError as exc:
+            status = SKIPPED if exc.kind == "availability" else FAILED
+            side.result = self._ended(side, status, f"{exc.kind}: {exc}")
+        except WorkerTimeout as exc:
+            side.result = self._ended(side, FAILED, f"timeout after {exc.seconds:g} s (setup)")
+        except WorkerCrashed as exc:
+            side.result = self._ended(side, FAILED, f"worker crashed during setup: {exc}")
+
+    def _check_parity(self, sides: list[_Side], plan: GroupPlan) -> None:
+        """Compare every candidate's output with the baseline's on the same seeded input."""
+        with tempfile.TemporaryDirectory(prefix="accelbench-out-") as tmp:
+            outputs: dict[str, np.ndarray] = {}
+            for side in sides:
+                if not side.active:
+                    continue
+                path = Path(tmp) / f"{len(outputs)}.npy"
+                reply = self._request(side, {"op": "output", "path": str(path)}, self.config.timeout_s)
+                if reply is None:
+                    continue
+                out = np.load(path, allow_pickle=False)
+                outputs[side.backend] = out
+                if not reply.get("finite", bool(np.isfinite(out).all())):
+                    side.info["parity"] = {"ok": False, "finite": False}
+                    side.info["flag"] = "outputs hold NaN or Inf"
+            base_name = self.config.baseline if self.config.baseline in outputs else None
+            tolerance = PARITY_TOLERANCE[plan.precision]
+            for side in sides:
+                if side.backend not in outputs or base_name is None or side.backend == base_name:
+                    continue
+                parity = _parity(outputs[base_name], outputs[side.backend], tolerance)
+                parity["baseline"] = base_name
+                side.info["parity"] = parity
+                if not parity["ok"] and "flag" not in side.info:
+                    side.info["flag"] = (f"outputs differ from {base_name}: rel. L2 error "
+                                         f"{parity['rel_l2']:.3g} > {tolerance:g}")
+
+    def _time(self, sides: list[_Side]) -> None:
+        cfg = self.config
+        for side in sides:
+            first_ms = side.info.get("first_ms") or 1.0
+            side.block = max(1, int(cfg.block_s * 1000 / max(first_ms, 1e-3)))
+        deadline = time.monotonic() + cfg.budget_s * max(1, sum(s.active for s in sides))
+        rounds = 0
+        while any(s.active for s in sides):
+            order = sides if rounds % 2 == 0 else list(reversed(sides))
+            for side in order:
+                if side.active:
+                    self._time_block(side)
+            rounds += 1
+            if rounds >= MIN_ROUNDS and self._converged(sides):
+                break
+            if time.monotonic() >= deadline:
+                break
+
+    def _time_block(self, side: _Side) -> None:
+        expected_s = side.block * max(side.info.get("first_ms") or 1.0, 0.01) / 1000
+        reply = self._request(side, {"op": "time", "n": side.block}, 60 + 20 * expected_s)
+        if reply is None:
+            return
+        samples = [float(v) for v in reply["samples_ms"]]
+        side.samples.extend(samples)
+        # Re-size blocks from the measured median: the first inference is often slower.
+        med = float(np.median(samples)) if samples else 0.0
+        if med > 0:
+            side.block = max(1, int(self.config.block_s * 1000 / med))
+        self.on_block(side.key, side.samples)
+
+    def _converged(self, sides: list[_Side]) -> bool:
+        for side in sides:
+            if not side.active:
+                continue
+            if len(side.samples) < self.config.min_samples:
+                return False
+            if stats.relative_halfwidth(side.samples) > self.config.target:
+                return False
+        return True
+
+    def _finish(self, side: _Side, plan: GroupPlan) -> CellResult:
+        if side.result is not None:
+            return side.result
+        reply = self._request(side, {"op": "stats"}, 30)
+        if side.result is not None:  # the worker died after timing
+            side.result.samples_ms = side.samples
+            return side.result
+        info = dict(side.info)
+        flag = info.pop("flag", None)
+        warmup = info.pop("first_ms", None)
+        info.update(plan.workload.profile_meta())
+        info["max_rss_bytes"] = (reply or {}).get("max_rss_bytes")
+        info["target"] = self.config.target
+        info["converged"] = stats.relative_halfwidth(side.samples) <= self.config.target
+        return CellResult(side.key, FLAGGED if flag else DONE, flag, side.samples, warmup,
+                          info, side.started, time.time())
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _request(self, side: _Side, msg: dict[str, Any], timeout: float) -> dict[str, Any] | None:
+        """Send to a side's worker; on any failure end the side with the cause and return None."""
+        assert side.client is not None
+        try:
+            return side.client.request(msg, timeout=timeout)
+        except WorkerTimeout as exc:
+            reason = f"timeout after {exc.seconds:g} s ({msg['op']})"
+        except WorkerCrashed as exc:
+            reason = f"worker crashed during {msg['op']}: {exc}"
+        except WorkerError as exc:
+            reason = f"{exc.kind}: {exc}"
+        side.client.kill()
+        side.result = self._ended(side, FAILED, reason)
+        side.result.samples_ms = list(side.samples)
+        return None
+
+    @staticmethod
+    def _ended(side: _Side, status: str, reason: str) -> CellResult:
+        return CellResult(side.key, status, reason, [], None, dict(side.info), side.started, time.time())
+
+
+def _parity(base: np.ndarray, cand: np.ndarray, tolerance: float) -> dict[str, Any]:
+    if base.shape != cand.shape:
+        return {"ok": False, "rel_l2": math.inf, "tolerance": tolerance,
+                "why": f"shape {list(cand.shape)} vs {list(base.shape)}"}
+    b = base.astype(np.float64).ravel()
+    c = cand.astype(np.float64).ravel()
+    denom = float(np.linalg.norm(b)) or 1.0
+    rel = float(np.linalg.norm(b - c) / denom)
+    finite = bool(np.isfinite(c).all())
+    return {"ok": finite and rel <= tolerance, "rel_l2": rel if math.isfinite(rel) else None,
+            "max_abs": float(np.max(np.abs(b - c))) if finite and b.size else None,
+            "tolerance": tolerance, "finite": finite}
+
+
+def iterate_cells(plans: list[GroupPlan], runner: GroupRunner) -> Iterator[CellResult]:
+    for plan in plans:
+        yield from runner.run(plan)

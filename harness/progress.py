@@ -1,0 +1,75 @@
+"""Live progress of a session: cell i/N, elapsed, ETA, the current median.
+
+On a terminal this is a rich progress bar redrawn in place; elsewhere (CI logs, pipes) it is one
+plain line per finished cell, because redraw sequences make logs unreadable. Progress always goes
+to stderr so ``--json`` on stdout stays machine-readable.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from .results import DONE, CellKey, CellResult
+
+
+class SessionProgress:
+    def __init__(self, console: Console, *, live: bool | None = None) -> None:
+        self.console = console
+        self.live = console.is_terminal if live is None else live
+        self._progress: Progress | None = None
+        self._task = None
+        self._t0 = time.monotonic()
+        self._total = 0
+        self._last_block = 0.0
+
+    def __enter__(self) -> SessionProgress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def start(self, session_id: str, total: int) -> None:
+        self._total = total
+        self._t0 = time.monotonic()
+        self.console.print(f"session [bold]{escape(session_id)}[/]: {total} cells to measure")
+        if self.live and total:
+            self._progress = Progress(
+                TextColumn("cell"), MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(),
+                TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.description}"),
+                console=self.console, transient=True,
+            )
+            self._task = self._progress.add_task("", total=total)
+            self._progress.start()
+
+    def block(self, key: CellKey, samples: list[float]) -> None:
+        if self._progress is None or not samples:
+            return
+        now = time.monotonic()
+        if now - self._last_block < 0.2:
+            return
+        self._last_block = now
+        med = statistics.median(samples)
+        self._progress.update(
+            self._task, description=escape(f"{key.spec} {key.backend}: median {med:.3f} ms (n={len(samples)})")
+        )
+
+    def cell(self, done: int, total: int, result: CellResult) -> None:
+        elapsed = time.monotonic() - self._t0
+        eta = elapsed / done * (total - done) if done else 0.0
+        if result.status == DONE and result.samples_ms:
+            what = f"median {statistics.median(result.samples_ms):.3f} ms, n={len(result.samples_ms)}"
+        else:
+            what = f"{result.status}: {result.reason}"
+        line = (f"[{done}/{total}] {result.key.spec} {result.key.backend} {result.key.precision} "
+                f"t={result.key.threads}: {what}  (elapsed {elapsed:.0f} s, ETA {eta:.0f} s)")
+        if self._progress is not None:
+            self._progress.update(self._task, completed=done)
+            self._progress.console.print(escape(line), highlight=False)
+        else:
+            self.console.print(escape(line), highlight=False, soft_wrap=True)

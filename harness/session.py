@@ -1,0 +1,109 @@
+"""A benchmark session from start to end: identity, store, interruption, resume.
+
+Why signals are turned into one exception: Ctrl-C (SIGINT) and SIGTERM must both leave the
+store consistent — finished cells kept, the session marked ``interrupted`` so ``--resume`` can
+finish it. Worker processes run in their own process groups, so a Ctrl-C at the terminal reaches
+only the coordinator, which then stops them itself.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import __version__
+from .config import SessionConfig
+from .coordinator import GroupRunner, plan_groups
+from .machine import fingerprint
+from .results import FINISHED, INTERRUPTED, CellKey, CellResult, SessionInfo
+from .store import Store
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM arrived; the session stops after saving what it has."""
+
+
+@dataclass
+class SessionOutcome:
+    info: SessionInfo
+    cells: list[CellResult]
+    interrupted: bool
+
+
+def new_session_id() -> str:
+    """Sortable by start time and unique across machines (merging stores never collides)."""
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def cache_dir_for(store_path: Path) -> Path:
+    """Converted IR lives beside the store, so a second run with the same store converts nothing."""
+    return Path(os.environ.get("ACCELBENCH_CACHE", store_path.parent / "ircache"))
+
+
+def run_session(
+    store: Store,
+    store_path: Path,
+    config: SessionConfig,
+    *,
+    resume: SessionInfo | None = None,
+    argv: list[str] | None = None,
+    on_cell: Callable[[int, int, CellResult], None] | None = None,
+    on_block: Callable[[CellKey, list[float]], None] | None = None,
+    on_start: Callable[[SessionInfo, int], None] | None = None,
+) -> SessionOutcome:
+    machine = fingerprint()
+    store.add_machine(machine["id"], machine)
+    if resume is None:
+        info = SessionInfo(new_session_id(), time.time(), machine_id=machine["id"],
+                           config=config.as_dict(), argv=list(argv or sys.argv), version=__version__)
+        store.begin_session(info)
+        finished: set[CellKey] = set()
+    else:
+        info = resume
+        finished = store.done_keys(info.id)
+    plans = plan_groups(config, finished)
+    total = sum(len(p.backends) for p in plans)
+    if on_start:
+        on_start(info, total)
+    runner = GroupRunner(config, cache_dir_for(store_path), on_block)
+    done = 0
+    interrupted = False
+    with _signals_as_interrupt():
+        try:
+            for plan in plans:
+                for result in runner.run(plan):
+                    store.put_cell(info.id, result)
+                    done += 1
+                    if on_cell:
+                        on_cell(done, total, result)
+        except (KeyboardInterrupt, Interrupted):
+            interrupted = True
+    status = INTERRUPTED if interrupted else FINISHED
+    store.finish_session(info.id, status)
+    info = store.session(info.id)
+    return SessionOutcome(info, store.cells(info.id), interrupted)
+
+
+class _signals_as_interrupt:
+    """Within the block SIGTERM raises Interrupted (SIGINT already raises KeyboardInterrupt)."""
+
+    def __enter__(self) -> None:
+        self._old = signal.getsignal(signal.SIGTERM)
+
+        def handler(signum, frame):  # noqa: ARG001
+            raise Interrupted(signal.Signals(signum).name)
+
+        try:
+            signal.signal(signal.SIGTERM, handler)
+        except ValueError:  # not the main thread (e.g. called from a test thread)
+            self._old = None
+
+    def __exit__(self, *exc) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGTERM, self._old)
