@@ -66,6 +66,7 @@ def run_session(
         finished: set[CellKey] = set()
     else:
         info = resume
+        store.resume_session(info.id)
         finished = store.done_keys(info.id)
     plans = plan_groups(config, finished)
     total = sum(len(p.backends) for p in plans)

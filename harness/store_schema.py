@@ -1,0 +1,324 @@
+"""The store's on-disk format: schema, version history, file checks, and row (de)coding.
+
+Why a separate module: everything that decides whether bytes on disk may be trusted lives here,
+so the rules for "is this a store we can read?" and "is this row well-formed?" are one
+reading, shared by ``Store.open`` and ``Store.merge_from`` (see ``harness.store``).
+
+Store format history (pyperf-style; bump ``SCHEMA_VERSION`` and add a migration for each):
+
+* v1 (accelbench 0.1): tables ``meta``, ``machines``, ``sessions``, ``cells``; JSON in TEXT
+  columns, where non-finite floats are written as the tokens ``NaN``, ``Infinity`` and
+  ``-Infinity`` (Python's json and JSON5 read them; strict JSON has no way to say NaN).
+
+Changes between versions must be additive (new tables, new nullable columns), so that a
+migration is a few ``ALTER TABLE ... ADD COLUMN`` statements and an old row means the same
+thing after it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from harness.results import (
+    FINISHED,
+    INTERRUPTED,
+    RUNNING,
+    STATUSES,
+    CellKey,
+    CellResult,
+    SessionInfo,
+)
+
+SCHEMA_VERSION = 1
+FORMAT_NAME = "accelbench-store"
+# Written into the SQLite header (offset 68) so `file` and other tools can tell what this is.
+APPLICATION_ID = 0x61636362  # "accb"
+SQLITE_MAGIC = b"SQLite format 3\x00"
+SESSION_STATES = (RUNNING, FINISHED, INTERRUPTED)
+TABLES = ("meta", "machines", "sessions", "cells")
+
+# ``cells.id`` aliases the rowid so insertion order survives VACUUM (a bare rowid may not).
+DDL = """
+CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+CREATE TABLE machines (id TEXT PRIMARY KEY NOT NULL, fingerprint TEXT NOT NULL);
+CREATE TABLE sessions (
+    id TEXT PRIMARY KEY NOT NULL,
+    started REAL NOT NULL,
+    finished REAL,
+    status TEXT NOT NULL,
+    machine_id TEXT,
+    config TEXT NOT NULL,
+    argv TEXT NOT NULL,
+    version TEXT NOT NULL
+);
+CREATE TABLE cells (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES sessions(id),
+    spec TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    precision TEXT NOT NULL,
+    threads INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    warmup_ms REAL,
+    samples TEXT NOT NULL,
+    meta TEXT NOT NULL,
+    started REAL,
+    finished REAL,
+    UNIQUE (session_id, spec, backend, precision, threads)
+);
+"""
+
+MACHINE_COLS = "id, fingerprint"
+SESSION_COLS = "id, started, finished, status, machine_id, config, argv, version"
+CELL_COLS = ("session_id, spec, backend, precision, threads, status, reason, warmup_ms, "
+             "samples, meta, started, finished")
+
+# Migration from version v to v+1, run inside one write transaction. None exist yet: v1 is the
+# first format. Keep each one additive (see the module docstring).
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+
+
+class StoreError(Exception):
+    """A store that cannot be opened, read or written as asked. The message is shown verbatim."""
+
+
+class RowError(ValueError):
+    """A row (read from disk, or about to be written) that is not well-formed."""
+
+
+# ---------------------------------------------------------------------------- file checks
+
+
+def sniff(path: Path) -> str:
+    """'missing', 'empty' or 'sqlite', from the filesystem alone: nothing is opened for writing.
+
+    The 16-byte header is checked before SQLite ever sees the file, because connecting
+    read-write to a non-SQLite file and setting a pragma could overwrite someone's data.
+    """
+    try:
+        if not path.exists():
+            return "missing"
+        if path.is_dir():
+            raise StoreError(f"{path} is a directory, not a store file")
+        with path.open("rb") as f:
+            head = f.read(len(SQLITE_MAGIC))
+    except OSError as e:
+        raise StoreError(f"cannot read store {path}: {e.strerror or e}") from None
+    if not head:
+        return "empty"
+    if head != SQLITE_MAGIC:
+        raise StoreError(f"{path} is not an accelbench store (not a SQLite database)")
+    return "sqlite"
+
+
+def connect_readonly(path: Path) -> sqlite3.Connection:
+    """A connection that cannot modify the file (``mode=ro``): the way any unvalidated file is read."""
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    try:
+        return sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30.0)
+    except sqlite3.Error as e:
+        raise StoreError(f"cannot open store {path}: {e}") from None
+
+
+def check_store(conn: sqlite3.Connection, path: Path, *, integrity: bool = True) -> int:
+    """Validate an open store's integrity and format; return its schema version.
+
+    Raises StoreError for anything that is not an accelbench store this code may read or
+    upgrade. Only reads: callers run it on a read-only connection before any write.
+    """
+    try:
+        problems = [r[0] for r in conn.execute("PRAGMA quick_check(5)")] if integrity else ["ok"]
+        if problems != ["ok"]:  # the report spans lines; the message must not
+            detail = " ".join(" ".join(map(str, problems)).split())[:160]
+            raise StoreError(f"store {path} is corrupt ({detail})")
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if app_id != APPLICATION_ID or "meta" not in tables:
+            raise StoreError(f"{path} is a SQLite database but not an accelbench store")
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"store {path} has schema v{version}, this accelbench reads up to "
+                             f"v{SCHEMA_VERSION}; upgrade accelbench")
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    except sqlite3.DatabaseError as e:  # "file is not a database", "malformed", I/O errors
+        raise StoreError(f"store {path} is corrupt or unreadable ({e})") from None
+    missing = [t for t in TABLES if t not in tables]
+    if meta.get("format") != FORMAT_NAME or missing:
+        raise StoreError(f"store {path} is damaged: missing "
+                         f"{', '.join(missing) if missing else 'its format record'}")
+    if meta.get("schema_version") != str(version) or version < 1:
+        raise StoreError(f"store {path} is damaged: schema version {version} disagrees with "
+                         f"its meta table ({meta.get('schema_version')!r})")
+    if version < SCHEMA_VERSION and any(v not in MIGRATIONS for v in range(version, SCHEMA_VERSION)):
+        raise StoreError(f"store {path} has schema v{version}, which this accelbench cannot upgrade")
+    return version
+
+
+def create_schema(conn: sqlite3.Connection, accelbench_version: str) -> None:
+    """Lay down v``SCHEMA_VERSION`` in an empty database; the caller holds a write transaction."""
+    for stmt in DDL.split(";"):
+        if stmt.strip():
+            conn.execute(stmt)
+    conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [
+        ("format", FORMAT_NAME),
+        ("schema_version", str(SCHEMA_VERSION)),
+        ("created_by", f"accelbench {accelbench_version}"),
+    ])
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def migrate(conn: sqlite3.Connection, version: int) -> None:
+    """Upgrade in place from ``version``; the caller holds a write transaction (all or nothing)."""
+    for v in range(version, SCHEMA_VERSION):
+        MIGRATIONS[v](conn)
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(v + 1),))
+        conn.execute(f"PRAGMA user_version = {v + 1}")
+
+
+# ---------------------------------------------------------------------------- JSON columns
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Duplicate keys are rejected: which one would win is up to the reader, so it is ambiguous."""
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise RowError(f"duplicate key {k!r}")
+        out[k] = v
+    return out
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_pairs)
+
+
+def dumps(value: Any, what: str) -> str:
+    """JSON text; NaN/Infinity become the tokens the decoder reads back (see module docstring)."""
+    try:
+        return json.dumps(value, allow_nan=True, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError) as e:
+        raise RowError(f"{what} is not JSON-serializable: {e}") from None
+
+
+def _loads(text: Any, what: str) -> Any:
+    if not isinstance(text, str):
+        raise RowError(f"{what} is not JSON text")
+    try:
+        return _DECODER.decode(text)
+    except RecursionError:
+        raise RowError(f"{what} is nested too deeply") from None
+    except ValueError as e:
+        raise RowError(f"{what} is not valid JSON ({e})") from None
+
+
+# ---------------------------------------------------------------------------- row checks
+
+
+def _text(v: Any, what: str, *, optional: bool = False, empty: bool = False) -> str | None:
+    if v is None and optional:
+        return None
+    if not isinstance(v, str) or (not empty and not v):
+        raise RowError(f"{what} must be {'a' if empty else 'a non-empty'} string")
+    return v
+
+
+def _number(v: Any, what: str, *, optional: bool = False, finite: bool = False,
+            nonneg: bool = False) -> float | None:
+    if v is None and optional:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise RowError(f"{what} must be a number")
+    x = float(v)
+    if finite and not math.isfinite(x):
+        raise RowError(f"{what} must be finite")
+    if nonneg and x < 0:  # NaN passes: a NaN latency is data (a flagged cell), a negative one is not
+        raise RowError(f"{what} must not be negative")
+    return x
+
+
+def _dict(v: Any, what: str) -> dict[str, Any]:
+    if not isinstance(v, dict):
+        raise RowError(f"{what} must be a JSON object")
+    return v
+
+
+def machine_from_row(row: tuple) -> tuple[str, dict[str, Any]]:
+    mid, fp = row
+    return _text(mid, "machine id"), _dict(_loads(fp, "fingerprint"), "fingerprint")
+
+
+def session_from_row(row: tuple) -> SessionInfo:
+    sid, started, finished, status, machine_id, config, argv, version = row
+    if status not in SESSION_STATES:
+        raise RowError(f"session status {status!r} is not one of {', '.join(SESSION_STATES)}")
+    argv_v = _loads(argv, "argv")
+    if not isinstance(argv_v, list) or not all(isinstance(a, str) for a in argv_v):
+        raise RowError("argv must be a list of strings")
+    return SessionInfo(
+        id=_text(sid, "session id"),
+        started=_number(started, "session start", finite=True),
+        status=status,
+        finished=_number(finished, "session finish", optional=True, finite=True),
+        machine_id=_text(machine_id, "machine id", optional=True),
+        config=_dict(_loads(config, "config"), "config"),
+        argv=argv_v,
+        version=_text(version, "version", empty=True),
+    )
+
+
+def cell_from_row(row: tuple) -> tuple[str, CellResult]:
+    """(session id, cell) from a ``CELL_COLS`` row, every field type-checked."""
+    sid, spec, backend, precision, threads, status, reason, warm, samples, meta, t0, t1 = row
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+        raise RowError(f"threads must be a non-negative integer, not {threads!r}")
+    if status not in STATUSES:
+        raise RowError(f"cell status {status!r} is not one of {', '.join(STATUSES)}")
+    sample_list = _loads(samples, "samples")
+    if not isinstance(sample_list, list):
+        raise RowError("samples must be a list of numbers")
+    key = CellKey(_text(spec, "spec"), _text(backend, "backend"), _text(precision, "precision"),
+                  threads)
+    return _text(sid, "session id"), CellResult(
+        key=key,
+        status=status,
+        reason=_text(reason, "reason", optional=True, empty=True),
+        samples_ms=[_number(s, "a sample", nonneg=True) for s in sample_list],
+        warmup_ms=_number(warm, "warmup_ms", optional=True, nonneg=True),
+        meta=_dict(_loads(meta, "meta"), "meta"),
+        started=_number(t0, "cell start", optional=True),
+        finished=_number(t1, "cell finish", optional=True),
+    )
+
+
+def _scalar(x: float | None) -> float | None:
+    """SQLite stores a NaN REAL as NULL, so a NaN scalar is written (and read back) as None."""
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
+
+
+def machine_row(machine_id: str, fingerprint: dict[str, Any]) -> tuple:
+    row = (machine_id, dumps(fingerprint, "fingerprint"))
+    machine_from_row(row)
+    return row
+
+
+def session_row(info: SessionInfo) -> tuple:
+    """The row for ``info``, checked by the same rules as reading, so every write reads back."""
+    row = (info.id, info.started, info.finished, info.status, info.machine_id,
+           dumps(info.config, "config"), dumps(info.argv, "argv"), info.version)
+    session_from_row(row)
+    return row
+
+
+def cell_row(session_id: str, r: CellResult) -> tuple:
+    k = r.key
+    row = (session_id, k.spec, k.backend, k.precision, k.threads, r.status, r.reason,
+           _scalar(r.warmup_ms), dumps(list(r.samples_ms), "samples"), dumps(r.meta, "meta"),
+           _scalar(r.started), _scalar(r.finished))
+    cell_from_row(row)
+    return row

@@ -1,0 +1,329 @@
+"""The report's data: per-cell statistics, speed-ups with intervals, and a per-backend summary.
+
+Why a separate data layer: Markdown, HTML, the terminal, the plots and ``--json`` must all say the
+same numbers, so they are computed once here from the raw samples (``harness.stats``) and every
+renderer only formats. Nothing here reads the store or times anything; the CLI passes plain data.
+
+A speed-up is only reported when both cells of a comparison are ``done``. A ``flagged`` cell ran,
+but its outputs disagreed with the baseline's (or held NaN/Inf): its time is kept and shown, but
+reading it as a speed-up would credit a backend for computing something else, so the comparison
+goes to ``Report.excluded`` with the reason instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from harness import stats
+from harness.results import DONE, FLAGGED, CellKey, CellResult, SessionInfo
+
+# Reported statistics come only from cells whose samples mean something: a failed or skipped
+# cell may hold a partial run, which would read as a (misleading) latency.
+_TIMED = (DONE, FLAGGED)
+_SUMMARY_RESAMPLES = 4000
+_Z95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class CellRow:
+    """One cell as the report shows it: identity, outcome, derived statistics, metadata."""
+
+    key: CellKey
+    status: str
+    reason: str | None
+    stats: Mapping[str, Any]  # harness.stats.summarize() of the samples ({"n": 0, ...} if none)
+    warmup_ms: float | None
+    meta: Mapping[str, Any]
+
+    @property
+    def median_ms(self) -> float | None:
+        return self.stats.get("median")
+
+    @property
+    def ci95_ms(self) -> tuple[float | None, float | None]:
+        lo, hi = self.stats.get("ci95") or (None, None)
+        return (lo, hi)
+
+    @property
+    def flops(self) -> float | None:
+        return _number(self.meta.get("flops"))
+
+    def as_json(self) -> dict[str, Any]:
+        s, m = self.stats, self.meta
+        return _jsonable({
+            **self.key.as_dict(),
+            "status": self.status, "reason": self.reason,
+            "median_ms": s.get("median"), "p90_ms": s.get("p90"),
+            "ci95_ms": list(self.ci95_ms), "n": s.get("n", 0),
+            "flops": self.flops,
+            "counters": dict(m.get("counters") or {}),
+            "parity": dict(m.get("parity") or {}),
+            # extras beyond DESIGN's contract
+            "p99_ms": s.get("p99"), "mean_ms": s.get("mean"), "iqr_ms": s.get("iqr"),
+            "min_ms": s.get("min"), "max_ms": s.get("max"), "warmup_ms": self.warmup_ms,
+            "params": m.get("params"), "macs": m.get("macs"),
+            "convert_s": m.get("convert_s"), "compile_s": m.get("compile_s"),
+            "max_rss_bytes": m.get("max_rss_bytes"),
+            "properties": dict(m.get("properties") or {}),
+        })
+
+
+@dataclass(frozen=True)
+class SpeedupRow:
+    """median(baseline) / median(candidate) within one (spec, precision, threads) group."""
+
+    spec: str
+    precision: str
+    threads: int
+    baseline: str
+    candidate: str
+    speedup: float
+    ci95: tuple[float, float]
+
+    @property
+    def significant(self) -> bool:
+        """The interval excludes 1.0: the backends really differ at 95%."""
+        return self.ci95[0] > 1.0 or self.ci95[1] < 1.0
+
+    def as_json(self) -> dict[str, Any]:
+        return _jsonable({
+            "spec": self.spec, "baseline": self.baseline, "candidate": self.candidate,
+            "speedup": self.speedup, "ci95": list(self.ci95),
+            "precision": self.precision, "threads": self.threads,
+            "significant": self.significant,
+        })
+
+
+@dataclass(frozen=True)
+class Excluded:
+    """A comparison that was not made, and why (flagged, failed, no baseline, ...)."""
+
+    spec: str
+    precision: str
+    threads: int
+    baseline: str
+    candidate: str
+    why: str
+
+    def as_json(self) -> dict[str, Any]:
+        return _jsonable(dict(self.__dict__))
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """Geometric-mean speed-up of one candidate over the specs of one (precision, threads)."""
+
+    baseline: str
+    candidate: str
+    precision: str
+    threads: int
+    geomean: float
+    ci95: tuple[float, float]
+    n_specs: int
+    best: tuple[str, float]  # (spec, speedup)
+    worst: tuple[str, float]
+
+    def as_json(self) -> dict[str, Any]:
+        return _jsonable({
+            "baseline": self.baseline, "candidate": self.candidate,
+            "precision": self.precision, "threads": self.threads,
+            "geomean": self.geomean, "ci95": list(self.ci95), "n_specs": self.n_specs,
+            "best": {"spec": self.best[0], "speedup": self.best[1]},
+            "worst": {"spec": self.worst[0], "speedup": self.worst[1]},
+            "ci_method": "hierarchical bootstrap: specs resampled, log-speed-ups jittered by their own CI",
+        })
+
+
+@dataclass(frozen=True)
+class Report:
+    session: SessionInfo
+    store: str | None
+    baseline: str
+    machine_id: str | None
+    machine_brand: str | None
+    cells: tuple[CellRow, ...]
+    speedups: tuple[SpeedupRow, ...]
+    excluded: tuple[Excluded, ...]
+    summary: tuple[SummaryRow, ...]
+    counts: Mapping[str, int] = field(default_factory=dict)  # status -> number of cells
+
+    def speedup_for(self, key: CellKey) -> SpeedupRow | None:
+        return _find(self.speedups, key)
+
+    def excluded_for(self, key: CellKey) -> Excluded | None:
+        return _find(self.excluded, key)
+
+    def as_json(self) -> dict[str, Any]:
+        """DESIGN's ``run --json`` / ``report --json`` shape (plus extra keys); strict JSON."""
+        s = self.session
+        return _jsonable({
+            "session": s.id,
+            "store": self.store,
+            "cells": [c.as_json() for c in self.cells],
+            "speedups": [r.as_json() for r in self.speedups],
+            # extras beyond DESIGN's contract
+            "baseline": self.baseline,
+            "excluded": [e.as_json() for e in self.excluded],
+            "summary": [r.as_json() for r in self.summary],
+            "machine": {"id": self.machine_id, "brand": self.machine_brand},
+            "counts": dict(self.counts),
+            "session_info": {"status": s.status, "started": s.started, "finished": s.finished,
+                             "version": s.version, "argv": list(s.argv), "config": s.config},
+        })
+
+
+def build_report(
+    session: SessionInfo,
+    cells: Sequence[CellResult],
+    machine: Mapping[str, Any] | None,
+    *,
+    baseline: str = "torch",
+    store: str | None = None,
+) -> Report:
+    """Derive every number the renderers show from the cells' raw samples."""
+    counts = Counter(c.key for c in cells)
+    dup = [k for k, n in counts.items() if n > 1]
+    if dup:  # a store invariant; two truths for one cell cannot both be shown
+        raise ValueError(f"duplicate cell {dup[0]} in session {session.id!r}")
+
+    groups: dict[tuple[str, str, int], list[CellResult]] = {}
+    for c in cells:  # first-appearance order, so the report follows the session's order
+        groups.setdefault(c.key.group(), []).append(c)
+    ordered = [c for g in groups.values()
+               for c in sorted(g, key=lambda c: c.key.backend != baseline)]  # stable
+
+    rows = tuple(_row(c) for c in ordered)
+    speedups: list[SpeedupRow] = []
+    excluded: list[Excluded] = []
+    for (spec, prec, thr), group in groups.items():
+        base = next((c for c in group if c.key.backend == baseline), None)
+        for cand in group:
+            if cand.key.backend == baseline:
+                continue
+            why = _why_not(base, cand, baseline)
+            if why is None:
+                r = stats.speedup(base.samples_ms, cand.samples_ms)
+                speedups.append(SpeedupRow(spec, prec, thr, baseline, cand.key.backend,
+                                           r["speedup"], tuple(r["ci95"])))
+            else:
+                excluded.append(Excluded(spec, prec, thr, baseline, cand.key.backend, why))
+
+    mid, brand = _machine(machine, session)
+    return Report(session=session, store=store, baseline=baseline, machine_id=mid,
+                  machine_brand=brand, cells=rows, speedups=tuple(speedups),
+                  excluded=tuple(excluded), summary=_summarize(speedups),
+                  counts=dict(Counter(c.status for c in cells)))
+
+
+def _row(c: CellResult) -> CellRow:
+    timed = c.status in _TIMED
+    return CellRow(key=c.key, status=c.status, reason=_reason(c),
+                   stats=stats.summarize(c.samples_ms if timed else []),
+                   warmup_ms=c.warmup_ms if timed else None, meta=dict(c.meta))
+
+
+def _reason(c: CellResult) -> str | None:
+    """A flagged cell always says why, even when the harness left ``reason`` empty."""
+    if c.reason or c.status != FLAGGED:
+        return c.reason
+    p = c.meta.get("parity") or {}
+    rel, tol = _number(p.get("rel_l2")), _number(p.get("tolerance"))
+    if rel is not None and tol is not None:
+        return f"parity: rel_l2 {rel:.3g} > tolerance {tol:.3g}"
+    return "outputs failed the parity check"
+
+
+def _why_not(base: CellResult | None, cand: CellResult, baseline: str) -> str | None:
+    """None when the pair can be compared; otherwise the sentence the tables show."""
+    if base is None:
+        return f"no {baseline} cell to compare with"
+    for role, c in (("baseline", base), ("candidate", cand)):
+        if c.status != DONE:
+            r = _reason(c)
+            return f"{role} {c.status}" + (f": {r}" if r else "")
+        if not c.samples_ms:
+            return f"{role} has no samples"
+    return None
+
+
+def _summarize(speedups: Sequence[SpeedupRow]) -> tuple[SummaryRow, ...]:
+    """Geometric mean per (candidate, precision, threads) with a hierarchical bootstrap CI.
+
+    Why geometric: speed-ups are ratios, and 2x faster then 2x slower should average to 1x.
+    Why this interval: two things make the mean uncertain — which architectures happened to be in
+    the session (resample specs with replacement) and the measurement noise of each spec (jitter
+    its log-speed-up by a normal whose sd comes from its own bootstrap CI). With one spec it
+    reduces to that spec's own interval; with many, the spread across specs dominates.
+    Threads and precisions are kept apart because mixing them would average different questions.
+    """
+    by: dict[tuple[str, str, str, int], list[SpeedupRow]] = {}
+    for r in speedups:
+        by.setdefault((r.baseline, r.candidate, r.precision, r.threads), []).append(r)
+    out = []
+    rng = np.random.default_rng(0)
+    for (base, cand, prec, thr), rs in by.items():
+        rs = [r for r in rs if _positive(r.speedup)]
+        if not rs:
+            continue
+        logs = np.log([r.speedup for r in rs])
+        sds = np.array([_log_sd(r) for r in rs])
+        idx = rng.integers(0, len(rs), size=(_SUMMARY_RESAMPLES, len(rs)))
+        draws = logs[idx] + rng.standard_normal(idx.shape) * sds[idx]
+        lo, hi = np.exp(np.percentile(draws.mean(axis=1), [2.5, 97.5]))
+        best = max(rs, key=lambda r: r.speedup)
+        worst = min(rs, key=lambda r: r.speedup)
+        out.append(SummaryRow(base, cand, prec, thr, float(np.exp(logs.mean())),
+                              (float(lo), float(hi)), len(rs),
+                              (best.spec, best.speedup), (worst.spec, worst.speedup)))
+    return tuple(out)
+
+
+def _log_sd(r: SpeedupRow) -> float:
+    lo, hi = r.ci95
+    if not (_positive(lo) and _positive(hi)):
+        return 0.0
+    return max(math.log(hi) - math.log(lo), 0.0) / (2 * _Z95)
+
+
+def _machine(machine: Mapping[str, Any] | None, session: SessionInfo) -> tuple[str | None, str | None]:
+    m = machine if isinstance(machine, Mapping) else {}
+    cpu = m.get("cpu") if isinstance(m.get("cpu"), Mapping) else {}
+    mid = m.get("id") or session.machine_id
+    brand = cpu.get("brand_raw") or cpu.get("brand") or m.get("brand")
+    return (None if mid is None else str(mid), None if brand is None else str(brand))
+
+
+def _find(rows, key: CellKey):
+    """The comparison whose candidate is the cell ``key`` (None for baselines and lone cells)."""
+    return next((r for r in rows if (r.spec, r.precision, r.threads, r.candidate)
+                 == (*key.group(), key.backend)), None)
+
+
+def _positive(x: Any) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
+
+
+def _number(x: Any) -> float | None:
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
+
+
+def _jsonable(obj: Any) -> Any:
+    """Strict JSON: NaN/Inf become null (json.dumps would write invalid ``NaN``), tuples lists,
+    numpy scalars Python numbers, and anything unknown its ``str`` — never a pickle."""
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if obj is None or isinstance(obj, (str, int, bool)):
+        return obj
+    return str(obj)

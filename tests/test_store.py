@@ -1,0 +1,499 @@
+"""The store: round trips, refusal of bad files without touching them, crash and concurrency safety.
+
+The concurrency and kill tests use real subprocesses, because what they guard (SQLite locking
+and WAL recovery across processes) does not happen inside one interpreter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness import store_schema
+from harness.results import (
+    DONE,
+    FAILED,
+    FINISHED,
+    FLAGGED,
+    INTERRUPTED,
+    RUNNING,
+    SKIPPED,
+    CellKey,
+    CellResult,
+    SessionInfo,
+)
+from harness.store import Store, StoreError
+
+SID_A = "20240105T101010-aaaa1111"
+SID_B = "20240106T101010-bbbb2222"
+
+
+def key(spec: str = "mobilenetv2", backend: str = "torch", precision: str = "f32",
+        threads: int = 2) -> CellKey:
+    return CellKey(spec, backend, precision, threads)
+
+
+def cell(spec: str = "mobilenetv2", backend: str = "torch", status: str = DONE, **kw) -> CellResult:
+    kw.setdefault("samples_ms", [1.5, 1.25, 2.0])
+    return CellResult(key=key(spec, backend), status=status, **kw)
+
+
+def session(sid: str, started: float = 1_700_000_000.0, **kw) -> SessionInfo:
+    return SessionInfo(id=sid, started=started, **kw)
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def populate(path: Path, n_cells: int = 3, sid: str = SID_A) -> Path:
+    with Store.open(path) as s:
+        s.add_machine("m1", {"cpu": {"brand": "Xeon"}, "caches": {"l3": 1 << 20}})
+        s.begin_session(session(sid, machine_id="m1", config={"preset": "quick"},
+                                argv=["accelbench", "run"], version="0.1.0"))
+        for i in range(n_cells):
+            s.put_cell(sid, cell(f"dwbottleneck:depth={i + 1}", meta={"i": i, "pad": "x" * 200}))
+    return path
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "results" / "accelbench.sqlite"
+
+
+# ---------------------------------------------------------------------------- round trips
+
+
+def test_round_trip_machines_sessions_cells(db: Path) -> None:
+    fp = {"cpu": {"brand": "Xeon", "flags": ["avx2", "avx512f"]}, "caches": {"l3": 32 << 20}}
+    info = session(SID_A, machine_id="m1", config={"threads": [1, 4], "budget_s": 2.5},
+                   argv=["accelbench", "run", "--preset", "quick"], version="0.1.0")
+    nasty = [0.5, float("nan"), float("inf"), 0.0, 1e-300]
+    cells = [
+        cell("mobilenetv2", "torch", samples_ms=nasty, warmup_ms=30.5, started=10.0, finished=12.0,
+             meta={"parity": {"max_abs": float("nan")}, "props": {"hint": "LATENCY"}, "n": [1, 2]}),
+        cell("mobilenetv2", "openvino", FLAGGED, reason="outputs hold NaN", samples_ms=[]),
+        cell("darts", "openvino", FAILED, reason="conversion failed: élan", samples_ms=[]),
+    ]
+    with Store.open(db) as s:
+        assert db.exists()  # parent directory created
+        s.add_machine("m1", fp)
+        s.begin_session(info)
+        for c in cells:
+            s.put_cell(SID_A, c)
+    with Store.open(db, create=False) as s:
+        assert s.machine("m1") == fp
+        assert s.machine("nope") is None
+        assert s.sessions() == [info]
+        got = s.cells(SID_A)
+    assert [c.key for c in got] == [c.key for c in cells]
+    assert got[1:] == cells[1:]
+    first = got[0]
+    assert first.meta["props"] == {"hint": "LATENCY"} and math.isnan(first.meta["parity"]["max_abs"])
+    assert first.samples_ms[0] == 0.5 and math.isnan(first.samples_ms[1])
+    assert first.samples_ms[2:] == [float("inf"), 0.0, 1e-300]
+    assert (first.warmup_ms, first.started, first.finished) == (30.5, 10.0, 12.0)
+
+
+def test_nan_scalar_reads_back_as_none(db: Path) -> None:
+    """SQLite keeps a NaN REAL as NULL; the store says so rather than inventing a number."""
+    with Store.open(db) as s:
+        s.begin_session(session(SID_A))
+        s.put_cell(SID_A, cell(warmup_ms=float("nan")))
+        assert s.cells(SID_A)[0].warmup_ms is None
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.floats(min_value=0) | st.just(float("nan")), max_size=50))
+def test_samples_round_trip_bit_for_bit(samples: list[float]) -> None:
+    with tempfile.TemporaryDirectory() as d, Store.open(Path(d) / "s.sqlite") as s:
+        s.begin_session(session(SID_A))
+        s.put_cell(SID_A, cell(samples_ms=samples))
+        back = s.cells(SID_A)[0].samples_ms
+    assert [repr(x) for x in back] == [repr(x) for x in samples]
+
+
+def test_put_cell_upserts_in_place(db: Path) -> None:
+    with Store.open(db) as s:
+        s.begin_session(session(SID_A))
+        s.put_cell(SID_A, cell("a", status=FAILED, reason="oom", samples_ms=[]))
+        s.put_cell(SID_A, cell("b"))
+        s.put_cell(SID_A, cell("a", samples_ms=[9.0], meta={"retry": 1}))
+        got = s.cells(SID_A)
+    assert [c.key.spec for c in got] == ["a", "b"]  # first position kept
+    assert (got[0].status, got[0].reason, got[0].samples_ms, got[0].meta) == (DONE, None, [9.0],
+                                                                              {"retry": 1})
+
+
+def test_done_keys(db: Path) -> None:
+    with Store.open(db) as s:
+        s.begin_session(session(SID_A))
+        s.begin_session(session(SID_B))
+        s.put_cell(SID_A, cell("a"))
+        s.put_cell(SID_A, cell("b", status=FAILED, reason="x", samples_ms=[]))
+        s.put_cell(SID_A, cell("c", status=SKIPPED, reason="no openvino", samples_ms=[]))
+        s.put_cell(SID_B, cell("z"))
+        assert s.done_keys(SID_A) == {key("a"), key("b"), key("c")}
+        assert s.done_keys(SID_A, exclude={FAILED}) == {key("a"), key("c")}
+        assert s.done_keys(SID_B) == {key("z")}
+        with pytest.raises(StoreError, match="no session"):
+            s.done_keys("missing")
+
+
+def test_session_lookup(db: Path) -> None:
+    with Store.open(db) as s:
+        with pytest.raises(StoreError, match="no sessions"):
+            s.session()
+        s.begin_session(session("20240107-ccc", started=3.0))  # newest, inserted first
+        s.begin_session(session(SID_A, started=1.0))
+        s.begin_session(session("20240105T101010-aaaa9999", started=2.0))
+        assert [x.id for x in s.sessions()] == [SID_A, "20240105T101010-aaaa9999", "20240107-ccc"]
+        assert s.session().id == "20240107-ccc"
+        assert s.session(SID_A).id == SID_A
+        assert s.session("20240107").id == "20240107-ccc"
+        with pytest.raises(StoreError, match="ambiguous.*aaaa1111"):
+            s.session("20240105T101010-aaaa")
+        with pytest.raises(StoreError, match="no session matching"):
+            s.session("1999")
+        with pytest.raises(StoreError, match="no session matching"):
+            s.session("")
+
+
+def test_session_lifecycle(db: Path) -> None:
+    with Store.open(db) as s:
+        s.begin_session(session(SID_A))
+        assert s.session().status == RUNNING
+        s.finish_session(SID_A, INTERRUPTED, finished=5.0)
+        assert (s.session().status, s.session().finished) == (INTERRUPTED, 5.0)
+        s.resume_session(SID_A)
+        assert (s.session().status, s.session().finished) == (RUNNING, None)
+        s.finish_session(SID_A, FINISHED)
+        assert s.session().status == FINISHED and s.session().finished is not None
+        with pytest.raises(ValueError, match="ends"):
+            s.finish_session(SID_A, RUNNING)
+        with pytest.raises(StoreError, match="no session"):
+            s.finish_session("nope", FINISHED)
+        with pytest.raises(StoreError, match="already has a session"):
+            s.begin_session(session(SID_A))
+
+
+def test_bad_values_are_refused_before_writing(db: Path) -> None:
+    with Store.open(db) as s:
+        s.begin_session(session(SID_A))
+        with pytest.raises(StoreError, match="no session"):
+            s.put_cell("nope", cell())
+        for bad in (cell(samples_ms=[1.0, "2"]), cell(samples_ms=[True]), cell(samples_ms=[-1.0]),
+                    cell(meta={"x": object()})):
+            with pytest.raises(ValueError):
+                s.put_cell(SID_A, bad)
+        with pytest.raises(ValueError, match="argv"):
+            s.begin_session(session(SID_B, argv=["run", 3]))
+        with pytest.raises(ValueError, match="finite"):
+            s.begin_session(session(SID_B, started=float("nan")))
+        assert s.cells(SID_A) == [] and [x.id for x in s.sessions()] == [SID_A]
+
+
+# ---------------------------------------------------------------------------- opening
+
+
+def test_missing_and_empty_files(db: Path) -> None:
+    with pytest.raises(StoreError, match="no store at"):
+        Store.open(db, create=False)
+    assert not db.exists()
+    db.parent.mkdir(parents=True)
+    db.write_bytes(b"")
+    with pytest.raises(StoreError, match="empty"):
+        Store.open(db, create=False)
+    with Store.open(db) as s:  # a zero-byte file is a new store
+        s.begin_session(session(SID_A))
+    with Store.open(db, create=False) as s:
+        assert s.session().id == SID_A
+    with pytest.raises(StoreError, match="directory"):
+        Store.open(db.parent)
+
+
+def _garbage(p: Path) -> None:
+    p.write_bytes(b"id,latency\n1,2.0\n" * 100)
+
+
+def _sqlite_header_then_garbage(p: Path) -> None:
+    p.write_bytes(b"SQLite format 3\x00" + os.urandom(4000))
+
+
+def _other_sqlite(p: Path) -> None:
+    c = sqlite3.connect(p)
+    c.execute("CREATE TABLE results (x)")
+    c.execute("INSERT INTO results VALUES (1)")
+    c.commit()
+    c.close()
+
+
+def _newer_schema(p: Path) -> None:
+    populate(p)
+    c = sqlite3.connect(p)
+    c.execute("PRAGMA user_version = 3")
+    c.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    c.commit()
+    c.close()
+
+
+def _truncated(p: Path) -> None:
+    populate(p, n_cells=300)
+    data = p.read_bytes()
+    p.write_bytes(data[: len(data) // 2])
+
+
+def _scribbled(p: Path) -> None:
+    """Same size, the second half overwritten: only the integrity check at open can see it."""
+    populate(p, n_cells=300)
+    data = p.read_bytes()
+    half = len(data) // 2
+    p.write_bytes(data[:half] + bytes(range(256)) * ((len(data) - half) // 256))
+
+
+def _meta_gone(p: Path) -> None:
+    populate(p)
+    c = sqlite3.connect(p)
+    c.execute("DROP TABLE cells")
+    c.commit()
+    c.close()
+
+
+BAD_FILES = {
+    "garbage": (_garbage, "not an accelbench store"),
+    "header-then-garbage": (_sqlite_header_then_garbage, "corrupt"),
+    "other-sqlite": (_other_sqlite, "not an accelbench store"),
+    "newer-schema": (_newer_schema, r"has schema v3, this accelbench reads up to v1; upgrade"),
+    "truncated": (_truncated, "corrupt"),
+    "scribbled": (_scribbled, "is corrupt"),
+    "table-dropped": (_meta_gone, "damaged: missing cells"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+@pytest.mark.parametrize("how", ["create", "existing", "readonly", "merge"])
+def test_bad_files_are_refused_untouched(tmp_path: Path, name: str, how: str) -> None:
+    make, message = BAD_FILES[name]
+    bad = tmp_path / "bad.sqlite"
+    make(bad)
+    before = sha(bad)
+    with pytest.raises(StoreError, match=message) as err:
+        if how == "merge":
+            with Store.open(tmp_path / "target.sqlite") as s:
+                s.merge_from(bad)
+        else:
+            Store.open(bad, create=how == "create", readonly=how == "readonly")
+    assert str(bad) in str(err.value) and "\n" not in str(err.value)
+    assert sha(bad) == before
+
+
+# ---------------------------------------------------------------------------- malformed rows
+
+MALFORMED = {
+    "sample-string": ("samples", '[1.0, "2"]'),
+    "samples-object": ("samples", '{"a": 1}'),
+    "samples-bad-json": ("samples", "[1.0,"),
+    "samples-negative": ("samples", "[-3.0]"),
+    "samples-blob": ("samples", b"[1.0]"),
+    "meta-list": ("meta", "[]"),
+    "meta-duplicate-key": ("meta", '{"a": 1, "a": 2}'),
+    "meta-deep": ("meta", "[" * 100_000 + "]" * 100_000),
+    "status": ("status", "great"),
+    "threads-text": ("threads", "two"),
+    "threads-real": ("threads", 2.5),
+    "spec-empty": ("spec", ""),
+    "warmup-text": ("warmup_ms", "fast"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED))
+def test_malformed_rows_give_store_error(db: Path, name: str) -> None:
+    column, value = MALFORMED[name]
+    populate(db)
+    c = sqlite3.connect(db)
+    c.execute(f"UPDATE cells SET {column} = ? WHERE id = 2", (value,))
+    c.commit()
+    c.close()
+    with Store.open(db) as s, pytest.raises(StoreError, match="malformed row"):
+        s.cells(SID_A)
+
+
+def test_invalid_utf8_gives_store_error(db: Path) -> None:
+    populate(db)
+    c = sqlite3.connect(db)
+    c.execute("UPDATE sessions SET version = CAST(X'FFFE' AS TEXT)")
+    c.commit()
+    c.close()
+    with Store.open(db) as s, pytest.raises(StoreError, match=str(db)):
+        s.sessions()
+
+
+def test_readonly_refuses_writes(db: Path) -> None:
+    populate(db)
+    before = sha(db)
+    with Store.open(db, readonly=True) as s:
+        assert len(s.cells(SID_A)) == 3
+        with pytest.raises(StoreError, match="read-only"):
+            s.put_cell(SID_A, cell("new"))
+    assert sha(db) == before
+
+
+def test_migration_hook(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    populate(db)
+    monkeypatch.setattr(store_schema, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr("harness.store.SCHEMA_VERSION", 2)
+    before = sha(db)
+    with pytest.raises(StoreError, match="has schema v1, which this accelbench cannot upgrade"):
+        Store.open(db)
+    assert sha(db) == before
+
+    def v1_to_v2(conn: sqlite3.Connection) -> None:
+        conn.execute("ALTER TABLE cells ADD COLUMN note TEXT")
+
+    monkeypatch.setitem(store_schema.MIGRATIONS, 1, v1_to_v2)
+    with pytest.raises(StoreError, match="open it once for writing"):
+        Store.open(db, readonly=True)
+    with Store.open(db) as s:
+        assert len(s.cells(SID_A)) == 3
+    c = sqlite3.connect(db)
+    assert c.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "2"
+    assert "note" in [r[1] for r in c.execute("PRAGMA table_info(cells)")]
+    c.close()
+
+
+# ---------------------------------------------------------------------------- merging
+
+
+def _contents(path: Path) -> tuple:
+    with Store.open(path, readonly=True) as s:
+        sessions = s.sessions()
+        return ([(x, repr(s.cells(x.id))) for x in sessions], s.machine("m1"), s.machine("m2"))
+
+
+def test_merge_adds_then_adds_nothing(tmp_path: Path) -> None:
+    target = populate(tmp_path / "target.sqlite", n_cells=2, sid=SID_A)
+    other = tmp_path / "other.sqlite"
+    with Store.open(other) as s:
+        s.add_machine("m1", {"cpu": "same id, kept from the target"})
+        s.add_machine("m2", {"cpu": "arm"})
+        s.begin_session(session(SID_B, started=2e9, machine_id="m2"))
+        s.put_cell(SID_B, cell("x", samples_ms=[float("nan"), 1.0]))
+        s.put_cell(SID_B, cell("y"))
+        s.begin_session(session(SID_A))  # the same session, with one cell the target lacks
+        s.put_cell(SID_A, cell("dwbottleneck:depth=1", meta={"from": "other"}))
+        s.put_cell(SID_A, cell("only-in-other"))
+    other_hash = sha(other)
+    with Store.open(target) as s:
+        assert s.merge_from(other) == {"sessions": 1, "cells": 3, "machines": 1}
+        assert s.merge_from(other) == {"sessions": 0, "cells": 0, "machines": 0}
+        assert [x.id for x in s.sessions()] == [SID_A, SID_B]
+        assert s.session().machine_id == "m2"
+        assert s.machine("m1") == {"cpu": {"brand": "Xeon"}, "caches": {"l3": 1 << 20}}
+        a = s.cells(SID_A)
+        assert [c.key.spec for c in a] == ["dwbottleneck:depth=1", "dwbottleneck:depth=2",
+                                           "only-in-other"]
+        assert a[0].meta["i"] == 0  # the target's row won the clash
+        b = s.cells(SID_B)
+        assert [c.key.spec for c in b] == ["x", "y"] and math.isnan(b[0].samples_ms[0])
+        with pytest.raises(StoreError, match="into itself"):
+            s.merge_from(target)
+        with pytest.raises(StoreError, match="no store at"):
+            s.merge_from(tmp_path / "missing.sqlite")
+    assert sha(other) == other_hash
+
+
+@pytest.mark.parametrize("damage", [
+    "UPDATE cells SET samples = '[1, \"oops\"]' WHERE id = 2",
+    "UPDATE sessions SET status = 'bogus'",
+    "UPDATE machines SET fingerprint = '[]'",
+    "INSERT INTO cells (session_id, spec, backend, precision, threads, status, samples, meta) "
+    "VALUES ('orphan', 's', 'torch', 'f32', 1, 'done', '[]', '{}')",
+])
+def test_merge_refuses_malformed_store_whole(tmp_path: Path, damage: str) -> None:
+    target = populate(tmp_path / "target.sqlite", sid=SID_A)
+    other = populate(tmp_path / "other.sqlite", n_cells=5, sid=SID_B)
+    c = sqlite3.connect(other)
+    c.execute(damage)
+    c.commit()
+    c.close()
+    before = _contents(target)
+    with Store.open(target) as s, pytest.raises(StoreError, match="malformed.*nothing was merged"):
+        s.merge_from(other)
+    assert _contents(target) == before
+
+
+# ---------------------------------------------------------------------------- processes
+
+WRITER = textwrap.dedent("""
+    import sys
+    from harness.results import CellKey, CellResult, SessionInfo
+    from harness.store import Store
+    path, sid, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    with Store.open(path) as s:
+        s.add_machine("m-" + sid, {"pid": sid})
+        s.begin_session(SessionInfo(id=sid, started=float(len(sid))))
+        i = 0
+        while n < 0 or i < n:
+            s.put_cell(sid, CellResult(CellKey(f"spec{i}", "torch", "f32", 1), "done",
+                                       samples_ms=[float(i)] * 20, meta={"i": i}))
+            print(i, flush=True)
+            i += 1
+""")
+
+
+def _writer(path: Path, sid: str, n: int) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", WRITER, str(path), sid, str(n)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("precreate", [True, False], ids=["existing", "both-create"])
+def test_two_writers_lose_nothing(db: Path, precreate: bool) -> None:
+    if precreate:
+        Store.open(db).close()
+    procs = [_writer(db, sid, 200) for sid in (SID_A, SID_B)]
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    with Store.open(db, create=False) as s:
+        for sid in (SID_A, SID_B):
+            got = s.cells(sid)
+            assert [c.meta["i"] for c in got] == list(range(200))
+            assert got[-1].samples_ms == [199.0] * 20
+        assert {x.id for x in s.sessions()} == {SID_A, SID_B}
+
+
+def test_sigkill_mid_write_keeps_committed_cells(db: Path) -> None:
+    Store.open(db).close()
+    p = _writer(db, SID_A, -1)
+    assert p.stdout is not None
+    printed = 0
+    for _line in p.stdout:
+        printed += 1
+        if printed >= 100:
+            break
+    os.kill(p.pid, signal.SIGKILL)
+    rest, _ = p.communicate(timeout=60)
+    printed += len(rest.splitlines())  # every printed index was committed before its print
+    assert p.returncode == -signal.SIGKILL
+    c = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+    assert c.execute("PRAGMA quick_check").fetchall() == [("ok",)]
+    c.close()
+    with Store.open(db, create=False) as s:
+        got = [c.meta["i"] for c in s.cells(SID_A)]
+        assert printed <= len(got) <= printed + 1  # at most the cell in flight is extra
+        assert got == list(range(len(got)))
+        s.put_cell(SID_A, cell("after-the-crash"))  # and it is writable again
+        assert s.cells(SID_A)[-1].key.spec == "after-the-crash"
