@@ -24,8 +24,8 @@ import numpy as np
 from . import stats
 from .config import SessionConfig
 from .results import DONE, FAILED, FLAGGED, SKIPPED, CellKey, CellResult
-from .workload import Workload
 from .worker_client import WorkerClient, WorkerCrashed, WorkerError, WorkerTimeout
+from .workload import Workload
 
 # Relative L2 error allowed between a candidate's outputs and the baseline's, by precision.
 # f32 kernels differ in summation order and fusion (OpenVINO folds BN, reorders convs), so exact

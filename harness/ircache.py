@@ -1,0 +1,86 @@
+"""On-disk cache of converted OpenVINO IR, so a second run converts nothing.
+
+Why: ``ov.convert_model`` traces the PyTorch model and costs seconds to minutes per model,
+while reading IR back costs milliseconds. The caller's key names the model (spec, seed,
+library versions); the OpenVINO version is added here because IR written by one release is
+only guaranteed to be read as intended by that release. Weights are saved uncompressed
+(``compress_to_fp16=False``; ``ov.save_model`` halves them by default), so the cached model is
+the converted model, not an approximation of it.
+
+Writes are atomic (temporary names, then ``os.replace``; the ``.xml`` last, as the commit
+mark), so two workers converting the same model at once both end up with a valid entry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+FORMAT = 1  # bump when what is stored under a key changes
+
+
+def entry_stem(cache_dir: str | os.PathLike, ir_key: str) -> Path:
+    """Where ``ir_key``'s IR lives (``<stem>.xml``, ``.bin``, and ``.json`` naming the key)."""
+    import openvino as ov
+
+    full = f"{ir_key}\nopenvino={ov.get_version()}\nformat={FORMAT}"
+    digest = hashlib.sha256(full.encode()).hexdigest()[:32]
+    return Path(cache_dir) / digest
+
+
+def load_or_convert(
+    cache_dir: str | os.PathLike | None, ir_key: str, convert: Callable[[], Any],
+) -> tuple[Any, dict[str, Any]]:
+    """Return ``(ov.Model, info)`` from the cache, or from ``convert()`` (then stored).
+
+    ``info``: ``ir_cache_hit``, ``convert_s`` (0 on a hit), ``ir_read_s``/``ir_save_s``,
+    ``ir_path``. Without a directory or key there is no caching: every call converts.
+    """
+    import openvino as ov
+
+    info: dict[str, Any] = {"ir_cache_hit": False, "convert_s": 0.0, "ir_path": None}
+    stem = entry_stem(cache_dir, ir_key) if cache_dir and ir_key else None
+    if stem is not None:
+        xml = stem.with_suffix(".xml")
+        if xml.exists() and stem.with_suffix(".bin").exists():
+            t0 = time.perf_counter()
+            try:
+                model = ov.Core().read_model(str(xml))
+            except Exception:  # a damaged entry is a miss, rewritten below
+                model = None
+            if model is not None:
+                info.update(ir_cache_hit=True, ir_read_s=time.perf_counter() - t0, ir_path=str(xml))
+                return model, info
+    t0 = time.perf_counter()
+    model = convert()
+    info["convert_s"] = time.perf_counter() - t0
+    if stem is not None:
+        t0 = time.perf_counter()
+        _store(model, stem, ir_key)
+        info.update(ir_save_s=time.perf_counter() - t0, ir_path=str(stem.with_suffix(".xml")))
+    return model, info
+
+
+def _store(model: Any, stem: Path, ir_key: str) -> None:
+    import openvino as ov
+
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    tmp = f".{stem.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}"  # save_model names the .bin
+    tmp_xml, tmp_bin = stem.parent / f"{tmp}.xml", stem.parent / f"{tmp}.bin"
+    try:
+        ov.save_model(model, str(tmp_xml), compress_to_fp16=False)
+        sidecar = {"key": ir_key, "openvino": ov.get_version(), "format": FORMAT}
+        stem.with_suffix(".json").write_text(json.dumps(sidecar, indent=1) + "\n")
+        os.replace(tmp_bin, stem.with_suffix(".bin"))
+        os.replace(tmp_xml, stem.with_suffix(".xml"))
+    finally:
+        for leftover in (tmp_xml, tmp_bin):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
