@@ -1,0 +1,246 @@
+"""Worker processes for real: the protocol, parity across backends, crashes, hangs, and the
+loader for a user's own model file."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from archs import SpecError
+from archs.custom import load_model
+from harness.backends import BackendError
+from harness.worker_client import WorkerClient, WorkerCrashed, WorkerError, WorkerTimeout
+
+TINY = """
+import torch
+def make():
+    m = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8),
+                            torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                            torch.nn.Linear(8, 4))
+    return m.train(), torch.randn(1, 3, 16, 16)
+"""
+
+# Forwards that misbehave inside the worker, at the first inference of setup.
+MISBEHAVING = """
+import os, signal, sys, time, torch
+MARK = {mark!r}
+class Act(torch.nn.Module):
+    def __init__(self, what):
+        super().__init__()
+        self.what = what
+    def forward(self, x):
+        if self.what == "text":
+            return "not a tensor"
+        open(MARK, "w").close()
+        if self.what == "segv":
+            os.kill(os.getpid(), signal.SIGSEGV)
+        if self.what == "selfkill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(120)
+def text(): return Act("text"), torch.zeros(1, 3)
+def segv(): return Act("segv"), torch.zeros(1, 3)
+def selfkill(): return Act("selfkill"), torch.zeros(1, 3)
+def sleep(): return Act("sleep"), torch.zeros(1, 3)
+def noisy():
+    print("chatter on stdout")
+    sys.stdout.flush()
+    os.write(1, b"raw bytes on fd 1\\n")
+    return torch.nn.Identity(), torch.ones(1, 3)
+"""
+
+SETUP = {"op": "setup", "spec": None, "seed": 0, "precision": "f32", "threads": 1,
+         "ir_key": "", "cache_dir": None}
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("models")
+    (d / "tiny.py").write_text(TINY)
+    (d / "bad.py").write_text(MISBEHAVING.format(mark=str(d / "reached")))
+    return {"tiny": d / "tiny.py", "bad": d / "bad.py", "mark": d / "reached", "dir": d}
+
+
+def setup_msg(ref: str, **extra) -> dict:
+    return {**SETUP, "model": ref, **extra}
+
+
+@pytest.fixture(scope="module")
+def torch_worker():
+    with WorkerClient("torch", 1) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def ov_worker():
+    with WorkerClient("openvino", 1) as client:
+        yield client
+
+
+# -- archs.custom -----------------------------------------------------------------------------
+
+def test_load_model_returns_eval_module_and_input(files):
+    model, x = load_model(f"{files['tiny']}:make")
+    assert isinstance(model, torch.nn.Module) and not model.training
+    assert tuple(x.shape) == (1, 3, 16, 16)
+    again, x2 = load_model(f"{files['tiny']}:make")
+    torch.testing.assert_close(x, x2)  # seeded: the same weights and input every time
+    torch.testing.assert_close(model[0].weight, again[0].weight)
+
+
+@pytest.mark.parametrize("ref, needle", [
+    ("no_colon.py", "expected path/to/file.py:factory"),
+    ("{dir}/tiny.txt:make", "is not a .py file"),
+    ("{dir}/tiny.py:make-it", "is not a Python function name"),
+    ("{dir}/missing.py:make", "no such file"),
+    ("{dir}/tiny.py:absent", "defines no function 'absent'"),
+    ("{dir}/raises.py:make", "make() raised ValueError: my factory broke"),
+    ("{dir}/syntax.py:make", "importing syntax.py failed: SyntaxError"),
+    ("{dir}/single.py:make", "must return (nn.Module, Tensor), got Linear"),
+    ("{dir}/swapped.py:make", "returned Tensor where an nn.Module belongs"),
+])
+def test_load_model_refuses_with_a_reason(files, ref, needle):
+    d = files["dir"]
+    (d / "raises.py").write_text("def make():\n    raise ValueError('my factory broke')\n")
+    (d / "syntax.py").write_text("def make(:\n")
+    (d / "single.py").write_text("import torch\ndef make():\n    return torch.nn.Linear(2, 2)\n")
+    (d / "swapped.py").write_text(
+        "import torch\ndef make():\n    return torch.zeros(1), torch.nn.Linear(2, 2)\n")
+    with pytest.raises(SpecError) as err:
+        load_model(ref.format(dir=d))
+    assert needle in str(err.value)
+    assert "Traceback" not in str(err.value)
+
+
+# -- a real worker on each backend --------------------------------------------------------------
+
+def test_workers_agree_on_the_same_model(files, tmp_path, torch_worker, ov_worker):
+    outputs = {}
+    for client in (torch_worker, ov_worker):
+        reply = client.request(setup_msg(f"{files['tiny']}:make"), timeout=180)
+        info = reply["info"]
+        assert reply["available"] is True and info["backend"] == client.backend
+        assert info["first_ms"] > 0 and info["precision_effective"] == "f32"
+        assert info["env_threads"] == {k: "1" for k in info["env_threads"]}
+        samples = client.request({"op": "time", "n": 7}, timeout=60)["samples_ms"]
+        assert len(samples) == 7 and all(s > 0 for s in samples)
+        path = tmp_path / f"{client.pid}.npy"
+        answer = client.request({"op": "output", "path": str(path)}, timeout=60)
+        assert answer["finite"] is True and answer["shape"] == [1, 4]
+        outputs[client.backend] = np.load(path, allow_pickle=False)
+        stats = client.request({"op": "stats"}, timeout=30)
+        assert stats["pid"] == client.pid and stats["max_rss_bytes"] > 10 * 2**20
+    ref, out = outputs["torch"], outputs["openvino:CPU"]
+    assert out.dtype == np.float32
+    assert np.linalg.norm(out - ref) / np.linalg.norm(ref) < 1e-4
+
+
+def test_openvino_worker_reuses_cached_ir(files, tmp_path, ov_worker):
+    msg = setup_msg(f"{files['tiny']}:make", ir_key="tiny-0", cache_dir=str(tmp_path))
+    first = ov_worker.request(msg, timeout=180)["info"]
+    second = ov_worker.request(msg, timeout=180)["info"]
+    assert first["ir_cache_hit"] is False and first["convert_s"] > 0
+    assert second["ir_cache_hit"] is True and second["convert_s"] == 0.0
+    assert second["properties"]["INFERENCE_NUM_THREADS"] == 1
+
+
+def test_conversion_failure_is_a_readable_conversion_error(files, ov_worker):
+    with pytest.raises(WorkerError) as err:
+        ov_worker.request(setup_msg(f"{files['bad']}:text"), timeout=180)
+    assert err.value.kind == "conversion"
+    assert "OpenVINO conversion failed" in str(err.value)
+    assert "Traceback" not in str(err.value) and len(str(err.value)) < 700
+    # The worker survives a failed setup, with nothing set up.
+    with pytest.raises(WorkerError) as err:
+        ov_worker.request({"op": "time", "n": 1}, timeout=30)
+    assert err.value.kind == "protocol"
+
+
+def test_build_errors_and_bad_requests_are_reported(files, torch_worker):
+    with pytest.raises(WorkerError) as err:
+        torch_worker.request({**SETUP, "spec": "nosuchfamily:x=1", "model": None}, timeout=60)
+    assert err.value.kind == "build" and "nosuchfamily" in str(err.value)
+    with pytest.raises(WorkerError) as err:
+        torch_worker.request(setup_msg(f"{files['tiny']}:absent"), timeout=60)
+    assert err.value.kind == "build" and "absent" in str(err.value)
+    for bad in ({"op": "fly"}, {"op": "time", "n": 0}, {"op": "output", "path": "x.pkl"},
+                {**setup_msg(f"{files['tiny']}:make"), "precision": "fp8"}):
+        with pytest.raises(WorkerError) as err:
+            torch_worker.request(bad, timeout=60)
+        assert err.value.kind == "protocol"
+    assert torch_worker.request({"op": "stats"}, timeout=30)["ok"] is True
+
+
+def test_prints_to_stdout_do_not_break_the_protocol(files, torch_worker):
+    reply = torch_worker.request(setup_msg(f"{files['bad']}:noisy"), timeout=60)
+    assert reply["ok"] is True
+    assert "raw bytes on fd 1" in torch_worker.stderr_tail()
+
+
+def test_missing_device_is_an_availability_error():
+    import openvino as ov
+
+    with WorkerClient("openvino:NPU", 1) as client:
+        with pytest.raises(WorkerError) as err:
+            client.request(setup_msg("unused.py:make"), timeout=120)
+    assert err.value.kind == "availability"
+    assert "NPU" in str(err.value) and all(d in str(err.value) for d in ov.Core().available_devices)
+
+
+def test_bad_backend_fails_before_any_process():
+    with pytest.raises(BackendError, match="registered"):
+        WorkerClient("tensorrt", 1)
+
+
+# -- crashes and hangs -----------------------------------------------------------------------
+
+def test_segfault_mid_request_names_the_signal(files):
+    with WorkerClient("torch", 1) as client:
+        with pytest.raises(WorkerCrashed) as err:
+            client.request(setup_msg(f"{files['bad']}:segv"), timeout=120)
+        assert "SIGSEGV" in err.value.reason
+        assert "Fatal Python error" in err.value.reason  # faulthandler's trace, from stderr
+        with pytest.raises(WorkerCrashed):  # a dead worker stays dead
+            client.request({"op": "stats"}, timeout=5)
+
+
+def test_sigkill_from_outside_mid_request(files):
+    files["mark"].unlink(missing_ok=True)
+    with WorkerClient("torch", 1) as client:
+        caught: list[BaseException] = []
+
+        def ask() -> None:
+            try:
+                client.request(setup_msg(f"{files['bad']}:sleep"), timeout=120)
+            except BaseException as exc:  # noqa: B036 - handed to the main thread
+                caught.append(exc)
+
+        thread = threading.Thread(target=ask)
+        thread.start()
+        deadline = time.monotonic() + 60
+        while not files["mark"].exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert files["mark"].exists(), "the model never started running"
+        os.kill(client.pid, signal.SIGKILL)  # what the OOM killer does
+        thread.join(30)
+    assert len(caught) == 1 and isinstance(caught[0], WorkerCrashed)
+    assert "worker killed by SIGKILL (out of memory?)" in caught[0].reason
+
+
+def test_hanging_request_times_out_and_kills_the_worker(files):
+    with WorkerClient("torch", 1) as client:
+        client.request({"op": "stats"}, timeout=120)  # started and imported
+        t0 = time.monotonic()
+        with pytest.raises(WorkerTimeout) as err:
+            client.request(setup_msg(f"{files['bad']}:sleep"), timeout=3)
+        assert err.value.seconds == 3
+        assert time.monotonic() - t0 < 20
+        assert client.proc.poll() == -signal.SIGKILL  # killed, not left sleeping
+        with pytest.raises(WorkerCrashed):
+            client.request({"op": "stats"}, timeout=5)
