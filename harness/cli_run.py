@@ -38,6 +38,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="finish an interrupted session (default: the latest)")
     p.add_argument("--json", action="store_true", help="print the session's results as JSON")
     p.add_argument("--no-report", action="store_true", help="do not render the report files")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check the session and list its cells without measuring anything")
     p.set_defaults(func=cmd_run)
 
 
@@ -82,6 +84,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .store import Store
 
     out = Console(stderr=True) if args.json else Console()
+    if args.dry_run:
+        return dry_run(args)
     store = Store.open(args.store, create=args.resume is None)
     with store:
         resume = None
@@ -102,6 +106,25 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
         machine = store.machine(outcome.info.machine_id) if outcome.info.machine_id else None
     return finish(args, config, outcome, machine, out)
+
+
+def dry_run(args: argparse.Namespace) -> int:
+    from .coordinator import plan_groups
+
+    if args.resume is not None:
+        raise ConfigError("--dry-run lists a new session's cells; it does not combine with --resume")
+    config = build_config(args)
+    cells = [plan.key(b).as_dict() for plan in plan_groups(config, set()) for b in plan.backends]
+    if args.json:
+        from .cli import print_json
+
+        print_json({"config": config.as_dict(), "cells": cells})
+        return EXIT_OK
+    print(f"{len(cells)} cells ({config.name}); budget {config.budget_s:g} s per cell, "
+          f"target ±{config.target:.1%}, baseline {config.baseline}")
+    for c in cells:
+        print(f"  {c['spec']}  {c['backend']}  {c['precision']}  threads={c['threads']}")
+    return EXIT_OK
 
 
 def finish(args, config, outcome, machine, out: Console) -> int:

@@ -63,8 +63,7 @@ class SessionConfig:
     def __post_init__(self) -> None:
         if not self.workloads:
             raise ConfigError("a session needs at least one spec (or --model)")
-        for w in self.workloads:
-            check_workload(w)
+        object.__setattr__(self, "workloads", tuple(canonical_workload(w) for w in self.workloads))
         if len(set(self.workloads)) != len(self.workloads):
             raise ConfigError("a spec is listed twice (after canonicalisation)")
         from .backends import BackendError, parse_backend
@@ -136,8 +135,6 @@ class SessionConfig:
             elif not isinstance(value, str):
                 raise ConfigError(f"{where}: {f.name} must be text")
             kwargs[f.name] = value
-        if "workloads" in kwargs:
-            kwargs["workloads"] = tuple(canonical_workload(w) for w in kwargs["workloads"])
         return cls(**kwargs)
 
 
@@ -150,13 +147,8 @@ def canonical_workload(text: str) -> str:
     """A spec in canonical form, or a user model reference kept as given."""
     if not isinstance(text, str):
         raise ConfigError(f"a spec must be text, got {type(text).__name__}")
-    if text.startswith(MODEL_PREFIX):
-        check_workload(text)
-        return text
-    try:
-        return archs.format_spec(archs.parse(text))
-    except archs.SpecError as exc:
-        raise ConfigError(f"bad spec {text!r}: {exc}") from None
+    check_workload(text)
+    return text if text.startswith(MODEL_PREFIX) else archs.format_spec(archs.parse(text))
 
 
 def check_workload(text: str) -> None:
@@ -167,12 +159,9 @@ def check_workload(text: str) -> None:
             raise ConfigError(f"--model expects path/to/file.py:factory, got {ref!r}")
         return
     try:
-        resolved = archs.format_spec(archs.parse(text))
         archs.resolve(text)
     except archs.SpecError as exc:
         raise ConfigError(f"bad spec {text!r}: {exc}") from None
-    if resolved != text:
-        raise ConfigError(f"spec {text!r} is not canonical (expected {resolved!r})")
 
 
 def load_toml(path: str | Path) -> SessionConfig:
@@ -206,6 +195,4 @@ def load_preset(name: str) -> SessionConfig:
 def with_overrides(config: SessionConfig, **overrides: Any) -> SessionConfig:
     """Apply command-line overrides (None = not given) and re-run every check."""
     given = {k: v for k, v in overrides.items() if v is not None}
-    if "workloads" in given:
-        given["workloads"] = tuple(canonical_workload(w) for w in given["workloads"])
     return replace(config, **given)

@@ -55,6 +55,7 @@ class Worker:
             raise Failure(str(exc), "protocol") from exc
         self.threads = threads
         self.prepared: Any = None
+        self.built: tuple[Any, Any] | None = None
 
     def handle(self, msg: Any) -> dict[str, Any]:
         from .backends.base import readable
@@ -88,6 +89,9 @@ class Worker:
         if not ok:
             raise Failure(why, "availability")
         model, example = _build(msg.get("spec"), msg.get("model"), msg.get("seed", 0))
+        # A user's model is profiled here, not in the coordinator: its code only ever runs in
+        # a worker, so a model that crashes or hangs costs one cell, never the session.
+        profile = _profile(model, example, msg.get("model")) if msg.get("profile") else None
         try:
             prepared = self.backend.prepare(
                 model, example, precision=precision, threads=threads,
@@ -98,13 +102,14 @@ class Worker:
         except Exception as exc:
             raise Failure(readable(exc), "conversion") from exc
         self.prepared = prepared
+        self.built = (model, example)
         info = {
             **prepared.info,
             "first_ms": prepared.first_ms,
             "backend": self.backend.spec.text,
             "env_threads": {k: os.environ.get(k) for k in THREAD_ENV},
         }
-        return {"info": info, "available": True}
+        return {"info": info, "available": True, "profile": profile}
 
     def _need_prepared(self) -> Any:
         if self.prepared is None:
@@ -124,6 +129,30 @@ class Worker:
         out = np.asarray(self._need_prepared().output(), dtype=np.float32)
         np.save(path, out, allow_pickle=False)
         return {"finite": bool(np.isfinite(out).all()), "shape": list(out.shape)}
+
+    def op_reference(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """The model's output in float64 on the same input, for judging parity.
+
+        Why: deep stacks amplify rounding, so PyTorch's own f32 output can sit 1e-3 or more
+        away from the exact answer. Comparing both backends with this reference tells a
+        conditioning problem of the model from a real disagreement of a backend.
+        """
+        import copy
+
+        import torch
+
+        path = msg.get("path")
+        if not isinstance(path, str) or not path.endswith(".npy"):
+            raise Failure(f"path={path!r}: expected a .npy file path", "protocol")
+        if self.built is None:
+            raise Failure("no model is set up; send setup first", "protocol")
+        model, example = self.built
+        with torch.inference_mode():
+            out = copy.deepcopy(model).double()(example.double())
+        while isinstance(out, (tuple, list, dict)):
+            out = next(iter(out.values())) if isinstance(out, dict) else out[0]
+        np.save(path, out.detach().cpu().numpy().astype(np.float64), allow_pickle=False)
+        return {"shape": list(out.shape)}
 
     def op_stats(self, msg: dict[str, Any]) -> dict[str, Any]:
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -151,6 +180,17 @@ def _build(spec: Any, model_ref: Any, seed: Any) -> tuple[Any, Any]:
         raise Failure(str(exc), "build") from exc
     except Exception as exc:
         raise Failure(f"building {model_ref or spec} failed: {readable(exc)}", "build") from exc
+
+
+def _profile(model: Any, example: Any, name: Any) -> dict[str, Any]:
+    from archs.profiling import profile_module
+
+    from .backends.base import readable
+
+    try:
+        return profile_module(model, example, str(name)).as_json()
+    except Exception as exc:  # a profile is advisory; the timing can still go ahead
+        return {"error": f"profiling failed: {readable(exc)}"}
 
 
 def _answer(proto: TextIO, answer: dict[str, Any]) -> None:

@@ -3,6 +3,9 @@
 Why a separate notion from the spec: ``--model path.py:factory`` models have no spec, yet they
 get everything the built-in families get (FLOPs from the same profiler, IR caching keyed by the
 file's content, the same workers). The coordinator only ever talks to a ``Workload``.
+
+A user's model is never imported by the coordinator: building and profiling it happen in a
+worker process, so a model that crashes, hangs or exhausts memory fails its own cells only.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from .config import MODEL_PREFIX
+
+PROFILE_KEYS = ("flops", "macs", "params", "weight_bytes", "activation_bytes",
+                "peak_working_set_bytes", "input_shape")
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,10 @@ class Workload:
     @property
     def model_ref(self) -> str | None:
         return self.text[len(MODEL_PREFIX):] if self.text.startswith(MODEL_PREFIX) else None
+
+    @property
+    def profiled_in_worker(self) -> bool:
+        return self.model_ref is not None
 
     def setup_fields(self) -> dict[str, Any]:
         """The part of a worker's setup request that says what to build."""
@@ -54,39 +64,36 @@ class Workload:
             what = f"spec={self.text}"
         return f"{what}|seed={seed}|torch={torch.__version__}|accelbench={__version__}"
 
-    def profile_meta(self) -> dict[str, Any]:
-        """FLOPs, params and working set joined into every cell of this workload."""
-        return dict(_profile_meta(self.text))
+    def profile_meta(self, worker_profile: dict[str, Any] | None = None) -> dict[str, Any]:
+        """FLOPs, params, working set and modelled cache traffic joined into every cell."""
+        if self.profiled_in_worker:
+            prof = worker_profile or {"error": "no worker returned a profile"}
+        else:
+            prof = _spec_profile(self.text)
+        return meta_from_profile(prof)
 
 
 @functools.lru_cache(maxsize=256)
-def _profile_meta(text: str) -> tuple[tuple[str, Any], ...]:
-    from archs.profiling import profile, profile_module
+def _spec_profile(text: str) -> dict[str, Any]:
+    from archs.profiling import profile
 
+    try:
+        return profile(text).as_json()
+    except Exception as exc:  # the cell's own setup reports build errors with their cause
+        return {"error": f"profiling failed: {type(exc).__name__}: {exc}"}
+
+
+def meta_from_profile(prof: dict[str, Any]) -> dict[str, Any]:
+    if "error" in prof:
+        return {"profile_error": prof["error"]}
     from .counters import model_counters
     from .machine import fingerprint
 
+    meta = {k: prof.get(k) for k in PROFILE_KEYS}
     try:
-        if text.startswith(MODEL_PREFIX):
-            from archs.custom import load_model
-
-            module, example = load_model(text[len(MODEL_PREFIX):])
-            prof = profile_module(module, example, text)
-        else:
-            prof = profile(text)
-    except Exception as exc:  # the cell's own setup reports build errors with their cause
-        return (("profile_error", f"{type(exc).__name__}: {exc}"),)
-    meta: dict[str, Any] = {
-        "flops": prof.flops,
-        "macs": prof.macs,
-        "params": prof.params,
-        "weight_bytes": prof.weight_bytes,
-        "activation_bytes": prof.activation_bytes,
-        "peak_working_set_bytes": prof.peak_working_set_bytes,
-        "input_shape": list(prof.input_shape),
-    }
-    try:
-        meta["counters"] = model_counters(prof, fingerprint()["caches"])
-    except Exception as exc:  # noqa: BLE001 - counters are advisory; say why they are absent
+        counters = model_counters(prof, fingerprint()["caches"])
+        counters.pop("layers", None)  # per-layer detail belongs to `accelbench profile`
+        meta["counters"] = counters
+    except Exception as exc:  # counters are advisory; say why they are absent
         meta["counters"] = {"source": "model", "error": f"{type(exc).__name__}: {exc}"}
-    return tuple(meta.items())
+    return meta

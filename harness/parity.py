@@ -1,0 +1,60 @@
+"""Do two backends compute the same function? Output comparison with an honest tolerance.
+
+A speed-up only means something if both sides compute the same outputs. f32 kernels differ in
+summation order and fusion (OpenVINO folds BatchNorm, reorders convolutions), so exact equality
+is not expected: the relative L2 error must stay under a tolerance set by the precision. Deep
+stacks amplify rounding, though, so PyTorch's own f32 output can already be 1e-3 away from the
+exact (float64) answer; when a float64 reference is available the tolerance grows with that
+distance, which separates an ill-conditioned model from a backend that computes something else.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+TOLERANCE = {"f32": 1e-3, "bf16": 5e-2}
+CONDITIONING_FACTOR = 4.0  # a candidate may be a few times as far off as the baseline itself
+
+
+def rel_l2(ref: np.ndarray, out: np.ndarray) -> float | None:
+    """||out - ref|| / ||ref||; None when shapes differ or the result is not finite."""
+    if ref.shape != out.shape:
+        return None
+    r = ref.astype(np.float64).ravel()
+    d = float(np.linalg.norm(r - out.astype(np.float64).ravel()) / (np.linalg.norm(r) or 1.0))
+    return d if math.isfinite(d) else None
+
+
+def judge(base: np.ndarray, cand: np.ndarray, reference: np.ndarray | None,
+          precision: str) -> dict[str, Any]:
+    """The parity verdict stored with a candidate cell."""
+    tolerance = TOLERANCE[precision]
+    verdict: dict[str, Any] = {"finite": bool(np.isfinite(cand).all())}
+    if reference is not None:
+        base_f64, cand_f64 = rel_l2(reference, base), rel_l2(reference, cand)
+        verdict.update(baseline_vs_f64=base_f64, candidate_vs_f64=cand_f64)
+        if base_f64 is not None:
+            tolerance = max(tolerance, CONDITIONING_FACTOR * base_f64)
+    verdict["tolerance"] = tolerance
+    if base.shape != cand.shape:
+        verdict.update(ok=False, rel_l2=None, why=f"shape {list(cand.shape)} vs {list(base.shape)}")
+        return verdict
+    err = rel_l2(base, cand)
+    verdict["rel_l2"] = err
+    verdict["max_abs"] = float(np.max(np.abs(base.astype(np.float64) - cand))) if verdict["finite"] and base.size else None
+    verdict["ok"] = verdict["finite"] and err is not None and err <= tolerance
+    return verdict
+
+
+def describe(verdict: dict[str, Any]) -> str:
+    """One line for a failed verdict, e.g. for a flagged cell's reason."""
+    if not verdict.get("finite", True):
+        return "outputs hold NaN or Inf"
+    if verdict.get("why"):
+        return verdict["why"]
+    err = verdict.get("rel_l2")
+    shown = "not finite" if err is None else f"{err:.3g}"
+    return f"relative L2 error {shown} > tolerance {verdict['tolerance']:.3g}"
