@@ -78,6 +78,13 @@ def register(
     if len(set(names)) != len(names):
         raise TypeError(f"family {name}: duplicate params")
 
+    # Canonical order: the family's own keys, then the common ones (DESIGN's examples read
+    # ``mobilenetv2:width=0.75,res=160``).
+    common = ("batch", "res", "classes", "act")
+    params = tuple(p for p in params if p.name not in common) + tuple(
+        p for c in common for p in params if p.name == c
+    )
+
     def deco(builder: Builder) -> Builder:
         if name in FAMILIES:
             raise TypeError(f"family {name} registered twice")

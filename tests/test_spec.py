@@ -16,7 +16,8 @@ from tests.conftest import FAMILY_NAMES
     ("mobilenetv2:width=1.0", "mobilenetv2"),
     ("mobilenetv2: res = 160 , width=0.75", "mobilenetv2:width=0.75,res=160"),
     ("MobileNetV2:res=160,width=0.75", "mobilenetv2:width=0.75,res=160"),
-    ("resnet:depth=50", "resnet:depth=50"),
+    ("resnet:depth=50", "resnet"),
+    ("resnet:depth=18", "resnet:depth=18"),
 ])
 def test_canonical_form(text, canonical):
     assert archs.format_spec(archs.parse(text)) == canonical
