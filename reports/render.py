@@ -118,8 +118,9 @@ def _header_fields(report: Report) -> list[tuple[str, str]]:
     if report.machine_id:
         machine += f" (id {report.machine_id})"
     counts = ", ".join(f"{n} {st}" for st, n in report.counts.items()) or "no cells"
-    return [("Session", f"{s.id} — {s.status}, started {when}"), ("Machine", machine),
-            ("Store", report.store or "—"), ("Baseline", report.baseline), ("Cells", counts)]
+    fields = [("Session", f"{s.id} — {s.status}, started {when}"), ("Machine", machine),
+              ("Store", report.store or "—"), ("Baseline", report.baseline), ("Cells", counts)]
+    return fields + [("Warning", w) for w in report.warnings]
 
 
 def _summary_sentence(r: SummaryRow) -> str:
@@ -233,8 +234,8 @@ def render_terminal(report: Report, console: Console) -> None:
     """One rich table of cells, then a summary line per candidate; all data markup-escaped."""
     table = Table(title=rich_escape(f"accelbench session {report.session.id}"),
                   caption=rich_escape(dict(_header_fields(report))["Machine"]))
-    table.add_column("spec", overflow="fold")
-    table.add_column("backend")
+    table.add_column("spec", overflow="fold", min_width=22)
+    table.add_column("backend", no_wrap=True)
     table.add_column("prec/thr")
     table.add_column("median ms ± CI", justify="right")
     table.add_column("speed-up [95% CI]", justify="right")
@@ -256,3 +257,5 @@ def render_terminal(report: Report, console: Console) -> None:
         console.print(rich_escape(_summary_sentence(r)))
     if not report.summary:
         console.print(rich_escape(f"no speed-ups: no pair of done cells against {report.baseline}"))
+    for w in report.warnings:
+        console.print("[yellow]warning:[/] " + rich_escape(w))

@@ -152,6 +152,7 @@ class Report:
     excluded: tuple[Excluded, ...]
     summary: tuple[SummaryRow, ...]
     counts: Mapping[str, int] = field(default_factory=dict)  # status -> number of cells
+    warnings: tuple[str, ...] = ()  # what makes some figures less trustworthy than they look
 
     def speedup_for(self, key: CellKey) -> SpeedupRow | None:
         return _find(self.speedups, key)
@@ -173,6 +174,7 @@ class Report:
             "summary": [r.as_json() for r in self.summary],
             "machine": {"id": self.machine_id, "brand": self.machine_brand},
             "counts": dict(self.counts),
+            "warnings": list(self.warnings),
             "session_info": {"status": s.status, "started": s.started, "finished": s.finished,
                              "version": s.version, "argv": list(s.argv), "config": s.config},
         })
@@ -218,7 +220,34 @@ def build_report(
     return Report(session=session, store=store, baseline=baseline, machine_id=mid,
                   machine_brand=brand, cells=rows, speedups=tuple(speedups),
                   excluded=tuple(excluded), summary=_summarize(speedups),
-                  counts=dict(Counter(c.status for c in cells)))
+                  counts=dict(Counter(c.status for c in cells)),
+                  warnings=_warnings(cells, machine))
+
+
+def _warnings(cells: Sequence[CellResult], machine: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """Cells timed on a busy machine, or stopped by the budget before their CI was tight.
+
+    A worker's own threads put about ``threads`` on the load average; anything above the core
+    count plus one means other work competed for the cores during the cell.
+    """
+    cores = _number(((machine or {}).get("cpu") or {}).get("count"))
+    busy, loose = [], []
+    for c in cells:
+        load = c.meta.get("loadavg") if isinstance(c.meta, Mapping) else None
+        if cores and isinstance(load, Mapping):
+            peak = max((_number(load.get(k)) or 0.0) for k in ("before", "after"))
+            if peak > cores + 1:
+                busy.append(f"{c.key.spec} {c.key.backend} (load {peak:g})")
+        if c.status == "done" and c.meta.get("converged") is False:
+            loose.append(f"{c.key.spec} {c.key.backend}")
+    out = []
+    if busy:
+        out.append(f"{len(busy)} cells ran while the machine was busier than its {cores:g} cores "
+                   f"(e.g. {busy[0]}); their times and speed-ups may be inflated")
+    if loose:
+        out.append(f"{len(loose)} cells reached their time budget before the median's CI met the "
+                   f"target (e.g. {loose[0]}); see their CI")
+    return tuple(out)
 
 
 def _row(c: CellResult) -> CellRow:

@@ -274,3 +274,20 @@ def test_non_finite_samples_do_not_break_json():
     cells = [cell("a:x=1", "torch", samples=[math.inf] * 10)]
     j = build_report(SESSION, cells, None).as_json()
     json.dumps(j, allow_nan=False)
+
+
+def test_busy_machine_and_unconverged_cells_are_warned_about():
+    from harness.results import CellKey, CellResult, SessionInfo
+    from reports import build_report
+
+    key = CellKey("plain", "torch", "f32", 2)
+    busy = CellResult(key, "done", None, [1.0] * 10, 1.0,
+                      {"loadavg": {"before": 5.0, "after": 6.5}, "converged": False})
+    quiet = CellResult(CellKey("plain", "openvino:CPU", "f32", 2), "done", None, [1.0] * 10, 1.0,
+                       {"loadavg": {"before": 1.5, "after": 2.0}, "converged": True})
+    report = build_report(SessionInfo("s1", 0.0), [busy, quiet], {"cpu": {"count": 2}})
+    assert len(report.warnings) == 2
+    assert "busier than its 2 cores" in report.warnings[0] and "load 6.5" in report.warnings[0]
+    assert "1 cells reached their time budget" in report.warnings[1]
+    assert report.as_json()["warnings"] == list(report.warnings)
+    assert build_report(SessionInfo("s2", 0.0), [quiet], {"cpu": {"count": 2}}).warnings == ()
