@@ -41,14 +41,14 @@ def _open_existing(path: Path):
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    import reports
-
     from .cli import print_json
 
     with _open_existing(args.store) as store:
         info = store.session(args.session)
         cells = store.cells(info.id)
         machine = store.machine(info.machine_id) if info.machine_id else None
+    import reports  # after the store is known good: a bad one is refused without the plotting stack
+
     baseline = str(info.config.get("baseline", "torch")) if isinstance(info.config, dict) else "torch"
     report = reports.build_report(info, cells, machine, baseline=baseline, store=str(args.store))
     out_dir = args.out or args.store.parent / info.id

@@ -135,6 +135,9 @@ class SessionConfig:
             elif not isinstance(value, str):
                 raise ConfigError(f"{where}: {f.name} must be text")
             kwargs[f.name] = value
+        if "workloads" not in kwargs:
+            raise ConfigError(f"{where}: no workloads; list the specs to run, e.g. "
+                              'workloads = ["mobilenetv2", "resnet:depth=18"]')
         return cls(**kwargs)
 
 

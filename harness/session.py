@@ -3,7 +3,8 @@
 Why signals are turned into one exception: Ctrl-C (SIGINT) and SIGTERM must both leave the
 store consistent — finished cells kept, the session marked ``interrupted`` so ``--resume`` can
 finish it. Worker processes run in their own process groups, so a Ctrl-C at the terminal reaches
-only the coordinator, which then stops them itself.
+only the coordinator, which then stops them itself — every one, even when a second Ctrl-C cuts
+the polite closing short (``reap_on_exit``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .coordinator import GroupRunner, plan_groups
 from .machine import fingerprint
 from .results import FINISHED, INTERRUPTED, CellKey, CellResult, SessionInfo
 from .store import Store
+from .worker_client import reap_on_exit
 
 
 class Interrupted(Exception):
@@ -77,12 +79,13 @@ def run_session(
     interrupted = False
     with _signals_as_interrupt():
         try:
-            for plan in plans:
-                for result in runner.run(plan):
-                    store.put_cell(info.id, result)
-                    done += 1
-                    if on_cell:
-                        on_cell(done, total, result)
+            with reap_on_exit():  # no worker outlives the session, however it is interrupted
+                for plan in plans:
+                    for result in runner.run(plan):
+                        store.put_cell(info.id, result)
+                        done += 1
+                        if on_cell:
+                            on_cell(done, total, result)
         except (KeyboardInterrupt, Interrupted):
             interrupted = True
     status = INTERRUPTED if interrupted else FINISHED

@@ -59,6 +59,13 @@ def _accelbench_version() -> str:
         return "unknown"
 
 
+def _is_blank(conn: sqlite3.Connection) -> bool:
+    try:
+        return conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+    except sqlite3.DatabaseError:
+        return False  # check_store reports what is wrong
+
+
 class Store:
     """An open store. Build it with ``Store.open``; use it as a context manager.
 
@@ -90,7 +97,10 @@ class Store:
         if kind == "sqlite":
             ro = connect_readonly(p)
             try:
-                version = check_store(ro, p)
+                # A database with no schema yet is a store another process is creating right
+                # now (or an empty file): _prepare creates the schema under the write lock.
+                if not (create and not readonly and _is_blank(ro)):
+                    version = check_store(ro, p)
             finally:
                 ro.close()
         if readonly:

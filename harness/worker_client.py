@@ -28,7 +28,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,7 @@ from .backends import check_threads, parse_backend
 from .worker import THREAD_ENV
 
 _ROOT = str(Path(__file__).resolve().parents[1])  # so -m harness.worker imports this checkout
+_tracking = threading.local()  # .clients: the set a ``reap_on_exit`` block is filling, if any
 
 
 class WorkerFailure(Exception):
@@ -87,6 +90,9 @@ class WorkerClient:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
             env=full_env, start_new_session=True,  # its own process group, killed as one
         )
+        self._tracker: set[WorkerClient] | None = getattr(_tracking, "clients", None)
+        if self._tracker is not None:
+            self._tracker.add(self)
 
     @property
     def pid(self) -> int:
@@ -170,21 +176,31 @@ class WorkerClient:
             self._dead = "worker was killed by the coordinator"
 
     def close(self, grace: float = 5.0) -> None:
-        """Ask the worker to quit; terminate it, then kill it, if it does not within ``grace``."""
-        if self.proc.poll() is None and self._dead is None:
-            with contextlib.suppress(WorkerFailure):
-                self.request({"op": "quit"}, timeout=grace)
+        """Ask the worker to quit; terminate it, then kill it, if it does not within ``grace``.
+
+        Killed in any case on the way out: a Ctrl-C while a stuck worker is given its ``grace``
+        must not leave it running.
+        """
         try:
-            self.proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            self.proc.terminate()
+            if self.proc.poll() is None and self._dead is None:
+                with contextlib.suppress(WorkerFailure):
+                    self.request({"op": "quit"}, timeout=grace)
             try:
                 self.proc.wait(timeout=grace)
             except subprocess.TimeoutExpired:
-                self.kill()
-        # Children it left behind (e.g. inductor's compile workers) share its process group.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.terminate()
+                try:
+                    self.proc.wait(timeout=grace)
+                except subprocess.TimeoutExpired:
+                    self.kill()
+        finally:
+            # Children it left behind (e.g. inductor's compile workers) share its process group.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=10)
+            if self._tracker is not None:
+                self._tracker.discard(self)
         if self._dead is None:
             self._dead = "worker was closed"
         for stream in (self.proc.stdin, self.proc.stdout, self._stderr):
@@ -197,6 +213,28 @@ class WorkerClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def reap_on_exit() -> Iterator[None]:
+    """On leaving the block, kill every worker started in it (by this thread) still running.
+
+    Why: workers are closed politely, and an interruption can cut that short — a second Ctrl-C
+    while one is stuck in a model's forward abandons the closing of the others. A worker left
+    behind runs on, unseen, after the session has ended (a hung model's, for ever): workers sit
+    in their own process groups, so the terminal's Ctrl-C never reaches them.
+    """
+    outer = getattr(_tracking, "clients", None)
+    clients: set[WorkerClient] = set()
+    _tracking.clients = clients
+    try:
+        yield
+    finally:
+        _tracking.clients = outer
+        for client in list(clients):
+            if client.proc.poll() is None:
+                client.kill()
+            client._tracker = None
 
 
 def _last_words(tail: str, limit: int = 1200) -> str:

@@ -34,7 +34,6 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -47,6 +46,7 @@ from harness import cli
 from harness.config import SessionConfig
 from harness.results import CellKey, CellResult, SessionInfo
 from harness.store import Store
+from harness.worker_client import WorkerClient, reap_on_exit
 from tests.conftest import ROOT, run_cli
 
 TINY = archs.format_spec(archs.parse("plain:res=16,depth=1,width=4"))  # as cells name it
@@ -384,27 +384,38 @@ def test_a_cell_past_its_time_limit_fails_and_its_worker_is_killed(faults, spawn
 # ---------------------------------------------------------------------- 3: interruptions
 
 
-@pytest.mark.parametrize("signum, resume_ref", [(signal.SIGINT, "latest"), (signal.SIGTERM, "id")],
-                         ids=["SIGINT", "SIGTERM"])
-def test_interrupt_keeps_finished_cells_and_resume_finishes(faults, spawn, hold, tmp_path,
-                                                             signum, resume_ref):
+def interrupt(session: Session, reached: Path, *signals: signal.Signals) -> None:
+    """Once the session holds, send ``signals`` a second apart; it must stop with 130."""
+    wait_for_hold(session, reached)
+    for i, signum in enumerate(signals):
+        time.sleep(i and 1.0)  # the next one lands while the stuck worker is given its grace
+        session.proc.send_signal(signum)
+    assert session.wait(timeout=120) == 130, session.stderr()[-3000:]
+    assert "interrupted: " in session.stdout() and "--resume" in session.stdout()
+    if HAVE_PROC:  # the hold is still on: the worker stuck in it was killed, not released
+        assert session.workers and session.live_workers() == {}, session.workers
+    reached.unlink()
+
+
+def test_ctrl_c_twice_and_sigterm_keep_finished_cells_and_resume_finishes(faults, spawn, hold,
+                                                                     tmp_path):
     hold_file, reached, env = hold
     store = tmp_path / "store.sqlite"
+    args = ("--store", str(store), "--no-report")
+    # The first group (TINY) is stored by the time the second one's worker holds. Ctrl-C is
+    # pressed twice: the second lands while the stuck worker is given its grace to quit.
     session = spawn("run", TINY, *model(faults, "hold_eager"), "--backends", "torch", *FAST,
-                    "--store", str(store), "--no-report", env=env)
-    wait_for_hold(session, reached)  # the first group is stored; the second is in flight
-    session.proc.send_signal(signum)
-    assert session.wait(timeout=120) == 130, session.stderr()[-3000:]
-    assert "--resume" in session.stdout()
+                    *args, env=env)
+    interrupt(session, reached, signal.SIGINT, signal.SIGINT)
     [info] = sessions(store)
     assert (info["status"], info["cells"]) == ("interrupted", 1)
-    if HAVE_PROC:
-        assert session.live_workers() == {}
+
+    interrupt(spawn("run", "--resume", *args, env=env), reached, signal.SIGTERM)
+    assert [(s["session"], s["status"], s["cells"]) for s in sessions(store)] == \
+        [(info["session"], "interrupted", 1)]
 
     hold_file.unlink()
-    ref = [] if resume_ref == "latest" else [info["session"]]
-    proc = run_cli("run", "--resume", *ref, "--store", str(store), "--json", "--no-report",
-                   timeout=300)
+    proc = run_cli("run", "--resume", info["session"], *args, "--json", timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     resumed = stdout_json(proc)
     assert resumed["session"] == info["session"]
@@ -412,6 +423,14 @@ def test_interrupt_keeps_finished_cells_and_resume_finishes(faults, spawn, hold,
     assert {c["status"] for c in resumed["cells"]} == {"done"}
     [info] = sessions(store)
     assert (info["status"], info["cells"]) == ("finished", 2)
+
+
+def test_reap_on_exit_kills_the_workers_left_running():
+    """What stops the worker after a second Ctrl-C: a client nobody closed is killed on exit."""
+    with reap_on_exit():
+        client = WorkerClient("torch", 1)
+    assert client.proc.poll() is not None
+    client.close()
 
 
 @pytest.mark.skipif(not HAVE_PROC, reason="finds the orphaned workers through /proc")
@@ -453,17 +472,17 @@ def test_kill_9_loses_at_most_the_group_in_flight(faults, spawn, hold, tmp_path)
 
 
 @pytest.fixture(scope="module")
-def shared_store(faults, tmp_path_factory) -> dict:
-    """Two sessions started at once on one new store (and one IR cache beside it)."""
+def shared_store(tmp_path_factory) -> dict:
+    """Two sessions of the same spec started at once on one new store (and the IR cache beside
+    it, which both fill with the same entry)."""
     d = tmp_path_factory.mktemp("shared")
     store = d / "store.sqlite"
-    workloads = {"a": [TINY], "b": [TINY, *model(faults, "fine")]}
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     procs = {}
-    for k, extra in workloads.items():
+    for k in ("a", "b"):
         with (d / f"{k}.out").open("w") as fo, (d / f"{k}.err").open("w") as fe:
             procs[k] = subprocess.Popen(
-                [sys.executable, "-m", "harness.cli", "run", *extra, *FAST, "--store", str(store),
+                [sys.executable, "-m", "harness.cli", "run", TINY, *FAST, "--store", str(store),
                  "--json", "--no-report"], cwd=d, env=env, stdin=subprocess.DEVNULL,
                 stdout=fo, stderr=fe)
     try:
@@ -483,17 +502,12 @@ def test_two_sessions_writing_one_store_at_once_both_complete(shared_store):
         assert "Traceback" not in shared_store["err"][k], shared_store["err"][k]
         assert rc == 0, shared_store["err"][k][-3000:]
     runs = {k: json.loads(text) for k, text in shared_store["out"].items()}
-    assert sorted(by_cell(runs["a"])) == [(TINY, "openvino:CPU"), (TINY, "torch")]
-    assert sorted(by_cell(runs["b"])) == sorted((n, b) for n in (TINY, "fine")
-                                                for b in ("torch", "openvino:CPU"))
+    for run in runs.values():
+        assert sorted(by_cell(run)) == [(TINY, "openvino:CPU"), (TINY, "torch")]
+        assert {c["status"] for c in run["cells"]} == {"done"}
     listed = {s["session"]: s for s in sessions(shared_store["store"])}
-    assert {runs[k]["session"]: (4 if k == "b" else 2) for k in runs} == \
-        {sid: s["cells"] for sid, s in listed.items()}
+    assert {sid: s["cells"] for sid, s in listed.items()} == {r["session"]: 2 for r in runs.values()}
     assert {s["status"] for s in listed.values()} == {"finished"}
-    for k, run in runs.items():
-        proc = run_cli("report", run["session"], "--store", str(shared_store["store"]), "--json")
-        assert proc.returncode == 0, proc.stderr
-        assert sorted(by_cell(stdout_json(proc))) == sorted(by_cell(run)), k
 
 
 # ---------------------------------------------------------------------- 5, 8: bad stores
@@ -565,29 +579,41 @@ def bad_store(kind: str, template: Path, path: Path) -> Path:
     return path
 
 
-def _run_all(commands: list[tuple[str, ...]]) -> list[subprocess.CompletedProcess]:
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        return list(pool.map(lambda args: run_cli(*args, timeout=300), commands))
+BAD_KINDS = ("garbage", "newer", "truncated", "corrupt", "not-a-store")
+STORE_COMMANDS = ("run", "report", "sessions", "merge-from", "merge-into")
 
 
-@pytest.mark.parametrize("kind", ["garbage", "newer", "truncated", "corrupt", "not-a-store"])
+def store_command(command: str, bad: Path, other: Path) -> tuple[str, ...]:
+    return {
+        "run": ("run", TINY, *FAST, "--no-report", "--store", str(bad)),
+        "report": ("report", "--store", str(bad)),
+        "sessions": ("sessions", "--store", str(bad), "--json"),
+        "merge-from": ("merge", str(bad), "--store", str(other)),
+        "merge-into": ("merge", str(other), "--store", str(bad)),
+    }[command]
+
+
+def assert_refused(args: tuple[str, ...], rc: int, out: str, err: str, bad: Path) -> None:
+    assert rc == 2, (args, out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("accelbench: error:"), (args, err)
+    assert bad.name in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("kind", BAD_KINDS)
 def test_a_bad_store_is_refused_in_one_line_and_left_as_it_was(kind, template, tmp_path):
+    """Every command on every kind of bad store (in-process: a process start each would cost a
+    minute), and one command per kind, in turn, as a real ``accelbench`` process."""
     bad = bad_store(kind, template, tmp_path / f"{kind}.sqlite")
     other = tmp_path / "other.sqlite"
     shutil.copyfile(template, other)
     before = {p: sha256(p) for p in (bad, other)}
-    commands = [
-        ("run", TINY, *FAST, "--no-report", "--store", str(bad)),
-        ("report", "--store", str(bad)),
-        ("sessions", "--store", str(bad), "--json"),
-        ("merge", str(bad), "--store", str(other)),  # bad as the source...
-        ("merge", str(other), "--store", str(bad)),  # ...and as the target
-    ]
-    for args, proc in zip(commands, _run_all(commands), strict=True):
-        assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
-        lines = proc.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("accelbench: error:"), (args, proc.stderr)
-        assert bad.name in lines[0], lines[0]
+    for command in STORE_COMMANDS:
+        args = store_command(command, bad, other)
+        assert_refused(args, *main_in_process(*args), bad)
+    args = store_command(STORE_COMMANDS[BAD_KINDS.index(kind)], bad, other)
+    proc = run_cli(*args, timeout=300)
+    assert_refused(args, proc.returncode, proc.stdout, proc.stderr, bad)
     assert {p: sha256(p) for p in (bad, other)} == before
 
 
@@ -601,14 +627,18 @@ def test_merge_validates_every_row_first_and_a_good_store_merges(template, share
     assert proc.returncode == 2
     assert "cell row 3" in proc.stderr and "nothing was merged" in proc.stderr, proc.stderr
     assert sha256(target) == before
-    assert [s["session"] for s in sessions(target)] == mine
+    newer = bad_store("newer", template, tmp_path / "newer.sqlite")  # a target is checked too
+    newer_before = sha256(newer)
+    proc = run_cli("merge", str(target), "--store", str(newer))
+    assert proc.returncode == 2 and "schema v99" in proc.stderr, proc.stderr
+    assert (sha256(newer), sha256(target)) == (newer_before, before)
 
-    theirs = [s["session"] for s in sessions(shared_store["store"])]
+    theirs = [json.loads(out)["session"] for out in shared_store["out"].values()]
     proc = run_cli("merge", str(shared_store["store"]), "--store", str(target))
     assert proc.returncode == 0, proc.stderr
+    assert "added 2 sessions, 4 cells" in proc.stdout, proc.stdout
     listed = {s["session"]: s["cells"] for s in sessions(target)}
-    assert set(listed) == {*mine, *theirs}
-    assert sum(listed.values()) == 2 + 6
+    assert listed == {**{sid: 2 for sid in mine}, **{sid: 2 for sid in theirs}}
     again = run_cli("merge", str(shared_store["store"]), "--store", str(target))
     assert again.returncode == 0 and "added 0 sessions, 0 cells" in again.stdout, again.stdout
 
