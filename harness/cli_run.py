@@ -50,7 +50,7 @@ def build_config(args: argparse.Namespace) -> SessionConfig:
         raise ConfigError("give --preset or --config, not both")
     workloads = list(args.specs) + [MODEL_PREFIX + m for m in args.model]
     if args.config:
-        base = load_toml(args.config)
+        base = load_toml(args.config, workloads=tuple(workloads))
     elif args.preset or not workloads:
         base = load_preset(args.preset or "quick")
     else:

@@ -167,17 +167,20 @@ def check_workload(text: str) -> None:
         raise ConfigError(f"bad spec {text!r}: {exc}") from None
 
 
-def load_toml(path: str | Path) -> SessionConfig:
-    """A session from a TOML file whose keys are SessionConfig's fields (table ``[session]``)."""
+def load_toml(path: str | Path, *, workloads: tuple[str, ...] = ()) -> SessionConfig:
+    """A session from a TOML file whose keys are SessionConfig's fields (table ``[session]``).
+
+    ``workloads`` (from the command line) replace the file's, which may then be left out.
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config {path}: {exc}") from None
-    return _from_toml_text(text, str(path))
+    return _from_toml_text(text, str(path), workloads)
 
 
-def _from_toml_text(text: str, where: str) -> SessionConfig:
+def _from_toml_text(text: str, where: str, workloads: tuple[str, ...] = ()) -> SessionConfig:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -185,7 +188,10 @@ def _from_toml_text(text: str, where: str) -> SessionConfig:
     extra = sorted(set(data) - {"session"})
     if extra or not isinstance(data.get("session"), dict):
         raise ConfigError(f"{where}: expected one [session] table, found {sorted(data) or 'nothing'}")
-    return SessionConfig.from_dict(data["session"], where=where)
+    table = dict(data["session"])
+    if workloads:
+        table["workloads"] = list(workloads)
+    return SessionConfig.from_dict(table, where=where)
 
 
 def load_preset(name: str) -> SessionConfig:

@@ -97,6 +97,11 @@ class GroupRunner:
             self._check_parity(sides, plan)
             self._time(sides)
             return [self._finish(side, plan) for side in sides]
+        except BaseException:  # Ctrl-C, SIGTERM: no polite quit for workers mid-inference
+            for side in sides:
+                if side.client is not None:
+                    side.client.kill()
+            raise
         finally:
             for side in sides:
                 if side.client is not None:

@@ -197,3 +197,12 @@ def test_sessions_lists_what_ran(tmp_path: Path):
     rows = json.loads(proc.stdout)
     assert [r["session"] for r in rows] == [data["session"]]
     assert rows[0]["status"] == "finished" and rows[0]["cells"] == 1
+
+
+def test_specs_on_the_command_line_fill_a_config_without_workloads(tmp_path: Path):
+    cfg = tmp_path / "backends.toml"
+    cfg.write_text('[session]\nbackends = ["torch"]\nthreads = [1]\n')
+    proc = run_cli("run", "resnet:depth=18", "--config", str(cfg), "--dry-run", "--json")
+    assert proc.returncode == 0, proc.stderr
+    cells = json.loads(proc.stdout)["cells"]
+    assert [(c["spec"], c["backend"], c["threads"]) for c in cells] == [("resnet:depth=18", "torch", 1)]
