@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:  # e.g. `accelbench archs | head`
         return 0
+    except KeyboardInterrupt:  # outside a session's own handling (which saves and says how
+        print("accelbench: interrupted", file=sys.stderr)  # to resume): nothing to save
+        return 130
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -105,6 +105,13 @@ def cmd_run(args: argparse.Namespace) -> int:
                 on_cell=progress.cell, on_block=progress.block,
             )
         machine = store.machine(outcome.info.machine_id) if outcome.info.machine_id else None
+    if outcome.interrupted:
+        # The user asked to stop and the cells are saved: further Ctrl-Cs must not turn the
+        # short way out (report, resume hint, exit 130) into a death by signal.
+        import signal
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
     return finish(args, config, outcome, machine, out)
 
 

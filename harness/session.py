@@ -89,9 +89,31 @@ def run_session(
         except (KeyboardInterrupt, Interrupted):
             interrupted = True
     status = INTERRUPTED if interrupted else FINISHED
-    store.finish_session(info.id, status)
-    info = store.session(info.id)
-    return SessionOutcome(info, store.cells(info.id), interrupted)
+    with _signals_held(interrupted):
+        store.finish_session(info.id, status)
+        info = store.session(info.id)
+        cells = store.cells(info.id)
+    return SessionOutcome(info, cells, interrupted)
+
+
+class _signals_held:
+    """After an interrupt, a second Ctrl-C must not cut the recording of the first short."""
+
+    def __init__(self, active: bool) -> None:
+        self.active = active
+        self._old: list = []
+
+    def __enter__(self) -> None:
+        if not self.active:
+            return
+        try:
+            self._old = [(s, signal.signal(s, signal.SIG_IGN)) for s in (signal.SIGINT, signal.SIGTERM)]
+        except ValueError:  # not the main thread
+            self._old = []
+
+    def __exit__(self, *exc) -> None:
+        for signum, handler in self._old:
+            signal.signal(signum, handler)
 
 
 class _signals_as_interrupt:
