@@ -353,7 +353,6 @@ def test_reap_on_exit_kills_the_workers_left_running():
     client.close()
 
 
-@pytest.mark.slow  # ~45 s; the rest of this file alone takes about 3 minutes on 2 cores
 @pytest.mark.skipif(not HAVE_PROC, reason="finds the orphaned workers through /proc")
 def test_kill_9_loses_at_most_the_group_in_flight(faults, spawn, hold, tmp_path):
     hold_file, reached, env = hold
