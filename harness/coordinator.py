@@ -28,6 +28,7 @@ from .worker_client import WorkerClient, WorkerCrashed, WorkerError, WorkerTimeo
 from .workload import Workload
 
 MIN_ROUNDS = 3
+MIN_BLOCKS = 8  # the fewest block medians whose order-statistic CI is worth reading
 
 
 @dataclass
@@ -51,6 +52,7 @@ class _Side:
     result: CellResult | None = None  # set once the side is finished (failed / skipped)
     info: dict[str, Any] = field(default_factory=dict)
     samples: list[float] = field(default_factory=list)
+    blocks: list[int] = field(default_factory=list)  # length of each timed block, in order
     block: int = 1
     started: float = field(default_factory=time.time)
 
@@ -225,6 +227,7 @@ class GroupRunner:
                                              "median_ms": float(np.median(side.samples))
                                              if side.samples else None}
                 side.samples = []
+                side.blocks = []
 
     def _time_block(self, side: _Side) -> None:
         expected_s = side.block * max(side.info.get("first_ms") or 1.0, 0.01) / 1000
@@ -233,6 +236,7 @@ class GroupRunner:
             return
         samples = [float(v) for v in reply["samples_ms"]]
         side.samples.extend(samples)
+        side.blocks.append(len(samples))
         # Re-size blocks from the measured median: the first inference is often slower.
         med = float(np.median(samples)) if samples else 0.0
         if med > 0:
@@ -240,12 +244,18 @@ class GroupRunner:
         self.on_block(side.key, side.samples)
 
     def _converged(self, sides: list[_Side]) -> bool:
+        """Every active side has enough samples and a tight CI of its block medians.
+
+        Why block medians: iterations inside a block are correlated (the machine's state
+        drifts over seconds, not iterations), so a CI over single iterations looks tight while
+        the median still wanders between blocks; judging blocks stops only once they agree.
+        """
         for side in sides:
             if not side.active:
                 continue
-            if len(side.samples) < self.config.min_samples:
+            if len(side.samples) < self.config.min_samples or len(side.blocks) < MIN_BLOCKS:
                 return False
-            if stats.relative_halfwidth(side.samples) > self.config.target:
+            if stats.relative_halfwidth(_block_medians(side)) > self.config.target:
                 return False
         return True
 
@@ -262,7 +272,9 @@ class GroupRunner:
         info.update(plan.workload.profile_meta(self._worker_profile))
         info["max_rss_bytes"] = (reply or {}).get("max_rss_bytes")
         info["target"] = self.config.target
-        info["converged"] = stats.relative_halfwidth(side.samples) <= self.config.target
+        info["blocks"] = side.blocks
+        info["converged"] = (len(side.blocks) >= MIN_BLOCKS and stats.relative_halfwidth(
+            _block_medians(side)) <= self.config.target)
         return CellResult(side.key, FLAGGED if flag else DONE, flag, side.samples, warmup,
                           info, side.started, time.time())
 
@@ -287,6 +299,14 @@ class GroupRunner:
     @staticmethod
     def _ended(side: _Side, status: str, reason: str) -> CellResult:
         return CellResult(side.key, status, reason, [], None, dict(side.info), side.started, time.time())
+
+
+def _block_medians(side: _Side) -> list[float]:
+    out, start = [], 0
+    for n in side.blocks:
+        out.append(float(np.median(side.samples[start:start + n])))
+        start += n
+    return out
 
 
 def _loadavg() -> float | None:

@@ -55,7 +55,9 @@ def _ir_path(tmp: Path, session: str) -> str:
 def _benchmark_app(ir: str, shape: tuple[int, ...], seconds: int = 15) -> float:
     tool = shutil.which("benchmark_app") or str(Path(sys.executable).parent / "benchmark_app")
     proc = subprocess.run(
-        [tool, "-m", ir, "-d", "CPU", "-hint", "latency", "-nstreams", "1",
+        # benchmark_app refuses -nstreams/-nthreads with a hint; "none" plus one stream and
+        # the thread count is exactly what accelbench compiles with (LATENCY resolves to that).
+        [tool, "-m", ir, "-d", "CPU", "-hint", "none", "-nstreams", "1",
          "-nthreads", str(THREADS), "-infer_precision", "f32", "-api", "sync",
          "-t", str(seconds), "-shape", str(list(shape)).replace(" ", "")],
         capture_output=True, text=True, timeout=300,
