@@ -13,6 +13,7 @@ read the printed spread before believing a failure (or a pass).
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import statistics
@@ -28,6 +29,9 @@ import archs
 pytestmark = pytest.mark.benchmark_harness
 
 THREADS = 2
+# This VM's latency drifts by 20-30% over minutes; more interleaved rounds let the median of
+# each tool's runs settle. ACCELBENCH_BENCH_ROUNDS=5 is what the closing notes used.
+ROUNDS = int(os.environ.get("ACCELBENCH_BENCH_ROUNDS", "2"))
 MODEL = "mobilenetv2"
 ONE_MS_MODEL = "mobilenetv2:width=0.5,res=128"  # about 1 ms in OpenVINO on 2 cores here
 
@@ -68,7 +72,7 @@ def _benchmark_app(ir: str, shape: tuple[int, ...], seconds: int = 15) -> float:
     return float(match.group(1))
 
 
-@pytest.mark.parametrize("spec", [MODEL, ONE_MS_MODEL])
+@pytest.mark.parametrize("spec", [MODEL, ONE_MS_MODEL], ids=["mobilenetv2", "1ms"])
 def test_openvino_median_agrees_with_benchmark_app(tmp_path: Path, spec: str, benchmark):
     """Same static IR, sync API, LATENCY hint, f32, same threads: medians within ±5%."""
     shape = tuple(archs.build(spec)[1].shape)
@@ -76,7 +80,7 @@ def test_openvino_median_agrees_with_benchmark_app(tmp_path: Path, spec: str, be
     first = _accelbench(tmp_path, spec, "--backends", "openvino:CPU", "--budget", "15")
     ir = _ir_path(tmp_path, first["session"])
     ours.append(first["cells"][0]["median_ms"])
-    for _ in range(2):  # interleave the two tools so drift hits both
+    for _ in range(ROUNDS):  # interleave the two tools so drift hits both
         theirs.append(_benchmark_app(ir, shape))
         ours.append(_accelbench(tmp_path, spec, "--backends", "openvino:CPU",
                                 "--budget", "15")["cells"][0]["median_ms"])
