@@ -39,7 +39,7 @@ from torch import nn
 from torch.utils._pytree import tree_leaves
 from torch.utils.flop_counter import FlopCounterMode
 
-from .build import build
+from .builder import build
 from .registry import parse
 
 

@@ -14,16 +14,27 @@ from pathlib import Path
 import archs
 
 from . import __version__
-from .backends import BackendError
 from .config import ConfigError
 from .store import StoreError
 
 DEFAULT_STORE = Path("results/accelbench.sqlite")
-USER_ERRORS = (archs.SpecError, ConfigError, StoreError, BackendError)
 
 
 class UsageError(Exception):
     """Bad usage found after argument parsing (exit 2)."""
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """The exception classes that mean bad input (exit 2), not a bug.
+
+    The backends' error is included only once its module is loaded: a command that never
+    imported the backends (and so never pays torch's import) cannot raise it.
+    """
+    errors: list[type[Exception]] = [archs.SpecError, ConfigError, StoreError, UsageError]
+    base = sys.modules.get("harness.backends.base")
+    if base is not None:
+        errors.append(base.BackendError)
+    return tuple(errors)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,11 +45,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (*USER_ERRORS, UsageError) as exc:
-        print(f"accelbench: error: {exc}", file=sys.stderr)
-        return 2
     except BrokenPipeError:  # e.g. `accelbench archs | head`
         return 0
+    except Exception as exc:
+        if not isinstance(exc, user_errors()):
+            raise  # a bug: keep the traceback
+        print(f"accelbench: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:  # outside a session's own handling (which saves and says how
         print("accelbench: interrupted", file=sys.stderr)  # to resume): nothing to save
         return 130

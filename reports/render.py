@@ -143,6 +143,20 @@ _SUMMARY_COLS = [("candidate", "candidate"), ("baseline", "vs"), ("precision", "
 _NUMERIC = {"threads", "median", "ci", "p90", "n", "flops", "speedup", "geomean"}
 
 
+_CI_METHOD_TEXT = {
+    "paired-blocks": "bootstrap over the paired timed blocks of both backends",
+    "blocks": "bootstrap over each backend's timed blocks",
+    "iid": "bootstrap over single iterations (no block lengths stored)",
+}
+
+
+def ci_methods_text(report: Report) -> str:
+    """How the speed-up intervals were made, from the rows themselves (a store may mix)."""
+    methods = sorted({r.ci_method or "iid" for r in report.speedups})
+    parts = [_CI_METHOD_TEXT.get(m, m) for m in methods]
+    return "; ".join(parts) if parts else "bootstrap"
+
+
 def _speedup_table_rows(report: Report) -> list[dict[str, str]]:
     """Speed-ups, then the comparisons that were not made, each saying why."""
     rows = [_speedup_fields(r) for r in report.speedups]
@@ -173,7 +187,8 @@ def render_markdown(report: Report, *, images: Sequence[str] = ()) -> str:
     if sp:
         lines += ["", "## Speed-ups", "",
                   f"median({md_escape(report.baseline)}) / median(candidate); "
-                  "95% bootstrap CI. Flagged, failed or skipped cells are not compared.", ""]
+                  f"95% CI: {ci_methods_text(report)}. "
+                  "Flagged, failed or skipped cells are not compared.", ""]
         lines += _md_table(_SPEEDUP_COLS, sp)
     lines += ["", "## Cells", ""]
     lines += _md_table(_CELL_COLS, [_cell_fields(report, c) for c in report.cells])
@@ -215,8 +230,9 @@ def render_html(report: Report, *, images: Sequence[str] = ()) -> str:
     sp = _speedup_table_rows(report)
     if sp:
         parts += ["<h2>Speed-ups</h2>",
-                  f"<p>median({html_escape(report.baseline)}) / median(candidate); 95% "
-                  "bootstrap CI. Flagged, failed or skipped cells are not compared.</p>"]
+                  f"<p>median({html_escape(report.baseline)}) / median(candidate); 95% CI: "
+                  f"{html_escape(ci_methods_text(report))}. "
+                  "Flagged, failed or skipped cells are not compared.</p>"]
         parts += _html_table(_SPEEDUP_COLS, sp)
     parts.append("<h2>Cells</h2>")
     parts += _html_table(_CELL_COLS, [_cell_fields(report, c) for c in report.cells],

@@ -65,6 +65,7 @@ class CellRow:
             "counters": dict(m.get("counters") or {}),
             "parity": dict(m.get("parity") or {}),
             # extras beyond DESIGN's contract
+            "ci_method": s.get("ci_method"),
             "p99_ms": s.get("p99"), "mean_ms": s.get("mean"), "iqr_ms": s.get("iqr"),
             "min_ms": s.get("min"), "max_ms": s.get("max"), "warmup_ms": self.warmup_ms,
             "params": m.get("params"), "macs": m.get("macs"),
@@ -85,6 +86,7 @@ class SpeedupRow:
     candidate: str
     speedup: float
     ci95: tuple[float, float]
+    ci_method: str | None = None  # harness.stats.speedup()'s: paired-blocks | blocks | iid
 
     @property
     def significant(self) -> bool:
@@ -96,7 +98,7 @@ class SpeedupRow:
             "spec": self.spec, "baseline": self.baseline, "candidate": self.candidate,
             "speedup": self.speedup, "ci95": list(self.ci95),
             "precision": self.precision, "threads": self.threads,
-            "significant": self.significant,
+            "significant": self.significant, "ci_method": self.ci_method,
         })
 
 
@@ -210,9 +212,10 @@ def build_report(
                 continue
             why = _why_not(base, cand, baseline)
             if why is None:
-                r = stats.speedup(base.samples_ms, cand.samples_ms)
+                r = stats.speedup(base.samples_ms, cand.samples_ms,
+                                  baseline_blocks=_blocks(base), candidate_blocks=_blocks(cand))
                 speedups.append(SpeedupRow(spec, prec, thr, baseline, cand.key.backend,
-                                           r["speedup"], tuple(r["ci95"])))
+                                           r["speedup"], tuple(r["ci95"]), r["ci_method"]))
             else:
                 excluded.append(Excluded(spec, prec, thr, baseline, cand.key.backend, why))
 
@@ -222,6 +225,15 @@ def build_report(
                   excluded=tuple(excluded), summary=_summarize(speedups),
                   counts=dict(Counter(c.status for c in cells)),
                   warnings=_warnings(cells, machine))
+
+
+def _blocks(cell: CellResult) -> list[int] | None:
+    """The timed blocks' lengths the coordinator stored, if they are there and well-formed."""
+    blocks = cell.meta.get("blocks") if isinstance(cell.meta, Mapping) else None
+    if isinstance(blocks, list) and all(isinstance(n, int) and not isinstance(n, bool)
+                                        for n in blocks):
+        return blocks
+    return None
 
 
 def _warnings(cells: Sequence[CellResult], machine: Mapping[str, Any] | None) -> tuple[str, ...]:
@@ -252,8 +264,8 @@ def _warnings(cells: Sequence[CellResult], machine: Mapping[str, Any] | None) ->
 
 def _row(c: CellResult) -> CellRow:
     timed = c.status in _TIMED
-    return CellRow(key=c.key, status=c.status, reason=_reason(c),
-                   stats=stats.summarize(c.samples_ms if timed else []),
+    summary = stats.summarize(c.samples_ms, _blocks(c)) if timed else stats.summarize([])
+    return CellRow(key=c.key, status=c.status, reason=_reason(c), stats=summary,
                    warmup_ms=c.warmup_ms if timed else None, meta=dict(c.meta))
 
 

@@ -291,3 +291,22 @@ def test_busy_machine_and_unconverged_cells_are_warned_about():
     assert "1 cells reached their time budget" in report.warnings[1]
     assert report.as_json()["warnings"] == list(report.warnings)
     assert build_report(SessionInfo("s2", 0.0), [quiet], {"cpu": {"count": 2}}).warnings == ()
+
+
+def test_speedup_ci_uses_the_stored_timed_blocks_and_says_so():
+    blocks = [20] * 10
+    with_blocks = [cell("a:x=1", "torch", samples=noisy(10.0), meta={"blocks": blocks}),
+                   cell("a:x=1", "openvino", samples=noisy(5.0, seed=1), meta={"blocks": blocks})]
+    (s,) = build_report(SESSION, with_blocks, MACHINE).speedups
+    assert s.ci_method == "paired-blocks" and s.as_json()["ci_method"] == "paired-blocks"
+    assert s.ci95[0] < 2.0 < s.ci95[1]
+    assert [c["ci_method"] for c in build_report(SESSION, with_blocks, MACHINE)
+            .as_json()["cells"]] == ["blocks", "blocks"]
+    md = render_markdown(build_report(SESSION, with_blocks, MACHINE))
+    assert "bootstrap over the paired timed blocks" in md
+
+    wrong = [cell("a:x=1", "torch", samples=noisy(10.0), meta={"blocks": [7, 7]}),
+             cell("a:x=1", "openvino", samples=noisy(5.0, seed=1), meta={"blocks": "x"})]
+    (s,) = build_report(SESSION, wrong, MACHINE).speedups
+    assert s.ci_method == "iid"  # lengths that do not add up are not trusted
+    assert "single iterations" in render_html(build_report(SESSION, wrong, MACHINE))
