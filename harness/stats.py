@@ -22,11 +22,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats as _st
 
 
 def median_ci(samples: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
     """Distribution-free CI of the median from order statistics; (nan, nan) below 6 samples."""
+    from scipy import stats as _st  # here, not at the top: a second of import most reports skip
+
     x = np.sort(np.asarray(samples, dtype=float))
     n = x.size
     if n < 6:
