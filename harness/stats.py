@@ -1,10 +1,10 @@
 """Statistics derived from raw latency samples.
 
-Why the median and an order-statistic interval: latency distributions on shared machines are
-skewed with a long right tail (preemption, page faults), so the mean moves with every hiccup
-while the median does not. The 95% interval of the median comes from binomial order statistics
-(distribution-free, no resampling, exact for continuous data); the interval of a ratio of
-medians (a speed-up) comes from a seeded percentile bootstrap.
+Why the median: latency distributions on shared machines are skewed with a long right tail
+(preemption, page faults), so the mean moves with every hiccup while the median does not.
+Intervals are seeded percentile bootstraps over timed blocks; binomial order statistics
+(distribution-free, exact for independent samples) are the fallback for a median whose block
+lengths are unknown, and the convergence test applies them to the block medians.
 
 Why the speed-up bootstrap resamples blocks, not iterations: on a shared machine the latency
 drifts over seconds, so iterations inside one timed block are correlated and an iid bootstrap
@@ -146,31 +146,48 @@ def coarsen(blocks: list[np.ndarray], most: int = MAX_BOOTSTRAP_BLOCKS) -> list[
     return [np.concatenate([blocks[i] for i in g]) for g in groups]
 
 
-def _block_medians_of(blocks: list[np.ndarray], picks: np.ndarray) -> np.ndarray:
+DENSE_COUNT_LIMIT = 8_000_000  # samples x blocks up to which a 32 MB count table is used
+
+
+def _block_medians_of(blocks: list[np.ndarray], picks: np.ndarray,
+                      dense_limit: int = DENSE_COUNT_LIMIT) -> np.ndarray:
     """Median of the pooled samples of the picked blocks, one per row of ``picks``.
 
     A resample is the pooled samples of its blocks, each block counted as often as it was
-    picked. Without building the pools: over the sorted samples, ``below[i, k]`` counts block
-    k's samples up to position i, so a row's pooled rank at i is ``counts[row] @ below[i]``;
-    a bisection per row finds the two middle ranks.
+    picked. Without building the pools: a row's pooled count of samples <= v is
+    ``sum_k counts[row, k] * (block k's samples <= v)``, and a bisection over the sorted
+    samples finds the two middle ranks. The per-block counts come from a table over the
+    sorted samples (fast) or, for very long cells, from a search in each block (small).
     """
     values = np.concatenate(blocks)
-    owner = np.repeat(np.arange(len(blocks)), [len(x) for x in blocks])
+    owner = np.repeat(np.arange(len(blocks)), [b.size for b in blocks])
     order = np.argsort(values, kind="stable")
     values, owner = values[order], owner[order]
-    below = np.zeros((values.size, len(blocks)), dtype=np.int32)
-    below[np.arange(values.size), owner] = 1
-    np.cumsum(below, axis=0, out=below)
     rows = picks.shape[0]
     counts = np.zeros((rows, len(blocks)), dtype=np.int64)
     np.add.at(counts, (np.arange(rows)[:, None], picks), 1)
-    total = counts @ below[-1]
+    total = counts @ np.array([b.size for b in blocks])
+
+    if values.size * len(blocks) <= dense_limit:
+        below = np.zeros((values.size, len(blocks)), dtype=np.int32)
+        below[np.arange(values.size), owner] = 1
+        np.cumsum(below, axis=0, out=below)  # below[i, k]: block k's samples in values[:i+1]
+
+        def at_most(mid: np.ndarray) -> np.ndarray:
+            return np.einsum("rk,rk->r", counts, below[mid])
+    else:
+        sorted_blocks = [np.sort(b) for b in blocks]
+
+        def at_most(mid: np.ndarray) -> np.ndarray:
+            v = values[mid]
+            return sum(counts[:, k] * np.searchsorted(b, v, side="right")
+                       for k, b in enumerate(sorted_blocks))
 
     def pooled(rank: np.ndarray) -> np.ndarray:  # the rank-th smallest pooled sample (0-based)
         lo, hi = np.zeros(rows, dtype=np.int64), np.full(rows, values.size - 1)
         while np.any(lo < hi):
             mid = (lo + hi) // 2
-            past = np.einsum("rk,rk->r", counts, below[mid]) > rank
+            past = at_most(mid) > rank
             hi, lo = np.where(past, mid, hi), np.where(past, lo, mid + 1)
         return values[lo]
 

@@ -33,9 +33,10 @@ def drifting_session(seed: int, blocks: int = 10, per_block: int = 50, drift: fl
 def test_block_resample_median_is_the_median_of_the_pooled_blocks(blocks, seed):
     arrays = [np.asarray(b) for b in blocks]
     picks = np.random.default_rng(seed).integers(0, len(arrays), size=(20, len(arrays)))
-    got = stats._block_medians_of(arrays, picks)
     want = [np.median(np.concatenate([arrays[i] for i in row])) for row in picks]
-    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    for dense_limit in (stats.DENSE_COUNT_LIMIT, 0):  # count table, and per-block search
+        got = stats._block_medians_of(arrays, picks, dense_limit=dense_limit)
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
 
 
 def test_block_lengths_must_add_up_to_the_samples():
