@@ -224,7 +224,7 @@ def build_report(
                   machine_brand=brand, cells=rows, speedups=tuple(speedups),
                   excluded=tuple(excluded), summary=_summarize(speedups),
                   counts=dict(Counter(c.status for c in cells)),
-                  warnings=_warnings(cells, machine))
+                  warnings=_warnings(ordered, rows, machine))
 
 
 def _blocks(cell: CellResult) -> list[int] | None:
@@ -236,15 +236,16 @@ def _blocks(cell: CellResult) -> list[int] | None:
     return None
 
 
-def _warnings(cells: Sequence[CellResult], machine: Mapping[str, Any] | None) -> tuple[str, ...]:
+def _warnings(cells: Sequence[CellResult], rows: Sequence[CellRow],
+              machine: Mapping[str, Any] | None) -> tuple[str, ...]:
     """Cells timed on a busy machine, or stopped by the budget before their CI was tight.
 
     A worker's own threads put about ``threads`` on the load average; anything above the core
     count plus one means other work competed for the cores during the cell.
     """
     cores = _number(((machine or {}).get("cpu") or {}).get("count"))
-    busy, loose = [], []
-    for c in cells:
+    busy, loose, reached = [], [], []
+    for c, row in zip(cells, rows, strict=True):
         load = c.meta.get("loadavg") if isinstance(c.meta, Mapping) else None
         if cores and isinstance(load, Mapping):
             peak = max((_number(load.get(k)) or 0.0) for k in ("before", "after"))
@@ -252,13 +253,20 @@ def _warnings(cells: Sequence[CellResult], machine: Mapping[str, Any] | None) ->
                 busy.append(f"{c.key.spec} {c.key.backend} (load {peak:g})")
         if c.status == "done" and c.meta.get("converged") is False:
             loose.append(f"{c.key.spec} {c.key.backend}")
+            lo, hi = row.ci95_ms
+            if lo is not None and hi is not None and row.median_ms:
+                reached.append((hi - lo) / 2 / row.median_ms)
     out = []
     if busy:
         out.append(f"{len(busy)} cells ran while the machine was busier than its {cores:g} cores "
                    f"(e.g. {busy[0]}); their times and speed-ups may be inflated")
     if loose:
-        out.append(f"{len(loose)} cells reached their time budget before the median's CI met the "
-                   f"target (e.g. {loose[0]}); see their CI")
+        target = next((t for c in cells if isinstance(t := c.meta.get("target"), (int, float))),
+                      None)
+        goal = f"±{target:.1%}" if target else "its target"
+        got = f"; their CIs reach ±{float(np.median(reached)):.1%} (median)" if reached else ""
+        out.append(f"{len(loose)} cells reached their time budget before the median's CI met "
+                   f"{goal} (e.g. {loose[0]}){got}; a longer --budget narrows them")
     return tuple(out)
 
 

@@ -281,14 +281,17 @@ def test_busy_machine_and_unconverged_cells_are_warned_about():
     from reports import build_report
 
     key = CellKey("plain", "torch", "f32", 2)
-    busy = CellResult(key, "done", None, [1.0] * 10, 1.0,
-                      {"loadavg": {"before": 5.0, "after": 6.5}, "converged": False})
+    spread = [float(v) for v in range(90, 111)]  # median 100; order-statistic CI [95, 105]
+    busy = CellResult(key, "done", None, spread, 1.0,
+                      {"loadavg": {"before": 5.0, "after": 6.5}, "converged": False,
+                       "target": 0.01})
     quiet = CellResult(CellKey("plain", "openvino:CPU", "f32", 2), "done", None, [1.0] * 10, 1.0,
                        {"loadavg": {"before": 1.5, "after": 2.0}, "converged": True})
     report = build_report(SessionInfo("s1", 0.0), [busy, quiet], {"cpu": {"count": 2}})
     assert len(report.warnings) == 2
     assert "busier than its 2 cores" in report.warnings[0] and "load 6.5" in report.warnings[0]
     assert "1 cells reached their time budget" in report.warnings[1]
+    assert "met ±1.0%" in report.warnings[1] and "reach ±5.0% (median)" in report.warnings[1]
     assert report.as_json()["warnings"] == list(report.warnings)
     assert build_report(SessionInfo("s2", 0.0), [quiet], {"cpu": {"count": 2}}).warnings == ()
 
