@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -197,6 +199,25 @@ def test_sessions_lists_what_ran(tmp_path: Path):
     rows = json.loads(proc.stdout)
     assert [r["session"] for r in rows] == [data["session"]]
     assert rows[0]["status"] == "finished" and rows[0]["cells"] == 1
+
+
+def test_store_commands_do_not_import_torch_or_openvino(tmp_path: Path):
+    """Reading a store is seconds faster without the frameworks; guard the lazy imports."""
+    _run_json(tmp_path, TINY, "--backends", "torch", "--threads", "1")
+    store = str(tmp_path / "s.sqlite")
+    code = (
+        "import contextlib, io, json, sys\n"
+        "from harness.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    rcs = [main(['sessions', '--store', {store!r}, '--json']),\n"
+        f"           main(['report', '--store', {store!r}, '--json', '--out', {str(tmp_path / 'r')!r}])]\n"
+        "print(json.dumps([rcs, [m for m in ('torch', 'openvino') if m in sys.modules]]))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout) == [[0, 0], []]
+    assert (tmp_path / "r" / "report.json").is_file()
 
 
 def test_specs_on_the_command_line_fill_a_config_without_workloads(tmp_path: Path):
