@@ -90,7 +90,7 @@ MIN_BOOTSTRAP_BLOCKS = 4  # fewer blocks than this make a block bootstrap meanin
 
 def split_blocks(samples: Sequence[float], blocks: Sequence[int] | None) -> list[np.ndarray] | None:
     """The samples cut into the timed blocks they came from; None if the lengths do not add up."""
-    if not blocks or any(not isinstance(n, int) or n <= 0 for n in blocks):
+    if not blocks or any(isinstance(n, bool) or not isinstance(n, int) or n <= 0 for n in blocks):
         return None
     x = np.asarray(samples, dtype=float)
     if sum(blocks) != x.size:

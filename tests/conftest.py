@@ -15,6 +15,12 @@ ROOT = Path(__file__).resolve().parents[1]
 FAMILY_NAMES = [f.name for f in archs.list_archs()]
 
 
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """Where a store goes when a test needs a fresh one (not created yet)."""
+    return tmp_path / "results" / "accelbench.sqlite"
+
+
 def small_spec(name: str, **extra) -> str:
     """The family's cheap configuration, with ``extra`` values on top, as canonical spec text."""
     fam = archs.family(name)

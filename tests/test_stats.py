@@ -44,6 +44,8 @@ def test_block_lengths_must_add_up_to_the_samples():
     assert stats.split_blocks([1.0, 2.0, 3.0], [1, 1]) is None
     assert stats.split_blocks([1.0, 2.0, 3.0], [3, 0]) is None
     assert stats.split_blocks([1.0, 2.0, 3.0], None) is None
+    assert stats.split_blocks([1.0, 2.0, 3.0], [True, 2]) is None  # JSON true is not a length
+    assert stats.split_blocks([1.0, 2.0, 3.0], ["1", 2]) is None
 
 
 def test_method_follows_what_the_blocks_allow():

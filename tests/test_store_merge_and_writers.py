@@ -24,13 +24,6 @@ from tests.store_support import (
     sha,
 )
 
-
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "results" / "accelbench.sqlite"
-
-
-
 # ---------------------------------------------------------------------------- merging
 
 
