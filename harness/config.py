@@ -66,7 +66,7 @@ class SessionConfig:
         object.__setattr__(self, "workloads", tuple(canonical_workload(w) for w in self.workloads))
         if len(set(self.workloads)) != len(self.workloads):
             raise ConfigError("a spec is listed twice (after canonicalisation)")
-        from .backends import BackendError, parse_backend
+        from harness.backends import BackendError, parse_backend
 
         try:
             canon = tuple(parse_backend(b).text for b in self.backends)

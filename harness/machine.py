@@ -77,7 +77,7 @@ def _fingerprint() -> dict[str, Any]:
     out["openvino_devices"], error = openvino_devices()
     if error:
         out["openvino_error"] = error
-    from .counters import availability_report
+    from harness.counters import availability_report
 
     out["counters"] = availability_report()
     return out

@@ -10,12 +10,12 @@ import pytest
 import torch
 
 import archs
-from harness import ircache
 from harness.backends import (
     BackendError,
     BackendSpec,
     PrepareError,
     get_backend,
+    ircache,
     parse_backend,
     registered_backends,
     split_backend_list,

@@ -17,7 +17,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness import store_schema
 from harness.results import (
     DONE,
     FAILED,
@@ -28,6 +27,7 @@ from harness.results import (
     SKIPPED,
 )
 from harness.store import Store, StoreError
+from harness.store import schema as store_schema
 from tests.store_support import (
     SID_A,
     SID_B,
@@ -318,7 +318,7 @@ def test_readonly_refuses_writes(db: Path) -> None:
 def test_migration_hook(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     populate(db)
     monkeypatch.setattr(store_schema, "SCHEMA_VERSION", 2)
-    monkeypatch.setattr("harness.store.SCHEMA_VERSION", 2)
+    monkeypatch.setattr("harness.store.database.SCHEMA_VERSION", 2)
     before = sha(db)
     with pytest.raises(StoreError, match="has schema v1, which this accelbench cannot upgrade"):
         Store.open(db)

@@ -16,7 +16,7 @@ import torch
 from archs import SpecError
 from archs.custom import load_model
 from harness.backends import BackendError
-from harness.worker_client import WorkerClient, WorkerCrashed, WorkerError, WorkerTimeout
+from harness.run.client import WorkerClient, WorkerCrashed, WorkerError, WorkerTimeout
 
 TINY = """
 import torch

@@ -7,7 +7,7 @@ branches on a name, so a new runtime is one module with a ``@register`` class.
 
 from __future__ import annotations
 
-from .base import (
+from harness.backends.base import (
     PRECISIONS,
     Backend,
     BackendError,
@@ -77,7 +77,7 @@ def get_backend(spec: BackendSpec | str) -> Backend:
 
 
 # Importing the modules registers their backends (openvino itself is imported on first use).
-from . import openvino_backend, torch_backend  # noqa: E402, F401
+from harness.backends import openvino_backend, torch_backend  # noqa: E402, F401
 
 __all__ = [
     "PRECISIONS", "Backend", "BackendError", "BackendSpec", "PrepareError", "Prepared",

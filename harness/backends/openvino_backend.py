@@ -21,9 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from .. import ircache
-from . import register
-from .base import (
+from harness.backends import ircache, register
+from harness.backends.base import (
     RUNTIME,
     Backend,
     BackendError,

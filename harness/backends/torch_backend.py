@@ -14,13 +14,15 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from . import register
-from .base import (
+if TYPE_CHECKING:
+    import torch
+
+from harness.backends import register
+from harness.backends.base import (
     CONVERSION,
     RUNTIME,
     Backend,
@@ -51,6 +53,8 @@ class TorchConfig:
 
 
 def first_tensor(out: Any) -> torch.Tensor:
+    import torch
+
     """The first tensor of a model's output (models may return tuples or dicts)."""
     if isinstance(out, torch.Tensor):
         return out
@@ -78,6 +82,8 @@ class TorchBackend(Backend):
         return TorchConfig(device=device, use_compile=self.use_compile)
 
     def availability(self) -> tuple[bool, str]:
+        import torch
+
         device = torch.device(self.config.device)
         if device.type != "cuda":
             return True, ""
@@ -92,6 +98,8 @@ class TorchBackend(Backend):
         self, model: Any, example_input: Any, *, precision: str, threads: int,
         ir_key: str = "", cache_dir: str | None = None,
     ) -> Prepared:
+        import torch
+
         check_precision(precision)
         check_threads(threads)
         torch.set_num_threads(threads)
@@ -129,6 +137,8 @@ class TorchBackend(Backend):
         return TorchPrepared(model, x, context, sync, info, first_ms)
 
     def _properties(self, precision: str, device: torch.device) -> dict[str, Any]:
+        import torch
+
         props: dict[str, Any] = {
             "torch_version": torch.__version__,
             "device": str(device),
@@ -164,6 +174,8 @@ class TorchCompileBackend(TorchBackend):
 
 
 def _run_context(precision: str, device_type: str) -> contextlib.ExitStack:
+    import torch
+
     stack = contextlib.ExitStack()
     stack.enter_context(torch.inference_mode())
     if precision == "bf16":

@@ -9,8 +9,8 @@ measure function returns as is: it always names its ``"source"``, and a source t
 measure raises ``CountersUnavailable`` rather than reporting zeros.
 """
 
-from . import cachegrind, model, perf  # noqa: F401  (importing registers each source)
-from .base import (
+from harness.counters import cachegrind, model, perf  # noqa: F401  (importing registers each source)
+from harness.counters.base import (
     SOURCES,
     CountersUnavailable,
     Source,
@@ -18,9 +18,9 @@ from .base import (
     available_sources,
     get_source,
 )
-from .cachegrind import cachegrind_run, geometry_args
-from .model import model_counters
-from .perf import perf_attach, perf_run
+from harness.counters.cachegrind import cachegrind_run, geometry_args
+from harness.counters.model import model_counters
+from harness.counters.perf import perf_attach, perf_run
 
 __all__ = [
     "SOURCES", "CountersUnavailable", "Source", "availability_report", "available_sources",

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .base import CountersUnavailable, Source, register
+from harness.counters.base import CountersUnavailable, Source, register
 
 
 @functools.cache

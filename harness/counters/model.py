@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .base import CountersUnavailable, Source, register
+from harness.counters.base import CountersUnavailable, Source, register
 
 
 def availability() -> tuple[bool, str]:

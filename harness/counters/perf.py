@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .base import CountersUnavailable, Source, register
+from harness.counters.base import CountersUnavailable, Source, register
 
 EVENTS = ("cycles", "instructions", "cache-references", "cache-misses", "LLC-loads", "LLC-load-misses")
 PROBE = ("stat", "-x,", "-e", "instructions", "true")

@@ -153,7 +153,7 @@ def _alive(pid: int, started: str) -> bool:
 
 
 def _worker_children(ppid: int) -> dict[int, tuple[str, str]]:
-    """pid -> (start time, command line) of the ``harness.worker`` processes whose parent is ppid."""
+    """pid -> (start time, command line) of the ``harness.run.worker`` processes whose parent is ppid."""
     found = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -163,7 +163,7 @@ def _worker_children(ppid: int) -> dict[int, tuple[str, str]]:
             continue
         with contextlib.suppress(OSError):
             argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            if b"harness.worker" in argv:
+            if b"harness.run.worker" in argv:
                 found[int(entry)] = (stat[2], b" ".join(argv).decode(errors="replace"))
     return found
 

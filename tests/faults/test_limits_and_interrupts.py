@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.worker_client import WorkerClient, reap_on_exit
+from harness.run.client import WorkerClient, reap_on_exit
 from tests.conftest import run_cli
 from tests.faults.support import (
     FAST,

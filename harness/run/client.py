@@ -1,4 +1,4 @@
-"""The coordinator's side of a worker process (``harness.worker``): start, ask, time out, reap.
+"""The coordinator's side of a worker process (``harness.run.worker``): start, ask, time out, reap.
 
 Protocol: one JSON object per line each way; every request gets exactly one answer,
 ``{"ok": true, ...}`` or ``{"ok": false, "error": message, "kind": kind}`` with kind one of
@@ -34,10 +34,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .backends import check_threads, parse_backend
-from .worker import THREAD_ENV
+from harness.backends import check_threads, parse_backend
+from harness.run.worker import THREAD_ENV
 
-_ROOT = str(Path(__file__).resolve().parents[1])  # so -m harness.worker imports this checkout
+_ROOT = str(Path(__file__).resolve().parents[2])  # so -m harness.run.worker imports this checkout
 _tracking = threading.local()  # .clients: the set a ``reap_on_exit`` block is filling, if any
 
 
@@ -85,7 +85,7 @@ class WorkerClient:
         self._buf = b""
         self._dead: str | None = None
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "harness.worker", "--backend", self.backend,
+            [sys.executable, "-m", "harness.run.worker", "--backend", self.backend,
              "--threads", str(threads)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
             env=full_env, start_new_session=True,  # its own process group, killed as one

@@ -2,7 +2,7 @@
 
 Why it is all-or-nothing: a store that arrives from elsewhere may be truncated, hand-edited or
 from another accelbench. Every row of it is decoded and checked (the same rules as reading, in
-``harness.store_schema``) before the first insert, so a bad file is refused whole and the target
+``harness.store.schema``) before the first insert, so a bad file is refused whole and the target
 is left exactly as it was. The rows inserted are re-encoded from the checked values, never
 copied as raw text.
 
@@ -17,7 +17,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.store_schema import (
+from harness.store.schema import (
     CELL_COLS,
     SCHEMA_VERSION,
     SESSION_COLS,

@@ -11,7 +11,7 @@ Why so much checking: a store is also input. Files arrive from other machines (`
 ``compare``) and may be truncated, from a newer accelbench, or not stores at all. ``open``
 validates read-only before anything could write, and every row is type-checked as it is loaded,
 so a bad file gives a one-line ``StoreError`` naming it, never a traceback or a wrong figure.
-Format, version history and row rules live in ``harness.store_schema``.
+Format, version history and row rules live in ``harness.store.schema``.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from harness import store_merge
 from harness.results import FINISHED, INTERRUPTED, RUNNING, CellKey, CellResult, SessionInfo
-from harness.store_schema import (
+from harness.store import merge as store_merge
+from harness.store.schema import (
     CELL_COLS,
     SCHEMA_VERSION,
     SESSION_COLS,
@@ -312,7 +312,7 @@ class Store:
 
         The other store is opened read-only and validated whole before anything is written,
         then inserted in one transaction, keeping what is already here on any clash (so
-        merging twice adds nothing). See ``harness.store_merge``.
+        merging twice adds nothing). See ``harness.store.merge``.
         """
         other = Path(other_path)
         with contextlib.suppress(OSError):

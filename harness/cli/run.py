@@ -8,13 +8,20 @@ from pathlib import Path
 
 from rich.console import Console
 
-from .config import MODEL_PREFIX, ConfigError, SessionConfig, load_preset, load_toml, with_overrides
+from harness.config import (
+    MODEL_PREFIX,
+    ConfigError,
+    SessionConfig,
+    load_preset,
+    load_toml,
+    with_overrides,
+)
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from .cli import DEFAULT_STORE
+    from harness.cli.common import DEFAULT_STORE
 
     p = sub.add_parser(
         "run", help="run a benchmark session (default: the quick preset)",
@@ -44,7 +51,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def build_config(args: argparse.Namespace) -> SessionConfig:
-    from .backends import split_backend_list
+    from harness.backends import split_backend_list
 
     if args.preset and args.config:
         raise ConfigError("give --preset or --config, not both")
@@ -80,8 +87,8 @@ def _csv(text: str | None, kind: type, flag: str) -> tuple | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .session import run_session
-    from .store import Store
+    from harness.run.session import run_session
+    from harness.store import Store
 
     out = Console(stderr=True) if args.json else Console()
     if args.dry_run:
@@ -96,7 +103,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             config = SessionConfig.from_dict(resume.config, where=f"session {resume.id}")
         else:
             config = build_config(args)
-        from .progress import SessionProgress
+        from harness.cli.progress import SessionProgress
 
         with SessionProgress(out) as progress:
             outcome = run_session(
@@ -116,14 +123,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def dry_run(args: argparse.Namespace) -> int:
-    from .coordinator import plan_groups
+    from harness.run.coordinator import plan_groups
 
     if args.resume is not None:
         raise ConfigError("--dry-run lists a new session's cells; it does not combine with --resume")
     config = build_config(args)
     cells = [plan.key(b).as_dict() for plan in plan_groups(config, set()) for b in plan.backends]
     if args.json:
-        from .cli import print_json
+        from harness.cli.common import print_json
 
         print_json({"config": config.as_dict(), "cells": cells})
         return EXIT_OK
@@ -143,7 +150,7 @@ def finish(args, config, outcome, machine, out: Console) -> int:
     if not args.no_report:
         paths = reports.write_report(report, args.store.parent / outcome.info.id)
     if args.json:
-        from .cli import print_json
+        from harness.cli.common import print_json
 
         print_json(report.as_json())
     else:
@@ -154,6 +161,6 @@ def finish(args, config, outcome, machine, out: Console) -> int:
         out.print(f"interrupted: {len(outcome.cells)} cells saved; finish with "
                   f"`accelbench run --resume {outcome.info.id} --store {args.store}`", highlight=False)
         return EXIT_INTERRUPTED
-    from .results import DONE
+    from harness.results import DONE
 
     return EXIT_OK if all(c.status == DONE for c in outcome.cells) else EXIT_SOME_FAILED

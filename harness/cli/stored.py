@@ -12,7 +12,7 @@ from rich.console import Console
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    from .cli import DEFAULT_STORE
+    from harness.cli.common import DEFAULT_STORE
 
     p = sub.add_parser("report", help="render a stored session (default: the latest)")
     p.add_argument("session", nargs="?", help="session id or a unique prefix of one")
@@ -33,7 +33,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def _open_existing(path: Path):
-    from .store import Store, StoreError
+    from harness.store import Store, StoreError
 
     if not path.exists():
         raise StoreError(f"no store at {path} (run `accelbench run` first, or pass --store)")
@@ -41,7 +41,7 @@ def _open_existing(path: Path):
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .cli import print_json
+    from harness.cli.common import print_json
 
     with _open_existing(args.store) as store:
         info = store.session(args.session)
@@ -64,7 +64,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_sessions(args: argparse.Namespace) -> int:
-    from .cli import print_json
+    from harness.cli.common import print_json
 
     with _open_existing(args.store) as store:
         rows = []
@@ -83,7 +83,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from .store import Store
+    from harness.store import Store
 
     with Store.open(args.store, create=True) as store:
         for src in args.sources:
@@ -96,6 +96,6 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 
 def raise_usage(msg: str) -> None:
-    from .cli import UsageError
+    from harness.cli.common import UsageError
 
     raise UsageError(msg)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import MODEL_PREFIX
+from harness.config import MODEL_PREFIX
 
 PROFILE_KEYS = ("flops", "macs", "params", "weight_bytes", "activation_bytes",
                 "peak_working_set_bytes", "input_shape")
@@ -50,7 +50,7 @@ class Workload:
         """
         import torch
 
-        from . import __version__
+        from harness import __version__
 
         ref = self.model_ref
         if ref:
@@ -86,8 +86,8 @@ def _spec_profile(text: str) -> dict[str, Any]:
 def meta_from_profile(prof: dict[str, Any]) -> dict[str, Any]:
     if "error" in prof:
         return {"profile_error": prof["error"]}
-    from .counters import model_counters
-    from .machine import fingerprint
+    from harness.counters import model_counters
+    from harness.machine import fingerprint
 
     meta = {k: prof.get(k) for k in PROFILE_KEYS}
     try:

@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from . import parity, stats
-from .config import SessionConfig
-from .results import DONE, FAILED, FLAGGED, SKIPPED, CellKey, CellResult
-from .worker_client import WorkerClient, WorkerCrashed, WorkerError, WorkerTimeout
-from .workload import Workload
+from harness import parity, stats
+from harness.config import SessionConfig
+from harness.results import DONE, FAILED, FLAGGED, SKIPPED, CellKey, CellResult
+from harness.run.client import WorkerClient, WorkerCrashed, WorkerError, WorkerTimeout
+from harness.run.workload import Workload
 
 MIN_ROUNDS = 3
 MIN_BLOCKS = 8  # the fewest block medians whose order-statistic CI is worth reading

@@ -18,13 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__
-from .config import SessionConfig
-from .coordinator import GroupRunner, plan_groups
-from .machine import fingerprint
-from .results import FINISHED, INTERRUPTED, CellKey, CellResult, SessionInfo
-from .store import Store
-from .worker_client import reap_on_exit
+from harness import __version__
+from harness.config import SessionConfig
+from harness.machine import fingerprint
+from harness.results import FINISHED, INTERRUPTED, CellKey, CellResult, SessionInfo
+from harness.run.client import reap_on_exit
+from harness.run.coordinator import GroupRunner, plan_groups
+from harness.store import Store
 
 
 class Interrupted(Exception):

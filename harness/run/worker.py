@@ -9,7 +9,7 @@ Why the protocol has its own file descriptor: C libraries print to fd 1 (OpenVIN
 oneDNN verbose, compilers invoked by inductor). The protocol writes to a private duplicate of
 the original stdout and fd 1 is pointed at stderr, so nothing but answers reaches the pipe.
 
-Requests and answers are documented in ``harness.worker_client``. Libraries are imported only
+Requests and answers are documented in ``harness.run.client``. Libraries are imported only
 after the protocol descriptor is claimed, so even import-time prints cannot reach the pipe.
 """
 
@@ -47,7 +47,7 @@ def _claim_protocol_fd() -> TextIO:
 
 class Worker:
     def __init__(self, backend: str, threads: int) -> None:
-        from .backends import BackendError, get_backend
+        from harness.backends import BackendError, get_backend
 
         try:
             self.backend = get_backend(backend)
@@ -58,7 +58,7 @@ class Worker:
         self.built: tuple[Any, Any] | None = None
 
     def handle(self, msg: Any) -> dict[str, Any]:
-        from .backends.base import readable
+        from harness.backends.base import readable
 
         try:
             if not isinstance(msg, dict):
@@ -73,8 +73,8 @@ class Worker:
             return {"ok": False, "error": readable(exc), "kind": "runtime"}
 
     def op_setup(self, msg: dict[str, Any]) -> dict[str, Any]:
-        from .backends import BackendError, PrepareError, check_precision, check_threads
-        from .backends.base import readable
+        from harness.backends import BackendError, PrepareError, check_precision, check_threads
+        from harness.backends.base import readable
 
         precision = msg.get("precision", "f32")
         threads = msg.get("threads", self.threads)
@@ -163,8 +163,7 @@ class Worker:
 def _build(spec: Any, model_ref: Any, seed: Any) -> tuple[Any, Any]:
     import archs
     from archs.custom import load_model
-
-    from .backends.base import readable
+    from harness.backends.base import readable
 
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise Failure(f"seed={seed!r}: expected an integer", "protocol")
@@ -184,8 +183,7 @@ def _build(spec: Any, model_ref: Any, seed: Any) -> tuple[Any, Any]:
 
 def _profile(model: Any, example: Any, name: Any) -> dict[str, Any]:
     from archs.profiling import profile_module
-
-    from .backends.base import readable
+    from harness.backends.base import readable
 
     try:
         return profile_module(model, example, str(name)).as_json()
@@ -201,7 +199,7 @@ def _answer(proto: TextIO, answer: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     proto = _claim_protocol_fd()
     faulthandler.enable()  # a segfault leaves a Python traceback in stderr for the client
-    parser = argparse.ArgumentParser(prog="python -m harness.worker")
+    parser = argparse.ArgumentParser(prog="python -m harness.run.worker")
     parser.add_argument("--backend", required=True)
     parser.add_argument("--threads", type=int, required=True)
     args = parser.parse_args(argv)

@@ -21,7 +21,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from .results import DONE, CellKey, CellResult
+from harness.results import DONE, CellKey, CellResult
 
 
 class SessionProgress:
