@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,16 @@ class SessionConfig:
     ``budget_s`` is the timing budget of one cell (so a comparison of two backends spends up to
     twice that); ``target`` the relative half-width of the median's 95% CI at which timing stops
     early; ``timeout_s`` the hard limit on one cell's setup (build + convert + compile).
+
+    Interference (``harness.run.interference``): a round of blocks whose foreign CPU load
+    exceeds ``max_foreign_cpu`` cores is set aside and the runner waits for a quiet machine,
+    spending at most ``wait_s`` per group on disturbed rounds and pauses (apart from the
+    budget); a cell needs ``min_pairs`` clean rounds (alternated block pairs) to be reported
+    at all, or it is ``invalid``. Why 0.5 core: ``/proc/stat`` counts 10 ms ticks, so a pair of
+    0.1 s blocks reads a quiet machine as 0–0.3 core, while one competing busy process reads
+    as about 1 core on any machine; a lower limit would set quiet pairs aside at random.
+    ``ACCELBENCH_MAX_FOREIGN_CPU`` changes that default (e.g. for a test suite that is not about
+    interference on a shared CI runner); the value used is stored with the session and cells.
     """
 
     workloads: tuple[str, ...]
@@ -59,6 +69,10 @@ class SessionConfig:
     seed: int = 0
     baseline: str = "torch"
     name: str = "custom"
+    max_foreign_cpu: float = field(default_factory=lambda: _env_number(
+        "ACCELBENCH_MAX_FOREIGN_CPU", 0.5))
+    wait_s: float = 60.0
+    min_pairs: int = 6
 
     def __post_init__(self) -> None:
         if not self.workloads:
@@ -97,10 +111,24 @@ class SessionConfig:
         _positive("target", self.target, 1e-4, 0.5)
         _positive("block_s", self.block_s, 0.001, 60)
         _positive("timeout_s", self.timeout_s, 1, 86400)
+        _positive("max_foreign_cpu", self.max_foreign_cpu, 0.01, 4096)
+        if not isinstance(self.wait_s, (int, float)) or isinstance(self.wait_s, bool) \
+                or not 0 <= self.wait_s <= 86400:
+            raise ConfigError(f"wait_s must be a number from 0 to 86400, got {self.wait_s!r}")
+        if not isinstance(self.min_pairs, int) or isinstance(self.min_pairs, bool) \
+                or not 4 <= self.min_pairs <= 10**6:
+            raise ConfigError("min_pairs must be an integer from 4 (the fewest a paired-block "
+                              f"interval can use) to 1000000, got {self.min_pairs!r}")
         if not isinstance(self.min_samples, int) or not 6 <= self.min_samples <= 10**7:
             raise ConfigError("min_samples must be an integer from 6 to 10000000")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**31:
             raise ConfigError("seed must be an integer from 0 to 2**31-1")
+
+    @property
+    def block_cap_s(self) -> float:
+        """The time cap of one timed block: blocks sized from a fast warm-up must not stretch
+        to seconds when the machine slows down, or the backends stop alternating."""
+        return 3 * self.block_s
 
     def as_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -125,11 +153,12 @@ class SessionConfig:
                 kind = int if f.name == "threads" else str
                 if not all(isinstance(v, kind) and not isinstance(v, bool) for v in value):
                     raise ConfigError(f"{where}: every item of {f.name} must be {kind.__name__}")
-            elif f.name in ("budget_s", "target", "block_s", "timeout_s"):
+            elif f.name in ("budget_s", "target", "block_s", "timeout_s", "max_foreign_cpu",
+                            "wait_s"):
                 if not isinstance(value, (int, float)) or isinstance(value, bool):
                     raise ConfigError(f"{where}: {f.name} must be a number")
                 value = float(value)
-            elif f.name in ("min_samples", "seed"):
+            elif f.name in ("min_samples", "seed", "min_pairs"):
                 if not isinstance(value, int) or isinstance(value, bool):
                     raise ConfigError(f"{where}: {f.name} must be an integer")
             elif not isinstance(value, str):
@@ -139,6 +168,16 @@ class SessionConfig:
             raise ConfigError(f"{where}: no workloads; list the specs to run, e.g. "
                               'workloads = ["mobilenetv2", "resnet:depth=18"]')
         return cls(**kwargs)
+
+
+def _env_number(name: str, default: float) -> float:
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"{name}={text!r}: expected a number of cores, e.g. 0.5") from None
 
 
 def _positive(name: str, value: float, lo: float, hi: float) -> None:

@@ -19,6 +19,17 @@ TOLERANCE = {"f32": 1e-3, "bf16": 5e-2}
 CONDITIONING_FACTOR = 4.0  # a candidate may be a few times as far off as the baseline itself
 
 
+def finite(out: np.ndarray) -> bool:
+    """Whether every output value is a number: the one definition the worker and judge use."""
+    return bool(np.isfinite(out).all())
+
+
+def lone(out: np.ndarray) -> dict[str, Any] | None:
+    """The verdict for an output with nothing to compare against (the baseline itself, or a
+    session of one backend): only finiteness can fail; None when there is nothing to say."""
+    return None if finite(out) else {"ok": False, "finite": False}
+
+
 def rel_l2(ref: np.ndarray, out: np.ndarray) -> float | None:
     """||out - ref|| / ||ref||; None when shapes differ or the result is not finite."""
     if ref.shape != out.shape:
@@ -32,7 +43,7 @@ def judge(base: np.ndarray, cand: np.ndarray, reference: np.ndarray | None,
           precision: str) -> dict[str, Any]:
     """The parity verdict stored with a candidate cell."""
     tolerance = TOLERANCE[precision]
-    verdict: dict[str, Any] = {"finite": bool(np.isfinite(cand).all())}
+    verdict: dict[str, Any] = {"finite": finite(cand)}
     if reference is not None:
         base_f64, cand_f64 = rel_l2(reference, base), rel_l2(reference, cand)
         verdict.update(baseline_vs_f64=base_f64, candidate_vs_f64=cand_f64)
@@ -49,12 +60,19 @@ def judge(base: np.ndarray, cand: np.ndarray, reference: np.ndarray | None,
     return verdict
 
 
-def describe(verdict: dict[str, Any]) -> str:
-    """One line for a failed verdict, e.g. for a flagged cell's reason."""
-    if not verdict.get("finite", True):
+def describe(verdict: Any) -> str:
+    """One line for a failed verdict: a flagged cell's reason, in the store and in reports.
+
+    Reads verdicts from any store, so it tolerates missing or malformed fields.
+    """
+    if not isinstance(verdict, dict):
+        return "outputs failed the parity check"
+    if verdict.get("finite") is False:
         return "outputs hold NaN or Inf"
     if verdict.get("why"):
-        return verdict["why"]
-    err = verdict.get("rel_l2")
-    shown = "not finite" if err is None else f"{err:.3g}"
-    return f"relative L2 error {shown} > tolerance {verdict['tolerance']:.3g}"
+        return str(verdict["why"])
+    err, tol = verdict.get("rel_l2"), verdict.get("tolerance")
+    if not isinstance(tol, (int, float)) or isinstance(tol, bool):
+        return "outputs failed the parity check"
+    shown = f"{err:.3g}" if isinstance(err, (int, float)) and not isinstance(err, bool) else "not finite"
+    return f"relative L2 error {shown} > tolerance {tol:.3g}"

@@ -10,9 +10,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 # Cell outcomes. ``flagged``: it ran, but its outputs disagree with the baseline's (or hold
-# NaN/Inf), so its time must not be read as a speed-up.
-DONE, FAILED, SKIPPED, FLAGGED = "done", "failed", "skipped", "flagged"
-STATUSES = (DONE, FAILED, SKIPPED, FLAGGED)
+# NaN/Inf), so its time must not be read as a speed-up. ``invalid``: it ran, but other work on
+# the machine disturbed too many of its timed blocks for enough clean alternated pairs to
+# remain; its samples are kept (disturbed blocks marked) and no figure is reported from them.
+DONE, FAILED, SKIPPED, FLAGGED, INVALID = "done", "failed", "skipped", "flagged", "invalid"
+STATUSES = (DONE, FAILED, SKIPPED, FLAGGED, INVALID)
 
 # Session states.
 RUNNING, FINISHED, INTERRUPTED = "running", "finished", "interrupted"
@@ -49,6 +51,30 @@ class CellResult:
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"unknown cell status {self.status!r}")
+
+    def clean(self) -> tuple[list[float], list[int] | None]:
+        """The samples and block lengths every figure is derived from: disturbed blocks (those
+        the coordinator set aside, ``meta["disturbed"]``) left out; old stores: everything."""
+        from harness import stats
+
+        meta = self.meta if isinstance(self.meta, dict) else {}
+        blocks = meta.get("blocks")
+        return stats.clean(self.samples_ms, blocks if isinstance(blocks, list) else None,
+                           meta.get("disturbed"))
+
+    def evidence(self) -> dict[str, Any]:
+        """Clean and disturbed block counts, and whether the clean samples met the target —
+        derived from the raw samples (``stats.converged``), not read from a stored flag."""
+        from harness import stats
+
+        meta = self.meta if isinstance(self.meta, dict) else {}
+        flags = meta.get("disturbed")
+        disturbed = sum(1 for f in flags if f is True) if isinstance(flags, list) else 0
+        samples, blocks = self.clean()
+        target, least = meta.get("target"), meta.get("min_samples", 0)
+        ok = (isinstance(target, (int, float)) and isinstance(least, int)
+              and bool(samples) and stats.converged(samples, blocks, float(target), least))
+        return {"clean_blocks": len(blocks or []), "disturbed_blocks": disturbed, "converged": ok}
 
 
 @dataclass

@@ -14,6 +14,14 @@ in time; resampling those pairs keeps both the within-block correlation and the 
 (a slow phase slows both sides, and that cancels in the ratio). Without block lengths (or with
 too few blocks) the iid bootstrap is used, and the result says which. A cell's own median CI
 follows the same rule: a block bootstrap when its blocks are known, order statistics otherwise.
+
+One estimator decides everything: ``converged`` (when the coordinator stops timing a cell, and
+what reports say about it) is the block bootstrap of ``summarize`` — the same interval the
+report prints — so a cell is never called converged by one definition and loose by another.
+Blocks the coordinator marked disturbed (other work used the CPUs, ``harness.run.interference``)
+are set aside by ``clean`` before any estimate: kept in the store, never in a figure.
+New sessions always have enough clean paired blocks for ``paired-blocks``; the ``iid`` and
+``order-statistics`` fallbacks exist for stores written before blocks were recorded.
 """
 
 from __future__ import annotations
@@ -40,13 +48,42 @@ def median_ci(samples: Sequence[float], confidence: float = 0.95) -> tuple[float
     return (float(x[lo]), float(x[hi]))
 
 
-def relative_halfwidth(samples: Sequence[float]) -> float:
-    """Half the CI width over the median: the convergence criterion (0.01 means ±1%)."""
-    lo, hi = median_ci(samples)
-    med = float(np.median(samples)) if len(samples) else float("nan")
-    if not np.isfinite(lo) or med <= 0:
+def ci_halfwidth(summary: dict[str, Any]) -> float:
+    """Half the width of a summary's CI over its median (0.01 means ±1%); inf if unknown."""
+    lo, hi = summary.get("ci95") or (None, None)
+    med = summary.get("median")
+    if lo is None or hi is None or not med or med <= 0:
         return float("inf")
     return (hi - lo) / 2 / med
+
+
+def converged(samples: Sequence[float], blocks: Sequence[int] | None, target: float,
+              min_samples: int) -> bool:
+    """Whether a cell's median is known to ``target`` (relative CI half-width).
+
+    Never with fewer than ``min_samples`` samples, and only from the block bootstrap (at least
+    ``MIN_BOOTSTRAP_BLOCKS`` blocks): an order-statistics CI over correlated iterations is too
+    narrow to stop on. ``samples``/``blocks`` are the clean ones (``clean``).
+    """
+    if len(samples) < min_samples:
+        return False
+    summary = summarize(samples, blocks)
+    return summary["ci_method"] == "blocks" and ci_halfwidth(summary) <= target
+
+
+def clean(samples: Sequence[float], blocks: Sequence[int] | None,
+          disturbed: Sequence[Any] | None) -> tuple[list[float], list[int] | None]:
+    """The samples and block lengths of the blocks not marked disturbed.
+
+    ``disturbed`` is one flag per block (stored by the coordinator); without it (old stores)
+    or when it does not match the blocks, everything is returned as it is.
+    """
+    x = [float(v) for v in samples]
+    parts = split_blocks(x, blocks)
+    if parts is None or not isinstance(disturbed, (list, tuple)) or len(disturbed) != len(parts):
+        return x, (list(blocks) if blocks is not None else None)
+    keep = [p for p, bad in zip(parts, disturbed, strict=True) if bad is not True]
+    return [float(v) for p in keep for v in p], [int(p.size) for p in keep]
 
 
 def summarize(samples: Sequence[float], blocks: Sequence[int] | None = None, *,
@@ -107,31 +144,41 @@ def speedup(
 
     ``ci_method`` says how the interval was made: ``paired-blocks`` (block i of both sides
     resampled together), ``blocks`` (each side's blocks resampled on its own, when the counts
-    differ) or ``iid`` (single iterations; no usable block lengths).
+    differ) or ``iid`` (single iterations: an old store without block lengths, or with too few
+    blocks); ``ci_note`` says why a fallback was used, ``pairs`` how many block pairs were.
     """
     b = np.asarray(baseline, dtype=float)
     c = np.asarray(candidate, dtype=float)
     if b.size == 0 or c.size == 0:
-        return {"speedup": None, "ci95": [None, None], "ci_method": None}
+        return {"speedup": None, "ci95": [None, None], "ci_method": None, "pairs": 0,
+                "ci_note": "no samples"}
     point = float(np.median(b) / np.median(c))
     rng = np.random.default_rng(seed)
     bb, cb = split_blocks(b, baseline_blocks), split_blocks(c, candidate_blocks)
+    pairs = 0
     if bb is not None and cb is not None and min(len(bb), len(cb)) >= MIN_BOOTSTRAP_BLOCKS:
+        pairs = len(bb) if len(bb) == len(cb) else 0
         bb, cb = coarsen(bb), coarsen(cb)
         if len(bb) == len(cb):
             picks = rng.integers(0, len(bb), size=(resamples, len(bb)))
             bm, cm = _block_medians_of(bb, picks), _block_medians_of(cb, picks)
-            method = "paired-blocks"
+            method, note = "paired-blocks", None
         else:
             bm = _block_medians_of(bb, rng.integers(0, len(bb), size=(resamples, len(bb))))
             cm = _block_medians_of(cb, rng.integers(0, len(cb), size=(resamples, len(cb))))
-            method = "blocks"
+            method, note = "blocks", f"{len(bb)} and {len(cb)} blocks cannot be paired"
     else:
         bm = np.median(rng.choice(b, size=(resamples, b.size), replace=True), axis=1)
         cm = np.median(rng.choice(c, size=(resamples, c.size), replace=True), axis=1)
         method = "iid"
+        if bb is None or cb is None:
+            note = "no usable block lengths stored (a store from before blocks were recorded)"
+        else:
+            note = (f"{len(bb)} and {len(cb)} timed blocks, fewer than the "
+                    f"{MIN_BOOTSTRAP_BLOCKS} a block bootstrap needs")
     lo, hi = np.percentile(bm / cm, [2.5, 97.5])
-    return {"speedup": point, "ci95": [float(lo), float(hi)], "ci_method": method}
+    return {"speedup": point, "ci95": [float(lo), float(hi)], "ci_method": method,
+            "ci_note": note, "pairs": pairs}
 
 
 MAX_BOOTSTRAP_BLOCKS = 64  # more are merged, neighbours together, to bound time and memory

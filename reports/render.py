@@ -17,13 +17,14 @@ from rich.console import Console
 from rich.markup import escape as rich_escape
 from rich.table import Table
 
-from harness.results import DONE, FAILED, FLAGGED, SKIPPED
+from harness.results import DONE, FAILED, FLAGGED, INVALID, SKIPPED
 
 from .tables import CellRow, Report, SpeedupRow, SummaryRow
 
 _TERM_REASON = 160  # a full traceback stays in the Markdown/HTML/JSON; the terminal gets a line
 _MD_SPECIAL = "\\`*_[]<>|&~"
-_STATUS_STYLE = {DONE: "green", FLAGGED: "yellow", FAILED: "red", SKIPPED: "dim"}
+_STATUS_STYLE = {DONE: "green", FLAGGED: "yellow", INVALID: "magenta", FAILED: "red",
+                 SKIPPED: "dim"}
 _CSS = """body{font:14px/1.4 system-ui,sans-serif;margin:2em;max-width:80em;color:#222}
 table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:.25em .6em}
 th{background:#f3f3f3;text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums}
@@ -146,7 +147,7 @@ _NUMERIC = {"threads", "median", "ci", "p90", "n", "flops", "speedup", "geomean"
 _CI_METHOD_TEXT = {
     "paired-blocks": "bootstrap over the paired timed blocks of both backends",
     "blocks": "bootstrap over each backend's timed blocks",
-    "iid": "bootstrap over single iterations (no block lengths stored)",
+    "iid": "bootstrap over single iterations (an old store: too few or no timed blocks stored)",
 }
 
 

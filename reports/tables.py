@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import stats
+from harness import parity, stats
 from harness.results import DONE, FLAGGED, CellKey, CellResult, SessionInfo
 
 # Reported statistics come only from cells whose samples mean something: a failed or skipped
@@ -40,6 +40,7 @@ class CellRow:
     stats: Mapping[str, Any]  # harness.stats.summarize() of the samples ({"n": 0, ...} if none)
     warmup_ms: float | None
     meta: Mapping[str, Any]
+    evidence: Mapping[str, Any] = field(default_factory=dict)  # CellResult.evidence()
 
     @property
     def median_ms(self) -> float | None:
@@ -72,6 +73,7 @@ class CellRow:
             "convert_s": m.get("convert_s"), "compile_s": m.get("compile_s"),
             "max_rss_bytes": m.get("max_rss_bytes"),
             "properties": dict(m.get("properties") or {}),
+            **self.evidence,
         })
 
 
@@ -212,8 +214,8 @@ def build_report(
                 continue
             why = _why_not(base, cand, baseline)
             if why is None:
-                r = stats.speedup(base.samples_ms, cand.samples_ms,
-                                  baseline_blocks=_blocks(base), candidate_blocks=_blocks(cand))
+                (bs, bb), (cs, cb) = base.clean(), cand.clean()
+                r = stats.speedup(bs, cs, baseline_blocks=bb, candidate_blocks=cb)
                 speedups.append(SpeedupRow(spec, prec, thr, baseline, cand.key.backend,
                                            r["speedup"], tuple(r["ci95"]), r["ci_method"]))
             else:
@@ -225,12 +227,6 @@ def build_report(
                   excluded=tuple(excluded), summary=_summarize(speedups),
                   counts=dict(Counter(c.status for c in cells)),
                   warnings=_warnings(ordered, rows, machine))
-
-
-def _blocks(cell: CellResult) -> list | None:
-    """The timed blocks' lengths the coordinator stored (``stats.split_blocks`` checks them)."""
-    blocks = cell.meta.get("blocks") if isinstance(cell.meta, Mapping) else None
-    return blocks if isinstance(blocks, list) else None
 
 
 def _warnings(cells: Sequence[CellResult], rows: Sequence[CellRow],
@@ -248,7 +244,7 @@ def _warnings(cells: Sequence[CellResult], rows: Sequence[CellRow],
             peak = max((_number(load.get(k)) or 0.0) for k in ("before", "after"))
             if peak > cores + 1:
                 busy.append(f"{c.key.spec} {c.key.backend} (load {peak:g})")
-        if c.status == "done" and c.meta.get("converged") is False:
+        if c.status == "done" and not c.evidence()["converged"]:
             loose.append(f"{c.key.spec} {c.key.backend}")
             lo, hi = row.ci95_ms
             if lo is not None and hi is not None and row.median_ms:
@@ -269,20 +265,17 @@ def _warnings(cells: Sequence[CellResult], rows: Sequence[CellRow],
 
 def _row(c: CellResult) -> CellRow:
     timed = c.status in _TIMED
-    summary = stats.summarize(c.samples_ms, _blocks(c)) if timed else stats.summarize([])
+    summary = stats.summarize(*c.clean()) if timed else stats.summarize([])
     return CellRow(key=c.key, status=c.status, reason=_reason(c), stats=summary,
-                   warmup_ms=c.warmup_ms if timed else None, meta=dict(c.meta))
+                   warmup_ms=c.warmup_ms if timed else None, meta=dict(c.meta),
+                   evidence=c.evidence())
 
 
 def _reason(c: CellResult) -> str | None:
     """A flagged cell always says why, even when the harness left ``reason`` empty."""
     if c.reason or c.status != FLAGGED:
         return c.reason
-    p = c.meta.get("parity") or {}
-    rel, tol = _number(p.get("rel_l2")), _number(p.get("tolerance"))
-    if rel is not None and tol is not None:
-        return f"parity: rel_l2 {rel:.3g} > tolerance {tol:.3g}"
-    return "outputs failed the parity check"
+    return parity.describe(c.meta.get("parity"))
 
 
 def _why_not(base: CellResult | None, cand: CellResult, baseline: str) -> str | None:

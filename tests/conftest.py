@@ -12,6 +12,11 @@ import pytest
 import archs
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Tests that are not about interference must not turn invalid because a neighbour on a shared
+# CI runner is busy: they accept any foreign load. The interference tests set their own limit
+# (tests/test_coordinator.py, tests/test_interference_e2e.py).
+os.environ.setdefault("ACCELBENCH_MAX_FOREIGN_CPU", "4096")
 FAMILY_NAMES = [f.name for f in archs.list_archs()]
 
 

@@ -17,10 +17,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-PRECISIONS = ("f32", "bf16")
+# Failure kinds are defined with the worker protocol; re-exported here for the backends.
+from harness.run.protocol import CONVERSION, RUNTIME  # noqa: F401
 
-# Failure kinds the worker reports; the coordinator turns them into a cell's reason.
-CONVERSION, RUNTIME = "conversion", "runtime"
+PRECISIONS = ("f32", "bf16")
 
 
 class BackendError(ValueError):
@@ -147,6 +147,15 @@ class Backend(ABC):
         ir_key: str = "", cache_dir: str | None = None,
     ) -> Prepared:
         """Convert/compile ``model`` and run it once. Raises ``PrepareError``."""
+
+    def reference(self, model: Any, example_input: Any) -> np.ndarray:
+        """The model's (first) output in float64 for the example input, for judging parity.
+
+        Why the baseline backend computes it: only the backend that runs the model natively
+        knows how to run it in float64; the worker stays generic. Backends that cannot decline
+        with ``NotImplementedError`` (the parity check then keeps its fixed tolerance).
+        """
+        raise NotImplementedError(f"{self.spec.text} offers no float64 reference")
 
     @classmethod
     def canonical(cls, device: str) -> str:

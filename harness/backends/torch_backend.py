@@ -136,6 +136,18 @@ class TorchBackend(Backend):
         }
         return TorchPrepared(model, x, context, sync, info, first_ms)
 
+    def reference(self, model: Any, example_input: Any) -> np.ndarray:
+        """float64 on the CPU: deep stacks amplify f32 rounding, so PyTorch's own f32 output can
+        sit 1e-3 away from the exact answer; this tells a badly conditioned model from a
+        backend that computes something else."""
+        import copy
+
+        import torch
+
+        with torch.inference_mode():
+            out = first_tensor(copy.deepcopy(model).cpu().double()(example_input.cpu().double()))
+        return out.detach().numpy().astype(np.float64)
+
     def _properties(self, precision: str, device: torch.device) -> dict[str, Any]:
         import torch
 

@@ -33,6 +33,7 @@ class SessionProgress:
         self._t0 = time.monotonic()
         self._total = 0
         self._last_block = 0.0
+        self._last_wait = -1e9
 
     def __enter__(self) -> SessionProgress:
         return self
@@ -65,6 +66,18 @@ class SessionProgress:
         self._progress.update(
             self._task, description=escape(f"{key.spec} {key.backend}: median {med:.3f} ms (n={len(samples)})")
         )
+
+    def wait(self, message: str) -> None:
+        """The runner set disturbed blocks aside and waits for a quiet machine: say so, live in
+        the bar's description or as a plain line (at most one every few seconds) elsewhere."""
+        now = time.monotonic()
+        if self._progress is not None:
+            self._progress.update(self._task, description=escape(message))
+        elif now - self._last_wait >= 5.0:
+            self.console.print(escape(message), highlight=False, soft_wrap=True)
+        else:
+            return
+        self._last_wait = now
 
     def cell(self, done: int, total: int, result: CellResult) -> None:
         elapsed = time.monotonic() - self._t0

@@ -109,7 +109,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             outcome = run_session(
                 store, args.store, config, resume=resume, argv=sys.argv,
                 on_start=lambda info, total: progress.start(info.id, total),
-                on_cell=progress.cell, on_block=progress.block,
+                on_cell=progress.cell, on_block=progress.block, on_wait=progress.wait,
             )
         machine = store.machine(outcome.info.machine_id) if outcome.info.machine_id else None
     if outcome.interrupted:
@@ -123,7 +123,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def dry_run(args: argparse.Namespace) -> int:
-    from harness.run.coordinator import plan_groups
+    from harness.run.plan import plan_groups
 
     if args.resume is not None:
         raise ConfigError("--dry-run lists a new session's cells; it does not combine with --resume")

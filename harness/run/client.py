@@ -1,17 +1,6 @@
 """The coordinator's side of a worker process (``harness.run.worker``): start, ask, time out, reap.
 
-Protocol: one JSON object per line each way; every request gets exactly one answer,
-``{"ok": true, ...}`` or ``{"ok": false, "error": message, "kind": kind}`` with kind one of
-availability | build | conversion | runtime | protocol.
-
-- ``{"op": "setup", "spec", "model" (path.py:factory or null), "seed", "precision", "threads",
-  "ir_key", "cache_dir"}`` -> ``{"info": {convert_s, compile_s, ir_cache_hit, properties,
-  precision_requested, precision_effective, first_ms, backend, env_threads, ...},
-  "available": true}``; a backend that cannot run here answers kind "availability".
-- ``{"op": "time", "n": N}`` -> ``{"samples_ms": [...]}``
-- ``{"op": "output", "path": "x.npy"}`` -> ``{"finite": bool, "shape": [...]}`` (np.save,
-  float32, no pickle)
-- ``{"op": "stats"}`` -> ``{"max_rss_bytes", "pid"}``;  ``{"op": "quit"}`` -> ``{}``
+The protocol (ops, fields, failure kinds) is ``harness.run.protocol``.
 
 Why ``select`` with a deadline instead of a reader thread: a hung worker (a deadlocked plugin,
 a model that never returns) must cost the coordinator a bounded wait and a kill, and the
@@ -35,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.backends import check_threads, parse_backend
-from harness.run.worker import THREAD_ENV
+from harness.run.protocol import THREAD_ENV
 
 _ROOT = str(Path(__file__).resolve().parents[2])  # so -m harness.run.worker imports this checkout
 _tracking = threading.local()  # .clients: the set a ``reap_on_exit`` block is filling, if any

@@ -1,12 +1,20 @@
-"""Runs a session: expands it into comparison groups, times each group, stores every cell.
+"""Times one comparison group: its backends' workers, alternating blocks, parity, evidence.
 
-A *group* is one workload at one precision and thread count, measured on every backend of the
-session. Each backend runs in its own worker process; the coordinator alternates timed blocks
-between them (A B, B A, A B, ...) so the slow drift of a shared machine — another tenant, thermal
-state, a background job — lands on both sides of a speed-up alike instead of biasing one.
+A *group* (``harness.run.plan``) is one workload at one precision and thread count, measured on
+every backend of the session. Each backend runs in its own worker process; the coordinator
+alternates timed blocks between them (A B, B A, A B, ...) so the slow drift of a shared
+machine — thermal state, a background job — lands on both sides of a speed-up alike.
 
-A cell is written to the store the moment its group finishes, so an interruption or a crash of
-the coordinator itself loses at most the group in flight, and ``--resume`` picks up from there.
+Alternation cannot cancel everything: another process competing for the cores distorts the
+ratio itself (PyTorch's OpenMP threads suffer far more from it than OpenVINO's). So every
+block carries its own foreign-CPU figure (``harness.run.interference``); a round (one block per
+side) whose foreign load exceeds ``max_foreign_cpu`` is set aside — kept and marked, never in
+a figure — and the runner waits with back-off for a quiet machine, within ``wait_s``, apart
+from the timing budget. A cell that ends with fewer than ``min_pairs`` clean rounds is
+``invalid``: no speed-up is ever computed from it.
+
+Workers come from an injectable factory, so every rule here is unit-tested in-process with a
+synthetic block source (``tests/test_coordinator.py``).
 """
 
 from __future__ import annotations
@@ -14,32 +22,37 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from harness import parity, stats
 from harness.config import SessionConfig
-from harness.results import DONE, FAILED, FLAGGED, SKIPPED, CellKey, CellResult
+from harness.results import DONE, FAILED, FLAGGED, INVALID, SKIPPED, CellKey, CellResult
+from harness.run import protocol
 from harness.run.client import WorkerClient, WorkerCrashed, WorkerError, WorkerTimeout
-from harness.run.workload import Workload
+from harness.run.interference import CpuMeter, cores
+from harness.run.plan import GroupPlan
 
 MIN_ROUNDS = 3
-MIN_BLOCKS = 8  # the fewest block medians whose order-statistic CI is worth reading
+FIRST_BACKOFF_S, MAX_BACKOFF_S = 0.5, 8.0
+OVERRUN = 4  # clean timing may run past the budget (to reach min_pairs) up to this factor
 
 
-@dataclass
-class GroupPlan:
-    workload: Workload
-    precision: str
-    threads: int
-    backends: tuple[str, ...]  # those still to measure (resume skips finished ones)
+class Worker(Protocol):
+    """What the coordinator needs of a worker: ``WorkerClient`` or a test's fake."""
 
-    def key(self, backend: str) -> CellKey:
-        return CellKey(self.workload.text, backend, self.precision, self.threads)
+    @property
+    def pid(self) -> int: ...
+    def request(self, msg: dict[str, Any], timeout: float) -> dict[str, Any]: ...
+    def kill(self) -> None: ...
+    def close(self) -> None: ...
+
+
+WorkerFactory = Callable[[str, int], Worker]  # (backend, threads) -> a started worker
 
 
 @dataclass
@@ -48,11 +61,13 @@ class _Side:
 
     backend: str
     key: CellKey
-    client: WorkerClient | None = None
+    client: Worker | None = None
     result: CellResult | None = None  # set once the side is finished (failed / skipped)
     info: dict[str, Any] = field(default_factory=dict)
     samples: list[float] = field(default_factory=list)
     blocks: list[int] = field(default_factory=list)  # length of each timed block, in order
+    foreign: list[float | None] = field(default_factory=list)  # each block's foreign cores
+    disturbed: list[bool] = field(default_factory=list)  # each block's round was set aside
     block: int = 1
     started: float = field(default_factory=time.time)
 
@@ -60,39 +75,37 @@ class _Side:
     def active(self) -> bool:
         return self.result is None and self.client is not None
 
-
-def plan_groups(config: SessionConfig, finished: set[CellKey]) -> list[GroupPlan]:
-    plans = []
-    for text in config.workloads:
-        workload = Workload.from_text(text)
-        for precision in config.precisions:
-            for threads in config.threads:
-                todo = tuple(
-                    b for b in config.backends
-                    if CellKey(text, b, precision, threads) not in finished
-                )
-                if todo:
-                    plans.append(GroupPlan(workload, precision, threads, todo))
-    return plans
+    def clean(self) -> tuple[list[float], list[int] | None]:
+        return stats.clean(self.samples, self.blocks, self.disturbed)
 
 
 class GroupRunner:
-    """Times one group. ``on_block`` is told (key, samples so far) after every block."""
+    """Times one group. ``on_block`` is told (key, clean samples so far) after every block;
+    ``on_wait`` gets a one-line message whenever the runner waits for a quiet machine."""
 
     def __init__(self, config: SessionConfig, cache_dir: Path,
-                 on_block: Callable[[CellKey, list[float]], None] | None = None) -> None:
+                 on_block: Callable[[CellKey, list[float]], None] | None = None, *,
+                 worker_factory: WorkerFactory = WorkerClient, meter: Any = None,
+                 on_wait: Callable[[str], None] | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.config = config
         self.cache_dir = cache_dir
         self.on_block = on_block or (lambda key, samples: None)
+        self.on_wait = on_wait or (lambda message: None)
+        self.worker_factory = worker_factory
+        self.meter = meter or CpuMeter()
+        self.sleep = sleep
 
     def run(self, plan: GroupPlan) -> list[CellResult]:
         sides = [_Side(b, plan.key(b)) for b in plan.backends]
         self._worker_profile: dict[str, Any] | None = None
+        self._waited = {"seconds": 0.0, "pauses": 0}
         try:
             # Start every worker first: their interpreter and library imports overlap; setups
             # (build, convert, compile) then run one at a time so their timings are clean.
             for side in sides:
                 self._start(side, plan)
+            self._pids = [s.client.pid for s in sides if s.client is not None]
             for side in sides:
                 if side.client is not None:
                     self._setup(side, plan)
@@ -113,19 +126,25 @@ class GroupRunner:
 
     def _start(self, side: _Side, plan: GroupPlan) -> None:
         try:
-            side.client = WorkerClient(side.backend, plan.threads)
+            side.client = self.worker_factory(side.backend, plan.threads)
         except (OSError, ValueError) as exc:
             side.result = self._ended(side, FAILED, f"worker did not start: {exc}")
 
     def _setup(self, side: _Side, plan: GroupPlan) -> None:
+        """Build, convert, compile; the first side that sets up also profiles the model.
+
+        Why the worker profiles: models are only ever built in workers, so one that crashes
+        or hangs while being profiled costs its cells, never the session — for a built-in spec
+        and a user's file alike.
+        """
         cfg = self.config
         assert side.client is not None
         try:
             reply = side.client.request(
-                {"op": "setup", **plan.workload.setup_fields(), "seed": cfg.seed,
+                {"op": protocol.SETUP, **plan.workload.setup_fields(), "seed": cfg.seed,
                  "precision": plan.precision, "threads": plan.threads,
                  "ir_key": plan.workload.ir_key(cfg.seed), "cache_dir": str(self.cache_dir),
-                 "profile": plan.workload.profiled_in_worker and self._worker_profile is None},
+                 "profile": self._worker_profile is None},
                 timeout=cfg.timeout_s,
             )
             side.info = dict(reply.get("info", {}))
@@ -136,7 +155,7 @@ class GroupRunner:
                 side.info["flag"] = (f"{plan.precision} was asked for but {side.backend} ran "
                                      f"{effective}; its time is not a {plan.precision} figure")
         except WorkerError as exc:
-            status = SKIPPED if exc.kind == "availability" else FAILED
+            status = SKIPPED if exc.kind == protocol.AVAILABILITY else FAILED
             side.result = self._ended(side, status, f"{exc.kind}: {exc}")
         except WorkerTimeout as exc:
             side.result = self._ended(side, FAILED, f"timeout after {exc.seconds:g} s (setup)")
@@ -151,25 +170,27 @@ class GroupRunner:
                 if not side.active:
                     continue
                 path = Path(tmp) / f"{len(outputs)}.npy"
-                reply = self._request(side, {"op": "output", "path": str(path)}, self.config.timeout_s)
-                if reply is None:
-                    continue
-                out = np.load(path, allow_pickle=False)
-                outputs[side.backend] = out
-                if not reply.get("finite", bool(np.isfinite(out).all())):
-                    side.info["parity"] = {"ok": False, "finite": False}
-                    side.info["flag"] = "outputs hold NaN or Inf"
+                if self._request(side, {"op": protocol.OUTPUT, "path": str(path)},
+                                 self.config.timeout_s) is not None:
+                    outputs[side.backend] = np.load(path, allow_pickle=False)
             base_name = self.config.baseline if self.config.baseline in outputs else None
             reference = self._reference(sides, base_name, Path(tmp))
             for side in sides:
-                if side.backend not in outputs or base_name is None or side.backend == base_name:
+                out = outputs.get(side.backend)
+                if out is None:
                     continue
-                verdict = parity.judge(outputs[base_name], outputs[side.backend], reference,
-                                       plan.precision)
-                verdict["baseline"] = base_name
+                if base_name is None or side.backend == base_name:
+                    verdict = parity.lone(out)
+                else:
+                    verdict = parity.judge(outputs[base_name], out, reference, plan.precision)
+                    verdict["baseline"] = base_name
+                if verdict is None:
+                    continue
                 side.info["parity"] = verdict
                 if not verdict["ok"] and "flag" not in side.info:
-                    side.info["flag"] = f"outputs differ from {base_name}: {parity.describe(verdict)}"
+                    why = parity.describe(verdict)
+                    side.info["flag"] = (why if verdict.get("finite") is False or base_name is None
+                                         else f"outputs differ from {base_name}: {why}")
 
     def _reference(self, sides: list[_Side], base_name: str | None, tmp: Path) -> np.ndarray | None:
         """float64 output of the model from the baseline's worker; None if it cannot be had."""
@@ -179,9 +200,10 @@ class GroupRunner:
         path = tmp / "reference.npy"
         try:
             assert side.client is not None
-            side.client.request({"op": "reference", "path": str(path)}, timeout=self.config.timeout_s)
+            side.client.request({"op": protocol.REFERENCE, "path": str(path)},
+                                timeout=self.config.timeout_s)
         except WorkerError:
-            return None  # e.g. a model that cannot run in float64: keep the fixed tolerance
+            return None  # a backend without one, or a model that cannot run in float64
         except (WorkerTimeout, WorkerCrashed) as exc:
             side.client.kill()
             side.result = self._ended(side, FAILED, f"worker failed computing the f64 reference: {exc}")
@@ -189,27 +211,57 @@ class GroupRunner:
         return np.load(path, allow_pickle=False)
 
     def _time(self, sides: list[_Side]) -> None:
+        """Rounds of one block per side, alternating order, until converged or out of time.
+
+        Two clocks: clean rounds spend the timing budget (``budget_s`` per side); disturbed
+        rounds and the pauses after them spend the waiting allowance (``wait_s``), so a busy
+        machine cannot eat the budget and a session on one still ends.
+        """
         cfg = self.config
         for side in sides:
             first_ms = side.info.get("first_ms") or 1.0
             side.block = max(1, int(cfg.block_s * 1000 / max(first_ms, 1e-3)))
         self._warm_up(sides)
-        deadline = time.monotonic() + cfg.budget_s * max(1, sum(s.active for s in sides))
-        rounds = 0
         load_before = _loadavg()
+        budget = cfg.budget_s * max(1, sum(s.active for s in sides))
+        clean_s, clean_rounds, rounds, backoff = 0.0, 0, 0, FIRST_BACKOFF_S
         while any(s.active for s in sides):
             order = sides if rounds % 2 == 0 else list(reversed(sides))
-            for side in order:
-                if side.active:
-                    self._time_block(side)
+            timed = [(side, self._time_block(side)) for side in order if side.active]
+            timed = [(side, got) for side, got in timed if got is not None]
             rounds += 1
-            if rounds >= MIN_ROUNDS and self._converged(sides):
+            if not timed:
+                continue
+            wall = sum(got[1] for _, got in timed)
+            known = [got[0] for _, got in timed if got[0] is not None]
+            load = cores(sum(known), wall) if len(known) == len(timed) else None
+            disturbed = load is not None and load > cfg.max_foreign_cpu
+            for side, _ in timed:
+                side.disturbed.append(disturbed)
+                self.on_block(side.key, side.clean()[0])
+            if disturbed:
+                self._waited["seconds"] += wall
+                if self._waited["seconds"] >= cfg.wait_s:
+                    break
+                pause = min(backoff, cfg.wait_s - self._waited["seconds"])
+                self.on_wait(f"waiting for a quiet machine: other work used {load:.2f} cores "
+                             f"(limit {cfg.max_foreign_cpu:g}); pausing {pause:.1f} s, "
+                             f"{self._waited['seconds']:.0f}/{cfg.wait_s:g} s of the allowance used")
+                self.sleep(pause)
+                self._waited["seconds"] += pause
+                self._waited["pauses"] += 1
+                backoff = min(2 * backoff, MAX_BACKOFF_S)
+                continue
+            backoff = FIRST_BACKOFF_S
+            clean_s += wall
+            clean_rounds += 1
+            if clean_rounds >= max(cfg.min_pairs, MIN_ROUNDS) and (
+                    clean_s >= budget - 1e-9 or self._converged(sides)):
                 break
-            if time.monotonic() >= deadline:
+            if clean_s >= OVERRUN * budget:
                 break
-        # Other work on the machine is the main threat to these figures (a descheduled OpenMP
-        # thread stalls every barrier); the 1-minute load average before and after says how
-        # busy it was, and reports warn when it exceeded the cores.
+        # The 1-minute load average before and after, kept for reports of old and new stores
+        # alike; the per-block foreign-CPU figures are what decide.
         for side in sides:
             side.info["loadavg"] = {"before": load_before, "after": _loadavg(), "rounds": rounds}
 
@@ -222,47 +274,44 @@ class GroupRunner:
         """
         for side in sides:
             if side.active:
-                self._time_block(side)
-                side.info["warmup_block"] = {"n": len(side.samples),
-                                             "median_ms": float(np.median(side.samples))
-                                             if side.samples else None}
-                side.samples = []
-                side.blocks = []
+                got = self._time_block(side)
+                side.info["warmup_block"] = {
+                    "n": len(side.samples),
+                    "median_ms": float(np.median(side.samples)) if side.samples else None,
+                    "foreign_cores": cores(*got) if got else None}
+                side.samples, side.blocks, side.foreign = [], [], []
 
-    def _time_block(self, side: _Side) -> None:
-        expected_s = side.block * max(side.info.get("first_ms") or 1.0, 0.01) / 1000
-        reply = self._request(side, {"op": "time", "n": side.block}, 60 + 20 * expected_s)
+    def _time_block(self, side: _Side) -> tuple[float | None, float] | None:
+        """One capped block; (foreign CPU s, wall s) measured around it, or None if it failed."""
+        cap_s = self.config.block_cap_s
+        pids = self._pids
+        before = self.meter.read(pids)
+        reply = self._request(side, {"op": protocol.TIME, "n": side.block, "max_s": cap_s},
+                              60 + 2 * cap_s)
         if reply is None:
-            return
+            return None
+        got = self.meter.between(before, self.meter.read(pids))
         samples = [float(v) for v in reply["samples_ms"]]
         side.samples.extend(samples)
         side.blocks.append(len(samples))
+        load = cores(*got)
+        side.foreign.append(None if load is None else round(load, 3))
         # Re-size blocks from the measured median: the first inference is often slower.
         med = float(np.median(samples)) if samples else 0.0
         if med > 0:
             side.block = max(1, int(self.config.block_s * 1000 / med))
-        self.on_block(side.key, side.samples)
+        return got
 
     def _converged(self, sides: list[_Side]) -> bool:
-        """Every active side has enough samples and a tight CI of its block medians.
-
-        Why block medians: iterations inside a block are correlated (the machine's state
-        drifts over seconds, not iterations), so a CI over single iterations looks tight while
-        the median still wanders between blocks; judging blocks stops only once they agree.
-        """
-        for side in sides:
-            if not side.active:
-                continue
-            if len(side.samples) < self.config.min_samples or len(side.blocks) < MIN_BLOCKS:
-                return False
-            if stats.relative_halfwidth(_block_medians(side)) > self.config.target:
-                return False
-        return True
+        """Every active side's clean samples meet the target (``stats.converged``)."""
+        cfg = self.config
+        return all(stats.converged(*side.clean(), cfg.target, cfg.min_samples)
+                   for side in sides if side.active)
 
     def _finish(self, side: _Side, plan: GroupPlan) -> CellResult:
         if side.result is not None:
             return side.result
-        reply = self._request(side, {"op": "stats"}, 30)
+        reply = self._request(side, {"op": protocol.STATS}, 30)
         if side.result is not None:  # the worker died after timing
             side.result.samples_ms = side.samples
             return side.result
@@ -271,12 +320,30 @@ class GroupRunner:
         warmup = info.pop("first_ms", None)
         info.update(plan.workload.profile_meta(self._worker_profile))
         info["max_rss_bytes"] = (reply or {}).get("max_rss_bytes")
-        info["target"] = self.config.target
-        info["blocks"] = side.blocks
-        info["converged"] = (len(side.blocks) >= MIN_BLOCKS and stats.relative_halfwidth(
-            _block_medians(side)) <= self.config.target)
-        return CellResult(side.key, FLAGGED if flag else DONE, flag, side.samples, warmup,
-                          info, side.started, time.time())
+        clean_samples, clean_blocks = side.clean()
+        cfg = self.config
+        info.update(target=cfg.target, min_samples=cfg.min_samples, blocks=side.blocks,
+                    block_foreign=side.foreign, disturbed=side.disturbed,
+                    max_foreign_cpu=cfg.max_foreign_cpu, min_pairs=cfg.min_pairs,
+                    waited=dict(self._waited, allowance_s=cfg.wait_s),
+                    converged=stats.converged(clean_samples, clean_blocks, cfg.target,
+                                              cfg.min_samples))
+        status, reason = (FLAGGED, flag) if flag else (DONE, None)
+        pairs = len(clean_blocks or [])
+        if not flag and pairs < cfg.min_pairs:
+            status, reason = INVALID, self._invalid_reason(side, pairs)
+        return CellResult(side.key, status, reason, side.samples, warmup, info,
+                          side.started, time.time())
+
+    def _invalid_reason(self, side: _Side, pairs: int) -> str:
+        cfg = self.config
+        seen = [f for f, bad in zip(side.foreign, side.disturbed, strict=False) if bad and f is not None]
+        load = f"; foreign CPU in set-aside blocks: median {float(np.median(seen)):.2f}, " \
+               f"max {max(seen):.2f} cores" if seen else ""
+        return (f"only {pairs} clean block pairs of the {cfg.min_pairs} needed "
+                f"({side.disturbed.count(True)} blocks set aside as disturbed, limit "
+                f"{cfg.max_foreign_cpu:g} foreign cores; waited {self._waited['seconds']:.0f} s "
+                f"of {cfg.wait_s:g} s){load}")
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -301,21 +368,8 @@ class GroupRunner:
         return CellResult(side.key, status, reason, [], None, dict(side.info), side.started, time.time())
 
 
-def _block_medians(side: _Side) -> list[float]:
-    out, start = [], 0
-    for n in side.blocks:
-        out.append(float(np.median(side.samples[start:start + n])))
-        start += n
-    return out
-
-
 def _loadavg() -> float | None:
     try:
         return round(os.getloadavg()[0], 2)
     except OSError:  # pragma: no cover - not available on this platform
         return None
-
-
-def iterate_cells(plans: list[GroupPlan], runner: GroupRunner) -> Iterator[CellResult]:
-    for plan in plans:
-        yield from runner.run(plan)

@@ -23,7 +23,8 @@ from harness.config import SessionConfig
 from harness.machine import fingerprint
 from harness.results import FINISHED, INTERRUPTED, CellKey, CellResult, SessionInfo
 from harness.run.client import reap_on_exit
-from harness.run.coordinator import GroupRunner, plan_groups
+from harness.run.coordinator import GroupRunner
+from harness.run.plan import plan_groups
 from harness.store import Store
 
 
@@ -58,6 +59,7 @@ def run_session(
     on_cell: Callable[[int, int, CellResult], None] | None = None,
     on_block: Callable[[CellKey, list[float]], None] | None = None,
     on_start: Callable[[SessionInfo, int], None] | None = None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> SessionOutcome:
     machine = fingerprint()
     store.add_machine(machine["id"], machine)
@@ -74,7 +76,7 @@ def run_session(
     total = sum(len(p.backends) for p in plans)
     if on_start:
         on_start(info, total)
-    runner = GroupRunner(config, cache_dir_for(store_path), on_block)
+    runner = GroupRunner(config, cache_dir_for(store_path), on_block, on_wait=on_wait)
     done = 0
     interrupted = False
     with _signals_as_interrupt():

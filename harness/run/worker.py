@@ -9,7 +9,7 @@ Why the protocol has its own file descriptor: C libraries print to fd 1 (OpenVIN
 oneDNN verbose, compilers invoked by inductor). The protocol writes to a private duplicate of
 the original stdout and fd 1 is pointed at stderr, so nothing but answers reaches the pipe.
 
-Requests and answers are documented in ``harness.run.client``. Libraries are imported only
+Requests and answers are documented in ``harness.run.protocol``. Libraries are imported only
 after the protocol descriptor is claimed, so even import-time prints cannot reach the pipe.
 """
 
@@ -22,12 +22,16 @@ import json
 import os
 import resource
 import sys
+import time
 from typing import Any, TextIO
 
 import numpy as np
 
-THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-KINDS = ("availability", "build", "conversion", "runtime", "protocol")
+from harness.run.protocol import AVAILABILITY, BUILD, CONVERSION, PROTOCOL, RUNTIME, THREAD_ENV
+
+# How many sub-blocks a capped block is cut into: the cap is checked between them, so a block
+# overruns it by at most one sub-block (plus one inference when a single one is slower).
+CAP_CHUNKS = 8
 
 
 class Failure(Exception):
@@ -52,7 +56,7 @@ class Worker:
         try:
             self.backend = get_backend(backend)
         except BackendError as exc:
-            raise Failure(str(exc), "protocol") from exc
+            raise Failure(str(exc), PROTOCOL) from exc
         self.threads = threads
         self.prepared: Any = None
         self.built: tuple[Any, Any] | None = None
@@ -62,15 +66,15 @@ class Worker:
 
         try:
             if not isinstance(msg, dict):
-                raise Failure("a request must be a JSON object", "protocol")
+                raise Failure("a request must be a JSON object", PROTOCOL)
             handler = getattr(self, f"op_{msg.get('op')}", None)
             if handler is None:
-                raise Failure(f"unknown op {msg.get('op')!r}", "protocol")
+                raise Failure(f"unknown op {msg.get('op')!r}", PROTOCOL)
             return {"ok": True, **handler(msg)}
         except Failure as exc:
             return {"ok": False, "error": str(exc), "kind": exc.kind}
         except Exception as exc:
-            return {"ok": False, "error": readable(exc), "kind": "runtime"}
+            return {"ok": False, "error": readable(exc), "kind": RUNTIME}
 
     def op_setup(self, msg: dict[str, Any]) -> dict[str, Any]:
         from harness.backends import BackendError, PrepareError, check_precision, check_threads
@@ -82,16 +86,17 @@ class Worker:
             check_precision(precision)
             check_threads(threads)
         except BackendError as exc:
-            raise Failure(str(exc), "protocol") from exc
+            raise Failure(str(exc), PROTOCOL) from exc
         self.prepared = None
         gc.collect()  # the previous model's memory goes before the next one is built
         ok, why = self.backend.availability()
         if not ok:
-            raise Failure(why, "availability")
+            raise Failure(why, AVAILABILITY)
         model, example = _build(msg.get("spec"), msg.get("model"), msg.get("seed", 0))
-        # A user's model is profiled here, not in the coordinator: its code only ever runs in
+        # Every model is profiled here, never in the coordinator: its code only ever runs in
         # a worker, so a model that crashes or hangs costs one cell, never the session.
-        profile = _profile(model, example, msg.get("model")) if msg.get("profile") else None
+        profile = (_profile(model, example, msg.get("model") or msg.get("spec"))
+                   if msg.get("profile") else None)
         try:
             prepared = self.backend.prepare(
                 model, example, precision=precision, threads=threads,
@@ -100,7 +105,7 @@ class Worker:
         except PrepareError as exc:
             raise Failure(str(exc), exc.kind) from exc
         except Exception as exc:
-            raise Failure(readable(exc), "conversion") from exc
+            raise Failure(readable(exc), CONVERSION) from exc
         self.prepared = prepared
         self.built = (model, example)
         info = {
@@ -113,45 +118,59 @@ class Worker:
 
     def _need_prepared(self) -> Any:
         if self.prepared is None:
-            raise Failure("no model is set up; send setup first", "protocol")
+            raise Failure("no model is set up; send setup first", PROTOCOL)
         return self.prepared
 
     def op_time(self, msg: dict[str, Any]) -> dict[str, Any]:
         n = msg.get("n")
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise Failure(f"n={n!r}: expected a positive integer", "protocol")
-        return {"samples_ms": self._need_prepared().time_block(n)}
+            raise Failure(f"n={n!r}: expected a positive integer", PROTOCOL)
+        cap = msg.get("max_s")
+        if cap is None:
+            return {"samples_ms": self._need_prepared().time_block(n)}
+        if not isinstance(cap, (int, float)) or isinstance(cap, bool) or not cap > 0:
+            raise Failure(f"max_s={cap!r}: expected a positive number of seconds", PROTOCOL)
+        return {"samples_ms": self._capped_block(n, float(cap))}
+
+    def _capped_block(self, n: int, cap_s: float) -> list[float]:
+        """Up to ``n`` inferences, stopping once ``cap_s`` has passed.
+
+        Why a cap: blocks are sized from the warm-up; when the machine slows down mid-session,
+        uncapped blocks stretch to seconds, a cell gets one or two of them and the two backends
+        never alternate. Capped blocks keep the A B, B A rhythm whatever the load.
+        """
+        prepared = self._need_prepared()
+        chunk = max(1, -(-n // CAP_CHUNKS))
+        samples: list[float] = []
+        end = time.perf_counter() + cap_s
+        while len(samples) < n:
+            samples.extend(prepared.time_block(min(chunk, n - len(samples))))
+            if time.perf_counter() >= end:
+                break
+        return samples
 
     def op_output(self, msg: dict[str, Any]) -> dict[str, Any]:
         path = msg.get("path")
         if not isinstance(path, str) or not path.endswith(".npy"):
-            raise Failure(f"path={path!r}: expected a .npy file path", "protocol")
+            raise Failure(f"path={path!r}: expected a .npy file path", PROTOCOL)
+        from harness import parity
+
         out = np.asarray(self._need_prepared().output(), dtype=np.float32)
         np.save(path, out, allow_pickle=False)
-        return {"finite": bool(np.isfinite(out).all()), "shape": list(out.shape)}
+        return {"finite": parity.finite(out), "shape": list(out.shape)}
 
     def op_reference(self, msg: dict[str, Any]) -> dict[str, Any]:
-        """The model's output in float64 on the same input, for judging parity.
-
-        Why: deep stacks amplify rounding, so PyTorch's own f32 output can sit 1e-3 or more
-        away from the exact answer. Comparing both backends with this reference tells a
-        conditioning problem of the model from a real disagreement of a backend.
-        """
-        import copy
-
-        import torch
-
+        """The model's float64 output, from the backend (``Backend.reference``), for parity."""
         path = msg.get("path")
         if not isinstance(path, str) or not path.endswith(".npy"):
-            raise Failure(f"path={path!r}: expected a .npy file path", "protocol")
+            raise Failure(f"path={path!r}: expected a .npy file path", PROTOCOL)
         if self.built is None:
-            raise Failure("no model is set up; send setup first", "protocol")
-        model, example = self.built
-        with torch.inference_mode():
-            out = copy.deepcopy(model).double()(example.double())
-        while isinstance(out, (tuple, list, dict)):
-            out = next(iter(out.values())) if isinstance(out, dict) else out[0]
-        np.save(path, out.detach().cpu().numpy().astype(np.float64), allow_pickle=False)
+            raise Failure("no model is set up; send setup first", PROTOCOL)
+        try:
+            out = np.asarray(self.backend.reference(*self.built), dtype=np.float64)
+        except NotImplementedError as exc:
+            raise Failure(str(exc), AVAILABILITY) from exc
+        np.save(path, out, allow_pickle=False)
         return {"shape": list(out.shape)}
 
     def op_stats(self, msg: dict[str, Any]) -> dict[str, Any]:
@@ -166,19 +185,19 @@ def _build(spec: Any, model_ref: Any, seed: Any) -> tuple[Any, Any]:
     from harness.backends.base import readable
 
     if not isinstance(seed, int) or isinstance(seed, bool):
-        raise Failure(f"seed={seed!r}: expected an integer", "protocol")
+        raise Failure(f"seed={seed!r}: expected an integer", PROTOCOL)
     try:
         if model_ref:
             return load_model(model_ref, seed=seed)
         if not spec:
-            raise Failure("setup needs a spec or a model", "protocol")
+            raise Failure("setup needs a spec or a model", PROTOCOL)
         return archs.build(spec, seed=seed)
     except Failure:
         raise
     except archs.SpecError as exc:
-        raise Failure(str(exc), "build") from exc
+        raise Failure(str(exc), BUILD) from exc
     except Exception as exc:
-        raise Failure(f"building {model_ref or spec} failed: {readable(exc)}", "build") from exc
+        raise Failure(f"building {model_ref or spec} failed: {readable(exc)}", BUILD) from exc
 
 
 def _profile(model: Any, example: Any, name: Any) -> dict[str, Any]:
@@ -217,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             msg = json.loads(line)
         except ValueError as exc:
-            _answer(proto, {"ok": False, "error": f"not JSON: {exc}", "kind": "protocol"})
+            _answer(proto, {"ok": False, "error": f"not JSON: {exc}", "kind": PROTOCOL})
             continue
         if isinstance(msg, dict) and msg.get("op") == "quit":
             _answer(proto, {"ok": True})

@@ -4,13 +4,13 @@ Why a separate notion from the spec: ``--model path.py:factory`` models have no 
 get everything the built-in families get (FLOPs from the same profiler, IR caching keyed by the
 file's content, the same workers). The coordinator only ever talks to a ``Workload``.
 
-A user's model is never imported by the coordinator: building and profiling it happen in a
-worker process, so a model that crashes, hangs or exhausts memory fails its own cells only.
+No model is ever built by the coordinator: building and profiling happen in a worker process
+(for specs and user files alike), so a model that crashes, hangs or exhausts memory fails its
+own cells only.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +33,6 @@ class Workload:
     @property
     def model_ref(self) -> str | None:
         return self.text[len(MODEL_PREFIX):] if self.text.startswith(MODEL_PREFIX) else None
-
-    @property
-    def profiled_in_worker(self) -> bool:
-        return self.model_ref is not None
 
     def setup_fields(self) -> dict[str, Any]:
         """The part of a worker's setup request that says what to build."""
@@ -66,21 +62,7 @@ class Workload:
 
     def profile_meta(self, worker_profile: dict[str, Any] | None = None) -> dict[str, Any]:
         """FLOPs, params, working set and modelled cache traffic joined into every cell."""
-        if self.profiled_in_worker:
-            prof = worker_profile or {"error": "no worker returned a profile"}
-        else:
-            prof = _spec_profile(self.text)
-        return meta_from_profile(prof)
-
-
-@functools.lru_cache(maxsize=256)
-def _spec_profile(text: str) -> dict[str, Any]:
-    from archs.profiling import profile
-
-    try:
-        return profile(text).as_json()
-    except Exception as exc:  # the cell's own setup reports build errors with their cause
-        return {"error": f"profiling failed: {type(exc).__name__}: {exc}"}
+        return meta_from_profile(worker_profile or {"error": "no worker returned a profile"})
 
 
 def meta_from_profile(prof: dict[str, Any]) -> dict[str, Any]:

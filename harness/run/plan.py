@@ -1,0 +1,40 @@
+"""A session's config expanded into comparison groups: what the coordinator times, in order.
+
+A *group* is one workload at one precision and thread count, measured on every backend of the
+session; its cells are compared with each other, so they are timed together (alternating
+blocks). Resume skips the cells already stored, so a group may hold fewer backends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.config import SessionConfig
+from harness.results import CellKey
+from harness.run.workload import Workload
+
+
+@dataclass
+class GroupPlan:
+    workload: Workload
+    precision: str
+    threads: int
+    backends: tuple[str, ...]  # those still to measure (resume skips finished ones)
+
+    def key(self, backend: str) -> CellKey:
+        return CellKey(self.workload.text, backend, self.precision, self.threads)
+
+
+def plan_groups(config: SessionConfig, finished: set[CellKey]) -> list[GroupPlan]:
+    plans = []
+    for text in config.workloads:
+        workload = Workload.from_text(text)
+        for precision in config.precisions:
+            for threads in config.threads:
+                todo = tuple(
+                    b for b in config.backends
+                    if CellKey(text, b, precision, threads) not in finished
+                )
+                if todo:
+                    plans.append(GroupPlan(workload, precision, threads, todo))
+    return plans
