@@ -75,4 +75,4 @@ def describe(verdict: Any) -> str:
     if not isinstance(tol, (int, float)) or isinstance(tol, bool):
         return "outputs failed the parity check"
     shown = f"{err:.3g}" if isinstance(err, (int, float)) and not isinstance(err, bool) else "not finite"
-    return f"relative L2 error {shown} > tolerance {tol:.3g}"
+    return f"rel_l2 {shown} > tolerance {tol:.3g} (relative L2 error)"

@@ -72,8 +72,10 @@ class CellResult:
         disturbed = sum(1 for f in flags if f is True) if isinstance(flags, list) else 0
         samples, blocks = self.clean()
         target, least = meta.get("target"), meta.get("min_samples", 0)
-        ok = (isinstance(target, (int, float)) and isinstance(least, int)
-              and bool(samples) and stats.converged(samples, blocks, float(target), least))
+        if isinstance(target, (int, float)) and isinstance(least, int):
+            ok = bool(samples) and stats.converged(samples, blocks, float(target), least)
+        else:  # a store too old to say its target: only its own flag can tell
+            ok = meta.get("converged") is True
         return {"clean_blocks": len(blocks or []), "disturbed_blocks": disturbed, "converged": ok}
 
 

@@ -170,7 +170,7 @@ def test_parity_flags_a_candidate_that_computes_something_else():
     torch_cell, ov_cell = run_group(source)[0]
     assert torch_cell.status == DONE
     assert ov_cell.status == FLAGGED and ov_cell.reason.startswith("outputs differ from torch: ")
-    assert "relative L2 error 1 > tolerance 0.001" in ov_cell.reason
+    assert "rel_l2 1 > tolerance 0.001" in ov_cell.reason
     assert ov_cell.meta["parity"]["ok"] is False
 
 
