@@ -4,7 +4,7 @@ Why the median: latency distributions on shared machines are skewed with a long 
 (preemption, page faults), so the mean moves with every hiccup while the median does not.
 Intervals are seeded percentile bootstraps over timed blocks; binomial order statistics
 (distribution-free, exact for independent samples) are the fallback for a median whose block
-lengths are unknown, and the convergence test applies them to the block medians.
+lengths are unknown (old stores).
 
 Why the speed-up bootstrap resamples blocks, not iterations: on a shared machine the latency
 drifts over seconds, so iterations inside one timed block are correlated and an iid bootstrap

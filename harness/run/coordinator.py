@@ -39,7 +39,6 @@ from harness.run.plan import GroupPlan
 
 MIN_ROUNDS = 3
 FIRST_BACKOFF_S, MAX_BACKOFF_S = 0.5, 8.0
-OVERRUN = 4  # clean timing may run past the budget (to reach min_pairs) up to this factor
 
 
 class Worker(Protocol):
@@ -215,7 +214,9 @@ class GroupRunner:
 
         Two clocks: clean rounds spend the timing budget (``budget_s`` per side); disturbed
         rounds and the pauses after them spend the waiting allowance (``wait_s``), so a busy
-        machine cannot eat the budget and a session on one still ends.
+        machine cannot eat the budget and a session on one still ends. The budget never stops
+        a cell before ``min_pairs`` clean rounds: those cost at most ``min_pairs`` capped blocks
+        per side (or one inference each, for a model slower than the cap).
         """
         cfg = self.config
         for side in sides:
@@ -256,9 +257,8 @@ class GroupRunner:
             clean_s += wall
             clean_rounds += 1
             if clean_rounds >= max(cfg.min_pairs, MIN_ROUNDS) and (
-                    clean_s >= budget - 1e-9 or self._converged(sides)):
-                break
-            if clean_s >= OVERRUN * budget:
+                    clean_s >= budget - 1e-9 or (_worth_checking(clean_rounds, cfg.min_pairs)
+                                                 and self._converged(sides))):
                 break
         # The 1-minute load average before and after, kept for reports of old and new stores
         # alike; the per-block foreign-CPU figures are what decide.
@@ -366,6 +366,12 @@ class GroupRunner:
     @staticmethod
     def _ended(side: _Side, status: str, reason: str) -> CellResult:
         return CellResult(side.key, status, reason, [], None, dict(side.info), side.started, time.time())
+
+
+def _worth_checking(rounds: int, min_pairs: int) -> bool:
+    """Whether to run the (bootstrap) convergence test after this round: every round at first,
+    then every ``rounds // 8``-th, so a long cell spends a bounded share of its time on it."""
+    return (rounds - min_pairs) % max(1, rounds // 8) == 0
 
 
 def _loadavg() -> float | None:
