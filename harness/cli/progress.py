@@ -82,8 +82,9 @@ class SessionProgress:
     def cell(self, done: int, total: int, result: CellResult) -> None:
         elapsed = time.monotonic() - self._t0
         eta = elapsed / done * (total - done) if done else 0.0
-        if result.status == DONE and result.samples_ms:
-            what = f"median {statistics.median(result.samples_ms):.3f} ms, n={len(result.samples_ms)}"
+        clean = result.clean()[0]  # disturbed blocks never make a figure
+        if result.status == DONE and clean:
+            what = f"median {statistics.median(clean):.3f} ms, n={len(clean)}"
         else:
             what = f"{result.status}: {result.reason}"
         line = (f"[{done}/{total}] {result.key.spec} {result.key.backend} {result.key.precision} "

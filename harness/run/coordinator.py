@@ -19,7 +19,6 @@ synthetic block source (``tests/test_coordinator.py``).
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -34,7 +33,7 @@ from harness.config import SessionConfig
 from harness.results import DONE, FAILED, FLAGGED, INVALID, SKIPPED, CellKey, CellResult
 from harness.run import protocol
 from harness.run.client import WorkerClient, WorkerCrashed, WorkerError, WorkerTimeout
-from harness.run.interference import CpuMeter, cores
+from harness.run.interference import CpuMeter, cores, invalid_reason, loadavg, worth_checking
 from harness.run.plan import GroupPlan
 
 MIN_ROUNDS = 3
@@ -223,7 +222,7 @@ class GroupRunner:
             first_ms = side.info.get("first_ms") or 1.0
             side.block = max(1, int(cfg.block_s * 1000 / max(first_ms, 1e-3)))
         self._warm_up(sides)
-        load_before = _loadavg()
+        load_before = loadavg()
         budget = cfg.budget_s * max(1, sum(s.active for s in sides))
         clean_s, clean_rounds, rounds, backoff = 0.0, 0, 0, FIRST_BACKOFF_S
         while any(s.active for s in sides):
@@ -257,13 +256,13 @@ class GroupRunner:
             clean_s += wall
             clean_rounds += 1
             if clean_rounds >= max(cfg.min_pairs, MIN_ROUNDS) and (
-                    clean_s >= budget - 1e-9 or (_worth_checking(clean_rounds, cfg.min_pairs)
+                    clean_s >= budget - 1e-9 or (worth_checking(clean_rounds, cfg.min_pairs)
                                                  and self._converged(sides))):
                 break
         # The 1-minute load average before and after, kept for reports of old and new stores
         # alike; the per-block foreign-CPU figures are what decide.
         for side in sides:
-            side.info["loadavg"] = {"before": load_before, "after": _loadavg(), "rounds": rounds}
+            side.info["loadavg"] = {"before": load_before, "after": loadavg(), "rounds": rounds}
 
     def _warm_up(self, sides: list[_Side]) -> None:
         """One untimed block per side before the timed ones.
@@ -331,19 +330,11 @@ class GroupRunner:
         status, reason = (FLAGGED, flag) if flag else (DONE, None)
         pairs = len(clean_blocks or [])
         if not flag and pairs < cfg.min_pairs:
-            status, reason = INVALID, self._invalid_reason(side, pairs)
+            status, reason = INVALID, invalid_reason(
+                pairs, side.foreign, side.disturbed, cfg.min_pairs, cfg.max_foreign_cpu,
+                self._waited["seconds"], cfg.wait_s)
         return CellResult(side.key, status, reason, side.samples, warmup, info,
                           side.started, time.time())
-
-    def _invalid_reason(self, side: _Side, pairs: int) -> str:
-        cfg = self.config
-        seen = [f for f, bad in zip(side.foreign, side.disturbed, strict=False) if bad and f is not None]
-        load = f"; foreign CPU in set-aside blocks: median {float(np.median(seen)):.2f}, " \
-               f"max {max(seen):.2f} cores" if seen else ""
-        return (f"only {pairs} clean block pairs of the {cfg.min_pairs} needed "
-                f"({side.disturbed.count(True)} blocks set aside as disturbed, limit "
-                f"{cfg.max_foreign_cpu:g} foreign cores; waited {self._waited['seconds']:.0f} s "
-                f"of {cfg.wait_s:g} s){load}")
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -367,15 +358,3 @@ class GroupRunner:
     def _ended(side: _Side, status: str, reason: str) -> CellResult:
         return CellResult(side.key, status, reason, [], None, dict(side.info), side.started, time.time())
 
-
-def _worth_checking(rounds: int, min_pairs: int) -> bool:
-    """Whether to run the (bootstrap) convergence test after this round: every round at first,
-    then every ``rounds // 8``-th, so a long cell spends a bounded share of its time on it."""
-    return (rounds - min_pairs) % max(1, rounds // 8) == 0
-
-
-def _loadavg() -> float | None:
-    try:
-        return round(os.getloadavg()[0], 2)
-    except OSError:  # pragma: no cover - not available on this platform
-        return None

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 _BUSY_FIELDS = (0, 1, 2, 5, 6, 7)  # user nice system irq softirq steal (guest is inside user)
@@ -93,3 +93,27 @@ def cores(foreign_s: float | None, wall_s: float) -> float | None:
     if foreign_s is None or wall_s <= 0:
         return None
     return max(0.0, foreign_s / wall_s)
+
+
+def invalid_reason(pairs: int, foreign: Sequence[float | None], disturbed: Sequence[bool],
+                   min_pairs: int, limit: float, waited_s: float, allowance_s: float) -> str:
+    """Why a cell is invalid, with the foreign load that was seen (for the report's reader)."""
+    seen = [f for f, bad in zip(foreign, disturbed, strict=False) if bad and f is not None]
+    load = (f"; foreign CPU in set-aside blocks: median {sorted(seen)[len(seen) // 2]:.2f}, "
+            f"max {max(seen):.2f} cores" if seen else "")
+    return (f"only {pairs} clean block pairs of the {min_pairs} needed "
+            f"({list(disturbed).count(True)} blocks set aside as disturbed, limit {limit:g} "
+            f"foreign cores; waited {waited_s:.0f} s of {allowance_s:g} s){load}")
+
+
+def worth_checking(rounds: int, min_pairs: int) -> bool:
+    """Whether to run the (bootstrap) convergence test after this round: every round at first,
+    then every ``rounds // 8``-th, so a long cell spends a bounded share of its time on it."""
+    return (rounds - min_pairs) % max(1, rounds // 8) == 0
+
+
+def loadavg() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:  # pragma: no cover - not available on this platform
+        return None
