@@ -111,3 +111,25 @@ def test_many_blocks_are_merged_alike_on_both_sides():
     assert r["ci95"][0] <= TRUE_SPEEDUP <= r["ci95"][1]
     merged = stats.coarsen(stats.split_blocks(base, blocks))
     assert len(merged) == stats.MAX_BOOTSTRAP_BLOCKS and sum(map(len, merged)) == len(base)
+
+
+def test_speedup_fallbacks_say_why_and_count_pairs():
+    from harness import stats
+
+    base, cand = [2.0, 2.1] * 20, [1.0, 1.05] * 20
+    old = stats.speedup(base, cand)
+    assert old["ci_method"] == "iid" and "before blocks were recorded" in old["ci_note"]
+    few = stats.speedup(base, cand, baseline_blocks=[20, 20], candidate_blocks=[20, 20])
+    assert few["ci_method"] == "iid" and "2 and 2 timed blocks" in few["ci_note"]
+    paired = stats.speedup(base, cand, baseline_blocks=[8] * 5, candidate_blocks=[8] * 5)
+    assert paired["ci_method"] == "paired-blocks" and paired["pairs"] == 5
+    assert paired["ci_note"] is None
+
+
+def test_clean_sets_disturbed_blocks_aside_and_keeps_old_stores_whole():
+    from harness import stats
+
+    samples = [1.0, 1.0, 9.0, 9.0, 1.0]
+    assert stats.clean(samples, [2, 2, 1], [False, True, False]) == ([1.0, 1.0, 1.0], [2, 1])
+    assert stats.clean(samples, [2, 2, 1], None) == (samples, [2, 2, 1])
+    assert stats.clean(samples, None, [True]) == (samples, None)

@@ -285,8 +285,9 @@ class GroupRunner:
         cap_s = self.config.block_cap_s
         pids = self._pids
         before = self.meter.read(pids)
+        slowest_s = max(cap_s, (side.info.get("first_ms") or 0.0) / 1000)  # one inference may pass the cap
         reply = self._request(side, {"op": protocol.TIME, "n": side.block, "max_s": cap_s},
-                              60 + 2 * cap_s)
+                              60 + 20 * slowest_s)
         if reply is None:
             return None
         got = self.meter.between(before, self.meter.read(pids))
