@@ -20,9 +20,10 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 import archs
+from harness.backends import DEFAULT_BASELINE
 
 PRECISIONS = ("f32", "bf16")
-PRESETS = ("quick", "paper", "full")
+PRESETS = ("quick", "paper", "full", "ladder")
 MODEL_PREFIX = "@"  # a workload named "@path/to/file.py:factory" is a user's own model
 
 
@@ -57,7 +58,7 @@ class SessionConfig:
     block_s: float = 0.1
     timeout_s: float = 600.0
     seed: int = 0
-    baseline: str = "torch"
+    baseline: str = DEFAULT_BASELINE
     name: str = "custom"
 
     def __post_init__(self) -> None:

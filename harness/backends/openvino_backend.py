@@ -6,6 +6,10 @@ throughput-oriented with several streams; a model converted from ``example_input
 dynamic shape. So the shape is static, the precision, ``LATENCY`` hint, one stream and the
 thread count are set, and the compiled model's resolved properties are stored with the cell,
 including what OpenVINO chose when it could not honour a request (bf16 without hardware bf16).
+
+Options: ``openvino:CPU[hint=THROUGHPUT,streams=4]`` sets the performance hint and the stream
+count (``streams=auto`` leaves the count to the hint). The timing loop is one synchronous
+request either way, so these options show what a latency measurement costs under each setting.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import warnings
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -26,13 +30,13 @@ from harness.backends.base import (
     RUNTIME,
     Backend,
     BackendError,
+    PrepareContext,
     Prepared,
     PrepareError,
-    check_precision,
-    check_threads,
     readable,
     time_calls,
 )
+from harness.backends.options import option
 
 _PHYSICAL = re.compile(r"^[A-Z][A-Z0-9_]*(\.\d+)?$")
 VIRTUAL = ("AUTO", "HETERO", "MULTI", "BATCH")  # devices that place work on other devices
@@ -70,15 +74,17 @@ def split_device(device: str) -> tuple[str | None, list[str]]:
 @dataclass(frozen=True)
 class OpenVINOConfig:
     device: str = "CPU"
-    performance_hint: str = "LATENCY"
-    num_streams: int = 1
+    performance_hint: str = option("hint", str, "LATENCY", "PERFORMANCE_HINT", choices=HINTS)
+    num_streams: int | str = option("streams", int, 1, "NUM_STREAMS (auto: the hint decides)",
+                                    lo=1, hi=1024, words=("auto",))
 
     def __post_init__(self) -> None:
         split_device(self.device)
         if self.performance_hint not in HINTS:
             raise BackendError(f"performance_hint must be one of {', '.join(HINTS)}")
-        if self.num_streams < 1:
-            raise BackendError("num_streams must be >= 1")
+        if self.num_streams != "auto" and (not isinstance(self.num_streams, int)
+                                           or self.num_streams < 1):
+            raise BackendError("num_streams must be >= 1 or 'auto'")
 
 
 @register
@@ -86,6 +92,7 @@ class OpenVINOBackend(Backend):
     name = "openvino"
     default_device = "CPU"
     spell_default_device = True
+    Config: ClassVar[type] = OpenVINOConfig
 
     @classmethod
     def normalize_device(cls, device: str) -> str:
@@ -93,8 +100,21 @@ class OpenVINOBackend(Backend):
         split_device(device)
         return device
 
-    def make_config(self, device: str) -> OpenVINOConfig:
-        return OpenVINOConfig(device=device)
+    @classmethod
+    def machine_info(cls) -> dict[str, Any]:
+        """``openvino_devices`` (every device OpenVINO sees, with its full name and
+        capabilities) and the OpenVINO version; a broken plugin gives ``openvino_error``."""
+        from importlib import metadata
+
+        out: dict[str, Any] = {}
+        try:
+            out["versions"] = {"openvino": metadata.version("openvino")}
+        except metadata.PackageNotFoundError:
+            out["versions"] = {"openvino": None}
+        out["openvino_devices"], error = openvino_devices()
+        if error:
+            out["openvino_error"] = error
+        return out
 
     @functools.cached_property
     def core(self) -> Any:
@@ -114,14 +134,10 @@ class OpenVINOBackend(Backend):
             )
         return True, ""
 
-    def prepare(
-        self, model: Any, example_input: Any, *, precision: str, threads: int,
-        ir_key: str = "", cache_dir: str | None = None,
-    ) -> Prepared:
+    def prepare(self, model: Any, example_input: Any, ctx: PrepareContext) -> Prepared:
         import openvino as ov
 
-        check_precision(precision)
-        check_threads(threads)
+        precision, threads = ctx.precision, ctx.threads
         x = example_input.detach().cpu().contiguous()
         # Owned, contiguous float32 memory that the input tensor will share for the whole run.
         data = np.ascontiguousarray(x.numpy(), dtype=np.float32).copy()
@@ -142,7 +158,7 @@ class OpenVINOBackend(Backend):
                 return ov.convert_model(traced, example_input=x, input=[tuple(x.shape)])
 
         try:
-            om, info = ircache.load_or_convert(cache_dir, ir_key, convert)
+            om, info = ircache.load_or_convert(ctx.cache_dir, ctx.cache_key, convert)
         except Exception as exc:
             raise PrepareError(f"OpenVINO conversion failed: {readable(exc)}") from exc
         config = self._compile_config(precision, threads)
@@ -179,12 +195,14 @@ class OpenVINOBackend(Backend):
         """What to pass to ``compile_model``: each physical device gets the settings it
         supports; a virtual device (AUTO, HETERO...) gets them per target device, because
         that is where streams, threads and precision take effect."""
-        wanted = {
+        wanted: dict[str, Any] = {
             "INFERENCE_PRECISION_HINT": precision,
             "PERFORMANCE_HINT": self.config.performance_hint,
             "NUM_STREAMS": self.config.num_streams,
             "INFERENCE_NUM_THREADS": threads,
         }
+        if self.config.num_streams == "auto":  # the hint decides; read back into properties
+            del wanted["NUM_STREAMS"]
         virtual, targets = split_device(self.config.device)
         if virtual is None:
             return self._supported(self.config.device, wanted)
@@ -237,6 +255,28 @@ class OpenVINOPrepared(Prepared):
     def output(self) -> np.ndarray:
         self._infer()
         return np.array(self.req.get_output_tensor(0).data, dtype=np.float32, copy=True)
+
+
+def openvino_devices() -> tuple[list[dict[str, Any]], str | None]:
+    """Every device OpenVINO sees, with its full name; a broken plugin gives ``([], why)``."""
+    try:
+        import openvino as ov
+
+        core = ov.Core()
+        devices = []
+        for name in core.available_devices:
+            entry: dict[str, Any] = {"name": name}
+            for key, prop in (("full_name", "FULL_DEVICE_NAME"),
+                              ("capabilities", "OPTIMIZATION_CAPABILITIES")):
+                try:
+                    value = core.get_property(name, prop)
+                    entry[key] = list(value) if isinstance(value, (list, tuple)) else str(value)
+                except Exception as exc:  # noqa: BLE001 - a property a plugin lacks is a note
+                    entry[f"{key}_error"] = str(exc)
+            devices.append(entry)
+        return devices, None
+    except Exception as exc:  # noqa: BLE001 - never let a plugin crash the fingerprint
+        return [], f"{type(exc).__name__}: {exc}"
 
 
 def _present(device: str, available: list[str]) -> bool:

@@ -73,7 +73,13 @@ class Worker:
             return {"ok": False, "error": readable(exc), "kind": "runtime"}
 
     def op_setup(self, msg: dict[str, Any]) -> dict[str, Any]:
-        from harness.backends import BackendError, PrepareError, check_precision, check_threads
+        from harness.backends import (
+            BackendError,
+            PrepareContext,
+            PrepareError,
+            check_precision,
+            check_threads,
+        )
         from harness.backends.base import readable
 
         precision = msg.get("precision", "f32")
@@ -93,10 +99,9 @@ class Worker:
         # a worker, so a model that crashes or hangs costs one cell, never the session.
         profile = _profile(model, example, msg.get("model")) if msg.get("profile") else None
         try:
-            prepared = self.backend.prepare(
-                model, example, precision=precision, threads=threads,
-                ir_key=msg.get("ir_key") or "", cache_dir=msg.get("cache_dir"),
-            )
+            ctx = PrepareContext(precision, threads, cache_key=msg.get("ir_key") or "",
+                                 cache_dir=msg.get("cache_dir"))
+            prepared = self.backend.prepare(model, example, ctx)
         except PrepareError as exc:
             raise Failure(str(exc), exc.kind) from exc
         except Exception as exc:
