@@ -7,7 +7,8 @@ import json
 import pytest
 
 from harness import machine
-from harness.backends.openvino_backend import OpenVINOBackend, openvino_devices
+from harness.backends.openvino_backend import OpenVINOBackend
+from harness.backends.openvino_props import openvino_devices
 from harness.counters import SOURCES
 
 

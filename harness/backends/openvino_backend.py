@@ -18,7 +18,6 @@ import functools
 import re
 import time
 import warnings
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -36,21 +35,19 @@ from harness.backends.base import (
     readable,
     time_calls,
 )
+from harness.backends.openvino_props import (
+    READ_BACK,
+    effective_precision,
+    openvino_devices,
+    plain,
+    read_properties,
+    runtime_precisions,
+)
 from harness.backends.options import option
 
 _PHYSICAL = re.compile(r"^[A-Z][A-Z0-9_]*(\.\d+)?$")
 VIRTUAL = ("AUTO", "HETERO", "MULTI", "BATCH")  # devices that place work on other devices
 HINTS = ("LATENCY", "THROUGHPUT", "CUMULATIVE_THROUGHPUT")
-
-# Compiled-model properties worth keeping with a cell (those a device lacks are left out).
-READ_BACK = (
-    "EXECUTION_DEVICES", "PERFORMANCE_HINT", "NUM_STREAMS", "INFERENCE_NUM_THREADS",
-    "INFERENCE_PRECISION_HINT", "EXECUTION_MODE_HINT", "ENABLE_CPU_PINNING",
-    "ENABLE_HYPER_THREADING", "SCHEDULING_CORE_TYPE", "ENABLE_CPU_RESERVATION",
-    "CPU_DENORMALS_OPTIMIZATION", "MODEL_DISTRIBUTION_POLICY", "OPTIMAL_NUMBER_OF_INFER_REQUESTS",
-    "PERFORMANCE_HINT_NUM_REQUESTS", "MULTI_DEVICE_PRIORITIES", "LOADED_FROM_CACHE",
-)
-
 
 def split_device(device: str) -> tuple[str | None, list[str]]:
     """``"HETERO:GPU,CPU"`` -> ``("HETERO", ["GPU", "CPU"])``; ``"CPU"`` -> ``(None, ["CPU"])``."""
@@ -185,8 +182,8 @@ class OpenVINOBackend(Backend):
         info.update(
             compile_s=compile_s,
             precision_requested=precision,
-            precision_effective=_effective_precision(props),
-            compile_config=_plain(config),
+            precision_effective=effective_precision(props),
+            compile_config=plain(config),
             properties=props,
         )
         return OpenVINOPrepared(cm, req, data, infer, info, first_ms)
@@ -221,8 +218,8 @@ class OpenVINOBackend(Backend):
     def _properties(self, cm: Any) -> dict[str, Any]:
         import openvino as ov
 
-        props = _read(cm, READ_BACK)
-        per_device = _read(cm, ("DEVICE_PROPERTIES",)).get("DEVICE_PROPERTIES")
+        props = read_properties(cm, READ_BACK)
+        per_device = read_properties(cm, ("DEVICE_PROPERTIES",)).get("DEVICE_PROPERTIES")
         if isinstance(per_device, dict):
             props["DEVICE_PROPERTIES"] = {
                 dev: {k: v for k, v in values.items() if k in READ_BACK}
@@ -233,11 +230,11 @@ class OpenVINOBackend(Backend):
             devices[dev] = {}
             for key in ("FULL_DEVICE_NAME", "OPTIMIZATION_CAPABILITIES"):
                 try:
-                    devices[dev][key] = _plain(self.core.get_property(dev, key))
+                    devices[dev][key] = plain(self.core.get_property(dev, key))
                 except Exception:
                     continue
         props["devices"] = devices
-        props["runtime_precisions"] = _runtime_precisions(cm)
+        props["runtime_precisions"] = runtime_precisions(cm)
         props["openvino_version"] = ov.get_version()
         return props
 
@@ -255,28 +252,6 @@ class OpenVINOPrepared(Prepared):
     def output(self) -> np.ndarray:
         self._infer()
         return np.array(self.req.get_output_tensor(0).data, dtype=np.float32, copy=True)
-
-
-def openvino_devices() -> tuple[list[dict[str, Any]], str | None]:
-    """Every device OpenVINO sees, with its full name; a broken plugin gives ``([], why)``."""
-    try:
-        import openvino as ov
-
-        core = ov.Core()
-        devices = []
-        for name in core.available_devices:
-            entry: dict[str, Any] = {"name": name}
-            for key, prop in (("full_name", "FULL_DEVICE_NAME"),
-                              ("capabilities", "OPTIMIZATION_CAPABILITIES")):
-                try:
-                    value = core.get_property(name, prop)
-                    entry[key] = list(value) if isinstance(value, (list, tuple)) else str(value)
-                except Exception as exc:  # noqa: BLE001 - a property a plugin lacks is a note
-                    entry[f"{key}_error"] = str(exc)
-            devices.append(entry)
-        return devices, None
-    except Exception as exc:  # noqa: BLE001 - never let a plugin crash the fingerprint
-        return [], f"{type(exc).__name__}: {exc}"
 
 
 def _present(device: str, available: list[str]) -> bool:
@@ -301,57 +276,3 @@ def _timed(call: Callable[[], Any]) -> float:
     t0 = time.perf_counter_ns()
     call()
     return (time.perf_counter_ns() - t0) / 1e6
-
-
-def _read(cm: Any, keys: tuple[str, ...]) -> dict[str, Any]:
-    supported = cm.get_property("SUPPORTED_PROPERTIES")
-    out = {}
-    for key in keys:
-        if key in supported:
-            try:
-                out[key] = _plain(cm.get_property(key))
-            except Exception:
-                continue
-    return out
-
-
-def _plain(value: Any) -> Any:
-    """JSON-ready form of an OpenVINO property value (types, enums, sets, nested dicts)."""
-    import openvino as ov
-
-    if isinstance(value, ov.Type):
-        return value.get_type_name()
-    if isinstance(value, (bool, int, float, str)) or value is None:
-        return value
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_plain(v) for v in value]
-    name = getattr(value, "name", None)
-    return name if isinstance(name, str) else str(value)
-
-
-def _effective_precision(props: dict[str, Any]) -> str | None:
-    """The inference precision the (first) execution device resolved to."""
-    if "INFERENCE_PRECISION_HINT" in props:
-        return props["INFERENCE_PRECISION_HINT"]
-    per_device = props.get("DEVICE_PROPERTIES") or {}
-    for dev in props.get("EXECUTION_DEVICES") or list(per_device):
-        hint = per_device.get(dev, {}).get("INFERENCE_PRECISION_HINT")
-        if hint:
-            return hint
-    return None
-
-
-def _runtime_precisions(cm: Any) -> dict[str, int]:
-    """Layers of the executed graph by the precision they run in: what really ran."""
-    counts: Counter[str] = Counter()
-    try:
-        for op in cm.get_runtime_model().get_ordered_ops():
-            info = op.get_rt_info()
-            if info["layerType"].astype(str) in ("Input", "Output", "Const"):
-                continue
-            counts[info["runtimePrecision"].astype(str)] += 1
-    except Exception:  # virtual devices may not expose a runtime model
-        return {}
-    return dict(counts)
