@@ -20,7 +20,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 import archs
-from harness.backends import DEFAULT_BASELINE
+from harness.backends import DEFAULT_BACKENDS, DEFAULT_BASELINE
 
 PRECISIONS = ("f32", "bf16")
 PRESETS = ("quick", "paper", "full", "ladder")
@@ -49,7 +49,7 @@ class SessionConfig:
     """
 
     workloads: tuple[str, ...]
-    backends: tuple[str, ...] = ("torch", "openvino:CPU")
+    backends: tuple[str, ...] = DEFAULT_BACKENDS
     precisions: tuple[str, ...] = ("f32",)
     threads: tuple[int, ...] = ()
     budget_s: float = 10.0

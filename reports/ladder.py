@@ -65,7 +65,7 @@ class LadderRow:
 def _cells_of(report_or_cells: Any) -> list[tuple[Any, str, str | None, Mapping[str, Any], Mapping]]:
     """``(key, status, reason, stats, meta)`` from a ``Report`` (its rows) or ``CellResult``s."""
     rows = getattr(report_or_cells, "cells", report_or_cells)
-    out = []
+    out: list[tuple[Any, str, str | None, Mapping[str, Any], Mapping]] = []
     for c in rows:
         if hasattr(c, "samples_ms"):  # a CellResult: derive statistics from its raw samples
             summary = stats.summarize(c.samples_ms, c.meta.get("blocks"))

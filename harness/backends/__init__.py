@@ -30,6 +30,8 @@ from harness.backends.base import (
 
 # The backend every speed-up is measured against unless a session names another.
 DEFAULT_BASELINE = "torch"
+# What a session measures when it names no backends: the baseline against OpenVINO on the CPU.
+DEFAULT_BACKENDS = (DEFAULT_BASELINE, "openvino:CPU")
 # Built-in backends by name -> the module (in this package) that registers them.
 _BUILTIN = {"torch": "torch_backend", "torch-compile": "torch_backend", "openvino": "openvino_backend"}
 _REGISTRY: dict[str, type[Backend]] = {}
@@ -169,7 +171,7 @@ def machine_info() -> dict[str, Any]:
 
 
 __all__ = [
-    "DEFAULT_BASELINE", "PRECISIONS", "Backend", "BackendError", "BackendSpec", "PrepareContext",
+    "DEFAULT_BACKENDS", "DEFAULT_BASELINE", "PRECISIONS", "Backend", "BackendError", "BackendSpec", "PrepareContext",
     "PrepareError", "Prepared", "backend_class", "backend_options", "check_precision",
     "check_threads", "get_backend", "machine_info", "parse_backend", "register",
     "registered_backends", "split_backend_list",
