@@ -227,3 +227,10 @@ def test_options_are_live_knobs_end_to_end(tmp_path):
     assert 1 <= ov["properties"]["NUM_STREAMS"] <= 2  # capped by the thread count
     torch_props = json.loads(rows["torch[layout=channels_last]"])["properties"]
     assert torch_props["layout"] == "channels_last"
+
+
+def test_torch_compile_without_a_compiler_is_skipped_with_the_reason(monkeypatch):
+    monkeypatch.setenv("CXX", "no-such-compiler-here")
+    ok, why = get_backend("torch-compile").availability()
+    assert not ok and "C++ compiler" in why and "no-such-compiler-here" in why
+    assert get_backend("torch").availability() == (True, "")  # eager needs none

@@ -219,6 +219,20 @@ class TorchCompileBackend(TorchBackend):
     name = "torch-compile"
     Config: ClassVar[type] = TorchCompileConfig
 
+    def availability(self) -> tuple[bool, str]:
+        """Inductor on the CPU writes C++ and builds it: without a compiler every cell would
+        fail at its first call, so the rung is skipped with the reason instead."""
+        import os
+        import shutil
+
+        ok, why = super().availability()
+        if ok and self.config.device == "cpu":
+            names = [os.environ["CXX"]] if os.environ.get("CXX") else ["c++", "g++", "clang++"]
+            if not any(shutil.which(n) for n in names):
+                return False, (f"torch.compile (inductor) needs a C++ compiler on the CPU; "
+                               f"none of {', '.join(names)} is on PATH")
+        return ok, why
+
 
 def _inductor_settings(freezing: bool) -> dict[str, Any]:
     """The inductor configuration the compile ran under (``options`` override the globals)."""
