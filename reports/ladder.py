@@ -176,6 +176,7 @@ def plot_ladder(rows: Sequence[LadderRow], path: str | Path, *, source: str = ""
     ax = fig.add_subplot()
     drawn: set[str] = set()
     labels = []
+    lo_x, hi_x = 0.0, 100.0
     for y, row in enumerate(rows):
         labels.append(row.spec.replace("$", r"\$"))
         left_pos = left_neg = 0.0
@@ -192,6 +193,7 @@ def plot_ladder(rows: Sequence[LadderRow], path: str | Path, *, source: str = ""
             else:
                 left_neg += width
         ax.text(max(left_pos, 0) + 1, y, f"{row.total_speedup:.2f}x", va="center", fontsize=8)
+        lo_x, hi_x = min(lo_x, left_neg), max(hi_x, left_pos)
     families = [r.family for r in rows]
     for y in range(1, len(rows)):
         if families[y] != families[y - 1]:
@@ -205,7 +207,9 @@ def plot_ladder(rows: Sequence[LadderRow], path: str | Path, *, source: str = ""
                  f"{', ' + source if source else ''})".replace("$", r"\$"), fontsize=9)
     handles, names = ax.get_legend_handles_labels()
     order = sorted(range(len(names)), key=lambda i: kinds.index(names[i]) if names[i] in kinds else 99)
-    ax.legend([handles[i] for i in order], [names[i] for i in order], fontsize=8, loc="lower right")
+    fig.legend([handles[i] for i in order], [names[i] for i in order], fontsize=8, ncol=4,
+               loc="outside lower center")
+    ax.set_xlim(lo_x - 2, hi_x + 12)  # room for the total speed-up written after each bar
     ax.grid(axis="x", alpha=0.3)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
