@@ -20,9 +20,10 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 import archs
+from harness.backends import DEFAULT_BACKENDS, DEFAULT_BASELINE
 
 PRECISIONS = ("f32", "bf16")
-PRESETS = ("quick", "paper", "full")
+PRESETS = ("quick", "paper", "full", "ladder")
 MODEL_PREFIX = "@"  # a workload named "@path/to/file.py:factory" is a user's own model
 
 
@@ -58,7 +59,7 @@ class SessionConfig:
     """
 
     workloads: tuple[str, ...]
-    backends: tuple[str, ...] = ("torch", "openvino:CPU")
+    backends: tuple[str, ...] = DEFAULT_BACKENDS
     precisions: tuple[str, ...] = ("f32",)
     threads: tuple[int, ...] = ()
     budget_s: float = 10.0
@@ -67,7 +68,7 @@ class SessionConfig:
     block_s: float = 0.1
     timeout_s: float = 600.0
     seed: int = 0
-    baseline: str = "torch"
+    baseline: str = DEFAULT_BASELINE
     name: str = "custom"
     max_foreign_cpu: float = field(default_factory=lambda: _env_number(
         "ACCELBENCH_MAX_FOREIGN_CPU", 0.5))

@@ -72,11 +72,15 @@ def _fingerprint() -> dict[str, Any]:
         "os": {"system": platform.system(), "release": platform.release(),
                "machine": platform.machine(), "python": platform.python_version()},
         "versions": _versions(),
-        "torch": _torch(),
     }
-    out["openvino_devices"], error = openvino_devices()
-    if error:
-        out["openvino_error"] = error
+    # What each backend wants recorded (OpenVINO's devices, torch's build...), keys merged.
+    from harness.backends import machine_info
+
+    for key, value in machine_info().items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **value}
+        else:
+            out[key] = value
     from harness.counters import availability_report
 
     out["counters"] = availability_report()
@@ -146,28 +150,6 @@ def cpuinfo_caches(info: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def openvino_devices() -> tuple[list[dict[str, Any]], str | None]:
-    """Every device OpenVINO sees, with its full name; a broken plugin gives ``([], why)``."""
-    try:
-        import openvino as ov
-
-        core = ov.Core()
-        devices = []
-        for name in core.available_devices:
-            entry: dict[str, Any] = {"name": name}
-            for key, prop in (("full_name", "FULL_DEVICE_NAME"),
-                              ("capabilities", "OPTIMIZATION_CAPABILITIES")):
-                try:
-                    value = core.get_property(name, prop)
-                    entry[key] = list(value) if isinstance(value, (list, tuple)) else str(value)
-                except Exception as exc:  # noqa: BLE001 - a property a plugin lacks is a note
-                    entry[f"{key}_error"] = str(exc)
-            devices.append(entry)
-        return devices, None
-    except Exception as exc:  # noqa: BLE001 - never let a plugin crash the fingerprint
-        return [], f"{type(exc).__name__}: {exc}"
-
-
 def _cpuinfo() -> dict[str, Any]:
     try:
         import cpuinfo
@@ -206,19 +188,12 @@ def _memory_bytes() -> int | None:
 
 def _versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {}
-    for name in ("accelbench", "torch", "openvino", "numpy"):
+    for name in ("accelbench", "numpy"):  # each backend adds its runtime's (machine_info)
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             out[name] = None
     return out
-
-
-def _torch() -> dict[str, Any]:
-    import torch
-
-    return {"cuda_available": torch.cuda.is_available(), "num_threads": torch.get_num_threads(),
-            "mkldnn": torch.backends.mkldnn.is_available()}
 
 
 def _read(path: Path) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from harness import parity, stats
+from harness.backends import DEFAULT_BASELINE
 from harness.results import DONE, FLAGGED, CellKey, CellResult, SessionInfo
 
 # Reported statistics come only from cells whose samples mean something: a failed or skipped
@@ -189,7 +190,7 @@ def build_report(
     cells: Sequence[CellResult],
     machine: Mapping[str, Any] | None,
     *,
-    baseline: str = "torch",
+    baseline: str = DEFAULT_BASELINE,
     store: str | None = None,
 ) -> Report:
     """Derive every number the renderers show from the cells' raw samples."""

@@ -20,6 +20,7 @@ from harness.backends import (
     registered_backends,
     split_backend_list,
 )
+from harness.backends.base import PrepareContext as Ctx
 from harness.backends.base import readable, time_calls
 
 
@@ -42,7 +43,7 @@ def tiny_cache(tmp_path_factory):
     cache = tmp_path_factory.mktemp("ir")
     model, x = tiny()
     first = get_backend("openvino:CPU").prepare(
-        model, x, precision="f32", threads=1, ir_key="k", cache_dir=str(cache))
+        model, x, Ctx("f32", 1, cache_key="k", cache_dir=str(cache)))
     return cache, first.info, first.output()
 
 
@@ -148,7 +149,7 @@ def test_readable_drops_cpp_locations_and_truncates():
 
 def test_torch_prepare_records_threads_and_matches_eager():
     model, x = tiny()
-    prepared = get_backend("torch").prepare(model, x, precision="f32", threads=1)
+    prepared = get_backend("torch").prepare(model, x, Ctx("f32", 1))
     info = prepared.info
     assert info["properties"]["num_threads"] == 1 == torch.get_num_threads()
     assert info["properties"]["precision_method"] == "float32"
@@ -164,7 +165,7 @@ def test_torch_prepare_records_threads_and_matches_eager():
 
 def test_torch_bf16_goes_through_autocast():
     model, x = tiny()
-    prepared = get_backend("torch").prepare(model, x, precision="bf16", threads=1)
+    prepared = get_backend("torch").prepare(model, x, Ctx("bf16", 1))
     assert "autocast" in prepared.info["properties"]["precision_method"]
     with torch.no_grad():
         expected = model(x).numpy()
@@ -176,15 +177,15 @@ def test_torch_bf16_goes_through_autocast():
 def test_prepare_refuses_bad_precision_and_threads():
     model, x = tiny()
     with pytest.raises(BackendError, match="precision"):
-        get_backend("torch").prepare(model, x, precision="fp16", threads=1)
+        get_backend("torch").prepare(model, x, Ctx("fp16", 1))
     with pytest.raises(BackendError, match="threads"):
-        get_backend("openvino").prepare(model, x, precision="f32", threads=0)
+        get_backend("openvino").prepare(model, x, Ctx("f32", 0))
 
 
 def test_openvino_prepare_is_static_explicit_and_matches_torch(tmp_path):
     model, x = tiny()
     prepared = get_backend("openvino:CPU").prepare(
-        model, x, precision="f32", threads=1, ir_key="tiny", cache_dir=str(tmp_path))
+        model, x, Ctx("f32", 1, cache_key="tiny", cache_dir=str(tmp_path)))
     props = prepared.info["properties"]
     assert props["INFERENCE_PRECISION_HINT"] == "f32"
     assert props["PERFORMANCE_HINT"] == "LATENCY"
@@ -207,7 +208,7 @@ def test_openvino_prepare_is_static_explicit_and_matches_torch(tmp_path):
 def test_openvino_lean_infer_agrees_with_public_infer(tiny_cache):
     model, x = tiny()
     prepared = get_backend("openvino:CPU").prepare(
-        model, x, precision="f32", threads=1, ir_key="k", cache_dir=str(tiny_cache[0]))
+        model, x, Ctx("f32", 1, cache_key="k", cache_dir=str(tiny_cache[0])))
     public = prepared.req.infer()[0].copy()
     np.testing.assert_array_equal(prepared.output(), public)
     assert prepared._infer is not prepared.req.infer  # the lean path is the one in use
@@ -216,7 +217,7 @@ def test_openvino_lean_infer_agrees_with_public_infer(tiny_cache):
 def test_openvino_bf16_records_what_was_chosen(tiny_cache):
     model, x = tiny()
     prepared = get_backend("openvino:CPU").prepare(
-        model, x, precision="bf16", threads=1, ir_key="k", cache_dir=str(tiny_cache[0]))
+        model, x, Ctx("bf16", 1, cache_key="k", cache_dir=str(tiny_cache[0])))
     info = prepared.info
     assert info["precision_requested"] == "bf16"
     chosen = info["properties"]["INFERENCE_PRECISION_HINT"]
@@ -232,7 +233,7 @@ def test_openvino_conversion_failure_is_readable():
             return "not a tensor"
 
     with pytest.raises(PrepareError) as err:
-        get_backend("openvino:CPU").prepare(Talks(), torch.zeros(1, 3), precision="f32", threads=1)
+        get_backend("openvino:CPU").prepare(Talks(), torch.zeros(1, 3), Ctx("f32", 1))
     assert err.value.kind == "conversion"
     assert str(err.value).startswith("OpenVINO conversion failed")
     assert len(str(err.value)) < 700 and "\n" not in str(err.value)
@@ -242,7 +243,7 @@ def test_ir_cache_second_prepare_converts_nothing(tiny_cache):
     cache, first, first_out = tiny_cache
     model, x = tiny()
     second = get_backend("openvino:CPU").prepare(
-        model, x, precision="f32", threads=1, ir_key="k", cache_dir=str(cache))
+        model, x, Ctx("f32", 1, cache_key="k", cache_dir=str(cache)))
     assert first["ir_cache_hit"] is False and first["convert_s"] > 0
     assert second.info["ir_cache_hit"] is True and second.info["convert_s"] == 0.0
     assert second.info["ir_path"] == first["ir_path"]
@@ -256,7 +257,7 @@ def test_ir_cache_treats_damaged_entry_as_miss(tiny_cache, tmp_path):
     (tmp_path / Path(first["ir_path"]).name).write_text("<net broken")
     model, x = tiny()
     again = get_backend("openvino:CPU").prepare(
-        model, x, precision="f32", threads=1, ir_key="k", cache_dir=str(tmp_path))
+        model, x, Ctx("f32", 1, cache_key="k", cache_dir=str(tmp_path)))
     assert again.info["ir_cache_hit"] is False
     assert rel_l2(again.output(), first_out) < 1e-6
 
@@ -295,15 +296,15 @@ def test_small_family_spec_runs_on_both_backends():
     if "mobilenetv2" not in [f.name for f in archs.list_archs()]:
         pytest.skip("mobilenetv2 family not registered yet")
     model, x = archs.build("mobilenetv2:res=32,width=0.35")
-    ref = get_backend("torch").prepare(model, x, precision="f32", threads=1).output()
-    out = get_backend("openvino").prepare(model, x, precision="f32", threads=1).output()
+    ref = get_backend("torch").prepare(model, x, Ctx("f32", 1)).output()
+    out = get_backend("openvino").prepare(model, x, Ctx("f32", 1)).output()
     assert np.isfinite(ref).all() and rel_l2(out, ref) < 1e-4
 
 
 @pytest.mark.slow
 def test_torch_compile_records_compile_time_apart():
     model, x = tiny()
-    prepared = get_backend("torch-compile").prepare(model, x, precision="f32", threads=1)
+    prepared = get_backend("torch-compile").prepare(model, x, Ctx("f32", 1))
     assert prepared.info["compile_s"] > 0.5  # inductor really compiled
     assert prepared.first_ms < prepared.info["compile_s"] * 1e3
     assert prepared.info["properties"]["compile_backend"] == "inductor"

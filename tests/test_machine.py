@@ -7,6 +7,8 @@ import json
 import pytest
 
 from harness import machine
+from harness.backends.openvino_backend import OpenVINOBackend
+from harness.backends.openvino_props import openvino_devices
 from harness.counters import SOURCES
 
 
@@ -131,12 +133,14 @@ def test_broken_openvino_plugin_is_a_note_not_a_crash(monkeypatch):
         raise RuntimeError("plugin exploded")
 
     monkeypatch.setattr(openvino, "Core", boom)
-    devices, error = machine.openvino_devices()
+    devices, error = openvino_devices()
     assert devices == [] and "plugin exploded" in error
+    info = OpenVINOBackend.machine_info()  # what the fingerprint records from it
+    assert info["openvino_devices"] == [] and "plugin exploded" in info["openvino_error"]
 
 
 def test_openvino_devices_have_full_names():
-    devices, error = machine.openvino_devices()
+    devices, error = openvino_devices()
     if error:
         pytest.skip(f"OpenVINO unavailable here: {error}")
     assert any(d["name"].startswith("CPU") for d in devices)

@@ -37,11 +37,15 @@ class PrepareError(RuntimeError):
 
 @dataclass(frozen=True)
 class BackendSpec:
-    """A parsed backend string. ``text`` is canonical: the store and reports key cells by it."""
+    """A parsed backend string. ``text`` is canonical: the store and reports key cells by it.
+
+    ``options`` are the non-default options, sorted: ``(("hint", "THROUGHPUT"),)``.
+    """
 
     name: str
     device: str
     text: str
+    options: tuple[tuple[str, Any], ...] = ()
 
     def __str__(self) -> str:
         return self.text
@@ -55,6 +59,27 @@ def check_precision(precision: str) -> None:
 def check_threads(threads: int) -> None:
     if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
         raise BackendError(f"threads={threads!r}: expected a positive integer")
+
+
+@dataclass(frozen=True)
+class PrepareContext:
+    """What a backend is told when it prepares a model, besides the model and its input.
+
+    Why one object and not keyword arguments: the worker hands every backend the same
+    context; a backend reads what it needs (OpenVINO its IR cache, torch only the precision
+    and threads) and a new field reaches every backend without touching each signature.
+    ``cache_key`` names the model (spec, seed, library versions) and ``cache_dir`` is where a
+    backend may keep what it derives from it; without both, nothing is cached.
+    """
+
+    precision: str = "f32"
+    threads: int = 1
+    cache_key: str = ""
+    cache_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        check_precision(self.precision)
+        check_threads(self.threads)
 
 
 def readable(exc: BaseException, limit: int = 600) -> str:
@@ -114,38 +139,47 @@ class Prepared(ABC):
 class Backend(ABC):
     """One runtime, named in the registry. Instances live in a worker process.
 
-    ``Config`` is the backend's small frozen dataclass; ``from_spec`` builds it from the
-    backend string, so parsing and validating a device belongs to the backend that knows it.
+    ``Config`` is the backend's small frozen dataclass (device and options); ``make_config``
+    builds it from the parsed backend string, so parsing and validating a device or an option
+    belongs to the backend that knows it. Options are declared on ``Config``'s fields with
+    ``harness.backends.options.option``.
     """
 
     name: ClassVar[str]
     default_device: ClassVar[str]
+    Config: ClassVar[type]
     # Whether the canonical text spells the default device ("openvino:CPU": OpenVINO's device
     # is the whole point of the name) or omits it ("torch" means torch on the CPU).
     spell_default_device: ClassVar[bool] = False
 
     def __init__(self, spec: BackendSpec) -> None:
         self.spec = spec
-        self.config = self.make_config(spec.device)
+        self.config = self.make_config(spec.device, spec.options)
 
     @classmethod
     @abstractmethod
     def normalize_device(cls, device: str) -> str:
         """Canonical device text, or ``BackendError`` naming what is accepted."""
 
-    @abstractmethod
-    def make_config(self, device: str) -> Any:
-        """The backend's frozen config for a (normalized) device."""
+    def make_config(self, device: str, options: tuple[tuple[str, Any], ...] = ()) -> Any:
+        """The backend's frozen config for a (normalized) device and parsed options."""
+        from harness.backends.options import config_kwargs
+
+        return self.Config(device=device, **config_kwargs(self.Config, options))
+
+    @classmethod
+    def machine_info(cls) -> dict[str, Any]:
+        """What this backend adds to the machine fingerprint (top-level keys; a ``versions``
+        dict is merged with the others'). Must not raise and should be cheap: it runs for every
+        fingerprint. Backends that share a runtime may return the same data."""
+        return {}
 
     @abstractmethod
     def availability(self) -> tuple[bool, str]:
         """``(True, "")`` or ``(False, why)``; a cell that cannot run here is skipped with why."""
 
     @abstractmethod
-    def prepare(
-        self, model: Any, example_input: Any, *, precision: str, threads: int,
-        ir_key: str = "", cache_dir: str | None = None,
-    ) -> Prepared:
+    def prepare(self, model: Any, example_input: Any, ctx: PrepareContext) -> Prepared:
         """Convert/compile ``model`` and run it once. Raises ``PrepareError``."""
 
     def reference(self, model: Any, example_input: Any) -> np.ndarray:
@@ -158,7 +192,9 @@ class Backend(ABC):
         raise NotImplementedError(f"{self.spec.text} offers no float64 reference")
 
     @classmethod
-    def canonical(cls, device: str) -> str:
+    def canonical(cls, device: str, options: tuple[tuple[str, Any], ...] = ()) -> str:
+        from harness.backends.options import format_options
+
         if device == cls.default_device and not cls.spell_default_device:
-            return cls.name
-        return f"{cls.name}:{device}"
+            return cls.name + format_options(options)
+        return f"{cls.name}:{device}" + format_options(options)

@@ -6,6 +6,10 @@ throughput-oriented with several streams; a model converted from ``example_input
 dynamic shape. So the shape is static, the precision, ``LATENCY`` hint, one stream and the
 thread count are set, and the compiled model's resolved properties are stored with the cell,
 including what OpenVINO chose when it could not honour a request (bf16 without hardware bf16).
+
+Options: ``openvino:CPU[hint=THROUGHPUT,streams=4]`` sets the performance hint and the stream
+count (``streams=auto`` leaves the count to the hint). The timing loop is one synchronous
+request either way, so these options show what a latency measurement costs under each setting.
 """
 
 from __future__ import annotations
@@ -14,10 +18,9 @@ import functools
 import re
 import time
 import warnings
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -26,27 +29,25 @@ from harness.backends.base import (
     RUNTIME,
     Backend,
     BackendError,
+    PrepareContext,
     Prepared,
     PrepareError,
-    check_precision,
-    check_threads,
     readable,
     time_calls,
 )
+from harness.backends.openvino_props import (
+    READ_BACK,
+    effective_precision,
+    openvino_devices,
+    plain,
+    read_properties,
+    runtime_precisions,
+)
+from harness.backends.options import option
 
 _PHYSICAL = re.compile(r"^[A-Z][A-Z0-9_]*(\.\d+)?$")
 VIRTUAL = ("AUTO", "HETERO", "MULTI", "BATCH")  # devices that place work on other devices
 HINTS = ("LATENCY", "THROUGHPUT", "CUMULATIVE_THROUGHPUT")
-
-# Compiled-model properties worth keeping with a cell (those a device lacks are left out).
-READ_BACK = (
-    "EXECUTION_DEVICES", "PERFORMANCE_HINT", "NUM_STREAMS", "INFERENCE_NUM_THREADS",
-    "INFERENCE_PRECISION_HINT", "EXECUTION_MODE_HINT", "ENABLE_CPU_PINNING",
-    "ENABLE_HYPER_THREADING", "SCHEDULING_CORE_TYPE", "ENABLE_CPU_RESERVATION",
-    "CPU_DENORMALS_OPTIMIZATION", "MODEL_DISTRIBUTION_POLICY", "OPTIMAL_NUMBER_OF_INFER_REQUESTS",
-    "PERFORMANCE_HINT_NUM_REQUESTS", "MULTI_DEVICE_PRIORITIES", "LOADED_FROM_CACHE",
-)
-
 
 def split_device(device: str) -> tuple[str | None, list[str]]:
     """``"HETERO:GPU,CPU"`` -> ``("HETERO", ["GPU", "CPU"])``; ``"CPU"`` -> ``(None, ["CPU"])``."""
@@ -70,15 +71,17 @@ def split_device(device: str) -> tuple[str | None, list[str]]:
 @dataclass(frozen=True)
 class OpenVINOConfig:
     device: str = "CPU"
-    performance_hint: str = "LATENCY"
-    num_streams: int = 1
+    performance_hint: str = option("hint", str, "LATENCY", "PERFORMANCE_HINT", choices=HINTS)
+    num_streams: int | str = option("streams", int, 1, "NUM_STREAMS (auto: the hint decides)",
+                                    lo=1, hi=1024, words=("auto",))
 
     def __post_init__(self) -> None:
         split_device(self.device)
         if self.performance_hint not in HINTS:
             raise BackendError(f"performance_hint must be one of {', '.join(HINTS)}")
-        if self.num_streams < 1:
-            raise BackendError("num_streams must be >= 1")
+        if self.num_streams != "auto" and (not isinstance(self.num_streams, int)
+                                           or self.num_streams < 1):
+            raise BackendError("num_streams must be >= 1 or 'auto'")
 
 
 @register
@@ -86,6 +89,7 @@ class OpenVINOBackend(Backend):
     name = "openvino"
     default_device = "CPU"
     spell_default_device = True
+    Config: ClassVar[type] = OpenVINOConfig
 
     @classmethod
     def normalize_device(cls, device: str) -> str:
@@ -93,8 +97,21 @@ class OpenVINOBackend(Backend):
         split_device(device)
         return device
 
-    def make_config(self, device: str) -> OpenVINOConfig:
-        return OpenVINOConfig(device=device)
+    @classmethod
+    def machine_info(cls) -> dict[str, Any]:
+        """``openvino_devices`` (every device OpenVINO sees, with its full name and
+        capabilities) and the OpenVINO version; a broken plugin gives ``openvino_error``."""
+        from importlib import metadata
+
+        out: dict[str, Any] = {}
+        try:
+            out["versions"] = {"openvino": metadata.version("openvino")}
+        except metadata.PackageNotFoundError:
+            out["versions"] = {"openvino": None}
+        out["openvino_devices"], error = openvino_devices()
+        if error:
+            out["openvino_error"] = error
+        return out
 
     @functools.cached_property
     def core(self) -> Any:
@@ -114,14 +131,10 @@ class OpenVINOBackend(Backend):
             )
         return True, ""
 
-    def prepare(
-        self, model: Any, example_input: Any, *, precision: str, threads: int,
-        ir_key: str = "", cache_dir: str | None = None,
-    ) -> Prepared:
+    def prepare(self, model: Any, example_input: Any, ctx: PrepareContext) -> Prepared:
         import openvino as ov
 
-        check_precision(precision)
-        check_threads(threads)
+        precision, threads = ctx.precision, ctx.threads
         x = example_input.detach().cpu().contiguous()
         # Owned, contiguous float32 memory that the input tensor will share for the whole run.
         data = np.ascontiguousarray(x.numpy(), dtype=np.float32).copy()
@@ -142,7 +155,7 @@ class OpenVINOBackend(Backend):
                 return ov.convert_model(traced, example_input=x, input=[tuple(x.shape)])
 
         try:
-            om, info = ircache.load_or_convert(cache_dir, ir_key, convert)
+            om, info = ircache.load_or_convert(ctx.cache_dir, ctx.cache_key, convert)
         except Exception as exc:
             raise PrepareError(f"OpenVINO conversion failed: {readable(exc)}") from exc
         config = self._compile_config(precision, threads)
@@ -169,8 +182,8 @@ class OpenVINOBackend(Backend):
         info.update(
             compile_s=compile_s,
             precision_requested=precision,
-            precision_effective=_effective_precision(props),
-            compile_config=_plain(config),
+            precision_effective=effective_precision(props),
+            compile_config=plain(config),
             properties=props,
         )
         return OpenVINOPrepared(cm, req, data, infer, info, first_ms)
@@ -179,12 +192,14 @@ class OpenVINOBackend(Backend):
         """What to pass to ``compile_model``: each physical device gets the settings it
         supports; a virtual device (AUTO, HETERO...) gets them per target device, because
         that is where streams, threads and precision take effect."""
-        wanted = {
+        wanted: dict[str, Any] = {
             "INFERENCE_PRECISION_HINT": precision,
             "PERFORMANCE_HINT": self.config.performance_hint,
             "NUM_STREAMS": self.config.num_streams,
             "INFERENCE_NUM_THREADS": threads,
         }
+        if self.config.num_streams == "auto":  # the hint decides; read back into properties
+            del wanted["NUM_STREAMS"]
         virtual, targets = split_device(self.config.device)
         if virtual is None:
             return self._supported(self.config.device, wanted)
@@ -203,8 +218,8 @@ class OpenVINOBackend(Backend):
     def _properties(self, cm: Any) -> dict[str, Any]:
         import openvino as ov
 
-        props = _read(cm, READ_BACK)
-        per_device = _read(cm, ("DEVICE_PROPERTIES",)).get("DEVICE_PROPERTIES")
+        props = read_properties(cm, READ_BACK)
+        per_device = read_properties(cm, ("DEVICE_PROPERTIES",)).get("DEVICE_PROPERTIES")
         if isinstance(per_device, dict):
             props["DEVICE_PROPERTIES"] = {
                 dev: {k: v for k, v in values.items() if k in READ_BACK}
@@ -215,11 +230,11 @@ class OpenVINOBackend(Backend):
             devices[dev] = {}
             for key in ("FULL_DEVICE_NAME", "OPTIMIZATION_CAPABILITIES"):
                 try:
-                    devices[dev][key] = _plain(self.core.get_property(dev, key))
+                    devices[dev][key] = plain(self.core.get_property(dev, key))
                 except Exception:
                     continue
         props["devices"] = devices
-        props["runtime_precisions"] = _runtime_precisions(cm)
+        props["runtime_precisions"] = runtime_precisions(cm)
         props["openvino_version"] = ov.get_version()
         return props
 
@@ -261,57 +276,3 @@ def _timed(call: Callable[[], Any]) -> float:
     t0 = time.perf_counter_ns()
     call()
     return (time.perf_counter_ns() - t0) / 1e6
-
-
-def _read(cm: Any, keys: tuple[str, ...]) -> dict[str, Any]:
-    supported = cm.get_property("SUPPORTED_PROPERTIES")
-    out = {}
-    for key in keys:
-        if key in supported:
-            try:
-                out[key] = _plain(cm.get_property(key))
-            except Exception:
-                continue
-    return out
-
-
-def _plain(value: Any) -> Any:
-    """JSON-ready form of an OpenVINO property value (types, enums, sets, nested dicts)."""
-    import openvino as ov
-
-    if isinstance(value, ov.Type):
-        return value.get_type_name()
-    if isinstance(value, (bool, int, float, str)) or value is None:
-        return value
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_plain(v) for v in value]
-    name = getattr(value, "name", None)
-    return name if isinstance(name, str) else str(value)
-
-
-def _effective_precision(props: dict[str, Any]) -> str | None:
-    """The inference precision the (first) execution device resolved to."""
-    if "INFERENCE_PRECISION_HINT" in props:
-        return props["INFERENCE_PRECISION_HINT"]
-    per_device = props.get("DEVICE_PROPERTIES") or {}
-    for dev in props.get("EXECUTION_DEVICES") or list(per_device):
-        hint = per_device.get(dev, {}).get("INFERENCE_PRECISION_HINT")
-        if hint:
-            return hint
-    return None
-
-
-def _runtime_precisions(cm: Any) -> dict[str, int]:
-    """Layers of the executed graph by the precision they run in: what really ran."""
-    counts: Counter[str] = Counter()
-    try:
-        for op in cm.get_runtime_model().get_ordered_ops():
-            info = op.get_rt_info()
-            if info["layerType"].astype(str) in ("Input", "Output", "Const"):
-                continue
-            counts[info["runtimePrecision"].astype(str)] += 1
-    except Exception:  # virtual devices may not expose a runtime model
-        return {}
-    return dict(counts)

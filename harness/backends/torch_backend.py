@@ -4,6 +4,19 @@ Why these settings: eager PyTorch under ``inference_mode`` with intra-op threads
 thread count and one inter-op thread is what a careful user deploys; that is the honest
 baseline (not autograd-tracking eager, not a default of all cores). bf16 goes through
 ``torch.autocast``, PyTorch's own mixed-precision path, and the method is recorded.
+
+Options (the rungs of the baseline ladder, ``harness.backends.ladder``):
+``layout=contiguous|channels_last`` moves weights and input to NHWC, which oneDNN's convolutions
+prefer; ``torch-compile[freezing=true|false]`` compiles with inductor, with or without freezing.
+Freezing is on by default because it is what PyTorch recommends for CPU inference (the
+AOTInductor docs' "turn on freezing on CPU", pytorch/pytorch#128010; PyTorch's CPU inference
+dashboards run inductor with freezing): weights become constants, so conv-BN folding and oneDNN
+weight prepacking happen once at compile time. The inductor settings that decide the result
+are recorded with each cell (``properties.inductor``).
+
+No frozen-TorchScript rung (``torch.jit.optimize_for_inference``): torch.jit is deprecated in
+torch 2.13, and what that rung did (freeze, fold conv-BN, prepack MKLDNN weights) is what
+inductor's freezing does inside ``torch.compile``, which the ladder measures.
 """
 
 from __future__ import annotations
@@ -14,7 +27,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -27,22 +40,31 @@ from harness.backends.base import (
     RUNTIME,
     Backend,
     BackendError,
+    PrepareContext,
     Prepared,
     PrepareError,
-    check_precision,
-    check_threads,
     readable,
     time_calls,
 )
+from harness.backends.options import option
 
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
+
+
+LAYOUTS = ("contiguous", "channels_last")
+# Inductor settings that change what a compiled model runs; recorded with every compiled cell.
+INDUCTOR_SETTINGS = (
+    "freezing", "freezing_discard_parameters", "layout_optimization", "cpp_wrapper",
+    "max_autotune", "epilogue_fusion", "fx_graph_cache", "cpp.weight_prepack", "cpp.simdlen",
+    "cpp.threads",
+)
 
 
 @dataclass(frozen=True)
 class TorchConfig:
     device: str = "cpu"
-    use_compile: bool = False
-    compile_backend: str = "inductor"
+    layout: str = option("layout", str, "contiguous", "memory format of weights and input; "
+                         "channels_last is NHWC, which oneDNN convolutions prefer", choices=LAYOUTS)
     interop_threads: int = 1
 
     def __post_init__(self) -> None:
@@ -50,6 +72,15 @@ class TorchConfig:
             raise BackendError(f"torch device {self.device!r}: expected cpu, cuda or cuda:N")
         if self.interop_threads < 1:
             raise BackendError("interop_threads must be >= 1")
+        if self.layout not in LAYOUTS:
+            raise BackendError(f"layout {self.layout!r}: expected one of {', '.join(LAYOUTS)}")
+
+
+@dataclass(frozen=True)
+class TorchCompileConfig(TorchConfig):
+    freezing: bool = option("freezing", bool, True, "inductor freezing: weights become constants "
+                            "(conv-BN folding, weight prepacking); PyTorch's advice for CPU inference")
+    compile_backend: str = "inductor"
 
 
 def first_tensor(out: Any) -> torch.Tensor:
@@ -69,7 +100,7 @@ def first_tensor(out: Any) -> torch.Tensor:
 class TorchBackend(Backend):
     name = "torch"
     default_device = "cpu"
-    use_compile = False
+    Config: ClassVar[type] = TorchConfig
 
     @classmethod
     def normalize_device(cls, device: str) -> str:
@@ -78,8 +109,22 @@ class TorchBackend(Backend):
             raise BackendError(f"{cls.name} device {device!r}: expected cpu, cuda or cuda:N")
         return device
 
-    def make_config(self, device: str) -> TorchConfig:
-        return TorchConfig(device=device, use_compile=self.use_compile)
+    @classmethod
+    def machine_info(cls) -> dict[str, Any]:
+        from importlib import metadata
+
+        import torch
+
+        try:
+            version = metadata.version("torch")
+        except metadata.PackageNotFoundError:
+            version = torch.__version__
+        return {
+            "versions": {"torch": version},
+            "torch": {"cuda_available": torch.cuda.is_available(),
+                      "num_threads": torch.get_num_threads(),
+                      "mkldnn": torch.backends.mkldnn.is_available()},
+        }
 
     def availability(self) -> tuple[bool, str]:
         import torch
@@ -94,14 +139,10 @@ class TorchBackend(Backend):
             return False, f"{device} is not available: {torch.cuda.device_count()} CUDA device(s)"
         return True, ""
 
-    def prepare(
-        self, model: Any, example_input: Any, *, precision: str, threads: int,
-        ir_key: str = "", cache_dir: str | None = None,
-    ) -> Prepared:
+    def prepare(self, model: Any, example_input: Any, ctx: PrepareContext) -> Prepared:
         import torch
 
-        check_precision(precision)
-        check_threads(threads)
+        precision, threads = ctx.precision, ctx.threads
         torch.set_num_threads(threads)
         with contextlib.suppress(RuntimeError):  # only settable before the first parallel op
             torch.set_num_interop_threads(self.config.interop_threads)
@@ -110,14 +151,18 @@ class TorchBackend(Backend):
         try:
             model = model.eval().to(device)
             x = example_input.to(device).contiguous()
+            if self.config.layout == "channels_last" and x.dim() == 4:
+                model = model.to(memory_format=torch.channels_last)
+                x = x.contiguous(memory_format=torch.channels_last)
         except Exception as exc:
             raise PrepareError(f"moving the model to {device} failed: {readable(exc)}") from exc
         convert_s = time.perf_counter() - t0
         context = functools.partial(_run_context, precision, device.type)
         sync = torch.cuda.synchronize if device.type == "cuda" else None
         compile_s = 0.0
-        if self.config.use_compile:
-            model = torch.compile(model, backend=self.config.compile_backend)
+        if isinstance(self.config, TorchCompileConfig):
+            model = torch.compile(model, backend=self.config.compile_backend, dynamic=False,
+                                  options={"freezing": self.config.freezing})
             try:
                 compile_s = _timed_call(model, x, context, sync) / 1e3  # the first call compiles
             except Exception as exc:
@@ -160,6 +205,7 @@ class TorchBackend(Backend):
             "mkldnn_enabled": bool(torch.backends.mkldnn.enabled),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "inference_mode": True,
+            "layout": self.config.layout,
             "precision_method": (
                 f"torch.autocast({device.type}, bfloat16)" if precision == "bf16" else "float32"
             ),
@@ -169,8 +215,9 @@ class TorchBackend(Backend):
             probe = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
             with contextlib.suppress(Exception):
                 props["bf16_native"] = bool(probe()) if probe is not None else None
-        if self.config.use_compile:
+        if isinstance(self.config, TorchCompileConfig):
             props["compile_backend"] = self.config.compile_backend
+            props["inductor"] = _inductor_settings(self.config.freezing)
         if device.type == "cuda":
             props["cuda_device_name"] = torch.cuda.get_device_name(device)
             props["cuda_version"] = torch.version.cuda
@@ -182,7 +229,38 @@ class TorchCompileBackend(TorchBackend):
     """``torch.compile`` (inductor). Opt-in: compiling takes tens of seconds per model."""
 
     name = "torch-compile"
-    use_compile = True
+    Config: ClassVar[type] = TorchCompileConfig
+
+    def availability(self) -> tuple[bool, str]:
+        """Inductor on the CPU writes C++ and builds it: without a compiler every cell would
+        fail at its first call, so the rung is skipped with the reason instead."""
+        import os
+        import shutil
+
+        ok, why = super().availability()
+        if ok and self.config.device == "cpu":
+            names = [os.environ["CXX"]] if os.environ.get("CXX") else ["c++", "g++", "clang++"]
+            if not any(shutil.which(n) for n in names):
+                return False, (f"torch.compile (inductor) needs a C++ compiler on the CPU; "
+                               f"none of {', '.join(names)} is on PATH")
+        return ok, why
+
+
+def _inductor_settings(freezing: bool) -> dict[str, Any]:
+    """The inductor configuration the compile ran under (``options`` override the globals)."""
+    import torch._inductor.config as cfg
+
+    out: dict[str, Any] = {}
+    for key in INDUCTOR_SETTINGS:
+        value: Any = cfg
+        try:
+            for part in key.split("."):
+                value = getattr(value, part)
+        except AttributeError:
+            continue
+        out[key] = value if isinstance(value, (bool, int, float, str)) or value is None else str(value)
+    out["freezing"] = freezing
+    return out
 
 
 def _run_context(precision: str, device_type: str) -> contextlib.ExitStack:
@@ -210,6 +288,7 @@ class TorchPrepared(Prepared):
     def __init__(self, model: Callable, x: torch.Tensor, context: Callable,
                  sync: Callable | None, info: dict[str, Any], first_ms: float) -> None:
         self.model, self.x, self.context, self.info, self.first_ms = model, x, context, info, first_ms
+        self._step: Callable[[], Any]
         if sync is None:
             self._step = functools.partial(model, x)
         else:

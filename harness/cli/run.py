@@ -33,7 +33,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", metavar="FILE.toml", help="a session file with a [session] table")
     p.add_argument("--model", action="append", default=[], metavar="FILE.py:FACTORY",
                    help="benchmark your own nn.Module: FACTORY() returns (module, example_input)")
-    p.add_argument("--backends", help="comma list, e.g. torch,openvino:CPU[,torch-compile]")
+    p.add_argument("--backends", help="comma list, e.g. torch,openvino:CPU[,torch-compile]; "
+                                      "options in brackets: 'openvino:CPU[hint=THROUGHPUT,streams=4]'")
+    p.add_argument("--ladder", action="store_true",
+                   help="time every rung of the baseline ladder (eager, channels_last, "
+                        "torch.compile with and without freezing) and openvino:CPU")
     p.add_argument("--precision", help="f32 or bf16 (comma list for both)")
     p.add_argument("--threads", help="threads per backend (comma list to sweep)")
     p.add_argument("--budget", type=float, metavar="SECONDS", help="timing budget per cell")
@@ -62,9 +66,16 @@ def build_config(args: argparse.Namespace) -> SessionConfig:
         base = load_preset(args.preset or "quick")
     else:
         base = None
+    backends = tuple(split_backend_list(args.backends)) if args.backends else None
+    if getattr(args, "ladder", False):  # the baseline ladder: every rung and OpenVINO
+        from harness.backends.ladder import ladder_backends
+
+        if backends:
+            raise ConfigError("--ladder sets the backends; give --ladder or --backends, not both")
+        backends = ladder_backends()
     overrides = {
         "workloads": tuple(workloads) if workloads else None,
-        "backends": tuple(split_backend_list(args.backends)) if args.backends else None,
+        "backends": backends,
         "precisions": _csv(args.precision, str, "--precision"),
         "threads": _csv(args.threads, int, "--threads"),
         "budget_s": args.budget,

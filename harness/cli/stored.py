@@ -10,6 +10,8 @@ from pathlib import Path
 
 from rich.console import Console
 
+from harness.backends import DEFAULT_BASELINE
+
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     from harness.cli.common import DEFAULT_STORE
@@ -49,7 +51,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         machine = store.machine(info.machine_id) if info.machine_id else None
     import reports  # after the store is known good: a bad one is refused without the plotting stack
 
-    baseline = str(info.config.get("baseline", "torch")) if isinstance(info.config, dict) else "torch"
+    config = info.config if isinstance(info.config, dict) else {}
+    baseline = str(config.get("baseline", DEFAULT_BASELINE))
     report = reports.build_report(info, cells, machine, baseline=baseline, store=str(args.store))
     out_dir = args.out or args.store.parent / info.id
     paths = reports.write_report(report, out_dir)

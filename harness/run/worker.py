@@ -77,7 +77,13 @@ class Worker:
             return {"ok": False, "error": readable(exc), "kind": RUNTIME}
 
     def op_setup(self, msg: dict[str, Any]) -> dict[str, Any]:
-        from harness.backends import BackendError, PrepareError, check_precision, check_threads
+        from harness.backends import (
+            BackendError,
+            PrepareContext,
+            PrepareError,
+            check_precision,
+            check_threads,
+        )
         from harness.backends.base import readable
 
         precision = msg.get("precision", "f32")
@@ -98,10 +104,9 @@ class Worker:
         profile = (_profile(model, example, msg.get("model") or msg.get("spec"))
                    if msg.get("profile") else None)
         try:
-            prepared = self.backend.prepare(
-                model, example, precision=precision, threads=threads,
-                ir_key=msg.get("ir_key") or "", cache_dir=msg.get("cache_dir"),
-            )
+            ctx = PrepareContext(precision, threads, cache_key=msg.get("ir_key") or "",
+                                 cache_dir=msg.get("cache_dir"))
+            prepared = self.backend.prepare(model, example, ctx)
         except PrepareError as exc:
             raise Failure(str(exc), exc.kind) from exc
         except Exception as exc:

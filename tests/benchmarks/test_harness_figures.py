@@ -108,10 +108,11 @@ def test_openvino_median_agrees_with_benchmark_app(tmp_path: Path, benchmark):
 
 def test_timing_loop_overhead_for_a_1ms_model(benchmark):
     """Wall time of a timed block vs the sum of its samples: what the loop adds around them."""
+    from harness.backends import PrepareContext as Ctx
     from harness.backends import get_backend
 
     model, x = archs.build(ONE_MS_MODEL)
-    prepared = get_backend("openvino:CPU").prepare(model, x, precision="f32", threads=THREADS)
+    prepared = get_backend("openvino:CPU").prepare(model, x, Ctx("f32", THREADS))
     prepared.time_block(200)  # warm
     n = 200
     samples: list[list[float]] = []

@@ -1,0 +1,93 @@
+"""reports.ladder: per-rung latencies and the shares of the eager->OpenVINO gain."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from harness.backends.ladder import LADDER
+from harness.results import DONE, FAILED, CellKey, CellResult
+from reports.ladder import depth_trend, ladder_rows, plot_ladder
+
+
+def cells(spec: str, medians: dict[str, float | None], threads: int = 2) -> list[CellResult]:
+    rng = np.random.default_rng(len(spec))
+    out = []
+    for backend, ms in medians.items():
+        key = CellKey(spec, backend, "f32", threads)
+        if ms is None:
+            out.append(CellResult(key, FAILED, reason="conversion: inductor failed"))
+            continue
+        samples = list(ms * (1 + 0.01 * rng.standard_normal(60)))
+        out.append(CellResult(key, DONE, samples_ms=samples, meta={"blocks": [15] * 4,
+                                                                   "compile_s": 1.5}))
+    return out
+
+
+RUNGS = [r.backend for r in LADDER]
+
+
+def latencies(*values):
+    return dict(zip(RUNGS, values, strict=True))
+
+
+@pytest.mark.parametrize("scale", ["log", "ms"])
+@pytest.mark.parametrize("values", [
+    (15.3, 11.8, 8.7, 6.0, 3.17),  # the issue's MobileNetV2 ladder: monotone
+    (10.0, 12.0, 7.0, 7.5, 2.0),  # channels_last and freezing slower than the rung below
+    (10.0, 9.0, 6.0, 4.0, 5.0),  # OpenVINO slower than the best PyTorch rung
+])
+def test_shares_add_up_to_the_total_gain(values, scale):
+    (row,) = ladder_rows(cells("mobilenetv2", latencies(*values)), scale=scale)
+    medians = [r.median_ms for r in row.rungs]
+    assert all(m is not None and abs(m / v - 1) < 0.02 for m, v in zip(medians, values, strict=True))
+    shares = [r.share for r in row.rungs]
+    assert math.isclose(sum(shares), 1.0, rel_tol=1e-9)
+    assert row.rungs[0].share == 0.0
+    assert math.isclose(math.prod(r.step for r in row.rungs), row.total_speedup, rel_tol=1e-9)
+    best = min(medians[:-1])
+    assert math.isclose(row.openvino_over_best_torch, best / medians[-1], rel_tol=1e-9)
+    assert row.best_torch == RUNGS[medians.index(best)]
+    for r in row.rungs[1:-1]:
+        assert r.share >= 0 and r.step >= 1  # a PyTorch rung never loses ground
+    assert (row.rungs[-1].share < 0) == (medians[-1] > best)
+    for r in row.rungs:
+        lo, hi = r.ci95_ms
+        assert lo <= r.median_ms <= hi and r.compile_s == 1.5
+
+
+def test_issue_figures_give_the_split_the_issue_describes():
+    (row,) = ladder_rows(cells("mobilenetv2", latencies(15.3, 11.8, 8.7, 6.0, 3.17)))
+    own = row.share_of("OpenVINO's own kernels")
+    assert 0.35 < own < 0.5  # "more than half ... is graph optimization PyTorch can do itself"
+    assert math.isclose(row.total_speedup, 15.3 / 3.17, rel_tol=0.03)
+
+
+def test_a_rung_that_did_not_run_keeps_its_reason_and_the_rest_still_add_up():
+    (row,) = ladder_rows(cells("plain:depth=4", latencies(10.0, 9.0, None, 5.0, 2.0)))
+    failed = row.rungs[2]
+    assert failed.median_ms is None and failed.share is None and "inductor failed" in failed.note
+    assert math.isclose(sum(r.share for r in row.rungs if r.share is not None), 1.0)
+
+
+def test_no_openvino_means_no_shares():
+    values = latencies(10.0, 9.0, 8.0, 7.0, None)
+    (row,) = ladder_rows(cells("plain:depth=4", values))
+    assert row.total_speedup is None and all(r.share is None for r in row.rungs[1:])
+
+
+def test_depth_trend_and_plot(tmp_path):
+    data = (cells("plain:depth=4", latencies(4.0, 3.8, 3.0, 2.8, 2.0))
+            + cells("plain:depth=16", latencies(12.0, 11.0, 9.0, 8.0, 4.0))
+            + cells("dwbottleneck:depth=4", latencies(6.0, 5.0, 4.0, 3.0, 1.5))
+            + cells("mobilenetv2", latencies(15.3, 11.8, 8.7, 6.0, 3.17)))
+    rows = ladder_rows(data)
+    trend = depth_trend(rows)
+    assert set(trend) == {"plain"}
+    own = [s for _, s in trend["plain"]["points"]]
+    assert trend["plain"]["trend"] == ("grows" if own[1] > own[0] else "shrinks")
+    path = plot_ladder(rows, tmp_path / "ladder.png", source="session s1, machine m1")
+    assert path is not None and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plot_ladder([], tmp_path / "none.png") is None
