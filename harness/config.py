@@ -23,7 +23,8 @@ import archs
 
 PRECISIONS = ("f32", "bf16")
 PRESETS = ("quick", "paper", "full")
-MODEL_PREFIX = "@"  # a workload named "@path/to/file.py:factory" is a user's own model
+MODEL_PREFIX = "@"
+COUNTER_CHOICES = ("auto", "perf", "cachegrind", "model", "off")  # = harness.counters.CHOICES  # a workload named "@path/to/file.py:factory" is a user's own model
 
 
 class ConfigError(ValueError):
@@ -59,6 +60,7 @@ class SessionConfig:
     seed: int = 0
     baseline: str = "torch"
     name: str = "custom"
+    counters: str = "auto"  # harness.counters: auto | perf | cachegrind | model | off
 
     def __post_init__(self) -> None:
         if not self.workloads:
@@ -101,6 +103,8 @@ class SessionConfig:
             raise ConfigError("min_samples must be an integer from 6 to 10000000")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**31:
             raise ConfigError("seed must be an integer from 0 to 2**31-1")
+        if self.counters not in COUNTER_CHOICES:
+            raise ConfigError(f"counters {self.counters!r} is not valid; valid: {', '.join(COUNTER_CHOICES)}")
 
     def as_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

@@ -125,7 +125,8 @@ class GroupRunner:
                 {"op": "setup", **plan.workload.setup_fields(), "seed": cfg.seed,
                  "precision": plan.precision, "threads": plan.threads,
                  "ir_key": plan.workload.ir_key(cfg.seed), "cache_dir": str(self.cache_dir),
-                 "profile": plan.workload.profiled_in_worker and self._worker_profile is None},
+                 "profile": plan.workload.profiled_in_worker and self._worker_profile is None,
+                 "counters": cfg.counters},
                 timeout=cfg.timeout_s,
             )
             side.info = dict(reply.get("info", {}))
@@ -222,16 +223,17 @@ class GroupRunner:
         """
         for side in sides:
             if side.active:
-                self._time_block(side)
+                self._time_block(side, count=False)  # counters see timed blocks only
                 side.info["warmup_block"] = {"n": len(side.samples),
                                              "median_ms": float(np.median(side.samples))
                                              if side.samples else None}
                 side.samples = []
                 side.blocks = []
 
-    def _time_block(self, side: _Side) -> None:
+    def _time_block(self, side: _Side, count: bool = True) -> None:
         expected_s = side.block * max(side.info.get("first_ms") or 1.0, 0.01) / 1000
-        reply = self._request(side, {"op": "time", "n": side.block}, 60 + 20 * expected_s)
+        reply = self._request(side, {"op": "time", "n": side.block, "count": count},
+                              60 + 20 * expected_s)
         if reply is None:
             return
         samples = [float(v) for v in reply["samples_ms"]]
@@ -263,6 +265,7 @@ class GroupRunner:
         if side.result is not None:
             return side.result
         reply = self._request(side, {"op": "stats"}, 30)
+        counted = self._counters(side)
         if side.result is not None:  # the worker died after timing
             side.result.samples_ms = side.samples
             return side.result
@@ -270,6 +273,12 @@ class GroupRunner:
         flag = info.pop("flag", None)
         warmup = info.pop("first_ms", None)
         info.update(plan.workload.profile_meta(self._worker_profile))
+        if counted is not None:  # harness.counters: the source's figures + the derived ones
+            from harness.counters import derive
+
+            info["counters"] = derive(
+                counted, flops=info.get("flops"), backend=side.backend, peaks=self.peaks,
+                median_ms=float(np.median(side.samples)) if side.samples else None)
         info["max_rss_bytes"] = (reply or {}).get("max_rss_bytes")
         info["target"] = self.config.target
         info["blocks"] = side.blocks
@@ -277,6 +286,18 @@ class GroupRunner:
             _block_medians(side)) <= self.config.target)
         return CellResult(side.key, FLAGGED if flag else DONE, flag, side.samples, warmup,
                           info, side.started, time.time())
+
+    # -- counters (harness.counters) ------------------------------------------------------
+
+    peaks: dict[str, Any] | None = None  # the machine's stored peaks (set by the session)
+
+    def _counters(self, side: _Side) -> dict[str, Any] | None:
+        if self.config.counters == "off" or side.result is not None:
+            return None
+        from harness.counters.cell import stop_timeout_s
+
+        reply = self._request(side, {"op": "counters"}, stop_timeout_s(self.config.counters))
+        return (reply or {}).get("counters")
 
     # -- helpers --------------------------------------------------------------------------
 

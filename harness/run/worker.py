@@ -103,6 +103,7 @@ class Worker:
             raise Failure(readable(exc), "conversion") from exc
         self.prepared = prepared
         self.built = (model, example)
+        self._open_counters(msg, profile)
         info = {
             **prepared.info,
             "first_ms": prepared.first_ms,
@@ -120,7 +121,54 @@ class Worker:
         n = msg.get("n")
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise Failure(f"n={n!r}: expected a positive integer", "protocol")
-        return {"samples_ms": self._need_prepared().time_block(n)}
+        prepared = self._need_prepared()
+        counting = self.counting if msg.get("count", True) else None
+        if counting is None:
+            return {"samples_ms": prepared.time_block(n)}
+        counting.resume()
+        try:
+            return {"samples_ms": prepared.time_block(n)}
+        finally:
+            counting.pause(n)
+
+    # -- counters (harness.counters): a window around the counted timed blocks -------------
+
+    counting: Any = None
+
+    def _open_counters(self, msg: dict[str, Any], profile: Any) -> None:
+        """Start the session's counter source after setup, so only timed work is counted."""
+        from harness.counters import CellCounters, CountContext
+        from harness.counters.cell import local_caches
+
+        self.counting = None
+        choice = msg.get("counters") or "off"
+        if choice == "off":
+            return
+        built, name = self.built, msg.get("spec") or msg.get("model")
+
+        def cell_profile() -> Any:
+            if profile and "error" not in profile:
+                return profile
+            assert built is not None
+            got = _profile(built[0], built[1], name)
+            if "error" in got:
+                raise RuntimeError(got["error"])
+            return got
+
+        caches, geometry = local_caches()
+        setup = {k: v for k, v in msg.items() if k not in ("profile", "counters")}
+        ctx = CountContext(
+            backend=self.backend.spec.text, precision=msg.get("precision", "f32"),
+            threads=msg.get("threads", self.threads), spec=msg.get("spec"),
+            model_ref=msg.get("model"), seed=msg.get("seed", 0), caches=caches,
+            geometry=geometry, profile=cell_profile, cache_dir=msg.get("cache_dir"),
+            pid=os.getpid(), setup=setup)
+        self.counting = CellCounters(choice, ctx)
+
+    def op_counters(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Stop the window and return its figures (``None`` when counters are off)."""
+        counting, self.counting = self.counting, None
+        return {"counters": counting.finish() if counting is not None else None}
 
     def op_output(self, msg: dict[str, Any]) -> dict[str, Any]:
         path = msg.get("path")
