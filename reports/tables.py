@@ -63,6 +63,7 @@ class CellRow:
             "ci95_ms": list(self.ci95_ms), "n": s.get("n", 0),
             "flops": self.flops,
             "counters": dict(m.get("counters") or {}),
+            "fraction_of_peak": (m.get("counters") or {}).get("fraction_of_peak"),  # the roofline
             "parity": dict(m.get("parity") or {}),
             # extras beyond DESIGN's contract
             "ci_method": s.get("ci_method"),

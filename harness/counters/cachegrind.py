@@ -51,7 +51,7 @@ def availability() -> tuple[bool, str]:
         return False, f"valgrind could not be run: {exc}"
     if proc.returncode != 0:
         return False, f"valgrind --version failed (exit {proc.returncode})"
-    return True, f"{proc.stdout.strip()} at {binary} (simulated caches; 20-100x slower, one inference)"
+    return True, f"{proc.stdout.strip()} at {binary} (simulated caches; minutes per cell)"
 
 
 def simulated_geometry(real: Mapping[str, int]) -> dict[str, int]:

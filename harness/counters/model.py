@@ -32,6 +32,8 @@ from typing import Any
 
 from harness.counters.base import CountContext, CountersUnavailable, NullWindow, Source, register
 
+LINE_BYTES = 64
+
 
 def availability() -> tuple[bool, str]:
     return True, "analytic working-set model (an estimate from layer sizes and cache sizes)"
@@ -74,6 +76,8 @@ def model_counters(profile: Any, caches: Mapping[str, Any]) -> dict[str, Any]:
         "cache_served_fraction": 1 - dram_total / touched if touched else None,
         "llc_fit_flops_fraction": fit_flops / flops if flops else None,
         "compulsory_bytes": compulsory,
+        # an estimate: modelled DRAM bytes in cache lines (0 means "the model says all fits")
+        "misses_per_inference": dram_total / LINE_BYTES,
         # FLOPs per byte of DRAM traffic; the compulsory bytes when nothing spills
         "arithmetic_intensity": flops / (dram_total or compulsory) if (dram_total or compulsory) else None,
         "arithmetic_intensity_basis": "dram_bytes" if dram_total else "compulsory_bytes",
