@@ -292,8 +292,10 @@ class GroupRunner:
     peaks: dict[str, Any] | None = None  # the machine's stored peaks (set by the session)
 
     def _counters(self, side: _Side) -> dict[str, Any] | None:
-        if self.config.counters == "off" or side.result is not None:
+        if side.result is not None:
             return None
+        if self.config.counters == "off":  # said, not left blank: no figure is a silent zero
+            return {"source": "off", "choice": "off", "chosen_because": "counters off"}
         from harness.counters.cell import stop_timeout_s
 
         reply = self._request(side, {"op": "counters"}, stop_timeout_s(self.config.counters))
