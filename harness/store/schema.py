@@ -351,7 +351,8 @@ def cell_row(session_id: str, r: CellResult) -> tuple:
 
 def peak_from_row(row: tuple) -> tuple[str, float, dict[str, Any]]:
     mid, measured, peak = row
-    return (_text(mid, "machine id"), _number(measured, "peak time", finite=True),
+    when = _number(measured, "peak time", finite=True)
+    return (str(_text(mid, "machine id")), float(when) if when is not None else math.nan,
             _dict(_loads(peak, "peak"), "peak"))
 
 
