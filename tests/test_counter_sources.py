@@ -207,3 +207,10 @@ def test_derive_by_hand():
     assert "accelbench peak" in none["peak_basis"]
     assert derive({"source": "perf", "error": "no PMU"}, flops=1, median_ms=1, backend="t",
                   peaks=peaks) == {"source": "perf", "error": "no PMU"}
+
+
+def test_stop_timeouts_come_from_the_sources():
+    from harness.counters.cell import stop_timeout_s
+
+    assert stop_timeout_s("cachegrind") > 3600 and stop_timeout_s("model") == 120.0
+    assert stop_timeout_s("auto") == 120.0

@@ -83,6 +83,7 @@ class Source:
     availability: Callable[[], tuple[bool, str]]  # (ok, why); cached per process
     start: Callable[[CountContext], Window]
     doc: str = ""
+    stop_timeout_s: float = 120.0  # how long ``stop`` may take (cachegrind reruns the cell)
 
 
 SOURCES: dict[str, Source] = {}

@@ -289,4 +289,5 @@ def start(ctx: CountContext) -> NullWindow:
 SOURCE = register(Source(
     "cachegrind", availability, start,
     "simulated D1/LL misses of the cell's worker (valgrind, AVX2 code, N vs 2N inferences)",
+    stop_timeout_s=2 * RUN_TIMEOUT_S + 60,
 ))

@@ -71,10 +71,10 @@ def local_caches() -> tuple[dict[str, Any], dict[str, dict[str, int]]]:
 
 
 def stop_timeout_s(choice: str) -> float:
-    """How long the coordinator waits for a window to stop: cachegrind reruns the cell twice."""
-    from harness.counters.cachegrind import RUN_TIMEOUT_S
+    """How long the coordinator waits for a window to stop (cachegrind reruns the cell twice)."""
+    from harness.counters.base import SOURCES
 
-    return 2 * RUN_TIMEOUT_S + 60 if choice == "cachegrind" else 120.0
+    return max((s.stop_timeout_s for name, s in SOURCES.items() if name == choice), default=120.0)
 
 
 def derive(counters: Mapping[str, Any] | None, *, flops: float | None, median_ms: float | None,
