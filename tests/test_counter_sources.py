@@ -139,7 +139,7 @@ def test_perf_unavailable_cell_says_why(monkeypatch):
     monkeypatch.setattr(perf, "availability", lambda: (False, "no virtual PMU in this VM"))
     got = CellCounters("perf", ctx()).finish()
     assert got == {"source": "perf", "choice": "perf", "chosen_because": "asked for",
-                   "error": "no virtual PMU in this VM"}
+                   "inferences_counted": 0, "error": "no virtual PMU in this VM"}
 
 
 @pytest.mark.skipif(shutil.which("perf") is None, reason="perf not installed")

@@ -47,7 +47,8 @@ class CellCounters:
         """The source's figures, or ``{"source", "error"}`` saying why there are none."""
         if self.source is None:
             return None
-        base = {"source": self.source, "choice": self.choice, "chosen_because": self.why}
+        base = {"source": self.source, "choice": self.choice, "chosen_because": self.why,
+                "inferences_counted": self.inferences}
         if self.window is None:
             return {**base, "error": self.error or "not started"}
         window, self.window = self.window, None
