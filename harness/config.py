@@ -24,7 +24,7 @@ import archs
 PRECISIONS = ("f32", "bf16")
 PRESETS = ("quick", "paper", "full")
 MODEL_PREFIX = "@"
-COUNTER_CHOICES = ("auto", "perf", "cachegrind", "model", "off")  # = harness.counters.CHOICES  # a workload named "@path/to/file.py:factory" is a user's own model
+  # a workload named "@path/to/file.py:factory" is a user's own model
 
 
 class ConfigError(ValueError):
@@ -103,8 +103,10 @@ class SessionConfig:
             raise ConfigError("min_samples must be an integer from 6 to 10000000")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**31:
             raise ConfigError("seed must be an integer from 0 to 2**31-1")
-        if self.counters not in COUNTER_CHOICES:
-            raise ConfigError(f"counters {self.counters!r} is not valid; valid: {', '.join(COUNTER_CHOICES)}")
+        from harness.counters import choices
+
+        if self.counters not in choices():
+            raise ConfigError(f"counters {self.counters!r} is not valid; valid: {', '.join(choices())}")
 
     def as_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

@@ -85,7 +85,7 @@ def test_auto_is_perf_where_it_works_else_model(monkeypatch):
     assert name == "model" and "no PMU" in why
     assert counters.resolve("cachegrind")[0] == "cachegrind"  # only when asked for
     assert counters.resolve("off")[0] is None
-    with pytest.raises(KeyError, match="valid: auto, perf, cachegrind, model, off"):
+    with pytest.raises(KeyError, match="valid: auto, cachegrind, model, perf, off"):
         counters.resolve("papi")
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 from rich.console import Console
 
 from harness.config import (
-    COUNTER_CHOICES,
     MODEL_PREFIX,
     ConfigError,
     SessionConfig,
@@ -17,6 +16,7 @@ from harness.config import (
     load_toml,
     with_overrides,
 )
+from harness.counters import choices as counter_choices
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 
@@ -42,7 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                                  "±TARGET (fraction; default 0.01)")
     p.add_argument("--timeout", type=float, metavar="SECONDS", help="limit on one cell's setup")
     p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"default {DEFAULT_STORE}")
-    p.add_argument("--counters", choices=COUNTER_CHOICES, help="cache/instruction counters per cell: "
+    p.add_argument("--counters", choices=counter_choices(), help="cache/instruction counters per cell: "
                    "auto (perf where it works, else model; the default), perf, cachegrind (slow), "
                    "model, off")
     p.add_argument("--resume", nargs="?", const="", metavar="SESSION",

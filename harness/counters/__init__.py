@@ -12,13 +12,13 @@ measure raises ``CountersUnavailable`` rather than reporting zeros.
 
 from harness.counters import cachegrind, model, perf  # noqa: F401  (importing registers each source)
 from harness.counters.base import (
-    CHOICES,
     SOURCES,
     CountContext,
     CountersUnavailable,
     Source,
     availability_report,
     available_sources,
+    choices,
     get_source,
     resolve,
 )
@@ -33,8 +33,8 @@ from harness.counters.model import model_counters
 from harness.counters.perf import perf_attach, perf_run
 
 __all__ = [
-    "CHOICES", "SOURCES", "CellCounters", "CountContext", "CountersUnavailable", "Source",
-    "availability_report", "available_sources", "cachegrind_run", "derive", "geometry_args",
+    "SOURCES", "CellCounters", "CountContext", "CountersUnavailable", "Source",
+    "availability_report", "available_sources", "cachegrind_run", "choices", "derive", "geometry_args",
     "geometry_plan", "get_source", "model_counters", "perf_attach", "perf_run", "resolve",
     "simulated_geometry",
 ]

@@ -23,8 +23,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-CHOICES = ("auto", "perf", "cachegrind", "model", "off")
-
 
 class CountersUnavailable(RuntimeError):
     """This source cannot produce figures here (or for this workload); the message says why."""
@@ -117,11 +115,16 @@ def availability_report() -> dict[str, dict[str, Any]]:
     return report
 
 
+def choices() -> tuple[str, ...]:
+    """What ``--counters`` accepts: every registered source, plus ``auto`` and ``off``."""
+    return ("auto", *SOURCES, "off")
+
+
 def resolve(choice: str) -> tuple[str | None, str]:
     """The source a ``--counters`` choice runs here and why: ``auto`` is perf where perf works,
     else the model (cachegrind is slow, so only when asked for); ``off`` is ``None``."""
-    if choice not in CHOICES:
-        raise KeyError(f"--counters {choice!r}: valid: {', '.join(CHOICES)}")
+    if choice not in choices():
+        raise KeyError(f"--counters {choice!r}: valid: {', '.join(choices())}")
     if choice == "off":
         return None, "counters off"
     if choice != "auto":
