@@ -214,3 +214,10 @@ def test_stop_timeouts_come_from_the_sources():
 
     assert stop_timeout_s("cachegrind") > 3600 and stop_timeout_s("model") == 120.0
     assert stop_timeout_s("auto") == 120.0
+
+
+@pytest.mark.skipif(shutil.which("perf") is None, reason="perf not installed")
+def test_perf_that_cannot_attach_says_so_without_hanging(monkeypatch):
+    monkeypatch.setattr(perf, "availability", lambda: (True, "test"))
+    with pytest.raises(CountersUnavailable, match="did not attach"):
+        perf.PerfWindow(2**22 + 12345, events=("task-clock",))  # no such process

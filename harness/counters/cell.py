@@ -36,12 +36,19 @@ class CellCounters:
 
     def resume(self) -> None:
         if self.window is not None:
-            self.window.resume()
+            self._guard(self.window.resume)
 
     def pause(self, inferences: int) -> None:
         if self.window is not None:
-            self.window.pause()
+            self._guard(self.window.pause)
             self.inferences += inferences
+
+    def _guard(self, step: Any) -> None:
+        """A source that breaks mid-session stops counting and says why; timing goes on."""
+        try:
+            step()
+        except Exception as exc:  # noqa: BLE001
+            self.error, self.window = f"{type(exc).__name__}: {exc}", None
 
     def finish(self) -> dict[str, Any] | None:
         """The source's figures, or ``{"source", "error"}`` saying why there are none."""

@@ -11,13 +11,16 @@ cannot be mistaken for counts. Fields: value, unit, event, run time, % running, 
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import re
+import select
 import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,7 @@ EVENTS = ("cycles", "instructions", "cache-references", "cache-misses", "LLC-loa
           "L1-dcache-load-misses")
 PROBE = ("stat", "-x,", "-e", "instructions", "true")
 _NOT_COUNTED = ("<not supported>", "<not counted>")
+CONTROL_TIMEOUT_S = 10.0
 
 
 def parse_probe(returncode: int, output: str) -> tuple[bool, str]:
@@ -162,14 +166,48 @@ class PerfWindow:
             ["perf", "stat", "-x,", "--no-scale", "-o", str(self._out), "-e", ",".join(self.events),
              "--control", f"fifo:{ctl},{ack}", "-D", "-1", "-p", str(pid)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        # Opening a FIFO blocks until perf opens the other end: perf is ready when both return.
-        self._ctl = open(ctl, "w", encoding="ascii")  # noqa: SIM115 - held for the window's life
-        self._ack = open(ack, encoding="ascii")  # noqa: SIM115
+        # perf opens the FIFOs once it is attached; a perf that fails to attach never does, so
+        # poll instead of blocking in open(), and say why it exited.
+        self._ack = os.open(ack, os.O_RDONLY | os.O_NONBLOCK)
+        deadline = time.monotonic() + CONTROL_TIMEOUT_S
+        while True:
+            try:
+                self._ctl = os.open(ctl, os.O_WRONLY | os.O_NONBLOCK)
+                break
+            except OSError as exc:
+                if exc.errno != errno.ENXIO:
+                    raise
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                self._abandon()
+                err = self._proc.stderr.read() if self._proc.stderr else ""
+                last = err.strip().splitlines()[-1] if err.strip() else "no message"
+                raise CountersUnavailable(f"perf stat did not attach to the worker: {last}")
+            time.sleep(0.01)
+
+    def _abandon(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        for fd in (getattr(self, "_ctl", None), self._ack):
+            if fd is not None:
+                os.close(fd)
+        shutil.rmtree(self._dir, ignore_errors=True)
 
     def _send(self, command: str) -> None:
-        self._ctl.write(command + "\n")
-        self._ctl.flush()
-        self._ack.readline()
+        os.write(self._ctl, (command + "\n").encode())
+        got = b""
+        deadline = time.monotonic() + CONTROL_TIMEOUT_S
+        while b"\n" not in got:  # perf answers "ack\n" (6.1 adds a NUL after it)
+            ready, _, _ = select.select([self._ack], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                raise CountersUnavailable(f"perf stat did not acknowledge {command!r}")
+            try:
+                chunk = os.read(self._ack, 64)
+            except BlockingIOError:
+                continue
+            if not chunk and self._proc.poll() is not None:
+                raise CountersUnavailable(f"perf stat exited (code {self._proc.returncode})")
+            got += chunk
 
     def resume(self) -> None:
         self._send("enable")
@@ -183,9 +221,7 @@ class PerfWindow:
             _, err = self._proc.communicate(timeout=30)
             text = self._out.read_text() if self._out.exists() else ""
         finally:
-            self._ctl.close()
-            self._ack.close()
-            shutil.rmtree(self._dir, ignore_errors=True)
+            self._abandon()
         result = summarize(parse_stat(text), self.events, self._proc.returncode or 0, err or "")
         return {**result, "mode": "timed window (perf stat --control)", "inferences": inferences,
                 **per_inference(result, inferences)}
