@@ -23,8 +23,7 @@ import archs
 
 PRECISIONS = ("f32", "bf16")
 PRESETS = ("quick", "paper", "full")
-MODEL_PREFIX = "@"
-  # a workload named "@path/to/file.py:factory" is a user's own model
+MODEL_PREFIX = "@"  # a workload named "@path/to/file.py:factory" is a user's own model
 
 
 class ConfigError(ValueError):

@@ -221,3 +221,33 @@ def test_perf_that_cannot_attach_says_so_without_hanging(monkeypatch):
     monkeypatch.setattr(perf, "availability", lambda: (True, "test"))
     with pytest.raises(CountersUnavailable, match="did not attach"):
         perf.PerfWindow(2**22 + 12345, events=("task-clock",))  # no such process
+
+
+class _FakeClient:
+    def __init__(self, raises=None, answer=None):
+        self.raises, self.answer, self.killed = raises, answer, False
+
+    def request(self, msg, timeout):
+        assert msg == {"op": "counters"} and timeout > 0
+        if self.raises:
+            raise self.raises
+        return self.answer
+
+    def kill(self):
+        self.killed = True
+
+
+def test_request_counters_costs_the_figures_not_the_cell():
+    from harness.counters.cell import request_counters
+    from harness.run.client import WorkerCrashed, WorkerError, WorkerTimeout
+
+    ok = _FakeClient(answer={"ok": True, "counters": {"source": "model"}})
+    assert request_counters(ok, "model") == {"source": "model"}
+    assert request_counters(_FakeClient(), "off")["source"] == "off"  # said, not blank
+    hung = _FakeClient(raises=WorkerTimeout(7200))
+    got = request_counters(hung, "cachegrind")
+    assert hung.killed and got["source"] == "cachegrind" and "7200" in got["error"]
+    got = request_counters(_FakeClient(raises=WorkerCrashed("SIGSEGV")), "perf")
+    assert "SIGSEGV" in got["error"]
+    got = request_counters(_FakeClient(raises=WorkerError("no op", "protocol")), "perf")
+    assert got["error"] == "protocol: no op"

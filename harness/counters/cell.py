@@ -78,6 +78,27 @@ def local_caches() -> tuple[dict[str, Any], dict[str, dict[str, int]]]:
     return fp["caches"], fp.get("cache_geometry") or {}
 
 
+def request_counters(client: Any, choice: str) -> dict[str, Any] | None:
+    """Ask a worker (``harness.run.client.WorkerClient``) to stop its window and answer.
+
+    ``off`` is said in the cell, not left blank. A worker that errs, hangs or dies while
+    stopping (cachegrind reruns the cell for minutes) costs the counters, not the cell: its
+    samples are already in hand, so the result names the source and the error instead.
+    """
+    from harness.run.client import WorkerCrashed, WorkerError, WorkerTimeout
+
+    if choice == "off":
+        return {"source": "off", "choice": "off", "chosen_because": "counters off"}
+    try:
+        return client.request({"op": "counters"}, timeout=stop_timeout_s(choice)).get("counters")
+    except WorkerError as exc:
+        why = f"{exc.kind}: {exc}"
+    except (WorkerTimeout, WorkerCrashed) as exc:
+        client.kill()
+        why = f"the worker failed while stopping the counters: {exc}"
+    return {"source": choice, "choice": choice, "error": why}
+
+
 def stop_timeout_s(choice: str) -> float:
     """How long the coordinator waits for a window to stop (cachegrind reruns the cell twice)."""
     from harness.counters.base import SOURCES

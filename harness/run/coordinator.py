@@ -292,14 +292,12 @@ class GroupRunner:
     peaks: dict[str, Any] | None = None  # the machine's stored peaks (set by the session)
 
     def _counters(self, side: _Side) -> dict[str, Any] | None:
-        if side.result is not None:
+        """The worker's counter figures; a failure costs the figures, never the timing."""
+        if side.result is not None or side.client is None:
             return None
-        if self.config.counters == "off":  # said, not left blank: no figure is a silent zero
-            return {"source": "off", "choice": "off", "chosen_because": "counters off"}
-        from harness.counters.cell import stop_timeout_s
+        from harness.counters.cell import request_counters
 
-        reply = self._request(side, {"op": "counters"}, stop_timeout_s(self.config.counters))
-        return (reply or {}).get("counters")
+        return request_counters(side.client, self.config.counters)
 
     # -- helpers --------------------------------------------------------------------------
 
