@@ -74,6 +74,7 @@ class SessionConfig:
         "ACCELBENCH_MAX_FOREIGN_CPU", 0.5))
     wait_s: float = 60.0
     min_pairs: int = 6
+    counters: str = "auto"  # harness.counters: auto | perf | cachegrind | model | off
 
     def __post_init__(self) -> None:
         if not self.workloads:
@@ -124,6 +125,10 @@ class SessionConfig:
             raise ConfigError("min_samples must be an integer from 6 to 10000000")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**31:
             raise ConfigError("seed must be an integer from 0 to 2**31-1")
+        from harness.counters import choices
+
+        if self.counters not in choices():
+            raise ConfigError(f"counters {self.counters!r} is not valid; valid: {', '.join(choices())}")
 
     @property
     def block_cap_s(self) -> float:

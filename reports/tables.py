@@ -67,6 +67,7 @@ class CellRow:
             "counters": dict(m.get("counters") or {}),
             "parity": dict(m.get("parity") or {}),
             # extras beyond DESIGN's contract
+            "fraction_of_peak": (m.get("counters") or {}).get("fraction_of_peak"),  # the roofline
             "ci_method": s.get("ci_method"),
             "p99_ms": s.get("p99"), "mean_ms": s.get("mean"), "iqr_ms": s.get("iqr"),
             "min_ms": s.get("min"), "max_ms": s.get("max"), "warmup_ms": self.warmup_ms,

@@ -122,7 +122,11 @@ def test_model_by_hand_weights_resident_and_json_input():
     r = counters.model_counters(hand_profile(), caches)
     assert r["weights_resident"] is True
     assert [(x["level"], x["dram_bytes"]) for x in r["layers"]] == [("L2", 0), ("L3", 0), ("L3", 0)]
-    assert r["dram_bytes"] == 0 and r["arithmetic_intensity"] is None
+    assert r["dram_bytes"] == 0
+    # never null (issue 10): nothing spills, so the compulsory bytes bound the traffic:
+    # weights 3100 + input 4 (shape (1,), f32) + last output 20000 - 2000 = 21104
+    assert r["compulsory_bytes"] == 21104 and r["arithmetic_intensity_basis"] == "compulsory_bytes"
+    assert r["arithmetic_intensity"] == pytest.approx(10000 / 21104)
     assert counters.model_counters(hand_profile().as_json(), caches) == r
 
 
@@ -196,9 +200,9 @@ def test_cachegrind_failed_command_raises():
 
 def test_registry():
     assert set(counters.SOURCES) == {"perf", "cachegrind", "model"}
-    assert counters.get_source("model").measure is counters.model_counters
-    assert counters.get_source("perf").measure is counters.perf_attach
-    assert counters.get_source("cachegrind").measure is counters.cachegrind_run
+    assert counters.get_source("model").start is counters.model.start
+    assert counters.get_source("perf").start is counters.perf.start
+    assert counters.get_source("cachegrind").start is counters.cachegrind.start
     assert "model" in counters.available_sources()
     with pytest.raises(KeyError, match="valid: cachegrind, model, perf"):
         counters.get_source("papi")

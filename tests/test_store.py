@@ -240,7 +240,8 @@ BAD_FILES = {
     "garbage": (_garbage, "not an accelbench store"),
     "header-then-garbage": (_sqlite_header_then_garbage, "corrupt"),
     "other-sqlite": (_other_sqlite, "not an accelbench store"),
-    "newer-schema": (_newer_schema, r"has schema v3, this accelbench reads up to v1; upgrade"),
+    "newer-schema": (_newer_schema,
+                     rf"has schema v3, this accelbench reads up to v{store_schema.SCHEMA_VERSION}; upgrade"),
     "truncated": (_truncated, "corrupt"),
     "scribbled": (_scribbled, "is corrupt"),
     "table-dropped": (_meta_gone, "damaged: missing cells"),
@@ -316,24 +317,25 @@ def test_readonly_refuses_writes(db: Path) -> None:
 
 
 def test_migration_hook(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The hook one version ahead of the real format (v2 since the counters issue).
     populate(db)
-    monkeypatch.setattr(store_schema, "SCHEMA_VERSION", 2)
-    monkeypatch.setattr("harness.store.database.SCHEMA_VERSION", 2)
+    monkeypatch.setattr(store_schema, "SCHEMA_VERSION", 3)
+    monkeypatch.setattr("harness.store.database.SCHEMA_VERSION", 3)
     before = sha(db)
-    with pytest.raises(StoreError, match="has schema v1, which this accelbench cannot upgrade"):
+    with pytest.raises(StoreError, match="has schema v2, which this accelbench cannot upgrade"):
         Store.open(db)
     assert sha(db) == before
 
-    def v1_to_v2(conn: sqlite3.Connection) -> None:
+    def v2_to_v3(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE cells ADD COLUMN note TEXT")
 
-    monkeypatch.setitem(store_schema.MIGRATIONS, 1, v1_to_v2)
+    monkeypatch.setitem(store_schema.MIGRATIONS, 2, v2_to_v3)
     with pytest.raises(StoreError, match="open it once for writing"):
         Store.open(db, readonly=True)
     with Store.open(db) as s:
         assert len(s.cells(SID_A)) == 3
     c = sqlite3.connect(db)
-    assert c.execute("PRAGMA user_version").fetchone()[0] == 2
-    assert c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "2"
+    assert c.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "3"
     assert "note" in [r[1] for r in c.execute("PRAGMA table_info(cells)")]
     c.close()

@@ -244,3 +244,17 @@ def test_hanging_request_times_out_and_kills_the_worker(files):
         assert client.proc.poll() == -signal.SIGKILL  # killed, not left sleeping
         with pytest.raises(WorkerCrashed):
             client.request({"op": "stats"}, timeout=5)
+
+
+def test_worker_counts_only_the_counted_blocks(files, torch_worker):
+    """The counters window opens after setup; blocks sent with count=False (warm-up) are not
+    counted; ``op counters`` stops it and answers the source's figures with their source."""
+    torch_worker.request(setup_msg(f"{files['tiny']}:make", counters="model"), timeout=180)
+    torch_worker.request({"op": "time", "n": 3, "count": False}, timeout=60)
+    torch_worker.request({"op": "time", "n": 5}, timeout=60)
+    got = torch_worker.request({"op": "counters"}, timeout=120)["counters"]
+    assert got["source"] == "model" and got["inferences_counted"] == 5
+    assert got["arithmetic_intensity"] > 0 and "error" not in got
+    assert torch_worker.request({"op": "counters"}, timeout=30)["counters"] is None  # stopped
+    torch_worker.request(setup_msg(f"{files['tiny']}:make"), timeout=180)  # no counters asked
+    assert torch_worker.request({"op": "counters"}, timeout=30)["counters"] is None

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import archs
-from harness.cli.common import print_json
+from harness.cli.common import DEFAULT_STORE, print_json
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -21,6 +22,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("machine", help="the machine fingerprint recorded with every result")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--store", type=Path, default=DEFAULT_STORE,
+                   help=f"where `accelbench peak` stored the machine's roofs (default {DEFAULT_STORE})")
     p.set_defaults(func=cmd_machine)
 
 
@@ -50,9 +53,11 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 
 def cmd_machine(args: argparse.Namespace) -> int:
+    from harness.cli.peak import stored_peak
     from harness.machine import fingerprint
 
     fp = fingerprint()
+    fp["peak"] = stored_peak(args.store, fp["id"])
     if args.json:
         print_json(fp)
         return 0
@@ -68,4 +73,7 @@ def cmd_machine(args: argparse.Namespace) -> int:
     print(f"  versions {fp.get('versions')}")
     for name, c in fp.get("counters", {}).items():
         print(f"  counters {name}: {'ok' if c.get('ok') else 'unavailable'} - {c.get('why')}")
+    peak = fp["peak"]
+    print(f"  peak     {peak['gflops']} GFLOP/s, {peak['bandwidth_gbs']} GB/s" if peak
+          else f"  peak     not measured (run `accelbench peak --store {args.store}`)")
     return 0

@@ -16,6 +16,7 @@ from harness.config import (
     load_toml,
     with_overrides,
 )
+from harness.counters import choices as counter_choices
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 
@@ -45,6 +46,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                                  "±TARGET (fraction; default 0.01)")
     p.add_argument("--timeout", type=float, metavar="SECONDS", help="limit on one cell's setup")
     p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"default {DEFAULT_STORE}")
+    p.add_argument("--counters", choices=counter_choices(), help="cache/instruction counters per cell: "
+                   "auto (perf where it works, else model; the default), perf, cachegrind (slow), "
+                   "model, off")
     p.add_argument("--resume", nargs="?", const="", metavar="SESSION",
                    help="finish an interrupted session (default: the latest)")
     p.add_argument("--json", action="store_true", help="print the session's results as JSON")
@@ -81,6 +85,7 @@ def build_config(args: argparse.Namespace) -> SessionConfig:
         "budget_s": args.budget,
         "target": args.target,
         "timeout_s": args.timeout,
+        "counters": args.counters,
     }
     if base is None:
         return with_overrides(SessionConfig(workloads=tuple(workloads)), **overrides)

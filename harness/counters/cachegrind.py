@@ -7,6 +7,17 @@ figures describe the *modelled* caches: valgrind guesses them from CPUID, which 
 nonsense (a 256 MiB direct-mapped LL has been seen), so pass ``--D1``/``--LL`` from the machine's
 real geometry with ``geometry_args``.
 
+As a counter source (``start``) it simulates the cell's own worker: ``python -m
+harness.run.worker`` is run under valgrind twice, fed the cell's setup request and then N and
+2N inferences; the difference of the two runs is N steady-state inferences with imports,
+conversion and the first inference removed. Results are cached on disk by (workload, backend,
+precision, threads, library versions, geometry), like the IR, because one run takes minutes.
+
+valgrind does not execute AVX-512: under it CPUID hides AVX-512 and oneDNN (PyTorch's and
+OpenVINO's) and ATen pick AVX2 kernels. The child runs with ``ONEDNN_MAX_CPU_ISA=AVX2`` and
+``ATEN_CPU_CAPABILITY=avx2`` so that choice is explicit, and every figure carries
+``simulated_isa``: the counts describe the AVX2 code, not the kernels of the timed run.
+
 Counts are read from the output file's ``events:``/``summary:`` lines rather than from the
 human summary on stderr, whose layout changes between valgrind versions.
 """
@@ -14,16 +25,19 @@ human summary on stderr, whose layout changes between valgrind versions.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.counters.base import CountersUnavailable, Source, register
+from harness.counters.base import CountContext, CountersUnavailable, NullWindow, Source, register
 
 
 @functools.cache
@@ -37,7 +51,52 @@ def availability() -> tuple[bool, str]:
         return False, f"valgrind could not be run: {exc}"
     if proc.returncode != 0:
         return False, f"valgrind --version failed (exit {proc.returncode})"
-    return True, f"{proc.stdout.strip()} at {binary} (simulated caches; 20-100x slower, one inference)"
+    return True, f"{proc.stdout.strip()} at {binary} (simulated caches; minutes per cell)"
+
+
+def simulated_geometry(real: Mapping[str, int]) -> dict[str, int]:
+    """The valid geometry (power-of-two set count) nearest to ``real`` ``{"size", "ways", "line"}``.
+
+    First choice: the same size and line with the nearest associativity whose set count is a
+    power of two (480 MiB 16-way, 491,520 sets -> 480 MiB 15-way, 524,288 sets); valgrind's own
+    fallback would be 30 ways. Failing that, the same ways and line with the set count rounded
+    to the nearest power of two (the size changes).
+    """
+    size, ways, line = int(real["size"]), int(real["ways"]), int(real["line"])
+    lines = size // line
+    if size % line == 0:
+        best = None
+        for exp in range(lines.bit_length()):
+            sets = 1 << exp
+            if lines % sets == 0:
+                w = lines // sets
+                if best is None or abs(w - ways) < abs(best - ways):
+                    best = w
+        if best is not None and abs(best - ways) <= max(1, ways // 4):
+            return {"size": size, "ways": best, "line": line}
+    sets = max(1, size // (ways * line))
+    low = 1 << (sets.bit_length() - 1)
+    sets = low if sets - low <= 2 * low - sets else 2 * low
+    return {"size": sets * ways * line, "ways": ways, "line": line}
+
+
+def geometry_plan(geometry: Mapping[str, Mapping[str, int]]) -> tuple[list[str], dict[str, Any]]:
+    """``--D1``/``--LL`` options for every level whose geometry is known, rounded to what
+    valgrind accepts, and ``{level: {"real", "simulated"}}`` recording both."""
+    args: list[str] = []
+    record: dict[str, Any] = {}
+    for option, levels in (("--D1", ("l1d",)), ("--LL", ("l3", "l2"))):
+        for level in levels:
+            g = geometry.get(level) or {}
+            if not (g.get("size") and g.get("ways") and g.get("line")):
+                continue
+            sim = simulated_geometry(g)
+            args.append(f"{option}={sim['size']},{sim['ways']},{sim['line']}")
+            real = {k: int(g[k]) for k in ("size", "ways", "line")}
+            record[option.strip("-")] = {"level": level, "real": real, "simulated": sim,
+                                         "rounded": sim != real}
+            break
+    return args, record
 
 
 def geometry_args(geometry: Mapping[str, Mapping[str, int]]) -> list[str]:
@@ -109,7 +168,8 @@ def _rate(num: int, den: int) -> float | None:
 
 
 def cachegrind_run(argv: Sequence[str], *, cache_args: Sequence[str] = (),
-                   timeout: float | None = None) -> dict[str, Any]:
+                   timeout: float | None = None, stdin: str | None = None,
+                   env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Run ``argv`` under cachegrind and return its totals (see ``parse_out``).
 
     A command that fails or times out raises ``CountersUnavailable``: counts of a run that did
@@ -125,7 +185,8 @@ def cachegrind_run(argv: Sequence[str], *, cache_args: Sequence[str] = (),
     start = time.perf_counter()
     try:
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=stdin,
+                                  env={**os.environ, **env} if env else None)
         except subprocess.TimeoutExpired:
             raise CountersUnavailable(f"cachegrind run timed out after {timeout:g} s") from None
         if proc.returncode != 0:
@@ -135,10 +196,98 @@ def cachegrind_run(argv: Sequence[str], *, cache_args: Sequence[str] = (),
     finally:
         Path(out).unlink(missing_ok=True)
     return {**result, "argv": list(argv), "returncode": proc.returncode,
-            "seconds": time.perf_counter() - start}
+            "seconds": time.perf_counter() - start, "stdout": proc.stdout}
+
+
+SIMULATED_ENV = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
+SIMULATED_ISA = "AVX2 (valgrind hides AVX-512; ONEDNN_MAX_CPU_ISA=AVX2, ATEN_CPU_CAPABILITY=avx2)"
+DEFAULT_N = 2  # inferences in the short run; the long run does 2N
+RUN_TIMEOUT_S = 3600.0
+
+
+def cell_cache_key(ctx: CountContext, n: int, cache_args: Sequence[str]) -> str:
+    """(workload, backend, precision, threads, versions, geometry, N) -> a file name."""
+    from importlib import metadata
+
+    versions = []
+    for package in ("torch", "openvino", "accelbench"):
+        try:
+            versions.append(f"{package}={metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"{package}=none")
+    ident = [ctx.spec, ctx.model_ref, ctx.backend, ctx.precision, ctx.threads, ctx.seed,
+             versions, list(cache_args), n, availability()[1]]
+    return hashlib.sha256(json.dumps(ident, default=str).encode()).hexdigest()[:20]
+
+
+def worker_run(ctx: CountContext, n: int, cache_args: Sequence[str]) -> dict[str, Any]:
+    """The cell's own worker under cachegrind: setup, one block of ``n`` inferences, quit."""
+    requests = [dict(ctx.setup), {"op": "time", "n": n}, {"op": "quit"}]
+    argv = [sys.executable, "-m", "harness.run.worker", "--backend", ctx.backend,
+            "--threads", str(ctx.threads)]
+    stdin = "".join(json.dumps(r) + "\n" for r in requests)
+    result = cachegrind_run(argv, cache_args=cache_args, timeout=RUN_TIMEOUT_S, stdin=stdin,
+                            env=SIMULATED_ENV)
+    answers = [json.loads(line) for line in result.pop("stdout", "").splitlines() if line.strip()]
+    bad = [a for a in answers if not a.get("ok")]
+    if len(answers) < 2 or bad:
+        why = bad[0].get("error") if bad else "the worker did not answer"
+        raise CountersUnavailable(f"the worker under cachegrind failed: {why}")
+    return result
+
+
+def measure_cell(ctx: CountContext, n: int = DEFAULT_N) -> dict[str, Any]:
+    """Simulated misses of ``n`` steady-state inferences: run(2n) - run(n), cached on disk."""
+    if not ctx.setup:
+        raise CountersUnavailable("cachegrind needs the cell's setup request to rerun it")
+    cache_args, geometry = geometry_plan(ctx.geometry)
+    key = cell_cache_key(ctx, n, cache_args)
+    cache = Path(ctx.cache_dir) / "cachegrind" / f"{key}.json" if ctx.cache_dir else None
+    if cache is not None and cache.is_file():
+        try:
+            return {**json.loads(cache.read_text()), "cached": True}
+        except ValueError:
+            pass  # a torn write: measure again
+    short, long = worker_run(ctx, n, cache_args), worker_run(ctx, 2 * n, cache_args)
+    diff = {k: long["events"][k] - short["events"][k] for k in long["events"]}
+    per = {k: v / n for k, v in diff.items()}
+    d_refs = diff["Dr"] + diff["Dw"]
+    lld = diff["DLmr"] + diff["DLmw"]
+    line = (geometry.get("LL") or {}).get("simulated", {}).get("line", 64)
+    result = {
+        "source": "cachegrind",
+        "inferences": n,
+        "method": f"difference of {2 * n} and {n} inferences in the cell's worker under valgrind",
+        "simulated_isa": SIMULATED_ISA,
+        "geometry": geometry,
+        "caches": long["caches"],
+        "events_per_inference": per,
+        "instructions_per_inference": per["Ir"],
+        "misses_per_inference": lld / n,
+        "l1d_misses_per_inference": (diff["D1mr"] + diff["D1mw"]) / n,
+        "llc_miss_rate": lld / d_refs if d_refs else None,
+        "dram_bytes_per_inference": lld * line / n,
+        "seconds": short["seconds"] + long["seconds"],
+        "cached": False,
+    }
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(result))
+        os.replace(tmp, cache)
+    return result
+
+
+def start(ctx: CountContext) -> NullWindow:
+    """Nothing is counted while timing; ``stop`` simulates the cell separately (slow)."""
+    ok, why = availability()
+    if not ok:
+        raise CountersUnavailable(why)
+    return NullWindow(lambda inferences: measure_cell(ctx))
 
 
 SOURCE = register(Source(
-    "cachegrind", availability, cachegrind_run,
-    "simulated I1/D1/LL caches for one run of a command (valgrind)",
+    "cachegrind", availability, start,
+    "simulated D1/LL misses of the cell's worker (valgrind, AVX2 code, N vs 2N inferences)",
+    stop_timeout_s=2 * RUN_TIMEOUT_S + 60,
 ))

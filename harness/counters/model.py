@@ -16,6 +16,11 @@ The rules, for steady-state repeated single-stream inference (what the timing lo
   written by the layer before it). A layer that does not fit streams its whole working set
   through DRAM once - a lower bound: real kernels re-read tiles when they do not fit.
 
+Arithmetic intensity is never null: when everything stays in cache the model's DRAM traffic is
+zero, so the compulsory bytes (weights + network input + network output, what any execution
+must move at least once) are the lower bound of traffic used instead, and
+``arithmetic_intensity_basis`` says which was used.
+
 Not modelled: sharing L3 between threads or processes, prefetching, cache associativity and
 fusion (OpenVINO's fused layers touch less than the sum of PyTorch's leaves).
 """
@@ -25,7 +30,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from harness.counters.base import CountersUnavailable, Source, register
+from harness.counters.base import CountContext, CountersUnavailable, NullWindow, Source, register
+
+LINE_BYTES = 64
 
 
 def availability() -> tuple[bool, str]:
@@ -56,6 +63,7 @@ def model_counters(profile: Any, caches: Mapping[str, Any]) -> dict[str, Any]:
     dram_total = sum(r["dram_bytes"] for r in rows)
     flops = int(_field(profile, "flops"))
     fit_flops = sum(r["flops"] for r in rows if r["level"] != "DRAM")
+    compulsory = compulsory_bytes(profile)
     return {
         "source": "model",
         "caches": {"l2": l2, "l3": l3, "llc": llc},
@@ -67,9 +75,49 @@ def model_counters(profile: Any, caches: Mapping[str, Any]) -> dict[str, Any]:
         "dram_bytes": dram_total,
         "cache_served_fraction": 1 - dram_total / touched if touched else None,
         "llc_fit_flops_fraction": fit_flops / flops if flops else None,
-        "arithmetic_intensity": flops / dram_total if dram_total else None,  # FLOPs per DRAM byte
+        "compulsory_bytes": compulsory,
+        # an estimate: modelled DRAM bytes in cache lines (0 means "the model says all fits")
+        "misses_per_inference": dram_total / LINE_BYTES,
+        # FLOPs per byte of DRAM traffic; the compulsory bytes when nothing spills
+        "arithmetic_intensity": flops / (dram_total or compulsory) if (dram_total or compulsory) else None,
+        "arithmetic_intensity_basis": "dram_bytes" if dram_total else "compulsory_bytes",
         "layers": rows,
     }
+
+
+def compulsory_bytes(profile: Any) -> int:
+    """Weights + network input + network output: bytes every execution moves at least once."""
+    layers = _field(profile, "layers")
+    out = int(_field(layers[-1], "output_bytes")) if layers else 0
+    inp = int(_opt(profile, "input_bytes") or 0)
+    if not inp:
+        shape = _opt(profile, "input_shape") or ()
+        inp = 4 * _prod(shape) if shape else 0  # f32 input
+    return int(_field(profile, "weight_bytes")) + inp + out
+
+
+def _prod(shape: Any) -> int:
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return n
+
+
+def _opt(obj: Any, key: str) -> Any:
+    return obj.get(key) if isinstance(obj, Mapping) else getattr(obj, key, None)
+
+
+def start(ctx: CountContext) -> NullWindow:
+    """The model counts nothing while timing: it needs only the profile and the cache sizes."""
+
+    def finish(inferences: int) -> dict[str, Any]:
+        if ctx.profile is None:
+            raise CountersUnavailable("no profile of this workload: the model needs its layer sizes")
+        result = model_counters(ctx.profile(), ctx.caches)
+        result.pop("layers", None)  # per-layer detail belongs to `accelbench profile`
+        return result
+
+    return NullWindow(finish)
 
 
 def _size(caches: Mapping[str, Any], key: str) -> int | None:
@@ -87,6 +135,6 @@ def _get(layer: Any) -> dict[str, Any]:
 
 
 SOURCE = register(Source(
-    "model", availability, model_counters,
+    "model", availability, start,
     "analytic per-layer working set against the machine's L2/L3 sizes",
 ))

@@ -11,21 +11,27 @@ cannot be mistaken for counts. Fields: value, unit, event, run time, % running, 
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import re
+import select
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.counters.base import CountersUnavailable, Source, register
+from harness.counters.base import CountContext, CountersUnavailable, Source, register
 
-EVENTS = ("cycles", "instructions", "cache-references", "cache-misses", "LLC-loads", "LLC-load-misses")
+EVENTS = ("cycles", "instructions", "cache-references", "cache-misses", "LLC-loads", "LLC-load-misses",
+          "L1-dcache-load-misses")
 PROBE = ("stat", "-x,", "-e", "instructions", "true")
 _NOT_COUNTED = ("<not supported>", "<not counted>")
+CONTROL_TIMEOUT_S = 10.0
 
 
 def parse_probe(returncode: int, output: str) -> tuple[bool, str]:
@@ -129,7 +135,7 @@ def _stat(target: list[str], events: Sequence[str]) -> dict[str, Any]:
     os.close(fd)
     try:
         proc = subprocess.run(
-            ["perf", "stat", "-x,", "-o", out, "-e", ",".join(events), *target],
+            ["perf", "stat", "-x,", "--no-scale", "-o", out, "-e", ",".join(events), *target],
             capture_output=True, text=True,
         )
         text = Path(out).read_text()
@@ -138,10 +144,122 @@ def _stat(target: list[str], events: Sequence[str]) -> dict[str, Any]:
     return summarize(parse_stat(text), events, proc.returncode, proc.stderr)
 
 
+class PerfWindow:
+    """``perf stat -p <worker>`` started with its events disabled and switched on and off
+    through ``--control`` FIFOs around each timed block, so only the timed window is counted.
+
+    Why not perf_event_open from Python: perf already knows event names, PMU aliases and
+    hybrid CPUs; the control FIFO answers ``ack`` so enabling is synchronous with the block.
+    """
+
+    def __init__(self, pid: int, events: Sequence[str] = EVENTS) -> None:
+        ok, why = availability()
+        if not ok:
+            raise CountersUnavailable(why)
+        self.events = tuple(events)
+        self._dir = tempfile.mkdtemp(prefix="accelbench-perf-")
+        self._out = Path(self._dir) / "stat.csv"
+        ctl, ack = Path(self._dir) / "ctl", Path(self._dir) / "ack"
+        os.mkfifo(ctl)
+        os.mkfifo(ack)
+        self._proc = subprocess.Popen(
+            ["perf", "stat", "-x,", "--no-scale", "-o", str(self._out), "-e", ",".join(self.events),
+             "--control", f"fifo:{ctl},{ack}", "-D", "-1", "-p", str(pid)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        # perf opens the FIFOs once it is attached; a perf that fails to attach never does, so
+        # poll instead of blocking in open(), and say why it exited.
+        self._ack = os.open(ack, os.O_RDONLY | os.O_NONBLOCK)
+        deadline = time.monotonic() + CONTROL_TIMEOUT_S
+        while True:
+            try:
+                self._ctl = os.open(ctl, os.O_WRONLY | os.O_NONBLOCK)
+                break
+            except OSError as exc:
+                if exc.errno != errno.ENXIO:
+                    raise
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                self._abandon()
+                err = self._proc.stderr.read() if self._proc.stderr else ""
+                last = err.strip().splitlines()[-1] if err.strip() else "no message"
+                raise CountersUnavailable(f"perf stat did not attach to the worker: {last}")
+            time.sleep(0.01)
+
+    def _abandon(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        for fd in (getattr(self, "_ctl", None), self._ack):
+            if fd is not None:
+                os.close(fd)
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def _send(self, command: str) -> None:
+        os.write(self._ctl, (command + "\n").encode())
+        got = b""
+        deadline = time.monotonic() + CONTROL_TIMEOUT_S
+        while b"\n" not in got:  # perf answers "ack\n" (6.1 adds a NUL after it)
+            ready, _, _ = select.select([self._ack], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                raise CountersUnavailable(f"perf stat did not acknowledge {command!r}")
+            try:
+                chunk = os.read(self._ack, 64)
+            except BlockingIOError:
+                continue
+            if not chunk and self._proc.poll() is not None:
+                raise CountersUnavailable(f"perf stat exited (code {self._proc.returncode})")
+            got += chunk
+
+    def resume(self) -> None:
+        self._send("enable")
+
+    def pause(self) -> None:
+        self._send("disable")
+
+    def stop(self, inferences: int) -> dict[str, Any]:
+        try:
+            self._proc.send_signal(signal.SIGINT)
+            _, err = self._proc.communicate(timeout=30)
+            text = self._out.read_text() if self._out.exists() else ""
+        finally:
+            self._abandon()
+        result = summarize(parse_stat(text), self.events, self._proc.returncode or 0, err or "")
+        return {**result, "mode": "timed window (perf stat --control)", "inferences": inferences,
+                **per_inference(result, inferences)}
+
+
+def start(ctx: CountContext) -> PerfWindow:
+    return PerfWindow(ctx.pid or os.getpid())
+
+
+def per_inference(result: dict[str, Any], inferences: int) -> dict[str, Any]:
+    """Misses per inference (LLC loads misses, else cache-misses) and IPC, from scaled counts."""
+    ev = result["events"]
+    llc = ev.get("LLC-load-misses")
+    basis = "LLC-load-misses"
+    if llc is None:
+        llc, basis = ev.get("cache-misses"), "cache-misses"
+    return {
+        "llc_misses": llc,
+        "llc_misses_basis": basis if llc is not None else None,
+        "misses_per_inference": llc / inferences if llc is not None and inferences else None,
+        "llc_miss_rate": result.get("llc_load_miss_rate") or result.get("cache_miss_rate"),
+        "l1d_misses_per_inference": (ev["L1-dcache-load-misses"] / inferences
+                                     if ev.get("L1-dcache-load-misses") is not None and inferences
+                                     else None),
+    }
+
+
 def summarize(counts: dict[str, dict[str, Any]], events: Sequence[str], returncode: int = 0,
               stderr: str = "") -> dict[str, Any]:
-    """The result dict from parsed counts; derived ratios are None when an input is missing."""
-    values = {e: counts.get(e, {}).get("value") for e in events}
+    """The result dict from parsed counts; derived ratios are None when an input is missing.
+
+    Multiplexing: when perf had more events than hardware counters, each ran part of the
+    time (``running_pct``); counts are read unscaled (``--no-scale``) and scaled here by
+    100 / running_pct, so the estimate and how much of it was extrapolated are both recorded.
+    """
+    raw = {e: counts.get(e, {}).get("value") for e in events}
+    pct = {e: counts.get(e, {}).get("running_pct") for e in events}
+    values = {e: _scaled(raw[e], pct[e]) for e in events}
     if all(v is None for v in values.values()):
         seen = ", ".join(f"{e}: {counts[e]['status']}" for e in events if e in counts)
         tail = stderr.strip().splitlines()[-1:] if stderr.strip() else []
@@ -155,8 +273,11 @@ def summarize(counts: dict[str, dict[str, Any]], events: Sequence[str], returnco
     return {
         "source": "perf",
         "events": values,
-        "unsupported": [e for e, v in values.items() if v is None],
-        "running_pct": {e: counts.get(e, {}).get("running_pct") for e in events},
+        "raw_events": raw,
+        "unsupported": [e for e in events if e in counts and values[e] is None],
+        "absent": [e for e in events if e not in counts],
+        "running_pct": pct,
+        "multiplexed": any(p is not None and p < 100 for e, p in pct.items() if raw[e]),
         "returncode": returncode,
         "ipc": ratio("instructions", "cycles"),
         "cache_miss_rate": ratio("cache-misses", "cache-references"),
@@ -164,7 +285,17 @@ def summarize(counts: dict[str, dict[str, Any]], events: Sequence[str], returnco
     }
 
 
+def _scaled(value: Any, pct: float | None) -> Any:
+    if value is None:
+        return None
+    if pct is None or pct >= 100:
+        return value
+    if pct <= 0:
+        return None  # never on a counter: nothing was counted, which is not zero
+    return round(value * 100.0 / pct)
+
+
 SOURCE = register(Source(
-    "perf", availability, perf_attach,
-    "hardware counters of a running worker process (perf stat -p PID)",
+    "perf", availability, start,
+    "hardware counters of the worker over its timed blocks only (perf stat -p PID --control)",
 ))

@@ -142,7 +142,7 @@ class GroupRunner:
                 {"op": protocol.SETUP, **plan.workload.setup_fields(), "seed": cfg.seed,
                  "precision": plan.precision, "threads": plan.threads,
                  "ir_key": plan.workload.ir_key(cfg.seed), "cache_dir": str(self.cache_dir),
-                 "profile": self._worker_profile is None},
+                 "profile": self._worker_profile is None, "counters": cfg.counters},
                 timeout=cfg.timeout_s,
             )
             side.info = dict(reply.get("info", {}))
@@ -273,20 +273,21 @@ class GroupRunner:
         """
         for side in sides:
             if side.active:
-                got = self._time_block(side)
+                got = self._time_block(side, count=False)  # counters see timed blocks only
                 side.info["warmup_block"] = {
                     "n": len(side.samples),
                     "median_ms": float(np.median(side.samples)) if side.samples else None,
                     "foreign_cores": cores(*got) if got else None}
                 side.samples, side.blocks, side.foreign = [], [], []
 
-    def _time_block(self, side: _Side) -> tuple[float | None, float] | None:
+    def _time_block(self, side: _Side, count: bool = True) -> tuple[float | None, float] | None:
         """One capped block; (foreign CPU s, wall s) measured around it, or None if it failed."""
         cap_s = self.config.block_cap_s
         pids = self._pids
         before = self.meter.read(pids)
         slowest_s = max(cap_s, (side.info.get("first_ms") or 0.0) / 1000)  # one inference may pass the cap
-        reply = self._request(side, {"op": protocol.TIME, "n": side.block, "max_s": cap_s},
+        reply = self._request(side, {"op": protocol.TIME, "n": side.block, "max_s": cap_s,
+                               "count": count},
                               60 + 20 * slowest_s)
         if reply is None:
             return None
@@ -312,6 +313,7 @@ class GroupRunner:
         if side.result is not None:
             return side.result
         reply = self._request(side, {"op": protocol.STATS}, 30)
+        counted = self._counters(side)
         if side.result is not None:  # the worker died after timing
             side.result.samples_ms = side.samples
             return side.result
@@ -319,6 +321,12 @@ class GroupRunner:
         flag = info.pop("flag", None)
         warmup = info.pop("first_ms", None)
         info.update(plan.workload.profile_meta(self._worker_profile))
+        if counted is not None:  # harness.counters: the source's figures + the derived ones
+            from harness.counters import derive
+
+            info["counters"] = derive(
+                counted, flops=info.get("flops"), backend=side.backend, peaks=self.peaks,
+                median_ms=float(np.median(side.samples)) if side.samples else None)
         info["max_rss_bytes"] = (reply or {}).get("max_rss_bytes")
         clean_samples, clean_blocks = side.clean()
         cfg = self.config
@@ -336,6 +344,18 @@ class GroupRunner:
                 self._waited["seconds"], cfg.wait_s)
         return CellResult(side.key, status, reason, side.samples, warmup, info,
                           side.started, time.time())
+
+    # -- counters (harness.counters) ------------------------------------------------------
+
+    peaks: dict[str, Any] | None = None  # the machine's stored peaks (set by the session)
+
+    def _counters(self, side: _Side) -> dict[str, Any] | None:
+        """The worker's counter figures; a failure costs the figures, never the timing."""
+        if side.result is not None or side.client is None:
+            return None
+        from harness.counters.cell import request_counters
+
+        return request_counters(side.client, self.config.counters)
 
     # -- helpers --------------------------------------------------------------------------
 

@@ -14,11 +14,15 @@ they drifted. New ops are additive: a worker answers an unknown op with kind ``p
 - ``reference`` ``{"path": "x.npy"}`` -> ``{"shape": [...]}``: the float64 output, from a
   backend that offers one (``Backend.reference``); others answer kind ``availability``.
 - ``stats`` -> ``{"max_rss_bytes", "pid"}``;  ``quit`` -> ``{}``
+- ``counters`` -> ``{"counters": {...} or null}``: stops the counter window that ``setup``'s
+  ``"counters"`` choice opened around the timed blocks (``time``'s ``"count": false`` leaves a
+  block, e.g. the warm-up, out of it).
 """
 
 from __future__ import annotations
 
 SETUP, TIME, OUTPUT, REFERENCE, STATS, QUIT = "setup", "time", "output", "reference", "stats", "quit"
+COUNTERS = "counters"
 
 # Failure kinds: at which stage a request failed. The coordinator maps them to a cell's status
 # (``availability`` -> skipped, the rest -> failed) and its reason.

@@ -113,6 +113,7 @@ class Worker:
             raise Failure(readable(exc), CONVERSION) from exc
         self.prepared = prepared
         self.built = (model, example)
+        self._open_counters(msg, profile)
         info = {
             **prepared.info,
             "first_ms": prepared.first_ms,
@@ -131,11 +132,20 @@ class Worker:
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise Failure(f"n={n!r}: expected a positive integer", PROTOCOL)
         cap = msg.get("max_s")
-        if cap is None:
-            return {"samples_ms": self._need_prepared().time_block(n)}
-        if not isinstance(cap, (int, float)) or isinstance(cap, bool) or not cap > 0:
+        if cap is not None and (not isinstance(cap, (int, float)) or isinstance(cap, bool)
+                                or not cap > 0):
             raise Failure(f"max_s={cap!r}: expected a positive number of seconds", PROTOCOL)
-        return {"samples_ms": self._capped_block(n, float(cap))}
+        prepared = self._need_prepared()
+        counting = self.counting if msg.get("count", True) else None
+        samples: list[float] = []
+        if counting is not None:
+            counting.resume()
+        try:
+            samples = prepared.time_block(n) if cap is None else self._capped_block(n, float(cap))
+        finally:
+            if counting is not None:
+                counting.pause(len(samples))
+        return {"samples_ms": samples}
 
     def _capped_block(self, n: int, cap_s: float) -> list[float]:
         """Up to ``n`` inferences, stopping once ``cap_s`` has passed.
@@ -153,6 +163,45 @@ class Worker:
             if time.perf_counter() >= end:
                 break
         return samples
+
+    # -- counters (harness.counters): a window around the counted timed blocks -------------
+
+    counting: Any = None
+
+    def _open_counters(self, msg: dict[str, Any], profile: Any) -> None:
+        """Start the session's counter source after setup, so only timed work is counted."""
+        from harness.counters import CellCounters, CountContext
+        from harness.counters.cell import local_caches
+
+        self.counting = None
+        choice = msg.get("counters") or "off"
+        if choice == "off":
+            return
+        built, name = self.built, msg.get("spec") or msg.get("model")
+
+        def cell_profile() -> Any:
+            if profile and "error" not in profile:
+                return profile
+            assert built is not None
+            got = _profile(built[0], built[1], name)
+            if "error" in got:
+                raise RuntimeError(got["error"])
+            return got
+
+        caches, geometry = local_caches()
+        setup = {k: v for k, v in msg.items() if k not in ("profile", "counters")}
+        ctx = CountContext(
+            backend=self.backend.spec.text, precision=msg.get("precision", "f32"),
+            threads=msg.get("threads", self.threads), spec=msg.get("spec"),
+            model_ref=msg.get("model"), seed=msg.get("seed", 0), caches=caches,
+            geometry=geometry, profile=cell_profile, cache_dir=msg.get("cache_dir"),
+            pid=os.getpid(), setup=setup)
+        self.counting = CellCounters(choice, ctx)
+
+    def op_counters(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Stop the window and return its figures (``None`` when counters are off)."""
+        counting, self.counting = self.counting, None
+        return {"counters": counting.finish() if counting is not None else None}
 
     def op_output(self, msg: dict[str, Any]) -> dict[str, Any]:
         path = msg.get("path")

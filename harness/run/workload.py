@@ -66,16 +66,7 @@ class Workload:
 
 
 def meta_from_profile(prof: dict[str, Any]) -> dict[str, Any]:
+    """Profile figures for the cell's meta; counters come from the worker (harness.counters)."""
     if "error" in prof:
         return {"profile_error": prof["error"]}
-    from harness.counters import model_counters
-    from harness.machine import fingerprint
-
-    meta = {k: prof.get(k) for k in PROFILE_KEYS}
-    try:
-        counters = model_counters(prof, fingerprint()["caches"])
-        counters.pop("layers", None)  # per-layer detail belongs to `accelbench profile`
-        meta["counters"] = counters
-    except Exception as exc:  # counters are advisory; say why they are absent
-        meta["counters"] = {"source": "model", "error": f"{type(exc).__name__}: {exc}"}
-    return meta
+    return {k: prof.get(k) for k in PROFILE_KEYS}

@@ -27,8 +27,10 @@ from typing import Any
 
 from harness.results import FINISHED, INTERRUPTED, RUNNING, CellKey, CellResult, SessionInfo
 from harness.store import merge as store_merge
+from harness.store import schema as store_schema
 from harness.store.schema import (
     CELL_COLS,
+    PEAK_COLS,
     SCHEMA_VERSION,
     SESSION_COLS,
     RowError,
@@ -41,6 +43,8 @@ from harness.store.schema import (
     machine_from_row,
     machine_row,
     migrate,
+    peak_from_row,
+    peak_row,
     session_from_row,
     session_row,
     sniff,
@@ -105,7 +109,7 @@ class Store:
                 ro.close()
         if readonly:
             conn = connect_readonly(p)
-            if version != SCHEMA_VERSION:
+            if version != SCHEMA_VERSION and version not in store_schema.READ_COMPATIBLE:
                 conn.close()
                 raise StoreError(f"store {p} has schema v{version}; open it once for writing "
                                  f"to upgrade it to v{SCHEMA_VERSION}")
@@ -222,6 +226,21 @@ class Store:
             row = c.execute("SELECT id, fingerprint FROM machines WHERE id = ?",
                             (machine_id,)).fetchone()
             return None if row is None else machine_from_row(row)[1]
+
+    def put_peak(self, machine_id: str, peak: dict[str, Any], *, measured: float | None = None) -> None:
+        """Record one ``accelbench peak`` measurement; earlier ones are kept (history)."""
+        row = _checked(peak_row, machine_id, time.time() if measured is None else measured, peak)
+        with self._write() as c:
+            c.execute(f"INSERT OR REPLACE INTO peaks ({PEAK_COLS}) VALUES (?, ?, ?)", row)
+
+    def peaks(self, machine_id: str) -> dict[str, Any] | None:
+        """The latest measured peaks of a machine (None if never measured, or a v1 store)."""
+        with self._read() as c:
+            if c.execute("SELECT 1 FROM sqlite_master WHERE name = 'peaks'").fetchone() is None:
+                return None
+            row = c.execute(f"SELECT {PEAK_COLS} FROM peaks WHERE machine_id = ? "
+                            "ORDER BY measured DESC, id DESC LIMIT 1", (machine_id,)).fetchone()
+            return None if row is None else peak_from_row(row)[2]
 
     # ------------------------------------------------------------------ sessions
 

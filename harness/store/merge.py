@@ -19,6 +19,8 @@ from pathlib import Path
 
 from harness.store.schema import (
     CELL_COLS,
+    PEAK_COLS,
+    READ_COMPATIBLE,
     SCHEMA_VERSION,
     SESSION_COLS,
     RowError,
@@ -29,6 +31,8 @@ from harness.store.schema import (
     connect_readonly,
     machine_from_row,
     machine_row,
+    peak_from_row,
+    peak_row,
     session_from_row,
     session_row,
     sniff,
@@ -43,6 +47,7 @@ class Snapshot:
     machines: list[tuple] = field(default_factory=list)
     sessions: list[tuple] = field(default_factory=list)
     cells: list[tuple] = field(default_factory=list)
+    peaks: list[tuple] = field(default_factory=list)
 
 
 def read_all(path: Path) -> Snapshot:
@@ -53,7 +58,7 @@ def read_all(path: Path) -> Snapshot:
     conn = connect_readonly(path)
     try:
         version = check_store(conn, path)
-        if version != SCHEMA_VERSION:
+        if version != SCHEMA_VERSION and version not in READ_COMPATIBLE:
             raise StoreError(f"cannot merge store {path}: it has schema v{version}; open it once "
                              f"with this accelbench to upgrade it to v{SCHEMA_VERSION}")
         conn.execute("BEGIN")  # one snapshot, even while a session is still writing it
@@ -84,6 +89,11 @@ def _snapshot(conn: sqlite3.Connection, path: Path) -> Snapshot:
             if sid not in session_ids:
                 raise RowError(f"it belongs to session {sid!r}, which the store does not hold")
             snap.cells.append(cell_row(sid, cell))
+        has_peaks = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'peaks'").fetchone()
+        for rowid, *row in conn.execute(f"SELECT id, {PEAK_COLS} FROM peaks ORDER BY id"
+                                        if has_peaks else "SELECT 1 WHERE 0"):
+            where = f"peak row {rowid}"
+            snap.peaks.append(peak_row(*peak_from_row(tuple(row))))
     except RowError as e:
         raise StoreError(f"cannot merge store {path}: {where} is malformed ({e}); "
                          "nothing was merged") from None
@@ -95,7 +105,8 @@ def insert_all(conn: sqlite3.Connection, snap: Snapshot) -> dict[str, int]:
     added: dict[str, int] = {}
     for name, cols, rows in (("machines", "id, fingerprint", snap.machines),
                              ("sessions", SESSION_COLS, snap.sessions),
-                             ("cells", CELL_COLS, snap.cells)):
+                             ("cells", CELL_COLS, snap.cells),
+                             ("peaks", PEAK_COLS, snap.peaks)):
         before = conn.total_changes
         marks = ", ".join("?" * len(cols.split(",")))
         conn.executemany(f"INSERT OR IGNORE INTO {name} ({cols}) VALUES ({marks})", rows)

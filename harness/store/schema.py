@@ -10,6 +10,11 @@ Store format history (pyperf-style; bump ``SCHEMA_VERSION`` and add a migration 
   columns, where non-finite floats are written as the tokens ``NaN``, ``Infinity`` and
   ``-Infinity`` (Python's json and JSON5 read them; strict JSON has no way to say NaN).
 
+* v2 (accelbench counters): adds table ``peaks`` - the machine's measured GEMM GFLOP/s and
+  triad bandwidth (``accelbench peak``), one row per measurement, keyed by machine id. A v1
+  store reads as a v2 store without peaks, so read-only commands accept it as it is
+  (``READ_COMPATIBLE``); opening it for writing adds the empty table.
+
 Changes between versions must be additive (new tables, new nullable columns), so that a
 migration is a few ``ALTER TABLE ... ADD COLUMN`` statements and an old row means the same
 thing after it.
@@ -34,13 +39,13 @@ from harness.results import (
     SessionInfo,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 FORMAT_NAME = "accelbench-store"
 # Written into the SQLite header (offset 68) so `file` and other tools can tell what this is.
 APPLICATION_ID = 0x61636362  # "accb"
 SQLITE_MAGIC = b"SQLite format 3\x00"
 SESSION_STATES = (RUNNING, FINISHED, INTERRUPTED)
-TABLES = ("meta", "machines", "sessions", "cells")
+TABLES = ("meta", "machines", "sessions", "cells")  # in every version; v2 adds "peaks"
 
 # ``cells.id`` aliases the rowid so insertion order survives VACUUM (a bare rowid may not).
 DDL = """
@@ -73,6 +78,18 @@ CREATE TABLE cells (
     UNIQUE (session_id, spec, backend, precision, threads)
 );
 """
+# v2: created with the schema (create_schema) or added by the v1 -> v2 migration.
+
+PEAKS_DDL = """
+CREATE TABLE IF NOT EXISTS peaks (
+    id INTEGER PRIMARY KEY,
+    machine_id TEXT NOT NULL,
+    measured REAL NOT NULL,
+    peak TEXT NOT NULL,
+    UNIQUE (machine_id, measured)
+)
+"""
+PEAK_COLS = "machine_id, measured, peak"
 
 MACHINE_COLS = "id, fingerprint"
 SESSION_COLS = "id, started, finished, status, machine_id, config, argv, version"
@@ -81,7 +98,14 @@ CELL_COLS = ("session_id, spec, backend, precision, threads, status, reason, war
 
 # Migration from version v to v+1, run inside one write transaction. None exist yet: v1 is the
 # first format. Keep each one additive (see the module docstring).
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+def _v1_to_v2(conn: sqlite3.Connection) -> None:
+    conn.execute(PEAKS_DDL)
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2}
+# Older versions whose bytes a reader of the current version understands as they are (what
+# they lack reads as empty), so read-only opens and merges need not upgrade them.
+READ_COMPATIBLE: set[int] = {1}
 
 
 class StoreError(Exception):
@@ -165,6 +189,7 @@ def create_schema(conn: sqlite3.Connection, accelbench_version: str) -> None:
     for stmt in DDL.split(";"):
         if stmt.strip():
             conn.execute(stmt)
+    conn.execute(PEAKS_DDL)
     conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [
         ("format", FORMAT_NAME),
         ("schema_version", str(SCHEMA_VERSION)),
@@ -321,4 +346,17 @@ def cell_row(session_id: str, r: CellResult) -> tuple:
            _scalar(r.warmup_ms), dumps(list(r.samples_ms), "samples"), dumps(r.meta, "meta"),
            _scalar(r.started), _scalar(r.finished))
     cell_from_row(row)
+    return row
+
+
+def peak_from_row(row: tuple) -> tuple[str, float, dict[str, Any]]:
+    mid, measured, peak = row
+    when = _number(measured, "peak time", finite=True)
+    return (str(_text(mid, "machine id")), float(when) if when is not None else math.nan,
+            _dict(_loads(peak, "peak"), "peak"))
+
+
+def peak_row(machine_id: str, measured: float, peak: dict[str, Any]) -> tuple:
+    row = (machine_id, measured, dumps(peak, "peak"))
+    peak_from_row(row)
     return row

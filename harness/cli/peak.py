@@ -1,0 +1,85 @@
+"""``accelbench peak``: measure the machine's roofs and store them with the machine.
+
+Also the ``peak`` part of ``accelbench machine --store``: the stored roofs, read-only.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from harness.cli.common import DEFAULT_STORE
+
+    p = sub.add_parser("peak", help="measure attainable GEMM GFLOP/s and memory bandwidth "
+                       "(the roofline's roofs) and store them with the machine")
+    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"default {DEFAULT_STORE}")
+    p.add_argument("--json", action="store_true", help="print the measured peaks as JSON")
+    p.add_argument("--threads", type=int, help="threads (default: the sessions' default, all cores)")
+    p.add_argument("--backends", help="comma list (default: the sessions' default backends)")
+    p.add_argument("--gemm-n", type=int, default=2048, metavar="N", help="GEMM size N x N x N")
+    p.add_argument("--seconds", type=float, default=2.0, help="timing per GEMM (at least 10 repeats)")
+    p.add_argument("--triad-mib", type=float, metavar="MiB",
+                   help="triad array size (default: 4x the last-level cache where memory allows)")
+    p.set_defaults(func=cmd_peak)
+
+
+def cmd_peak(args: argparse.Namespace) -> int:
+    from dataclasses import fields
+
+    from harness.backends import split_backend_list
+    from harness.cli.common import UsageError, print_json
+    from harness.config import SessionConfig, default_threads
+    from harness.machine import fingerprint
+    from harness.peak import measure_peaks
+    from harness.store import Store
+
+    threads = args.threads or default_threads()
+    if threads < 1 or not 64 <= args.gemm_n <= 32768 or args.seconds <= 0:
+        raise UsageError("peak: --threads must be >= 1, --gemm-n from 64 to 32768, --seconds > 0")
+    default = next(f.default for f in fields(SessionConfig) if f.name == "backends")
+    backends = split_backend_list(args.backends) if args.backends else list(default)  # type: ignore[arg-type]
+    elements = int(args.triad_mib * 2**20 / 8) if args.triad_mib else None
+    machine = fingerprint()
+    with Store.open(args.store) as store:  # fails before the minutes of measuring, not after
+        store.add_machine(machine["id"], machine)
+    peaks = measure_peaks(machine, threads, backends, gemm_n=args.gemm_n,
+                          gemm_seconds=args.seconds, triad_elements_override=elements)
+    with Store.open(args.store) as store:
+        store.put_peak(machine["id"], peaks, measured=peaks["measured_at"])
+    if args.json:
+        print_json(peaks)
+        return 0
+    print(f"machine {machine['id']}: {threads} threads (measured while the machine may be shared; "
+          f"1-min load {peaks['detail']['loadavg']})")
+    for name, g in peaks["detail"]["gemm"].items():
+        if "error" in g:
+            print(f"  GEMM {name:<10} {g['error']}")
+            continue
+        print(f"  GEMM {name:<10} {_ci(g['gflops'])} GFLOP/s (f32, {g['n']}^3)")
+    tri = peaks["detail"]["triad"]
+    print(f"  triad           {_ci(tri['gbs'])} GB/s ({tri['sized']})")
+    print(f"stored in {args.store}")
+    return 0
+
+
+def _ci(summary: dict[str, Any]) -> str:
+    ci = summary.get("ci95")
+    return f"{summary['median']:.1f}" + (f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else "")
+
+
+def stored_peak(store_path: Path, machine_id: str) -> dict[str, Any] | None:
+    """The latest stored peaks of a machine as ``accelbench machine`` shows them, or None."""
+    from harness.store import Store
+
+    if not store_path.exists():
+        return None
+    with Store.open(store_path, readonly=True) as store:
+        peak = store.peaks(machine_id)
+    if peak is None:
+        return None
+    return {"gflops": peak.get("gflops"), "bandwidth_gbs": peak.get("bandwidth_gbs"),
+            "gflops_ci95": peak.get("gflops_ci95"), "bandwidth_ci95": peak.get("bandwidth_ci95"),
+            "threads": peak.get("threads"), "measured_at": peak.get("measured_at")}

@@ -1,0 +1,153 @@
+"""Counters around one cell: what the worker calls, and the per-cell figures derived from them.
+
+Why here and not in the worker: the worker only knows "a window opens after setup, is resumed
+around counted blocks and stopped at the end"; which source runs (``auto`` resolves here, once
+per worker process), how a failure is worded and how raw counts become misses per kFLOP,
+achieved GFLOP/s and a fraction of the roofline all live in this package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from harness.counters.base import CountContext, CountersUnavailable, Window, get_source, resolve
+from harness.run import protocol
+
+LINE_BYTES = 64  # cache line assumed when turning misses into DRAM bytes (sysfs says 64 here)
+
+
+class CellCounters:
+    """The worker's handle: a window of the resolved source, or the reason there is none."""
+
+    def __init__(self, choice: str, ctx: CountContext) -> None:
+        self.choice = choice
+        self.source, self.why = resolve(choice)
+        self.window: Window | None = None
+        self.error: str | None = None
+        self.inferences = 0
+        if self.source is None:
+            return
+        try:
+            self.window = get_source(self.source).start(ctx)
+        except CountersUnavailable as exc:
+            self.error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - counters are advisory; the timing goes on
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def resume(self) -> None:
+        if self.window is not None:
+            self._guard(self.window.resume)
+
+    def pause(self, inferences: int) -> None:
+        if self.window is not None:
+            self._guard(self.window.pause)
+            self.inferences += inferences
+
+    def _guard(self, step: Any) -> None:
+        """A source that breaks mid-session stops counting and says why; timing goes on."""
+        try:
+            step()
+        except Exception as exc:  # noqa: BLE001
+            self.error, self.window = f"{type(exc).__name__}: {exc}", None
+
+    def finish(self) -> dict[str, Any] | None:
+        """The source's figures, or ``{"source", "error"}`` saying why there are none."""
+        if self.source is None:
+            return None
+        base = {"source": self.source, "choice": self.choice, "chosen_because": self.why,
+                "inferences_counted": self.inferences}
+        if self.window is None:
+            return {**base, "error": self.error or "not started"}
+        window, self.window = self.window, None
+        try:
+            return {**window.stop(self.inferences), **base}
+        except CountersUnavailable as exc:
+            return {**base, "error": str(exc)}
+        except Exception as exc:  # noqa: BLE001
+            return {**base, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def local_caches() -> tuple[dict[str, Any], dict[str, dict[str, int]]]:
+    """Cache sizes and geometry without the full fingerprint (py-cpuinfo costs a second)."""
+    from harness.machine import SYSFS_CACHE, fingerprint, read_sysfs_caches
+
+    sizes, geometry = read_sysfs_caches(SYSFS_CACHE)
+    if any(sizes.values()):
+        return sizes, geometry
+    fp = fingerprint()
+    return fp["caches"], fp.get("cache_geometry") or {}
+
+
+def request_counters(client: Any, choice: str) -> dict[str, Any] | None:
+    """Ask a worker (``harness.run.client.WorkerClient``) to stop its window and answer.
+
+    ``off`` is said in the cell, not left blank. A worker that errs, hangs or dies while
+    stopping (cachegrind reruns the cell for minutes) costs the counters, not the cell: its
+    samples are already in hand, so the result names the source and the error instead.
+    """
+    from harness.run.client import WorkerCrashed, WorkerError, WorkerTimeout
+
+    if choice == "off":
+        return {"source": "off", "choice": "off", "chosen_because": "counters off"}
+    try:
+        return client.request({"op": protocol.COUNTERS}, timeout=stop_timeout_s(choice)).get("counters")
+    except WorkerError as exc:
+        why = f"{exc.kind}: {exc}"
+    except (WorkerTimeout, WorkerCrashed) as exc:
+        client.kill()
+        why = f"the worker failed while stopping the counters: {exc}"
+    return {"source": choice, "choice": choice, "error": why}
+
+
+def stop_timeout_s(choice: str) -> float:
+    """How long the coordinator waits for a window to stop (cachegrind reruns the cell twice)."""
+    from harness.counters.base import SOURCES
+
+    return max((s.stop_timeout_s for name, s in SOURCES.items() if name == choice), default=120.0)
+
+
+def derive(counters: Mapping[str, Any] | None, *, flops: float | None, median_ms: float | None,
+           backend: str, peaks: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Per-cell figures from a source's counts, the cell's FLOPs and median, and the machine's
+    measured peaks. A figure that cannot be had is None (never 0); each names its source."""
+    if not counters or "error" in counters:
+        return dict(counters) if counters else None
+    out = dict(counters)
+    misses = counters.get("misses_per_inference")
+    kflop = flops / 1000 if flops else None
+    out["misses_per_kflop"] = misses / kflop if misses is not None and kflop else None
+    out.setdefault("llc_miss_rate", None)
+    out.setdefault("ipc", None)
+    if out.get("arithmetic_intensity") is None:
+        traffic = counters.get("dram_bytes_per_inference")
+        if traffic is None and misses is not None:
+            traffic = misses * LINE_BYTES
+        out["arithmetic_intensity"] = flops / traffic if flops and traffic else None
+        out["arithmetic_intensity_basis"] = (f"{counters['source']} LLC misses x {LINE_BYTES} B"
+                                             if out["arithmetic_intensity"] is not None else None)
+    achieved = flops / (median_ms * 1e6) if flops and median_ms else None
+    out["achieved_gflops"] = achieved
+    out.update(roof_fraction(achieved, out["arithmetic_intensity"], backend, peaks))
+    return out
+
+
+def roof_fraction(achieved: float | None, intensity: float | None, backend: str,
+                  peaks: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Achieved GFLOP/s over the roofline's attainable figure at this arithmetic intensity:
+    min(GEMM peak of this backend's library, intensity x triad bandwidth)."""
+    none = {"fraction_of_peak": None, "attainable_gflops": None, "peak_basis": None}
+    if not peaks or achieved is None:
+        return {**none, "peak_basis": "no measured peaks for this machine (run accelbench peak)"
+                if not peaks else None}
+    gflops = peaks.get("gflops") or {}
+    library = backend.split(":", 1)[0]
+    compute = gflops.get(library) or max((v for v in gflops.values() if v), default=None)
+    bandwidth = peaks.get("bandwidth_gbs")
+    roofs = [r for r in (compute, intensity * bandwidth if intensity and bandwidth else None) if r]
+    if not roofs:
+        return none
+    attainable = min(roofs)
+    basis = "compute" if compute and attainable == compute else "memory"
+    return {"fraction_of_peak": achieved / attainable, "attainable_gflops": attainable,
+            "peak_basis": f"{basis} roof (measured by accelbench peak)"}

@@ -1,0 +1,168 @@
+"""The machine's measured limits: attainable f32 GEMM GFLOP/s per backend and triad bandwidth.
+
+Why measured and not computed from the data sheet: a roofline with the theoretical peak (cores x
+FMA width x clock) places every cell far below it without saying whether the library, the
+clock under load, or a shared core is to blame. The roofs here are what a large GEMM reaches
+through each backend's own library at the sessions' thread count, and what a STREAM-style
+triad (``a = b + s * c``) reaches from memory, each with a 95% CI of the median over repeats.
+
+Each GEMM runs in its own process with the thread environment set before import (as the
+workers do), through the backend's ordinary ``prepare`` path: a bias-free ``nn.Linear(n, n)``
+on an ``n x n`` input is one ``n x n x n`` GEMM (2 n^3 FLOPs), so no backend-specific code
+lives here. The triad uses float64 arrays (as STREAM does) of at least 4x the last-level
+cache each, so caches cannot serve them; where memory does not allow that, the largest size
+that fits is used and ``triad.sized`` says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from harness import stats
+
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+LLC_FACTOR = 4  # each triad array is at least this many times the last-level cache
+MEMORY_SHARE = 0.5  # the triad's three arrays may use at most this share of available memory
+
+
+def _summary(values: Sequence[float]) -> dict[str, Any]:
+    lo, hi = stats.median_ci(values)
+    finite = bool(np.isfinite(lo) and np.isfinite(hi))
+    return {"median": float(np.median(values)), "ci95": [lo, hi] if finite else None,
+            "n": len(values)}
+
+
+def gemm_in_process(backend: str, n: int, threads: int, seconds: float = 2.0,
+                    min_repeats: int = 10) -> dict[str, Any]:
+    """GFLOP/s of ``n x n x n`` f32 GEMMs through ``backend``'s prepare path, in this process."""
+    import torch
+
+    from harness.backends import get_backend
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(n, n, bias=False).eval()
+    x = torch.randn(n, n)
+    prepared = get_backend(backend).prepare(model, x, precision="f32", threads=threads)
+    prepared.time_block(2)  # warm-up: thread pools, primitive caches
+    samples: list[float] = []
+    deadline = time.monotonic() + seconds
+    while len(samples) < min_repeats or time.monotonic() < deadline:
+        samples.extend(prepared.time_block(1))
+        if len(samples) >= 1000:
+            break
+    gflops = [2 * n**3 / (ms * 1e6) for ms in samples if ms > 0]
+    return {"backend": backend, "n": n, "threads": threads, "gflops": _summary(gflops),
+            "precision": prepared.info.get("precision_effective", "f32")}
+
+
+def gemm(backend: str, n: int, threads: int, seconds: float = 2.0) -> dict[str, Any]:
+    """``gemm_in_process`` in a fresh process with the thread environment set before import."""
+    env = {**os.environ, **{k: str(threads) for k in THREAD_ENV}}
+    cmd = [sys.executable, "-m", "harness.peak", "--backend", backend, "--n", str(n),
+           "--threads", str(threads), "--seconds", str(seconds)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = " | ".join(proc.stderr.strip().splitlines()[-2:])
+        return {"backend": backend, "n": n, "threads": threads,
+                "error": f"GEMM through {backend} failed (exit {proc.returncode}): {tail}"}
+    return json.loads(lines[-1])
+
+
+def triad_elements(llc_bytes: int | None, available_bytes: int | None,
+                   elements: int | None = None) -> tuple[int, str]:
+    """Elements per float64 array, and a sentence saying how the size was chosen."""
+    if elements:
+        return elements, f"{elements * 8 / 2**20:.0f} MiB per array (as asked)"
+    llc = llc_bytes or 32 * 2**20
+    want = LLC_FACTOR * llc // 8
+    fits = int(available_bytes * MEMORY_SHARE // 24) if available_bytes else want
+    if want <= fits:
+        return want, f"{LLC_FACTOR}x the last-level cache ({llc / 2**20:.0f} MiB) per array"
+    return fits, (f"the largest that fits in {MEMORY_SHARE:.0%} of available memory: "
+                  f"{fits * 8 / llc:.1f}x the last-level cache per array (wanted {LLC_FACTOR}x)")
+
+
+def triad(threads: int, elements: int, repeats: int = 20) -> dict[str, Any]:
+    """STREAM triad ``a = b + s*c`` bandwidth in GB/s (3 arrays x 8 bytes per element moved,
+    STREAM's convention: the write-allocate read of ``a`` is not counted)."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        b = torch.rand(elements, dtype=torch.float64)
+        c = torch.rand(elements, dtype=torch.float64)
+        a = torch.empty_like(b)
+        torch.add(b, c, alpha=3.0, out=a)  # first touch: page faults are not bandwidth
+        rates = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            torch.add(b, c, alpha=3.0, out=a)
+            dt = time.perf_counter() - t0
+            rates.append(3 * 8 * elements / dt / 1e9)
+    finally:
+        torch.set_num_threads(old)
+    return {"elements": elements, "array_bytes": 8 * elements, "threads": threads,
+            "gbs": _summary(rates)}
+
+
+def available_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def measure_peaks(machine: dict[str, Any], threads: int, backends: Sequence[str], *,
+                  gemm_n: int = 2048, gemm_seconds: float = 2.0,
+                  triad_elements_override: int | None = None) -> dict[str, Any]:
+    """The roofs stored with the machine: ``{"gflops": {backend: ..}, "bandwidth_gbs": ..}``
+    (medians) with their CIs and how each was measured under ``detail``."""
+    from harness.backends import parse_backend
+
+    caches = machine.get("caches") or {}
+    llc = caches.get("l3") or caches.get("l2")
+    gemms = {parse_backend(b).name: gemm(b, gemm_n, threads, gemm_seconds) for b in backends}
+    elements, sized = triad_elements(llc, available_memory(), triad_elements_override)
+    bw = triad(threads, elements)
+    bw["sized"] = sized
+    return {
+        "gflops": {k: (g.get("gflops") or {}).get("median") for k, g in gemms.items()},
+        "bandwidth_gbs": bw["gbs"]["median"],
+        "gflops_ci95": {k: (g.get("gflops") or {}).get("ci95") for k, g in gemms.items()},
+        "bandwidth_ci95": bw["gbs"]["ci95"],
+        "threads": threads,
+        "machine_id": machine.get("id"),
+        "measured_at": time.time(),
+        "detail": {"gemm": gemms, "triad": bw,
+                   "loadavg": os.getloadavg()[0] if hasattr(os, "getloadavg") else None},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Child entry point: one backend's GEMM, answered as one JSON line on stdout."""
+    p = argparse.ArgumentParser(prog="python -m harness.peak")
+    p.add_argument("--backend", required=True)
+    p.add_argument("--n", type=int, required=True)
+    p.add_argument("--threads", type=int, required=True)
+    p.add_argument("--seconds", type=float, default=2.0)
+    a = p.parse_args(argv)
+    out = sys.stdout
+    sys.stdout = sys.stderr  # library chatter must not reach the JSON line
+    result = gemm_in_process(a.backend, a.n, a.threads, a.seconds)
+    print(json.dumps(result), file=out, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""The roofline: each cell's achieved GFLOP/s against its arithmetic intensity, under the
+machine's measured roofs (``accelbench peak``).
+
+Why pure data first: ``roofline_points`` is what ``report --json`` and any renderer share;
+``plot_roofline`` only draws it. Achieved GFLOP/s is recomputed from the report's median (the
+statistic the report states), not taken from the stored counters, so the point and the table
+always agree. The intensity comes from the cell's counters and names their source: measured
+LLC misses (perf), simulated misses (cachegrind, AVX2 code) or the analytic model's DRAM or
+compulsory bytes - points of different sources are not the same kind of figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from .tables import Report
+
+_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
+
+
+def roofline_points(report: Report, peaks: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """One point per timed cell that has FLOPs, a median and an arithmetic intensity."""
+    points = []
+    for row in report.cells:
+        counters = row.meta.get("counters") or {}
+        intensity = counters.get("arithmetic_intensity")
+        if not row.flops or not row.median_ms or not intensity:
+            continue
+        achieved = row.flops / (row.median_ms * 1e6)
+        roof = attainable(intensity, row.key.backend, peaks)
+        points.append({
+            **row.key.as_dict(), "arithmetic_intensity": intensity, "achieved_gflops": achieved,
+            "source": counters.get("source"),
+            "intensity_basis": counters.get("arithmetic_intensity_basis"),
+            "attainable_gflops": roof, "fraction_of_peak": achieved / roof if roof else None,
+        })
+    return points
+
+
+def attainable(intensity: float, backend: str, peaks: Mapping[str, Any] | None) -> float | None:
+    """min(compute roof of the backend's library, intensity x bandwidth); None without peaks."""
+    if not peaks:
+        return None
+    gflops = peaks.get("gflops") or {}
+    compute = gflops.get(backend.split(":", 1)[0]) or max((v for v in gflops.values() if v),
+                                                          default=None)
+    bandwidth = peaks.get("bandwidth_gbs")
+    roofs = [r for r in (compute, intensity * bandwidth if bandwidth else None) if r]
+    return min(roofs) if roofs else None
+
+
+def plot_roofline(points: list[dict[str, Any]], peaks: Mapping[str, Any] | None,
+                  path: str | Path, title: str = "roofline") -> Path | None:
+    """Log-log roofline PNG; nothing is written without points (an empty plot reads as zero)."""
+    if not points:
+        return None
+    xs = [p["arithmetic_intensity"] for p in points]
+    lo, hi = min(xs) / 4, max(xs) * 4
+    fig = Figure(figsize=(7, 5))
+    ax = fig.add_subplot()
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    bandwidth = (peaks or {}).get("bandwidth_gbs")
+    gflops = {k: v for k, v in ((peaks or {}).get("gflops") or {}).items() if v}
+    if bandwidth:
+        top = max(gflops.values(), default=float("inf"))
+        grid = [lo * (hi / lo) ** (k / 64) for k in range(65)]
+        ax.plot(grid, [min(x * bandwidth, top) for x in grid], color="0.3", lw=1.2,
+                label=f"memory roof: triad {bandwidth:.1f} GB/s")
+    for i, (name, value) in enumerate(sorted(gflops.items())):
+        ax.axhline(value, color=_COLORS[i % len(_COLORS)], ls="--", lw=1,
+                   label=f"compute roof: GEMM via {name} {value:.1f} GFLOP/s")
+    backends = sorted({p["backend"] for p in points})
+    markers = {"perf": "o", "cachegrind": "s", "model": "^"}
+    for i, backend in enumerate(backends):
+        for source in sorted({str(p["source"]) for p in points}):
+            sel = [p for p in points if p["backend"] == backend and str(p["source"]) == source]
+            if sel:
+                ax.scatter([p["arithmetic_intensity"] for p in sel],
+                           [p["achieved_gflops"] for p in sel], color=_COLORS[i % len(_COLORS)],
+                           marker=markers.get(source, "x"), label=f"{backend} ({source})")
+    ax.set_xlim(lo, hi)
+    ax.set_xlabel("arithmetic intensity (FLOP / byte of DRAM traffic)")
+    ax.set_ylabel("achieved performance (GFLOP/s)")
+    ax.set_title(title.replace("$", r"\$"))
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120, bbox_inches="tight")
+    return out

@@ -1,0 +1,84 @@
+"""accelbench peak at small sizes, the triad's sizing rule, the stored roofs, the roofline."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness import peak
+from harness.cli import main
+from harness.results import CellKey, CellResult, SessionInfo
+from reports import build_report
+from reports.roofline import attainable, plot_roofline, roofline_points
+
+
+def test_gemm_and_triad_small():
+    g = peak.gemm_in_process("torch", 64, 1, seconds=0.05)
+    s = g["gflops"]
+    assert s["n"] >= 10 and s["median"] > 0 and s["ci95"][0] <= s["median"] <= s["ci95"][1]
+    t = peak.triad(1, 100_000, repeats=8)
+    assert t["array_bytes"] == 800_000 and t["gbs"]["median"] > 0 and t["gbs"]["ci95"]
+
+
+def test_triad_sizing_says_which():
+    n, why = peak.triad_elements(32 << 20, 64 << 30)
+    assert n == 4 * (32 << 20) // 8 and why.startswith("4x the last-level cache (32 MiB)")
+    # a 480 MiB L3 with 4 GiB free: 4x would need 5.6 GiB for three arrays
+    n, why = peak.triad_elements(480 << 20, 4 << 30)
+    assert n == int((4 << 30) * 0.5 // 24) and "largest that fits" in why and "wanted 4x" in why
+    assert peak.triad_elements(None, None, elements=1000) == (1000, "0 MiB per array (as asked)")
+
+
+def test_peak_cli_stores_and_machine_shows_them(tmp_path, capsys):
+    store = tmp_path / "s.sqlite"
+    args = ["peak", "--store", str(store), "--json", "--backends", "torch", "--gemm-n", "128",
+            "--seconds", "0.1", "--threads", "1", "--triad-mib", "4"]
+    assert main(args) == 0
+    measured = json.loads(capsys.readouterr().out)
+    assert set(measured["gflops"]) == {"torch"} and measured["gflops"]["torch"] > 0
+    assert measured["bandwidth_gbs"] > 0 and len(measured["bandwidth_ci95"]) == 2
+    assert measured["detail"]["triad"]["sized"] == "4 MiB per array (as asked)"
+    assert main(["machine", "--store", str(store), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["peak"]["gflops"] == measured["gflops"]
+    assert shown["peak"]["bandwidth_gbs"] == measured["bandwidth_gbs"]
+    assert {"perf", "cachegrind", "model"} <= set(shown["counters"])
+    assert all(c["ok"] or c["why"] for c in shown["counters"].values())
+    assert main(["machine", "--store", str(tmp_path / "none.sqlite"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["peak"] is None
+
+
+def test_peak_cli_bad_usage(tmp_path, capsys):
+    assert main(["peak", "--store", str(tmp_path / "s.sqlite"), "--gemm-n", "1"]) == 2
+    assert "--gemm-n" in capsys.readouterr().err
+
+
+def _cells():
+    def cell(backend, ms, counters):
+        return CellResult(CellKey("a:x=1", backend, "f32", 1), "done", None, [ms] * 10, None,
+                          {"flops": 2e6, "counters": counters})
+    return [cell("torch", 0.1, {"source": "model", "arithmetic_intensity": 2.0}),
+            cell("openvino:CPU", 0.02, {"source": "perf", "arithmetic_intensity": 100.0}),
+            cell("other", 0.1, {"source": "model", "error": "cache sizes unknown"})]
+
+
+def test_roofline_points_and_plot(tmp_path):
+    report = build_report(SessionInfo(id="s", started=1.0, status="finished"), _cells(), None)
+    peaks = {"gflops": {"torch": 50.0, "openvino": 80.0}, "bandwidth_gbs": 10.0}
+    points = roofline_points(report, peaks)
+    assert [(p["backend"], p["source"]) for p in points] == [("torch", "model"),
+                                                             ("openvino:CPU", "perf")]
+    torch_pt, ov_pt = points
+    assert torch_pt["achieved_gflops"] == pytest.approx(20.0)
+    assert torch_pt["attainable_gflops"] == pytest.approx(20.0)  # memory roof 2 x 10
+    assert ov_pt["attainable_gflops"] == pytest.approx(80.0)  # openvino's compute roof
+    assert ov_pt["fraction_of_peak"] == pytest.approx(100.0 / 80.0)
+    assert attainable(1.0, "torch", None) is None
+    out = plot_roofline(points, peaks, tmp_path / "roof.png")
+    assert out is not None and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plot_roofline([], peaks, tmp_path / "none.png") is None
+    assert not (tmp_path / "none.png").exists()
+    cells = {c["backend"]: c for c in report.as_json()["cells"]}
+    assert cells["torch"]["counters"]["source"] == "model"
+    assert cells["other"]["fraction_of_peak"] is None
