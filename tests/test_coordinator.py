@@ -83,6 +83,8 @@ class FakeWorker:
             return {"ok": True, "samples_ms": [value * (1 + 0.001 * (k % 3)) for k in range(n)]}
         if op == "stats":
             return {"ok": True, "max_rss_bytes": 1, "pid": self.pid}
+        if op == "counters":  # the counter window the setup's "counters" choice opened
+            return {"ok": True, "counters": {"source": "fake", "choice": msg.get("op")}}
         raise AssertionError(op)
 
     def kill(self) -> None:
