@@ -227,7 +227,9 @@ def _blocks(cell: CellResult) -> list | None:
 
 def _pair_warnings(sources: Sequence[Source], shared: Sequence[CellKey]) -> tuple[str, ...]:
     """Per pair (reference, other): differences that change the answer more than hardware."""
-    out = []
+    out = [f"{s.label}: {n} compared cells ran while the machine was busier than its cores "
+           f"(load average above cores + 1); their times may be inflated"
+           for s in sources if (n := _busy(s, shared))]
     ref = sources[0]
     for other in sources[1:]:
         pair = f"{ref.label} vs {other.label}"
@@ -249,6 +251,22 @@ def _pair_warnings(sources: Sequence[Source], shared: Sequence[CellKey]) -> tupl
             out.append(f"{pair}: the runtime ran a different effective precision in {len(eff)} "
                        f"cells, e.g. {eff[0]}")
     return tuple(out)
+
+
+def _busy(s: Source, shared: Sequence[CellKey]) -> int:
+    """Cells timed while other work competed for the cores (as ``reports.tables`` warns)."""
+    cores = ((s.machine or {}).get("cpu") or {}).get("count")
+    if not isinstance(cores, int):
+        return 0
+    keys = set(shared)
+    n = 0
+    for c in s.cells:
+        load = c.meta.get("loadavg") if isinstance(c.meta, Mapping) else None
+        if c.key in keys and isinstance(load, Mapping):
+            peak = max((v for k in ("before", "after")
+                        if isinstance(v := load.get(k), (int, float))), default=0.0)
+            n += peak > cores + 1
+    return n
 
 
 def _axis(s: Source, name: str) -> list:

@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from harness import __version__
-from harness.cli import compare, info, run, stored
+from harness.cli import compare, exchange, info, run, stored
 from harness.cli.common import user_errors
 
 
@@ -47,4 +47,5 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_parser(sub)
     stored.add_parsers(sub)
     compare.add_parser(sub)
+    exchange.add_parsers(sub)
     return parser
