@@ -137,3 +137,22 @@ def test_bad_sources_exit_2(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "at least two" in proc.stderr
     proc = run_cli("compare", str(INTEL), str(INTEL))
     assert proc.returncode == 2 and "twice" in proc.stderr
+
+
+def test_median_draws_match_the_cells_own_block_ci() -> None:
+    """The draws behind a comparison are the same bootstrap that gives a cell its CI."""
+    import numpy as np
+
+    from harness import stats
+
+    rng = np.random.default_rng(5)
+    blocks = [30] * 10
+    x = list(np.repeat(1 + 0.1 * rng.standard_normal(10), 30) + 0.01 * rng.standard_normal(300))
+    draws, method = stats.median_draws(x, blocks, seed=0)
+    assert method == "blocks" and draws.shape == (2000,)
+    lo, hi = np.percentile(draws, [2.5, 97.5])
+    assert [lo, hi] == pytest.approx(stats.summarize(x, blocks)["ci95"])
+    iid, method = stats.median_draws(x, None, seed=0)
+    assert method == "iid"
+    # iterations treated as independent ignore the drift between blocks: a narrower interval
+    assert np.ptp(np.percentile(iid, [2.5, 97.5])) < hi - lo
