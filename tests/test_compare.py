@@ -156,3 +156,24 @@ def test_median_draws_match_the_cells_own_block_ci() -> None:
     assert method == "iid"
     # iterations treated as independent ignore the drift between blocks: a narrower interval
     assert np.ptp(np.percentile(iid, [2.5, 97.5])) < hi - lo
+
+
+def test_compare_and_export_import_neither_torch_nor_openvino(tmp_path: Path) -> None:
+    """Comparing stores from CI runners must not pay for the frameworks (guard lazy imports)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import contextlib, io, json, sys\n"
+        "from harness.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    rcs = [main(['compare', {str(INTEL)!r}, {str(AMD)!r}, '--out', "
+        f"{str(tmp_path / 'c')!r}]),\n"
+        f"           main(['export', '--format', 'pytest-benchmark', '--store', {str(AMD)!r}])]\n"
+        "print(json.dumps([rcs, [m for m in ('torch', 'openvino') if m in sys.modules]]))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout) == [[0, 0], []]
+    assert (tmp_path / "c" / "compare.html").is_file()
