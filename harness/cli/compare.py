@@ -35,7 +35,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from harness.cli.common import UsageError, print_json
 
     try:
-        from reports.compare import Rule
+        from reports.compare_gates import Rule
         rules = [Rule.parse(r) for r in args.fail_on_regression]
     except ValueError as e:
         raise UsageError(str(e)) from None
@@ -43,7 +43,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UsageError("compare needs at least two sources (STORE or STORE#SESSION)")
     sources = read_sources(args.sources)
 
-    from reports.compare import build_comparison, regressions
+    from reports.compare import build_comparison
+    from reports.compare_gates import regressions
     from reports.compare_render import render_markdown, write_comparison
 
     cmp = build_comparison(sources)
