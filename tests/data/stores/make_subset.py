@@ -16,7 +16,7 @@ from harness.store import Store
 
 def main(argv: list[str]) -> None:
     src, dst, *specs = argv
-    (source,) = read_sources([src])[:1] if "#" in src else read_sources([src])
+    (source,) = read_sources([src])
     with Store.open(Path(dst)) as out:
         if source.machine:
             out.add_machine(source.session.machine_id, dict(source.machine))
