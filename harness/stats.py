@@ -135,6 +135,25 @@ def split_blocks(samples: Sequence[float], blocks: Sequence[int] | None) -> list
     return np.split(x, np.cumsum(blocks)[:-1])
 
 
+def median_draws(samples: Sequence[float], blocks: Sequence[int] | None = None, *,
+                 resamples: int = 2000, seed: int = 0) -> tuple[np.ndarray, str]:
+    """Bootstrap draws of one cell's median, and how they were made (``blocks`` or ``iid``).
+
+    Why draws and not an interval: comparing two machines needs the ratio of two medians
+    whose sessions ran apart, so their draws are independent and dividing them elementwise
+    gives the ratio's bootstrap distribution (``reports.compare``). The blocks are resampled
+    whole, as ``summarize`` does, so drift within a session stays in the interval.
+    """
+    x = np.asarray(samples, dtype=float)
+    rng = np.random.default_rng(seed)
+    parts = split_blocks(x, blocks)
+    if parts is not None and len(parts) >= MIN_BOOTSTRAP_BLOCKS:
+        parts = coarsen(parts)
+        picks = rng.integers(0, len(parts), size=(resamples, len(parts)))
+        return _block_medians_of(parts, picks), "blocks"
+    return np.median(rng.choice(x, size=(resamples, x.size), replace=True), axis=1), "iid"
+
+
 def speedup(
     baseline: Sequence[float], candidate: Sequence[float], *,
     baseline_blocks: Sequence[int] | None = None, candidate_blocks: Sequence[int] | None = None,

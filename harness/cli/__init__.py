@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from harness import __version__
-from harness.cli import info, peak, run, stored
+from harness.cli import compare, exchange, info, peak, run, stored
 from harness.cli.common import user_errors
 
 
@@ -47,4 +47,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_parser(sub)
     stored.add_parsers(sub)
     peak.add_parser(sub)
+    compare.add_parser(sub)
+    exchange.add_parsers(sub)
     return parser

@@ -1,0 +1,142 @@
+"""The ``accelbench`` pytest fixture: time your own model on torch and OpenVINO in your suite.
+
+    def test_my_net(accelbench):
+        result = accelbench(make_model(), torch.randn(1, 3, 64, 64))
+        assert result.speedup().ci95[0] > 1.0   # OpenVINO is faster, at 95%
+
+Why it rides on pytest-benchmark: people already run ``pytest --benchmark-only``, save runs and
+gate with ``--benchmark-compare-fail=median:5%``. Each backend becomes one entry in its table
+(``test_my_net[torch]``, ``test_my_net[openvino:CPU]``) with the raw samples, so those habits
+keep working; what pytest-benchmark lacks, the speed-up with a CI, comes back as the result.
+
+Why in-process backends (``harness.backends.get_backend``) and alternated blocks: the timing
+loop, conversion, static shapes and explicit precision are the harness's, not re-written here;
+alternating blocks between the backends lets drift hit both sides alike, so the speed-up's
+interval is a paired block bootstrap (``harness.stats.speedup``), as in ``accelbench run``.
+Registered through the ``pytest11`` entry point, so installing accelbench is enough.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from harness import stats
+
+BLOCK_S = 0.05  # one timed block: long enough to amortize the loop, short enough to alternate
+MIN_BLOCKS = 8  # enough blocks for a block bootstrap (stats.MIN_BOOTSTRAP_BLOCKS is 4)
+DISABLED_BUDGET_S = 0.2  # under --benchmark-disable: a smoke run, nothing reported
+
+
+@dataclass(frozen=True)
+class Speedup:
+    baseline: str
+    candidate: str
+    value: float
+    ci95: tuple[float, float]
+    ci_method: str | None
+
+    @property
+    def significant(self) -> bool:
+        return self.ci95[0] > 1.0 or self.ci95[1] < 1.0
+
+
+@dataclass
+class AccelResult:
+    """Per-backend samples (ms), timed blocks, summaries, and speed-ups over the first backend."""
+
+    backends: tuple[str, ...]
+    samples_ms: dict[str, list[float]] = field(default_factory=dict)
+    blocks: dict[str, list[int]] = field(default_factory=dict)
+    info: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def summary(self, backend: str) -> dict[str, Any]:
+        return stats.summarize(self.samples_ms[backend], self.blocks[backend])
+
+    def speedup(self, candidate: str | None = None) -> Speedup:
+        """median(first backend) / median(candidate), with its 95% paired-block CI."""
+        base = self.backends[0]
+        cand = candidate or self.backends[-1]
+        r = stats.speedup(self.samples_ms[base], self.samples_ms[cand],
+                          baseline_blocks=self.blocks[base], candidate_blocks=self.blocks[cand])
+        return Speedup(base, cand, r["speedup"], tuple(r["ci95"]), r["ci_method"])
+
+
+class AccelBench:
+    """Callable returned by the fixture; one call times one model on every backend."""
+
+    def __init__(self, benchmark: Any) -> None:
+        self._bm = benchmark
+
+    def __call__(self, model: Any, example_input: Any, *,
+                 backends: Sequence[str] = ("torch", "openvino:CPU"), precision: str = "f32",
+                 threads: int = 1, budget_s: float = 2.0) -> AccelResult:
+        from harness.backends import get_backend
+
+        disabled = bool(getattr(self._bm, "disabled", False))
+        budget = DISABLED_BUDGET_S if disabled else budget_s
+        prepared = {}
+        for text in backends:
+            backend = get_backend(text)
+            ok, why = backend.availability()
+            if not ok:
+                pytest.skip(f"accelbench: {backend.spec.text} is not available here: {why}")
+            prepared[backend.spec.text] = backend.prepare(model, example_input,
+                                                          precision=precision, threads=threads)
+        result = AccelResult(tuple(prepared))
+        sizes = {k: max(1, int(BLOCK_S * 1000 / max(p.first_ms, 1e-3))) for k, p in prepared.items()}
+        for k, p in prepared.items():
+            result.samples_ms[k], result.blocks[k] = [], []
+            result.info[k] = {**p.info, "warmup_ms": p.first_ms}
+        deadline = time.perf_counter() + budget
+        rounds = 0
+        while rounds < MIN_BLOCKS or time.perf_counter() < deadline:
+            for k, p in prepared.items():  # alternate: block i of each ran side by side
+                got = p.time_block(sizes[k])
+                result.samples_ms[k].extend(got)
+                result.blocks[k].append(len(got))
+            rounds += 1
+        if not disabled:
+            self._report(result, precision, threads)
+        return result
+
+    def _report(self, result: AccelResult, precision: str, threads: int) -> None:
+        """One pytest-benchmark entry per backend, holding the raw samples (in seconds)."""
+        from pytest_benchmark.stats import Metadata
+
+        bm = self._bm
+        bm._mode = "accelbench"  # the fixture was used (pytest-benchmark warns otherwise)
+        for backend in result.backends:
+            fake = SimpleNamespace(
+                name=f"{bm.name}[{backend}]", fullname=f"{bm.fullname}[{backend}]",
+                group=bm.group or bm.name, param=backend,
+                params={**(bm.params or {}), "backend": backend},
+                extra_info={**bm.extra_info, "accelbench": {
+                    "backend": backend, "precision": precision, "threads": threads,
+                    "blocks": result.blocks[backend],
+                    "speedup": _speedup_json(result, backend)}},
+                cprofile_stats=None, has_error=False)
+            meta = Metadata(fake, iterations=1, options={
+                "disable_gc": True, "timer": "perf_counter_ns", "min_rounds": MIN_BLOCKS,
+                "max_time": None, "min_time": None, "warmup": True})
+            for ms in result.samples_ms[backend]:
+                meta.stats.update(ms / 1000.0)
+            bm._add_stats(meta)
+
+
+def _speedup_json(result: AccelResult, backend: str) -> dict[str, Any] | None:
+    if backend == result.backends[0]:
+        return None
+    s = result.speedup(backend)
+    return {"over": s.baseline, "value": s.value, "ci95": list(s.ci95), "ci_method": s.ci_method}
+
+
+@pytest.fixture
+def accelbench(benchmark: Any) -> AccelBench:
+    """Time a model on torch and OpenVINO (see the module docstring); needs pytest-benchmark."""
+    return AccelBench(benchmark)

@@ -1,0 +1,182 @@
+"""Markdown, self-contained HTML and a grouped bar chart of a ``Comparison``.
+
+Why the HTML embeds its image (base64): a CI job publishes the page as one artifact or a job
+summary, where relative image links break. Every table names the machines it compares and the
+footer says how the intervals were made, so a figure never travels without its source.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from .compare import Change, Comparison, Estimate
+from .render import html_escape, md_escape
+
+_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
+_METHOD = ("Intervals are 95% bootstraps over each session's timed blocks; a ratio between "
+           "machines divides independent draws of the two sessions. \"not significant\": the "
+           "ratio's interval contains 1.")
+
+
+def _est(e: Estimate | None, unit: str) -> str:
+    if e is None:
+        return "-"
+    fmt = "{:.3g}" if unit == "ms" else "{:.2f}"
+    return f"{fmt.format(e.value)}{' ms' if unit == 'ms' else 'x'} [{fmt.format(e.ci95[0])}, {fmt.format(e.ci95[1])}]"
+
+
+def _chg(c: Change | None) -> str:
+    if c is None:
+        return "-"
+    text = f"x{c.ratio:.3f} [{c.ci95[0]:.3f}, {c.ci95[1]:.3f}]"
+    return text if c.significant else f"{text} not significant"
+
+
+def tables(cmp: Comparison) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, header, rows) of the two tables, shared by Markdown and HTML."""
+    labels = [s.label for s in cmp.sources]
+    ref = labels[0]
+    sp_head = ["spec", "precision", "threads", "speed-up"] + labels + \
+              [f"{x} / {ref}" for x in labels[1:]]
+    sp_rows = [[r.spec, r.precision, str(r.threads), f"{r.candidate} over {r.baseline}",
+                *(_est(e, "x") for e in r.speedup), *(_chg(c) for c in r.change)]
+               for r in cmp.speedups]
+    lat_head = ["spec", "backend", "precision", "threads"] + [f"{x} median" for x in labels] + \
+               [f"{x} / {ref} time" for x in labels[1:]]
+    lat_rows = [[r.key.spec, r.key.backend, r.key.precision, str(r.key.threads),
+                 *(_est(e, "ms") for e in r.latency), *(_chg(c) for c in r.change)]
+                for r in cmp.latencies]
+    return [("Speed-ups per machine", sp_head, sp_rows),
+            ("Latencies per machine", lat_head, lat_rows)]
+
+
+def _sources_lines(cmp: Comparison) -> list[tuple[str, str]]:
+    out = []
+    for i, s in enumerate(cmp.sources):
+        v = ", ".join(f"{k} {x}" for k, x in sorted(s.versions.items()))
+        role = " (reference)" if i == 0 else ""
+        out.append((s.label + role, f"{s.brand}, machine {s.session.machine_id}, session "
+                    f"{s.session.id} in {s.path}; {v}"))
+    return out
+
+
+def render_markdown(cmp: Comparison, *, regressions: Sequence[str] = (),
+                    image: str | None = None) -> str:
+    lines = ["# accelbench compare", ""]
+    lines += [f"- **{md_escape(k)}**: {md_escape(v)}" for k, v in _sources_lines(cmp)]
+    lines.append("")
+    for w in cmp.warnings:
+        lines.append(f"> warning: {md_escape(w)}")
+    if cmp.warnings:
+        lines.append("")
+    for title, head, rows in tables(cmp):
+        lines += [f"## {title}", "", "| " + " | ".join(map(md_escape, head)) + " |",
+                  "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(map(md_escape, r)) + " |" for r in rows]
+        lines.append("")
+    if image:
+        lines += [f"![speed-ups and latencies per machine]({image})", ""]
+    if regressions:
+        lines += ["## Regressions", ""] + [f"- {md_escape(r)}" for r in regressions] + [""]
+    only = ", ".join(f"{k}: {n}" for k, n in cmp.unmatched.items() if n)
+    if only:
+        lines += [f"Cells without a counterpart (not compared): {md_escape(only)}.", ""]
+    lines.append(_METHOD)
+    return "\n".join(lines) + "\n"
+
+
+def render_html(cmp: Comparison, *, regressions: Sequence[str] = (),
+                png: bytes | None = None) -> str:
+    h = html_escape
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>accelbench compare</title>",
+             "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:2px 6px;font-size:90%}"
+             ".warn{color:#a60}</style></head><body><h1>accelbench compare</h1><ul>"]
+    parts += [f"<li><b>{h(k)}</b>: {h(v)}</li>" for k, v in _sources_lines(cmp)]
+    parts.append("</ul>")
+    parts += [f"<p class='warn'>warning: {h(w)}</p>" for w in cmp.warnings]
+    for title, head, rows in tables(cmp):
+        parts.append(f"<h2>{h(title)}</h2><table><tr>" + "".join(f"<th>{h(x)}</th>" for x in head)
+                     + "</tr>")
+        parts += ["<tr>" + "".join(f"<td>{h(x)}</td>" for x in r) + "</tr>" for r in rows]
+        parts.append("</table>")
+    if png:
+        parts.append("<img alt='speed-ups and latencies per machine' src='data:image/png;base64,"
+                     + base64.b64encode(png).decode("ascii") + "'>")
+    if regressions:
+        parts.append("<h2>Regressions</h2><ul>" + "".join(f"<li>{h(r)}</li>" for r in regressions)
+                     + "</ul>")
+    parts.append(f"<p>{h(_METHOD)}</p></body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def plot_png(cmp: Comparison) -> bytes | None:
+    """Grouped bars: speed-up per spec (top) and median latency per cell (bottom, log scale),
+    one colour per machine, 95% intervals as error bars. None when nothing was joined."""
+    if not cmp.latencies:
+        return None
+    labels = [s.label for s in cmp.sources]
+    panels = [p for p in (
+        ("speed-up (x)", [f"{r.spec}\n{r.candidate}" for r in cmp.speedups],
+         [r.speedup for r in cmp.speedups], False),
+        ("median latency (ms)", [f"{r.key.spec}\n{r.key.backend}" for r in cmp.latencies],
+         [r.latency for r in cmp.latencies], True)) if p[1]]
+    width = max(8.0, 0.5 * max(len(p[1]) for p in panels) * len(labels))
+    fig = Figure(figsize=(min(width, 40.0), 4.5 * len(panels)), layout="constrained")
+    step = 0.8 / len(labels)
+    for n, (ylabel, names, ests, log) in enumerate(panels, start=1):
+        ax = fig.add_subplot(len(panels), 1, n)
+        for i, label in enumerate(labels):
+            xs, ys, err = [], [], [[], []]
+            for j, row in enumerate(ests):
+                e = row[i]
+                if e is None:
+                    continue
+                xs.append(j + (i - (len(labels) - 1) / 2) * step)
+                ys.append(e.value)
+                err[0].append(max(e.value - e.ci95[0], 0.0))
+                err[1].append(max(e.ci95[1] - e.value, 0.0))
+            ax.bar(xs, ys, step, yerr=err, capsize=2, label=label.replace("$", r"\$"),
+                   color=_COLORS[i % len(_COLORS)])
+        ax.set_xticks(range(len(names)), [x.replace("$", r"\$") for x in names],
+                      rotation=60, ha="right", fontsize=7)
+        ax.set_ylabel(ylabel)
+        if log:
+            ax.set_yscale("log")
+        else:
+            ax.axhline(1.0, color="grey", lw=0.8)
+        ax.legend(fontsize=8)
+    fig.suptitle("accelbench compare: " + " vs ".join(labels).replace("$", r"\$"), fontsize=9)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    return buf.getvalue()
+
+
+def write_comparison(cmp: Comparison, outdir: str | Path, *,
+                     regressions: Sequence[str] = ()) -> dict[str, Path]:
+    """compare.md, compare.html (image embedded), compare.png and compare.json in ``outdir``."""
+    import json
+
+    from .compare import _jsonable
+
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    png = plot_png(cmp)
+    if png:
+        paths["png"] = out / "compare.png"
+        paths["png"].write_bytes(png)
+    paths["markdown"] = out / "compare.md"
+    paths["markdown"].write_text(render_markdown(cmp, regressions=regressions,
+                                                 image="compare.png" if png else None))
+    paths["html"] = out / "compare.html"
+    paths["html"].write_text(render_html(cmp, regressions=regressions, png=png))
+    paths["json"] = out / "compare.json"
+    data = {**cmp.as_json(), "regressions": _jsonable(list(regressions))}
+    paths["json"].write_text(json.dumps(data, indent=2) + "\n")
+    return paths
