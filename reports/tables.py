@@ -155,6 +155,7 @@ class Report:
     summary: tuple[SummaryRow, ...]
     counts: Mapping[str, int] = field(default_factory=dict)  # status -> number of cells
     warnings: tuple[str, ...] = ()  # what makes some figures less trustworthy than they look
+    machine: Mapping[str, Any] = field(default_factory=dict)  # the stored fingerprint, as is
 
     def speedup_for(self, key: CellKey) -> SpeedupRow | None:
         return _find(self.speedups, key)
@@ -224,7 +225,8 @@ def build_report(
                   machine_brand=brand, cells=rows, speedups=tuple(speedups),
                   excluded=tuple(excluded), summary=_summarize(speedups),
                   counts=dict(Counter(c.status for c in cells)),
-                  warnings=_warnings(ordered, rows, machine))
+                  warnings=_warnings(ordered, rows, machine),
+                  machine=dict(machine) if isinstance(machine, Mapping) else {})
 
 
 def _blocks(cell: CellResult) -> list | None:
