@@ -375,3 +375,6 @@ def _jsonable(obj: Any) -> Any:
     if obj is None or isinstance(obj, (str, int, bool)):
         return obj
     return str(obj)
+
+
+summarize_speedups = _summarize  # per-family summaries (reports.trends) use the same estimator

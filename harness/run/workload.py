@@ -70,7 +70,11 @@ class Workload:
             prof = worker_profile or {"error": "no worker returned a profile"}
         else:
             prof = _spec_profile(self.text)
-        return meta_from_profile(prof)
+        meta = meta_from_profile(prof)
+        if not self.profiled_in_worker:  # reports group by these (canonical specs omit defaults)
+            values = _resolved(self.text)
+            meta["resolved"] = dict(values) if values is not None else None
+        return meta
 
 
 @functools.lru_cache(maxsize=256)
@@ -81,6 +85,16 @@ def _spec_profile(text: str) -> dict[str, Any]:
         return profile(text).as_json()
     except Exception as exc:  # the cell's own setup reports build errors with their cause
         return {"error": f"profiling failed: {type(exc).__name__}: {exc}"}
+
+
+@functools.lru_cache(maxsize=256)
+def _resolved(text: str) -> tuple[tuple[str, Any], ...] | None:
+    import archs
+
+    try:
+        return tuple(archs.resolve(text).items())
+    except Exception:  # the cell's own setup reports a bad spec with its cause
+        return None
 
 
 def meta_from_profile(prof: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from reports import fmt
 from reports.document import Bullets, Fields, Figure, Heading, Paragraph, table
 from reports.header import header_fields
-from reports.plots import plot_latency_vs_flops, plot_speedups
+from reports.plots import plot_speedups
 from reports.sections import section
 from reports.tables import CellRow, Report, SpeedupRow, SummaryRow
 
@@ -95,10 +95,10 @@ def speedups(report: Report):
                       f"{ci_methods_text(report)}. Flagged, failed or skipped cells are not "
                       "compared."),
             table(cols, rows),
-            Figure("speedups", lambda p: plot_speedups(report, p), _source(report))]
+            Figure("speedups", lambda p: plot_speedups(report, p), source(report))]
 
 
-def _source(report: Report) -> str:
+def source(report: Report) -> str:
     """Where a figure's numbers come from: every figure says it."""
     precs = ", ".join(sorted({c.key.precision for c in report.cells}))
     thr = ", ".join(str(t) for t in sorted({c.key.threads for c in report.cells}))
@@ -151,9 +151,7 @@ def cells(report: Report):
             Paragraph("Median, p90 and p99 of every timed iteration after warm-up, n samples; "
                       "95% CI of the median by bootstrap. Failed and skipped cells have no "
                       "figures; flagged cells keep theirs but get no speed-up."),
-            table(cols, [cell_fields(report, c) for c in report.cells], row_class="status"),
-            Figure("latency_vs_flops", lambda p: plot_latency_vs_flops(report, p),
-                   _source(report))]
+            table(cols, [cell_fields(report, c) for c in report.cells], row_class="status")]
 
 
 @section("problems", order=80, terminal=True)

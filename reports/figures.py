@@ -1,0 +1,148 @@
+"""The study's figures: speed-up against depth and width per design pattern, working set
+against depth with the LLC marked, and speed-up against kernel overlap at matched size.
+
+Same rules as ``reports.plots``: a ``Figure`` (no pyplot state), None when there is nothing to
+draw, every axis labelled with its unit, every figure titled with what it shows and footed
+with where its numbers come from.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
+
+from . import trends
+from .header import llc_bytes
+from .plots import COLORS, footer, save, text
+from .tables import Report
+
+_MARKERS = "osD^vP*X"
+
+
+def plot_sweep(report: Report, axis: str, path: str | Path) -> Path | None:
+    """Speed-up against depth (or width) for each design pattern: lines, 95% CI bands."""
+    sweeps = trends.sweep(report, axis)
+    if not sweeps:
+        return None
+    get = trends.depth_of if axis == "depth" else trends.width_of
+    fig = Figure(figsize=(8, 5), layout="constrained")
+    ax = fig.add_subplot()
+    xs_all: set[float] = set()
+    for i, (fam, ps) in enumerate(sorted(sweeps.items())):
+        x = np.array([get(p.params) for p in ps])
+        y = np.array([p.row.speedup for p in ps])
+        lo = np.array([p.row.ci95[0] for p in ps])
+        hi = np.array([p.row.ci95[1] for p in ps])
+        color = COLORS[i % len(COLORS)]
+        ax.plot(x, y, marker=_MARKERS[i % len(_MARKERS)], color=color, label=text(fam))
+        ax.fill_between(x, lo, hi, color=color, alpha=0.2, lw=0)
+        xs_all.update(x.tolist())
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_locator(FixedLocator(sorted(xs_all)))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.axhline(1.0, color="k", lw=1, ls="--")
+    what = "depth (blocks)" if axis == "depth" else "width (channels of the first stage)"
+    ax.set_xlabel(what + ", log scale")
+    ax.set_ylabel(text(f"speed-up over {report.baseline} (×, 95% CI band)"))
+    ax.set_ylim(bottom=0)
+    ax.set_title(f"Speed-up against {axis} for each design pattern")
+    ax.legend(fontsize=8, ncols=2, loc="best")
+    ax.grid(alpha=0.3)
+    footer(fig, report)
+    return save(fig, path)
+
+
+def plot_working_set(report: Report, path: str | Path) -> Path | None:
+    """Peak working set (or measured LLC misses, where a cell has them) against depth."""
+    sweeps = trends.sweep(report, "depth")
+    if not sweeps:
+        return None
+    fig = Figure(figsize=(8, 5), layout="constrained")
+    ax = fig.add_subplot()
+    measured = False
+    for i, (fam, ps) in enumerate(sorted(sweeps.items())):
+        xs, ys = [], []
+        for p in ps:
+            cell = next((c for c in report.cells if c.key.spec == p.row.spec
+                         and c.key.backend == report.baseline), None)
+            if cell is None:
+                continue
+            misses = (cell.meta.get("counters") or {}).get("llc_misses")
+            ws = cell.meta.get("peak_working_set_bytes")
+            if isinstance(misses, (int, float)) and misses > 0:
+                measured, v = True, float(misses) * 64  # misses of 64-byte lines, as bytes
+            elif isinstance(ws, (int, float)) and ws > 0:
+                v = float(ws)
+            else:
+                continue
+            xs.append(trends.depth_of(p.params))
+            ys.append(v)
+        if len(xs) >= 2:
+            ax.plot(xs, ys, marker=_MARKERS[i % len(_MARKERS)], color=COLORS[i % len(COLORS)],
+                    label=text(fam))
+    if not ax.lines:
+        return None
+    llc = llc_bytes(report.machine)
+    if llc:
+        ax.axhline(llc, color="#a00", ls="--", lw=1.2, label=f"LLC size ({llc / 2**20:.0f} MiB)")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_major_locator(LogLocator(base=4))  # 1, 4, 16, 64 MiB: round binary sizes
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _bytes(v)))
+    ax.set_xlabel("depth (blocks), log scale")
+    ax.set_ylabel("LLC miss traffic (bytes)" if measured else
+                  "peak working set (bytes, log scale; analytic model)")
+    ax.set_title("Working set against depth, with the last-level cache marked")
+    ax.legend(fontsize=8, ncols=2, loc="best")
+    ax.grid(which="both", alpha=0.3)
+    footer(fig, report)
+    return save(fig, path)
+
+
+def _bytes(v: float) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if v >= scale:
+            return f"{v / scale:g} {unit}"
+    return f"{v:g} B"
+
+
+def overlap_points(report: Report) -> list[tuple[int, trends.SpeedupPoint]]:
+    """(kernel, point) of the ``overlap`` family at matched size (``match`` set), by kernel."""
+    out = []
+    for p in trends.points(report):
+        if p.family == "overlap" and isinstance(p.params.get("kernel"), int):
+            out.append((p.params["kernel"], p))
+    return sorted(out, key=lambda kp: kp[0])
+
+
+def plot_overlap(report: Report, path: str | Path) -> Path | None:
+    """Speed-up against kernel size (overlap = kernel - stride) for the overlapping ConvNets."""
+    pts = overlap_points(report)
+    if len(pts) < 2:
+        return None
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    for i, match in enumerate(sorted({str(p.params.get("match")) for _, p in pts})):
+        sub = [(k, p) for k, p in pts if str(p.params.get("match")) == match]
+        x = np.array([k - int(p.params.get("stride", 0)) for k, p in sub], float)
+        y = np.array([p.row.speedup for _, p in sub])
+        err = np.array([[p.row.speedup - p.row.ci95[0] for _, p in sub],
+                        [p.row.ci95[1] - p.row.speedup for _, p in sub]]).clip(0)
+        ax.errorbar(x, y, yerr=err, marker=_MARKERS[i], capsize=3, color=COLORS[i],
+                    label=text("no size matching" if match in ("none", "None")
+                               else f"size matched by {match}"))
+    ax.axhline(1.0, color="k", lw=1, ls="--")
+    ax.set_xlabel("overlap (kernel − stride, pixels)")
+    ax.set_ylabel(text(f"speed-up over {report.baseline} (×, 95% CI)"))
+    ax.set_ylim(bottom=0)
+    ax.set_title("Speed-up against convolution overlap at matched size")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    footer(fig, report)
+    return save(fig, path)
