@@ -1,0 +1,166 @@
+"""Abbasi, Shafiee, Chan, Wong (2021) beside this machine: each claim, our figure, a verdict.
+
+Verdicts: *agrees* when the paper's figure lies inside our 95% CI (or the ranking is the same
+and separated by the CIs), *differs* when the CI excludes it, *cannot tell at this precision*
+when our interval is too wide (upper/lower > 1.5) or the ranking's CIs overlap. The paper says
+"380%" without saying whether that is the ratio (3.8×) or the gain (4.8×), so both readings are
+judged. Where a claim differs, the sentence names what separates the two setups (precision,
+threads, CPU generation, library versions), read from this session's own header.
+"""
+
+from __future__ import annotations
+
+from reports import fmt, trends
+from reports.document import Heading, Paragraph, table
+from reports.header import cpu_features
+from reports.sections import section
+from reports.tables import Report, SummaryRow
+
+AGREES, DIFFERS, UNSURE = "agrees", "differs", "cannot tell at this precision"
+_WIDE = 1.5  # an interval whose ends differ by more than this factor cannot settle a figure
+_NETWORKS = ("mobilenetv2", "darts", "resnet")  # whole networks, as opposed to design patterns
+
+
+def _verdict(ci: tuple[float, float], target: float) -> str:
+    lo, hi = ci
+    if lo <= target <= hi:
+        return AGREES
+    return UNSURE if lo > 0 and hi / lo > _WIDE else DIFFERS
+
+
+def _setup(report: Report) -> str:
+    m = report.machine or {}
+    v = m.get("versions") or {}
+    precs = ", ".join(sorted({c.key.precision for c in report.cells}))
+    thr = ", ".join(str(t) for t in sorted({c.key.threads for c in report.cells}))
+    feats = ", ".join(f.removesuffix(" yes") for f in (cpu_features(m) or "").split(", ")
+                      if f.endswith(" yes")) or "CPU features unknown"
+    return (f"here {precs}, {thr} threads, {feats}, OpenVINO {v.get('openvino', '?')}, "
+            f"torch {v.get('torch', '?')}; the paper ran 2021 libraries on an older CPU")
+
+
+def _ratio_ci(s: SummaryRow) -> str:
+    return f"{fmt.times(s.geomean)} {fmt.ci(*s.ci95, fmt=fmt.ratio)}"
+
+
+def claims(report: Report) -> list[dict[str, str]]:
+    """One row per claim that this session holds the cells for."""
+    rows: list[dict[str, str]] = []
+    setup = _setup(report)
+    if report.summary:
+        s = report.summary[0]
+        for label, target in (("as a ratio, 3.8×", 3.8), ("as a gain, 4.8×", 4.8)):
+            v = _verdict(s.ci95, target)
+            rows.append({"claim": f"average speed-up 380% ({label})", "paper": f"{target}×",
+                         "here": f"geomean {_ratio_ci(s)} over {s.n_specs} specs",
+                         "verdict": v, "why": "" if v == AGREES else
+                         f"the average is {'lower' if s.ci95[1] < target else 'higher'}: {setup}."})
+    fams = dict(trends.per_family(report))
+    pats = sorted(((f, s) for f, s in fams.items() if f in trends.PATTERNS),
+                  key=lambda fs: -fs[1].geomean)
+    if len(pats) >= 2:
+        rows.append(_top("design pattern that gains most", "dwbottleneck", 5.5, pats, setup))
+    nets = sorted(((f, s) for f, s in fams.items() if f in _NETWORKS), key=lambda fs: -fs[1].geomean)
+    if len(nets) >= 2:
+        rows.append(_top("network that gains most", "darts", 12.0, nets, setup))
+    low = _lowest_latency(report)
+    if low is not None:
+        rows.append(low | {"why": "" if low["verdict"] == AGREES else
+                           f"{low.pop('_why')}; {setup}."})
+    return rows
+
+
+def _top(claim: str, paper_fam: str, paper_x: float, ranked, setup: str) -> dict[str, str]:
+    (top, ts), (_, second) = ranked[0], ranked[1]
+    mine = dict(ranked).get(paper_fam)
+    here = f"{top} {_ratio_ci(ts)}"
+    if mine is not None and top != paper_fam:
+        here += f"; {paper_fam} {_ratio_ci(mine)}"
+    if top == paper_fam:
+        verdict = AGREES if ts.ci95[0] > second.ci95[1] else UNSURE
+        why = "" if verdict == AGREES else "its CI overlaps the runner-up's"
+        much = max((_verdict(ts.ci95, x) for x in (paper_x, paper_x + 1)),
+                   key=[DIFFERS, UNSURE, AGREES].index)
+        if much != AGREES:  # right network, but how much it gains is a separate claim
+            verdict = f"{verdict} on which; {much} on how much"
+            why = (why + "; " if why else "") + (
+                f"it gains {fmt.times(ts.geomean)}, not {paper_x:g}× or {paper_x + 1:g}×: {setup}")
+    elif mine is not None and mine.ci95[1] >= ts.ci95[0]:
+        verdict, why = UNSURE, f"{paper_fam}'s CI overlaps {top}'s"
+    else:
+        verdict = DIFFERS
+        why = f"{top} gains more than {paper_fam} here: {setup}"
+    return {"claim": claim, "paper": f"{paper_fam}, {paper_x * 100:.0f}% ({paper_x:g}× or "
+            f"{paper_x + 1:g}×)", "here": here, "verdict": verdict,
+            "why": why + ("." if why and not why.endswith(".") else "")}
+
+
+def _lowest_latency(report: Report) -> dict[str, str] | None:
+    """The whole network with the lowest latency on the fastest backend, each at its default
+    (published) size: a spec without parameters, as the paper timed them."""
+    best = None
+    for c in report.cells:
+        if (c.status != "done" or c.median_ms is None or ":" in c.key.spec
+                or c.key.spec not in _NETWORKS):
+            continue
+        if best is None or c.median_ms < best.median_ms:
+            best = c
+    if best is None:
+        return None
+    fam = trends.family(best.key.spec)
+    lo, hi = best.ci95_ms
+    here = f"{best.key.spec} on {best.key.backend}: {fmt.ms(best.median_ms)} ms {fmt.ci(lo, hi)}"
+    if fam != "mobilenetv2":
+        return {"claim": "lowest latency", "paper": "MobileNetV2, about 2.4 ms", "here": here,
+                "verdict": DIFFERS, "_why": f"{fam} is faster than MobileNetV2 here"}
+    near = 2.4 / 1.25 <= best.median_ms <= 2.4 * 1.25  # "about": within 25%
+    return {"claim": "lowest latency", "paper": "MobileNetV2, about 2.4 ms", "here": here,
+            "verdict": AGREES if near else DIFFERS,
+            "_why": f"MobileNetV2 is fastest, but at {fmt.ms(best.median_ms)} ms, not about 2.4 ms"}
+
+
+def trend_rows(report: Report) -> list[dict[str, str]]:
+    """FLOPs, working set and latency as depth and width grow; FLOPs as a latency predictor."""
+    rows = []
+    corr = trends.correlations(report)
+    if len(corr) >= 2:
+        (b1, c1), (b2, c2) = sorted(corr.items(), key=lambda bc: -bc[1].pearson)[:2]
+        separated = c1.pearson_ci[0] > c2.pearson_ci[1]
+        rows.append({"claim": "FLOPs predict latency better for one backend",
+                     "paper": "FLOPs, cache and latency related as depth and width grow",
+                     "here": f"log-log Pearson r {b1} {c1.pearson:.2f} "
+                             f"{fmt.ci(*c1.pearson_ci, fmt=fmt.ratio)}, {b2} {c2.pearson:.2f} "
+                             f"{fmt.ci(*c2.pearson_ci, fmt=fmt.ratio)}",
+                     "verdict": (f"yes: better for {b1}" if separated else UNSURE),
+                     "why": "" if separated else "the two correlations' CIs overlap."})
+    for axis in ("depth", "width"):
+        sw = trends.sweep(report, axis)
+        if not sw:
+            continue
+        up = sum(1 for ps in sw.values()
+                 if _latency(report, ps[-1].row.spec) > _latency(report, ps[0].row.spec))
+        rows.append({"claim": f"latency grows with {axis}", "paper": "yes (with FLOPs)",
+                     "here": f"the baseline's latency grows in {up} of {len(sw)} design patterns",
+                     "verdict": AGREES if up == len(sw) else DIFFERS if up < len(sw) / 2 else UNSURE,
+                     "why": "" if up == len(sw) else
+                     "some patterns keep FLOPs flat as they deepen (their blocks shrink)."})
+    return rows
+
+
+def _latency(report: Report, spec: str) -> float:
+    return next((c.median_ms or 0.0 for c in report.cells
+                 if c.key.spec == spec and c.key.backend == report.baseline), 0.0)
+
+
+@section("paper", order=30, terminal=True)
+def paper(report: Report):
+    rows = claims(report) + trend_rows(report)
+    if not rows:
+        return None
+    cols = [("claim", "claim"), ("paper", "Abbasi et al. 2021"), ("here", "this machine (95% CI)"),
+            ("verdict", "verdict"), ("why", "why it differs")]
+    return [Heading("The paper and this machine"),
+            Paragraph("Each claim of Abbasi, Shafiee, Chan and Wong (2021) beside this session's "
+                      "figure. agrees: the paper's figure is inside our 95% CI; differs: the CI "
+                      "excludes it; cannot tell: our CI is too wide or the ranking's CIs overlap."),
+            table(cols, rows, row_class="verdict")]
