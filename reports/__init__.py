@@ -23,7 +23,7 @@ from .render import (
     render_markdown,
     render_terminal,
 )
-from .sections import document, section, sections
+from .sections import document, section
 from .tables import CellRow, Excluded, Report, SpeedupRow, SummaryRow, build_report
 
 
@@ -58,5 +58,5 @@ def write_report(report: Report, outdir: str | Path) -> dict[str, Path]:
 __all__ = [
     "CellRow", "Excluded", "Report", "SpeedupRow", "SummaryRow", "build_report", "document",
     "html_escape", "md_escape", "plot_latency_vs_flops", "plot_speedups", "render_html",
-    "render_markdown", "render_terminal", "section", "sections", "write_report",
+    "render_markdown", "render_terminal", "section", "write_report",
 ]

@@ -69,7 +69,7 @@ def section(name: str, *, order: float, terminal: bool = False) -> Callable[[Sec
     return register
 
 
-def sections() -> list[Section]:
+def registered() -> list[Section]:
     """Every registered section in report order (importing this package's modules first)."""
     global _loaded
     if not _loaded:
@@ -82,7 +82,7 @@ def sections() -> list[Section]:
 def document(report: Any, *, terminal: bool = False) -> list[Block]:
     """The report as blocks: each section's output, in order (terminal: short sections only)."""
     blocks: list[Block] = []
-    for s in sections():
+    for s in registered():
         if terminal and not s.terminal:
             continue
         out = s.fn(report)

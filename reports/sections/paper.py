@@ -154,9 +154,9 @@ def _latency(report: Report, spec: str) -> float:
 
 @section("paper", order=30, terminal=True)
 def paper(report: Report):
+    if not any(trends.family(r.spec) in trends.PATTERNS + _NETWORKS for r in report.speedups):
+        return None  # none of the study's architectures in this session: nothing to set beside
     rows = claims(report) + trend_rows(report)
-    if not rows:
-        return None
     cols = [("claim", "claim"), ("paper", "Abbasi et al. 2021"), ("here", "this machine (95% CI)"),
             ("verdict", "verdict"), ("why", "why it differs")]
     return [Heading("The paper and this machine"),
