@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class Figure:
 Block = Heading | Paragraph | Fields | Bullets | Table | Figure
 
 
-def table(columns: Sequence[tuple[str, str] | tuple[str, str, bool] | tuple[str, str, bool, str]],
+def table(columns: Sequence[tuple[Any, ...]],
           rows: Sequence[Mapping[str, str]], **kw) -> Table:
     """Shorthand: ``table([("spec", "spec"), ("median", "median ms", True)], rows)``."""
     cols = tuple(Column(*c) for c in columns)

@@ -40,10 +40,7 @@ def plot_sweep(report: Report, axis: str, path: str | Path) -> Path | None:
         ax.plot(x, y, marker=_MARKERS[i % len(_MARKERS)], color=color, label=text(fam))
         ax.fill_between(x, lo, hi, color=color, alpha=0.2, lw=0)
         xs_all.update(x.tolist())
-    ax.set_xscale("log", base=2)
-    ax.xaxis.set_major_locator(FixedLocator(sorted(xs_all)))
-    ax.xaxis.set_minor_locator(NullLocator())
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    _swept_axis(ax, xs_all)
     ax.axhline(1.0, color="k", lw=1, ls="--")
     what = "depth (blocks)" if axis == "depth" else "width (channels of the first stage)"
     ax.set_xlabel(what + ", log scale")
@@ -56,16 +53,19 @@ def plot_sweep(report: Report, axis: str, path: str | Path) -> Path | None:
     return save(fig, path)
 
 
-def plot_working_set(report: Report, path: str | Path) -> Path | None:
-    """Peak working set (or measured LLC misses, where a cell has them) against depth."""
-    sweeps = trends.sweep(report, "depth")
+def plot_working_set(report: Report, axis: str, path: str | Path) -> Path | None:
+    """Peak working set (or measured LLC misses, where a cell has them) against depth or width."""
+    sweeps = trends.sweep(report, axis)
+    get = trends.depth_of if axis == "depth" else trends.width_of
     if not sweeps:
         return None
     fig = Figure(figsize=(8, 5), layout="constrained")
     ax = fig.add_subplot()
     measured = False
+    swept: set[float] = set()
     for i, (fam, ps) in enumerate(sorted(sweeps.items())):
-        xs, ys = [], []
+        xs: list[float] = []
+        ys: list[float] = []
         for p in ps:
             cell = next((c for c in report.cells if c.key.spec == p.row.spec
                          and c.key.backend == report.baseline), None)
@@ -79,9 +79,10 @@ def plot_working_set(report: Report, path: str | Path) -> Path | None:
                 v = float(ws)
             else:
                 continue
-            xs.append(trends.depth_of(p.params))
+            xs.append(get(p.params) or 0.0)
             ys.append(v)
         if len(xs) >= 2:
+            swept.update(xs)
             ax.plot(xs, ys, marker=_MARKERS[i % len(_MARKERS)], color=COLORS[i % len(COLORS)],
                     label=text(fam))
     if not ax.lines:
@@ -89,20 +90,29 @@ def plot_working_set(report: Report, path: str | Path) -> Path | None:
     llc = llc_bytes(report.machine)
     if llc:
         ax.axhline(llc, color="#a00", ls="--", lw=1.2, label=f"LLC size ({llc / 2**20:.0f} MiB)")
-    ax.set_xscale("log", base=2)
+    _swept_axis(ax, swept)
     ax.set_yscale("log")
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.yaxis.set_major_locator(LogLocator(base=4))  # 1, 4, 16, 64 MiB: round binary sizes
     ax.yaxis.set_minor_locator(NullLocator())
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _bytes(v)))
-    ax.set_xlabel("depth (blocks), log scale")
+    ax.set_xlabel(("depth (blocks)" if axis == "depth" else "width (channels of the first stage)")
+                  + ", log scale")
     ax.set_ylabel("LLC miss traffic (bytes)" if measured else
                   "peak working set (bytes, log scale; analytic model)")
-    ax.set_title("Working set against depth, with the last-level cache marked")
+    ax.set_title(f"{'LLC misses' if measured else 'Working set'} against {axis}, "
+                 "with the last-level cache marked")
     ax.legend(fontsize=8, ncols=2, loc="best")
     ax.grid(which="both", alpha=0.3)
     footer(fig, report)
     return save(fig, path)
+
+
+def _swept_axis(ax, values) -> None:
+    """Log-2 x axis ticked at exactly the swept values (4, 8, 16), never at 2^k in between."""
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_locator(FixedLocator(sorted(values)))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
 
 
 def _bytes(v: float) -> str:

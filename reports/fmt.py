@@ -32,7 +32,8 @@ def si(x: float | None, unit: str) -> str:
     if x is None:
         return "—"
     if unit == "B":
-        for p, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        binary: tuple[tuple[str, float], ...] = (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))
+        for p, scale in binary:
             if abs(x) >= scale:
                 return f"{x / scale:.3g} {p}"
         return f"{x:.0f} B"

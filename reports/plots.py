@@ -68,7 +68,10 @@ def plot_speedups(report: Report, path: str | Path) -> Path | None:
     ax = fig.add_subplot()
     xmax = 1.0
     for i, cand in enumerate(candidates):
-        ys, xs, errs, his = [], [], [[], []], []
+        ys: list[float] = []
+        xs: list[float] = []
+        his: list[float] = []
+        errs: list[list[float]] = [[], []]
         for r in report.speedups:
             if r.candidate != cand:
                 continue
@@ -133,10 +136,10 @@ def plot_latency_vs_flops(report: Report, path: str | Path) -> Path | None:
     label_specs = sum(len(v) for v in points.values()) <= 16
     for i, b in enumerate(backends):
         arr = np.array([p[:4] for p in points[b]], dtype=float)
-        c = corr.get(b)
-        label = b if c is None else (
-            f"{b}: Pearson r={c.pearson:.2f} [{c.pearson_ci[0]:.2f}, {c.pearson_ci[1]:.2f}], "
-            f"Spearman ρ={c.spearman:.2f} [{c.spearman_ci[0]:.2f}, {c.spearman_ci[1]:.2f}]")
+        k = corr.get(b)
+        label = b if k is None else (
+            f"{b}: Pearson r={k.pearson:.2f} [{k.pearson_ci[0]:.2f}, {k.pearson_ci[1]:.2f}], "
+            f"Spearman ρ={k.spearman:.2f} [{k.spearman_ci[0]:.2f}, {k.spearman_ci[1]:.2f}]")
         ax.errorbar(arr[:, 0], arr[:, 1], yerr=np.clip(arr[:, 2:4].T, 0, None), fmt="o",
                     color=COLORS[i % len(COLORS)], capsize=2, label=text(label), ms=4)
     ax.set_xscale("log")

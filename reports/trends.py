@@ -96,7 +96,7 @@ def sweep(report: Report, axis: str, *, fixed: Sequence[str] = ()) -> dict[str, 
         common = max(set(vals), key=vals.count)
         ps = [p for p in ps if other(p.params) == common]
         if len({get(p.params) for p in ps}) >= 2:
-            out[fam] = sorted(ps, key=lambda p: get(p.params))
+            out[fam] = sorted(ps, key=lambda p: get(p.params) or 0.0)
     return out
 
 

@@ -6,6 +6,9 @@ not need to know that ``plain:res=128`` is depth 8.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 from reports import fmt, trends
 from reports.document import Figure, Heading, Paragraph, table
 from reports.figures import overlap_points, plot_overlap, plot_sweep, plot_working_set
@@ -56,12 +59,16 @@ def sweeps(report: Report):
               table(cols, rows),
               Figure("speedup_vs_depth", lambda p: plot_sweep(report, "depth", p), src),
               Figure("speedup_vs_width", lambda p: plot_sweep(report, "width", p), src),
-              Figure("working_set_vs_depth", lambda p: plot_working_set(report, p),
-                     src + " Working set from the analytic model unless a cell has measured "
-                     "LLC misses.")]
+              *[Figure(f"working_set_vs_{axis}", _working_set(report, axis),
+                       src + " Working set from the analytic model unless a cell has measured "
+                       "LLC misses.") for axis in ("depth", "width")]]
     if len(overlap_points(report)) >= 2:
         blocks.append(Figure("speedup_vs_overlap", lambda p: plot_overlap(report, p), src))
     return blocks
+
+
+def _working_set(report: Report, axis: str) -> Callable[[Path], Path | None]:
+    return lambda path: plot_working_set(report, axis, path)
 
 
 @section("flops", order=55)
