@@ -108,6 +108,11 @@ def test_paper_claims_and_verdicts():
     assert all(a["verdict"] in (AGREES, DIFFERS, "cannot tell at this precision") for a in avg)
     md = render_markdown(r)
     assert "## The paper and this machine" in md
+    from reports.sections.paper import trend_rows
+    trend = {row["claim"]: row for row in trend_rows(r)}
+    depth = trend["FLOPs, cache and latency move together as depth grows"]
+    # study_cells' FLOPs are all 1e9: latency grows with depth but FLOPs do not
+    assert "FLOPs grow in 0" in depth["here"] and depth["verdict"] == DIFFERS
 
 
 def test_paper_section_needs_the_studys_architectures():

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from reports import fmt, trends
 from reports.document import Heading, Paragraph, table
-from reports.header import cpu_features
+from reports.header import cpu_features, llc_bytes
 from reports.sections import section
 from reports.tables import Report, SummaryRow
 
@@ -129,23 +129,50 @@ def trend_rows(report: Report) -> list[dict[str, str]]:
                              f"{fmt.ci(*c2.pearson_ci, fmt=fmt.ratio)}",
                      "verdict": (f"yes: better for {b1}" if separated else UNSURE),
                      "why": "" if separated else "the two correlations' CIs overlap."})
+    llc = llc_bytes(report.machine or {})
     for axis in ("depth", "width"):
         sw = trends.sweep(report, axis)
-        if not sw:
-            continue
-        up = sum(1 for ps in sw.values()
-                 if _latency(report, ps[-1].row.spec) > _latency(report, ps[0].row.spec))
-        rows.append({"claim": f"latency grows with {axis}", "paper": "yes (with FLOPs)",
-                     "here": f"the baseline's latency grows in {up} of {len(sw)} design patterns",
-                     "verdict": AGREES if up == len(sw) else DIFFERS if up < len(sw) / 2 else UNSURE,
-                     "why": "" if up == len(sw) else
-                     "some patterns keep FLOPs flat as they deepen (their blocks shrink)."})
+        if sw:
+            rows.append(_moves_together(report, axis, sw, llc))
     return rows
 
 
-def _latency(report: Report, spec: str) -> float:
-    return next((c.median_ms or 0.0 for c in report.cells
-                 if c.key.spec == spec and c.key.backend == report.baseline), 0.0)
+def _moves_together(report: Report, axis: str, sw, llc: float | None) -> dict[str, str]:
+    """Between the smallest and largest value of ``axis`` in each pattern: do FLOPs and the
+    baseline's latency rise together, and does the working set outgrow the LLC?"""
+    flops_up, lat_up, together, over = [], [], 0, 0
+    for fam, ps in sw.items():
+        lo, hi = _cell(report, ps[0].row.spec), _cell(report, ps[-1].row.spec)
+        f = (_num(hi, "flops") or 0) > (_num(lo, "flops") or 0)
+        t = (_num(hi, "median") or 0) > (_num(lo, "median") or 0)
+        flops_up += [fam] if f else []
+        lat_up += [fam] if t else []
+        together += f == t
+        ws = _num(hi, "peak_working_set_bytes")
+        over += bool(llc and ws and ws > llc)
+    n = len(sw)
+    here = (f"over {n} design patterns: FLOPs grow in {len(flops_up)}, the baseline's latency in "
+            f"{len(lat_up)}, together in {together}; working set above the LLC in {over}")
+    apart = sorted(set(flops_up) ^ set(lat_up))
+    return {"claim": f"FLOPs, cache and latency move together as {axis} grows",
+            "paper": "FLOPs, L3 cache efficacy and latency related as depth and width grow",
+            "here": here, "verdict": AGREES if together == n else UNSURE if together > n / 2
+            else DIFFERS,
+            "why": "" if together == n else
+            f"in {', '.join(apart)} FLOPs and latency part ways (fixed per-layer overheads, or "
+            "blocks that shrink as the network deepens)."}
+
+
+def _cell(report: Report, spec: str):
+    return next((c for c in report.cells
+                 if c.key.spec == spec and c.key.backend == report.baseline), None)
+
+
+def _num(cell, key: str) -> float | None:
+    if cell is None:
+        return None
+    v = cell.median_ms if key == "median" else cell.meta.get(key)
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
 @section("paper", order=30, terminal=True)
