@@ -34,6 +34,7 @@ th{background:#f3f3f3;text-align:left}td.num{text-align:right;font-variant-numer
 tr.flagged{background:#fff6d5}tr.failed,tr.invalid{background:#fde2e2}tr.skipped{color:#888}
 tr.differs{background:#fde2e2}tr.agrees{background:#e6f4e6}
 figure{margin:1.5em 0}img{max-width:100%;display:block}figcaption{color:#555;font-size:90%}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.15em 1em}dd{margin:0}
 dt{font-weight:bold}p.warning{background:#fff6d5;padding:.4em .6em}caption{text-align:left;color:#555}"""
 
 Images = Mapping[str, str | Path] | Sequence[str | Path]

@@ -29,14 +29,16 @@ def _verdict(ci: tuple[float, float], target: float) -> str:
 
 
 def _setup(report: Report) -> str:
+    """The differences that most move a speed-up, in a few words: precision, threads, the
+    newest matrix instructions of this CPU, and OpenVINO's version against the paper's 2021."""
     m = report.machine or {}
-    v = m.get("versions") or {}
     precs = ", ".join(sorted({c.key.precision for c in report.cells}))
     thr = ", ".join(str(t) for t in sorted({c.key.threads for c in report.cells}))
-    feats = ", ".join(f.removesuffix(" yes") for f in (cpu_features(m) or "").split(", ")
-                      if f.endswith(" yes")) or "CPU features unknown"
-    return (f"here {precs}, {thr} threads, {feats}, OpenVINO {v.get('openvino', '?')}, "
-            f"torch {v.get('torch', '?')}; the paper ran 2021 libraries on an older CPU")
+    feats = [f.removesuffix(" yes") for f in (cpu_features(m) or "").split(", ")
+             if f.endswith(" yes")]
+    isa = f"a CPU with {feats[-1]}" if feats else "this CPU"
+    ov = (m.get("versions") or {}).get("openvino", "?")
+    return f"here {precs}, {thr} threads, {isa}, OpenVINO {ov}; the paper's CPU and OpenVINO are of 2021"
 
 
 def _ratio_ci(s: SummaryRow) -> str:
@@ -186,4 +188,5 @@ def paper(report: Report):
             Paragraph("Each claim of Abbasi, Shafiee, Chan and Wong (2021) beside this session's "
                       "figure. agrees: the paper's figure is inside our 95% CI; differs: the CI "
                       "excludes it; cannot tell: our CI is too wide or the ranking's CIs overlap."),
-            table(cols, rows, row_class="verdict")]
+            table(cols, [r | {"tone": r["verdict"] if r["verdict"] in (AGREES, DIFFERS) else ""}
+                         for r in rows], row_class="tone")]  # mixed verdicts stay uncoloured
