@@ -127,3 +127,31 @@ def test_any_non_done_status_is_listed_with_its_reason():
     md = render_markdown(build_report(SESSION, cells, None))
     assert "## Cells not compared" in md
     assert "openvino (f32, 1t): skipped: timer resolution too coarse" in md
+
+
+def test_parity_is_one_line_for_agreement_and_one_per_disagreement():
+    ok = {"parity": {"ok": True, "rel_l2": 2e-7, "tolerance": 1e-3, "finite": True}}
+    bad = {"parity": {"ok": False, "rel_l2": 0.5, "tolerance": 1e-3, "finite": True}}
+    cells = [cell("a:x=1", "torch", samples=noisy(10.0)),
+             cell("a:x=1", "openvino", samples=noisy(5.0), meta=ok),
+             cell("b:x=1", "torch", samples=noisy(10.0)),
+             cell("b:x=1", "openvino", "flagged", samples=noisy(5.0), meta=bad)]
+    md = render_markdown(build_report(SESSION, cells, None))
+    assert "1 of 2 compared cells match their baseline's outputs" in md
+    assert "largest relative L2 error is 2e-07 (a:x=1, openvino)" in md
+    assert "- b:x=1 — openvino: relative L2 error 0.5 \\> tolerance 0.001" in md
+
+
+def test_header_names_the_features_that_change_the_answer():
+    machine = {"id": "m", "cpu": {"brand_raw": "X", "count": 2},
+               "isa": {"avx512f": True, "avx512_bf16": True, "amx_tile": False},
+               "caches": {"l3": 32 * 2**20}, "versions": {"openvino": "2026.4.1"},
+               "counters": {"perf": {"ok": False}}, "peaks": {"gflops": 812.5}}
+    cells = [cell("a:x=1", "torch", samples=noisy(10.0),
+                  meta={"counters": {"source": "model"}, "precision_effective": "f32"}),
+             cell("a:x=1", "openvino", samples=noisy(5.0), meta={"precision_effective": "bf16"})]
+    md = render_markdown(build_report(SESSION, cells, machine))
+    assert "AVX-512 yes" in md and "AVX512-BF16 yes" in md and "AMX no" in md
+    assert "L3 32 MiB" in md and "openvino 2026.4.1" in md
+    assert "f32 (but openvino ran bf16)" in md
+    assert "model (hardware counters unavailable here)" in md and "gflops 812.5" in md

@@ -163,3 +163,29 @@ def problems(report: Report):
     items = [f"{c.key.spec} — {c.key.backend} ({c.key.precision}, {c.key.threads}t): "
              f"{c.status}: {fmt.one_line(c.reason or 'no reason recorded')}" for c in bad]
     return [Heading("Cells not compared"), Bullets(tuple(items))]
+
+
+@section("parity", order=70, terminal=True)
+def parity(report: Report):
+    """Did both backends compute the same function? One line for all that agree, one per
+    comparison that does not (worded by ``harness.parity.describe``, as the flagged reasons)."""
+    from harness.parity import describe
+
+    checked = [(c, c.meta["parity"]) for c in report.cells
+               if isinstance(c.meta.get("parity"), dict) and c.meta["parity"]]
+    if not checked:
+        return None
+    ok = [(c, p) for c, p in checked if p.get("ok")]
+    bad = [(c, p) for c, p in checked if not p.get("ok")]
+    errs = [(p["rel_l2"], c) for c, p in ok if isinstance(p.get("rel_l2"), (int, float))]
+    text = f"{len(ok)} of {len(checked)} compared cells match their baseline's outputs"
+    if errs:
+        worst, cell = max(errs, key=lambda ec: ec[0])
+        tol = cell.meta["parity"].get("tolerance")
+        text += (f"; the largest relative L2 error is {worst:.3g} ({cell.key.spec}, "
+                 f"{cell.key.backend}) against a tolerance of {fmt.ratio(tol) if tol is None else f'{tol:.3g}'}")
+    blocks = [Heading("Parity"), Paragraph(text + ".")]
+    if bad:
+        blocks.append(Bullets(tuple(f"{c.key.spec} — {c.key.backend}: {describe(p)}"
+                                    for c, p in bad)))
+    return blocks
