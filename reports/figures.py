@@ -22,6 +22,10 @@ from .tables import Report
 _MARKERS = "osD^vP*X"
 
 
+class _NO:  # stands in for a missing cell: no counters
+    meta: dict = {}
+
+
 def plot_sweep(report: Report, axis: str, path: str | Path) -> Path | None:
     """Speed-up against depth (or width) for each design pattern: lines, 95% CI bands."""
     sweeps = trends.sweep(report, axis)
@@ -61,23 +65,24 @@ def plot_working_set(report: Report, axis: str, path: str | Path) -> Path | None
         return None
     fig = Figure(figsize=(8, 5), layout="constrained")
     ax = fig.add_subplot()
-    measured = False
+    def base(spec: str):
+        return next((c for c in report.cells
+                     if c.key.spec == spec and c.key.backend == report.baseline), None)
+
+    # Measured misses and modelled bytes are different quantities: plot one kind only.
+    measured = any(trends.llc_misses((base(p.row.spec) or _NO).meta.get("counters")) is not None
+                   for ps in sweeps.values() for p in ps)
     swept: set[float] = set()
     for i, (fam, ps) in enumerate(sorted(sweeps.items())):
         xs: list[float] = []
         ys: list[float] = []
         for p in ps:
-            cell = next((c for c in report.cells if c.key.spec == p.row.spec
-                         and c.key.backend == report.baseline), None)
+            cell = base(p.row.spec)
             if cell is None:
                 continue
-            misses = (cell.meta.get("counters") or {}).get("llc_misses")
-            ws = cell.meta.get("peak_working_set_bytes")
-            if isinstance(misses, (int, float)) and misses > 0:
-                measured, v = True, float(misses) * 64  # misses of 64-byte lines, as bytes
-            elif isinstance(ws, (int, float)) and ws > 0:
-                v = float(ws)
-            else:
+            v = (trends.llc_misses(cell.meta.get("counters")) if measured
+                 else cell.meta.get("peak_working_set_bytes"))
+            if not isinstance(v, (int, float)) or v <= 0:
                 continue
             xs.append(get(p.params) or 0.0)
             ys.append(v)
@@ -87,20 +92,25 @@ def plot_working_set(report: Report, axis: str, path: str | Path) -> Path | None
                     label=text(fam))
     if not ax.lines:
         return None
-    llc = llc_bytes(report.machine)
+    llc = None if measured else llc_bytes(report.machine)
     if llc:
         ax.axhline(llc, color="#a00", ls="--", lw=1.2, label=f"LLC size ({llc / 2**20:.0f} MiB)")
     _swept_axis(ax, swept)
     ax.set_yscale("log")
-    ax.yaxis.set_major_locator(LogLocator(base=4))  # 1, 4, 16, 64 MiB: round binary sizes
-    ax.yaxis.set_minor_locator(NullLocator())
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _bytes(v)))
+    if not measured:
+        ax.yaxis.set_major_locator(LogLocator(base=4))  # 1, 4, 16, 64 MiB: round binary sizes
+        ax.yaxis.set_minor_locator(NullLocator())
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _bytes(v)))
+    else:  # 1-2-5 steps with plain numbers, so a short range still has labelled ticks
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_minor_locator(NullLocator())
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.set_xlabel(("depth (blocks)" if axis == "depth" else "width (channels of the first stage)")
                   + ", log scale")
-    ax.set_ylabel("LLC miss traffic (bytes)" if measured else
+    ax.set_ylabel("LLC misses (counted, log scale)" if measured else
                   "peak working set (bytes, log scale; analytic model)")
-    ax.set_title(f"{'LLC misses' if measured else 'Working set'} against {axis}, "
-                 "with the last-level cache marked")
+    ax.set_title(f"{'LLC misses' if measured else 'Working set'} against {axis}"
+                 + (", with the last-level cache marked" if llc else ""))
     ax.legend(fontsize=8, ncols=2, loc="best")
     ax.grid(which="both", alpha=0.3)
     footer(fig, report)

@@ -142,3 +142,21 @@ def correlations(report: Report) -> dict[str, Correlation]:
         if c is not None:
             out[b] = c
     return out
+
+
+# Names the counter sources give last-level-cache misses (cachegrind, perf), most specific first.
+LLC_MISS_KEYS = ("llc_misses", "LLd_misses", "LL_misses", "LLC-load-misses", "cache-misses")
+
+
+def llc_misses(counters: Any) -> float | None:
+    """Measured LLC misses from a cell's ``meta.counters`` (or its ``events``/``counts``), if a
+    measuring source (not the analytic model) produced any."""
+    if not isinstance(counters, Mapping) or counters.get("source") == "model":
+        return None
+    for where in (counters, counters.get("events"), counters.get("counts")):
+        if isinstance(where, Mapping):
+            for k in LLC_MISS_KEYS:
+                v = where.get(k)
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0:
+                    return float(v)
+    return None

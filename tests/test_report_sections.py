@@ -155,3 +155,14 @@ def test_header_names_the_features_that_change_the_answer():
     assert "L3 32 MiB" in md and "openvino 2026.4.1" in md
     assert "f32 (but openvino ran bf16)" in md
     assert "model (hardware counters unavailable here)" in md and "gflops 812.5" in md
+
+
+def test_measured_llc_misses_replace_the_model_in_the_cache_figure_and_table(tmp_path):
+    cells = [type(c)(c.key, c.status, c.reason, c.samples_ms, c.warmup_ms,
+                     {**c.meta, "counters": {"source": "cachegrind", "LL_misses": 1000 * (i + 1)}})
+             for i, c in enumerate(study_cells())]
+    r = build_report(SESSION, cells, {**MACHINE, "caches": {"l3": 32 * 2**20}})
+    paths = write_report(r, tmp_path)
+    assert paths["working_set_vs_depth"].stat().st_size > 10_000
+    md = paths["markdown"].read_text()
+    assert "| LLC misses |" in md and "| cachegrind |" in md

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from reports import fmt
+from reports import fmt, trends
 from reports.document import Heading, Paragraph, table
 from reports.sections import section
 from reports.tables import Report
@@ -40,6 +40,7 @@ def cache(report: Report):
         row = {"spec": c.key.spec, "backend": key[2] or "all", "source": str(counters["source"]),
                "ws": fmt.si(c.meta.get("peak_working_set_bytes"), "B")}
         row.update({k: _value(counters.get(k), unit) for k, _, unit in _KEYS})
+        row["llc_misses"] = _value(trends.llc_misses(counters), "")
         rows.append(row)
     if not rows:
         return None
