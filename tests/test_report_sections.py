@@ -166,3 +166,11 @@ def test_measured_llc_misses_replace_the_model_in_the_cache_figure_and_table(tmp
     assert paths["working_set_vs_depth"].stat().st_size > 10_000
     md = paths["markdown"].read_text()
     assert "| LLC misses |" in md and "| cachegrind |" in md
+
+
+def test_an_average_over_a_few_specs_cannot_settle_the_papers_average():
+    r = build_report(SESSION, pair("mobilenetv2", 38.0, 10.0) + pair("darts", 40.0, 10.0, seed=3),
+                     MACHINE)
+    avg = [row for row in claims(r) if row["claim"].startswith("average speed-up")]
+    assert [a["verdict"] for a in avg] == ["cannot tell at this precision"] * 2
+    assert "over 2 specs says little" in avg[0]["why"]
