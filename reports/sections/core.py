@@ -17,7 +17,7 @@ from reports.tables import CellRow, Report, SpeedupRow, SummaryRow
 _CI_METHOD_TEXT = {
     "paired-blocks": "bootstrap over the paired timed blocks of both backends",
     "blocks": "bootstrap over each backend's timed blocks",
-    "iid": "bootstrap over single iterations (no block lengths stored)",
+    "iid": "bootstrap over single iterations (an old store: too few or no timed blocks stored)",
 }
 
 
