@@ -38,13 +38,29 @@ def llc_bytes(machine: Mapping[str, Any]) -> float | None:
 
 
 def peaks(machine: Mapping[str, Any], cells) -> str | None:
-    """Measured roofs (``accelbench peak``), from the fingerprint or any cell's meta."""
+    """Measured roofs (``accelbench peak``: ``{"gflops": {backend: x}, "bandwidth_gbs": y,
+    "<key>_ci95": ...}``), from the fingerprint or any cell's meta; CIs shown where stored."""
     found = _m(machine.get("peaks") or machine.get("peak"))
     if not found:
         found = next((_m(c.meta.get("peaks")) for c in cells if _m(c.meta.get("peaks"))), {})
-    parts = [f"{k} {v:.4g}" for k, v in found.items()
-             if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    return ", ".join(parts) or None
+    num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
+
+    def ci(v: Any) -> str:
+        return f" [{v[0]:.4g}, {v[1]:.4g}]" if isinstance(v, (list, tuple)) and len(v) == 2 \
+            and all(num(x) for x in v) else ""
+
+    parts = []
+    for k, v in found.items():
+        if k.endswith("_ci95"):
+            continue
+        cis = found.get(f"{k}_ci95") or found.get(f"{k.split('_')[0]}_ci95")
+        if num(v):
+            parts.append(f"{k} {v:.4g}{ci(cis)}")
+        elif isinstance(v, Mapping):
+            inner = [f"{b} {x:.4g}{ci(_m(cis).get(b))}" for b, x in v.items() if num(x)]
+            if inner:
+                parts.append(f"{k}: " + ", ".join(inner))
+    return "; ".join(parts) or None
 
 
 def header_fields(report) -> list[tuple[str, str]]:

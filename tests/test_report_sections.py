@@ -146,7 +146,9 @@ def test_header_names_the_features_that_change_the_answer():
     machine = {"id": "m", "cpu": {"brand_raw": "X", "count": 2},
                "isa": {"avx512f": True, "avx512_bf16": True, "amx_tile": False},
                "caches": {"l3": 32 * 2**20}, "versions": {"openvino": "2026.4.1"},
-               "counters": {"perf": {"ok": False}}, "peaks": {"gflops": 812.5}}
+               "counters": {"perf": {"ok": False}},
+               "peaks": {"gflops": {"torch": 812.5}, "bandwidth_gbs": 12.3,
+                         "bandwidth_ci95": [12.0, 12.5]}}
     cells = [cell("a:x=1", "torch", samples=noisy(10.0),
                   meta={"counters": {"source": "model"}, "precision_effective": "f32"}),
              cell("a:x=1", "openvino", samples=noisy(5.0), meta={"precision_effective": "bf16"})]
@@ -154,7 +156,8 @@ def test_header_names_the_features_that_change_the_answer():
     assert "AVX-512 yes" in md and "AVX512-BF16 yes" in md and "AMX no" in md
     assert "L3 32 MiB" in md and "openvino 2026.4.1" in md
     assert "f32 (but openvino ran bf16)" in md
-    assert "model (hardware counters unavailable here)" in md and "gflops 812.5" in md
+    assert "model (hardware counters unavailable here)" in md
+    assert "gflops: torch 812.5; bandwidth\\_gbs 12.3 \\[12, 12.5\\]" in md
 
 
 def test_measured_llc_misses_replace_the_model_in_the_cache_figure_and_table(tmp_path):
