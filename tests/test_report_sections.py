@@ -177,3 +177,15 @@ def test_an_average_over_a_few_specs_cannot_settle_the_papers_average():
     avg = [row for row in claims(r) if row["claim"].startswith("average speed-up")]
     assert [a["verdict"] for a in avg] == ["cannot tell at this precision"] * 2
     assert "over 2 specs says little" in avg[0]["why"]
+
+
+def test_the_paper_preset_sweeps_depth_and_width_for_every_design_pattern():
+    import archs
+    from harness.config import load_preset
+    from reports.trends import PATTERNS
+
+    resolved = [(w.split(":", 1)[0], archs.resolve(w)) for w in load_preset("paper").workloads]
+    for fam in PATTERNS:
+        depths = {v["depth"] for f, v in resolved if f == fam and v["width"] == 32}
+        widths = {v["width"] for f, v in resolved if f == fam and v["depth"] == 8}
+        assert depths == {4, 8, 16} and widths == {16, 32, 64}, fam
