@@ -1,8 +1,9 @@
 """Reports: pure functions from a session's cells to tables, text, pages and plots.
 
 ``build_report(session, cells, machine, baseline=..., store=...) -> Report`` computes every number
-once; ``render_markdown`` / ``render_html`` / ``render_terminal`` and the ``plot_*`` functions only
-format it; ``write_report(report, outdir)`` writes them all. Nothing here opens the store or times
+once; the registered sections (``reports.sections``: how to add one is written there) turn it
+into a neutral document; ``render_markdown`` / ``render_html`` / ``render_terminal`` format that
+document; ``write_report(report, outdir)`` writes it all. Nothing here opens the store or times
 anything: the CLI reads the store and passes plain data in.
 """
 
@@ -11,29 +12,40 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .document import Figure
 from .plots import plot_latency_vs_flops, plot_speedups
-from .render import html_escape, md_escape, render_html, render_markdown, render_terminal
+from .render import (
+    blocks_to_html,
+    blocks_to_markdown,
+    html_escape,
+    md_escape,
+    render_html,
+    render_markdown,
+    render_terminal,
+)
+from .sections import document, section
 from .tables import CellRow, Excluded, Report, SpeedupRow, SummaryRow, build_report
-
-PLOTS = {"speedups": plot_speedups, "latency_vs_flops": plot_latency_vs_flops}
 
 
 def write_report(report: Report, outdir: str | Path) -> dict[str, Path]:
-    """Write report.md, report.html, report.json and the PNGs that have data into ``outdir``.
+    """Write report.md, report.html (figures embedded), report.json and the PNGs into ``outdir``.
 
-    Returns ``{"markdown", "html", "json", "speedups"?, "latency_vs_flops"?}`` -> path. Plots are
-    drawn first so the pages reference only images that exist.
+    Returns ``{"markdown", "html", "json", <figure name>...}`` -> path. Figures are drawn first,
+    so the pages show only figures that exist (a figure with nothing to plot is not written).
     """
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
+    blocks = document(report)
     paths: dict[str, Path] = {}
-    for name, plot in PLOTS.items():
-        p = plot(report, out / f"{name}.png")
-        if p is not None:
-            paths[name] = p
-    images = [p.name for p in paths.values()]
-    texts = {"markdown": ("report.md", render_markdown(report, images=images)),
-             "html": ("report.html", render_html(report, images=images)),
+    for b in blocks:
+        if isinstance(b, Figure) and b.name not in paths:
+            p = b.draw(out / f"{b.name}.png")
+            if p is not None:
+                paths[b.name] = Path(p)
+    images = dict(paths)
+    title = f"accelbench report — {report.session.id}"
+    texts = {"markdown": ("report.md", blocks_to_markdown(blocks, images)),
+             "html": ("report.html", blocks_to_html(blocks, images, title=title)),
              "json": ("report.json",
                       json.dumps(report.as_json(), indent=2, allow_nan=False) + "\n")}
     for key, (fname, text) in texts.items():
@@ -44,7 +56,7 @@ def write_report(report: Report, outdir: str | Path) -> dict[str, Path]:
 
 
 __all__ = [
-    "CellRow", "Excluded", "PLOTS", "Report", "SpeedupRow", "SummaryRow", "build_report",
+    "CellRow", "Excluded", "Report", "SpeedupRow", "SummaryRow", "build_report", "document",
     "html_escape", "md_escape", "plot_latency_vs_flops", "plot_speedups", "render_html",
-    "render_markdown", "render_terminal", "write_report",
+    "render_markdown", "render_terminal", "section", "write_report",
 ]

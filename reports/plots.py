@@ -18,40 +18,60 @@ from matplotlib.ticker import EngFormatter, FuncFormatter, LogLocator
 
 from .tables import Report
 
-_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
+COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
 
 
-def _text(s: object) -> str:
+def text(s: object) -> str:
     """Matplotlib parses ``$…$`` as mathtext (a bad spec could raise); show it literally."""
     return str(s).replace("$", r"\$")
 
 
+def footer(fig: Figure, report: Report) -> None:
+    """Every figure says where its numbers come from: session, machine, precision, threads."""
+    precs = ",".join(sorted({c.key.precision for c in report.cells}))
+    thr = ",".join(str(t) for t in sorted({c.key.threads for c in report.cells}))
+    fig.supxlabel(text(f"accelbench session {report.session.id} · "
+                        f"{report.machine_brand or 'unknown CPU'} · {precs} · {thr} threads"),
+                  fontsize=7, color="#666")
+
+
 def _label(spec: str, precision: str, threads: int, varied: bool) -> str:
-    return _text(f"{spec} ({precision}, {threads}t)" if varied else spec)
+    return text(f"{spec} ({precision}, {threads}t)" if varied else spec)
 
 
 def plot_speedups(report: Report, path: str | Path) -> Path | None:
-    """Horizontal bars: speed-up per spec (rows) and candidate (colours), CI error bars, 1.0 line.
+    """Horizontal bars: speed-up per spec (rows, grouped by family, each group sorted by its
+    speed-up) and candidate (colours), CI whiskers, 1.0 line.
 
-    Comparisons that were not made are listed on their row as text, so a missing bar is
-    explained rather than silently absent.
+    Value labels sit right of the whisker's end so they never collide with it; comparisons
+    that were not made are listed on their row, so a missing bar is explained.
     """
     if not report.speedups:
         return None
-    groups: list[tuple[str, str, int]] = []
-    for r in (*report.speedups, *report.excluded):
+    best: dict[tuple[str, str, int], float] = {}
+    for r in report.speedups:
         g = (r.spec, r.precision, r.threads)
-        if g not in groups:
-            groups.append(g)
+        best[g] = max(best.get(g, 0.0), r.speedup)
+    for e in report.excluded:
+        best.setdefault((e.spec, e.precision, e.threads), 0.0)
+    fam_best: dict[str, float] = {}
+    for (spec, _, _), v in best.items():
+        fam = spec.split(":", 1)[0]
+        fam_best[fam] = max(fam_best.get(fam, 0.0), v)
+    groups = sorted(best, key=lambda g: (-fam_best[g[0].split(":", 1)[0]],
+                                         g[0].split(":", 1)[0], -best[g], g))
     candidates = sorted({r.candidate for r in report.speedups})
     varied = len({(p, t) for _, p, t in groups}) > 1
     height = 0.8 / len(candidates)
-    fig = Figure(figsize=(8, 1.2 + 0.45 * len(groups) * max(1, len(candidates) ** 0.5)),
+    fig = Figure(figsize=(8.5, 1.6 + 0.32 * len(groups) * max(1, len(candidates) ** 0.5)),
                  layout="constrained")
     ax = fig.add_subplot()
     xmax = 1.0
     for i, cand in enumerate(candidates):
-        ys, xs, errs = [], [], [[], []]
+        ys: list[float] = []
+        xs: list[float] = []
+        his: list[float] = []
+        errs: list[list[float]] = [[], []]
         for r in report.speedups:
             if r.candidate != cand:
                 continue
@@ -61,25 +81,33 @@ def plot_speedups(report: Report, path: str | Path) -> Path | None:
             xs.append(r.speedup)
             errs[0].append(max(r.speedup - lo, 0.0))
             errs[1].append(max(hi - r.speedup, 0.0))
+            his.append(max(hi, r.speedup))
             xmax = max(xmax, hi)
-        ax.barh(ys, xs, height=height * 0.9, xerr=errs, capsize=3,
-                color=_COLORS[i % len(_COLORS)], label=_text(cand))
-        for y, x in zip(ys, xs, strict=True):
-            ax.annotate(f"{x:.2f}×", (x, y), xytext=(4, 0), textcoords="offset points",
-                        va="center", fontsize=8)
+        ax.barh(ys, xs, height=height * 0.9, xerr=errs, capsize=2,
+                color=COLORS[i % len(COLORS)], label=text(cand), error_kw={"lw": 0.8})
+        for y, x, hi in zip(ys, xs, his, strict=True):
+            ax.annotate(f"{x:.2f}×", (hi, y), xytext=(4, 0), textcoords="offset points",
+                        va="center", fontsize=7)
     for e in report.excluded:
         y = groups.index((e.spec, e.precision, e.threads))
-        ax.text(0.02 * xmax, y, _text(f"{e.candidate}: not reported ({e.why.split(':')[0]})"),
+        ax.text(0.02 * xmax, y, text(f"{e.candidate}: not reported ({e.why.split(':')[0]})"),
                 va="center", fontsize=8, color="#a00", style="italic")
+    prev = None
+    for k, g in enumerate(groups):  # a faint line between families
+        fam = g[0].split(":", 1)[0]
+        if prev is not None and fam != prev:
+            ax.axhline(k - 0.5, color="#bbb", lw=0.6)
+        prev = fam
     ax.axvline(1.0, color="k", lw=1, ls="--")
     ax.set_yticks(range(len(groups)), [_label(*g, varied) for g in groups], fontsize=8)
-    ax.set_ylim(len(groups) - 0.5, -0.5)  # top to bottom in session order, no clipped rows
-    ax.set_xlim(0, xmax * 1.15)
-    ax.set_xlabel(_text(f"speed-up over {report.baseline} (median ratio, 95% bootstrap CI)"))
-    ax.set_title(_text(f"Speed-ups — session {report.session.id}"))
-    ax.legend(loc="best", fontsize=8)
+    ax.set_ylim(len(groups) - 0.5, -0.5)
+    ax.set_xlim(0, xmax * 1.18)
+    ax.set_xlabel(text(f"speed-up over {report.baseline} (×, median ratio, 95% bootstrap CI)"))
+    ax.set_title(text(f"Speed-up over {report.baseline} per architecture, grouped by family"))
+    ax.legend(loc="lower right", fontsize=8)
     ax.grid(axis="x", alpha=0.3)
-    return _save(fig, path)
+    footer(fig, report)
+    return save(fig, path)
 
 
 def plot_latency_vs_flops(report: Report, path: str | Path) -> Path | None:
@@ -99,14 +127,21 @@ def plot_latency_vs_flops(report: Report, path: str | Path) -> Path | None:
         points.setdefault(c.key.backend, []).append((fl, med, med - lo, hi - med, c.key.spec))
     if not points:
         return None
-    fig = Figure(figsize=(7, 5), layout="constrained")
+    from .trends import correlations
+
+    corr = correlations(report)
+    fig = Figure(figsize=(8, 5.5), layout="constrained")
     ax = fig.add_subplot()
     backends = sorted(points, key=lambda b: b != report.baseline)
-    label_specs = sum(len(v) for v in points.values()) <= 24
+    label_specs = sum(len(v) for v in points.values()) <= 16
     for i, b in enumerate(backends):
         arr = np.array([p[:4] for p in points[b]], dtype=float)
+        k = corr.get(b)
+        label = b if k is None else (
+            f"{b}: Pearson r={k.pearson:.2f} [{k.pearson_ci[0]:.2f}, {k.pearson_ci[1]:.2f}], "
+            f"Spearman ρ={k.spearman:.2f} [{k.spearman_ci[0]:.2f}, {k.spearman_ci[1]:.2f}]")
         ax.errorbar(arr[:, 0], arr[:, 1], yerr=np.clip(arr[:, 2:4].T, 0, None), fmt="o",
-                    color=_COLORS[i % len(_COLORS)], capsize=2, label=_text(b))
+                    color=COLORS[i % len(COLORS)], capsize=2, label=text(label), ms=4)
     ax.set_xscale("log")
     ax.set_yscale("log")
     if label_specs:  # name the baseline's points; right-hand ones read leftwards to stay inside
@@ -114,7 +149,7 @@ def plot_latency_vs_flops(report: Report, path: str | Path) -> Path | None:
         mid = (lx.min() + lx.max()) / 2
         for fl, med, *_, spec in points[backends[0]]:
             right = np.log10(fl) > mid
-            ann = ax.annotate(_text(spec), (fl, med), xytext=(-5 if right else 5, 4),
+            ann = ax.annotate(text(spec), (fl, med), xytext=(-5 if right else 5, 4),
                               textcoords="offset points", ha="right" if right else "left",
                               fontsize=7, alpha=0.8)
             ann.set_in_layout(False)
@@ -126,15 +161,16 @@ def plot_latency_vs_flops(report: Report, path: str | Path) -> Path | None:
         axis.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0)))
         axis.set_major_formatter(fmt)
         axis.set_minor_formatter(fmt)
-    ax.set_xlabel("FLOPs per inference")
-    ax.set_ylabel("median latency (ms)")
-    ax.set_title(_text(f"Latency vs FLOPs — session {report.session.id}"))
+    ax.set_xlabel("FLOPs per inference (log scale)")
+    ax.set_ylabel("median latency (ms, log scale)")
+    ax.set_title("Latency against FLOPs per backend (correlations of log values, 95% CI)")
     ax.grid(which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    return _save(fig, path)
+    ax.legend(fontsize=7, loc="upper left")
+    footer(fig, report)
+    return save(fig, path)
 
 
-def _save(fig: Figure, path: str | Path) -> Path:
+def save(fig: Figure, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png", dpi=110)

@@ -159,6 +159,7 @@ class Report:
     summary: tuple[SummaryRow, ...]
     counts: Mapping[str, int] = field(default_factory=dict)  # status -> number of cells
     warnings: tuple[str, ...] = ()  # what makes some figures less trustworthy than they look
+    machine: Mapping[str, Any] = field(default_factory=dict)  # the stored fingerprint, as is
 
     def speedup_for(self, key: CellKey) -> SpeedupRow | None:
         return _find(self.speedups, key)
@@ -228,7 +229,8 @@ def build_report(
                   machine_brand=brand, cells=rows, speedups=tuple(speedups),
                   excluded=tuple(excluded), summary=_summarize(speedups),
                   counts=dict(Counter(c.status for c in cells)),
-                  warnings=_warnings(ordered, rows, machine))
+                  warnings=_warnings(ordered, rows, machine),
+                  machine=dict(machine) if isinstance(machine, Mapping) else {})
 
 
 def _warnings(cells: Sequence[CellResult], rows: Sequence[CellRow],
@@ -368,3 +370,6 @@ def _jsonable(obj: Any) -> Any:
     if obj is None or isinstance(obj, (str, int, bool)):
         return obj
     return str(obj)
+
+
+summarize_speedups = _summarize  # per-family summaries (reports.trends) use the same estimator

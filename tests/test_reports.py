@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
@@ -237,7 +238,10 @@ def test_write_report_writes_pages_json_and_real_pngs(tmp_path):
         w, h = png_size(paths[name].read_bytes())
         assert 400 <= w <= 3000 and 200 <= h <= 3000
         assert paths[name].stat().st_size > 10_000  # something was drawn
-        assert f'src="{name}.png"' in paths["html"].read_text()
+        # the page is self-contained: the PNG itself is embedded (and its file named)
+        embedded = base64.b64encode(paths[name].read_bytes()).decode("ascii")
+        assert f'src="data:image/png;base64,{embedded}"' in paths["html"].read_text()
+        assert f'data-file="{name}.png"' in paths["html"].read_text()
         assert f"({name}.png)" in paths["markdown"].read_text()
     assert json.loads(paths["json"].read_text())["session"] == "s-1"
 

@@ -103,6 +103,11 @@ class Worker:
         # a worker, so a model that crashes or hangs costs one cell, never the session.
         profile = (_profile(model, example, msg.get("model") or msg.get("spec"))
                    if msg.get("profile") else None)
+        if msg.get("spec") and profile and "error" not in profile:
+            import archs  # a spec's full parameter values: reports group by them (canonical
+            # specs leave defaults out, so `plain:res=128` says nothing of its depth)
+
+            profile["resolved"] = dict(archs.resolve(msg["spec"]))
         try:
             ctx = PrepareContext(precision, threads, cache_key=msg.get("ir_key") or "",
                                  cache_dir=msg.get("cache_dir"))

@@ -19,7 +19,7 @@ from typing import Any
 from harness.config import MODEL_PREFIX
 
 PROFILE_KEYS = ("flops", "macs", "params", "weight_bytes", "activation_bytes",
-                "peak_working_set_bytes", "input_shape")
+                "peak_working_set_bytes", "input_shape", "resolved")
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,7 @@ class Workload:
     def profile_meta(self, worker_profile: dict[str, Any] | None = None) -> dict[str, Any]:
         """FLOPs, params, working set and modelled cache traffic joined into every cell."""
         return meta_from_profile(worker_profile or {"error": "no worker returned a profile"})
+
 
 
 def meta_from_profile(prof: dict[str, Any]) -> dict[str, Any]:

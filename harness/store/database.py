@@ -222,10 +222,20 @@ class Store:
             c.execute("INSERT OR IGNORE INTO machines (id, fingerprint) VALUES (?, ?)", row)
 
     def machine(self, machine_id: str) -> dict[str, Any] | None:
+        """The machine's fingerprint, with its latest measured ``peaks`` when it has any.
+
+        Why joined here: every reader of a machine (reports' header and roofline, compare)
+        wants the roofs with it, and the fingerprint itself stays as it was recorded.
+        """
         with self._read() as c:
             row = c.execute("SELECT id, fingerprint FROM machines WHERE id = ?",
                             (machine_id,)).fetchone()
-            return None if row is None else machine_from_row(row)[1]
+            found = None if row is None else machine_from_row(row)[1]
+        if found is not None:
+            peaks = self.peaks(machine_id)
+            if peaks is not None:
+                found["peaks"] = peaks
+        return found
 
     def put_peak(self, machine_id: str, peak: dict[str, Any], *, measured: float | None = None) -> None:
         """Record one ``accelbench peak`` measurement; earlier ones are kept (history)."""

@@ -1,0 +1,71 @@
+"""Cache behaviour per spec, from each cell's ``meta.counters`` (today: the analytic model),
+and time by layer kind when cells carry ``meta.layers``.
+
+The source is printed on every row: a modelled figure must never read as a measured one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from reports import fmt, trends
+from reports.document import Heading, Paragraph, table
+from reports.sections import section
+from reports.tables import Report
+
+_KEYS = (("bytes_touched", "bytes touched", "B"), ("dram_bytes", "DRAM traffic", "B"),
+         ("llc_misses", "LLC misses", ""), ("cache_served_fraction", "served by cache", "%"),
+         ("layers_l2", "layers in L2", ""), ("layers_l3", "layers in L3", ""),
+         ("layers_dram", "layers from DRAM", ""))
+
+
+def _value(v, unit: str) -> str:
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return ""
+    return fmt.si(v, "B") if unit == "B" else f"{v:.0%}" if unit == "%" else f"{v:g}"
+
+
+@section("cache", order=90)
+def cache(report: Report):
+    rows, seen = [], set()
+    for c in report.cells:
+        counters = c.meta.get("counters")
+        if not isinstance(counters, Mapping) or not counters.get("source"):
+            continue
+        key = (c.key.spec, counters.get("source"), c.key.backend if counters.get("source") != "model"
+               else "")  # the model's figures are the same for every backend: show them once
+        if key in seen:
+            continue
+        seen.add(key)
+        row = {"spec": c.key.spec, "backend": key[2] or "all", "source": str(counters["source"]),
+               "ws": fmt.si(c.meta.get("peak_working_set_bytes"), "B")}
+        row.update({k: _value(counters.get(k), unit) for k, _, unit in _KEYS})
+        row["llc_misses"] = _value(trends.llc_misses(counters), "")
+        rows.append(row)
+    if not rows:
+        return None
+    keys = [k for k, _, _ in _KEYS if any(r[k] for r in rows)]
+    cols = [("spec", "spec"), ("backend", "backend"), ("source", "source"),
+            ("ws", "peak working set", True)] + [(k, t, True) for k, t, _ in _KEYS if k in keys]
+    return [Heading("Cache behaviour"),
+            Paragraph("source: model = the analytic working-set model (an estimate from layer "
+                      "and cache sizes), cachegrind = simulated, perf = hardware counters."),
+            table(cols, rows)]
+
+
+@section("layers", order=100)
+def layers(report: Report):
+    """Milliseconds by layer kind per backend, summed over the cells that carry layers."""
+    by: dict[tuple[str, str], float] = {}
+    for c in report.cells:
+        for layer in c.meta.get("layers") or ():
+            if isinstance(layer, Mapping) and isinstance(layer.get("ms"), (int, float)):
+                k = (str(layer.get("kind", "other")), c.key.backend)
+                by[k] = by.get(k, 0.0) + float(layer["ms"])
+    if not by:
+        return None
+    backends = sorted({b for _, b in by})
+    kinds = sorted({k for k, _ in by}, key=lambda k: -sum(by.get((k, b), 0) for b in backends))
+    rows = [{"kind": k, **{b: fmt.ms(by.get((k, b))) for b in backends}} for k in kinds]
+    return [Heading("Time by layer kind"),
+            table([("kind", "layer kind")] + [(b, f"{b} ms", True) for b in backends], rows)]

@@ -1,0 +1,197 @@
+"""Abbasi, Shafiee, Chan, Wong (2021) beside this machine: each claim, our figure, a verdict.
+
+Verdicts: *agrees* when the paper's figure lies inside our 95% CI (or the ranking is the same
+and separated by the CIs), *differs* when the CI excludes it, *cannot tell at this precision*
+when our interval is too wide (upper/lower > 1.5) or the ranking's CIs overlap. The paper says
+"380%" without saying whether that is the ratio (3.8×) or the gain (4.8×), so both readings are
+judged. Where a claim differs, the sentence names what separates the two setups (precision,
+threads, CPU generation, library versions), read from this session's own header.
+"""
+
+from __future__ import annotations
+
+from reports import fmt, trends
+from reports.document import Heading, Paragraph, table
+from reports.header import cpu_features, llc_bytes
+from reports.sections import section
+from reports.tables import Report, SummaryRow
+
+AGREES, DIFFERS, UNSURE = "agrees", "differs", "cannot tell at this precision"
+_BREADTH = 10  # fewer specs than this cannot stand for the paper's average
+_WIDE = 1.5  # an interval whose ends differ by more than this factor cannot settle a figure
+_NETWORKS = ("mobilenetv2", "darts", "resnet")  # whole networks, as opposed to design patterns
+
+
+def _verdict(ci: tuple[float, float], target: float) -> str:
+    lo, hi = ci
+    if lo <= target <= hi:
+        return AGREES
+    return UNSURE if lo > 0 and hi / lo > _WIDE else DIFFERS
+
+
+def _setup(report: Report) -> str:
+    """The differences that most move a speed-up, in a few words: precision, threads, the
+    newest matrix instructions of this CPU, and OpenVINO's version against the paper's 2021."""
+    m = report.machine or {}
+    precs = ", ".join(sorted({c.key.precision for c in report.cells}))
+    thr = ", ".join(str(t) for t in sorted({c.key.threads for c in report.cells}))
+    feats = [f.removesuffix(" yes") for f in (cpu_features(m) or "").split(", ")
+             if f.endswith(" yes")]
+    isa = f"a CPU with {feats[-1]}" if feats else "this CPU"
+    ov = (m.get("versions") or {}).get("openvino", "?")
+    return f"here {precs}, {thr} threads, {isa}, OpenVINO {ov}; the paper's CPU and OpenVINO are of 2021"
+
+
+def _ratio_ci(s: SummaryRow) -> str:
+    return f"{fmt.times(s.geomean)} {fmt.ci(*s.ci95, fmt=fmt.ratio)}"
+
+
+def claims(report: Report) -> list[dict[str, str]]:
+    """One row per claim that this session holds the cells for."""
+    rows: list[dict[str, str]] = []
+    setup = _setup(report)
+    if report.summary:
+        s = report.summary[0]
+        for label, target in (("as a ratio, 3.8×", 3.8), ("as a gain, 4.8×", 4.8)):
+            v = _verdict(s.ci95, target)
+            why = "" if v == AGREES else \
+                f"the average is {'lower' if s.ci95[1] < target else 'higher'}: {setup}."
+            if s.n_specs < _BREADTH:  # a few specs are no sample of the paper's grid
+                v, why = UNSURE, (f"an average over {s.n_specs} specs says little about the "
+                                  "paper's average over its whole grid (run the paper preset).")
+            rows.append({"claim": f"average speed-up 380% ({label})", "paper": f"{target}×",
+                         "here": f"geomean {_ratio_ci(s)} over {s.n_specs} specs",
+                         "verdict": v, "why": why})
+    fams = dict(trends.per_family(report))
+    pats = sorted(((f, s) for f, s in fams.items() if f in trends.PATTERNS),
+                  key=lambda fs: -fs[1].geomean)
+    if len(pats) >= 2:
+        rows.append(_top("design pattern that gains most", "dwbottleneck", 5.5, pats, setup))
+    nets = sorted(((f, s) for f, s in fams.items() if f in _NETWORKS), key=lambda fs: -fs[1].geomean)
+    if len(nets) >= 2:
+        rows.append(_top("network that gains most", "darts", 12.0, nets, setup))
+    low = _lowest_latency(report)
+    if low is not None:
+        rows.append(low | {"why": "" if low["verdict"] == AGREES else
+                           f"{low.pop('_why')}; {setup}."})
+    return rows
+
+
+def _top(claim: str, paper_fam: str, paper_x: float, ranked, setup: str) -> dict[str, str]:
+    (top, ts), (_, second) = ranked[0], ranked[1]
+    mine = dict(ranked).get(paper_fam)
+    here = f"{top} {_ratio_ci(ts)}"
+    if mine is not None and top != paper_fam:
+        here += f"; {paper_fam} {_ratio_ci(mine)}"
+    if top == paper_fam:
+        verdict = AGREES if ts.ci95[0] > second.ci95[1] else UNSURE
+        why = "" if verdict == AGREES else "its CI overlaps the runner-up's"
+        much = max((_verdict(ts.ci95, x) for x in (paper_x, paper_x + 1)),
+                   key=[DIFFERS, UNSURE, AGREES].index)
+        if much != AGREES:  # right network, but how much it gains is a separate claim
+            verdict = f"{verdict} on which; {much} on how much"
+            why = (why + "; " if why else "") + (
+                f"it gains {fmt.times(ts.geomean)}, not {paper_x:g}× or {paper_x + 1:g}×: {setup}")
+    elif mine is not None and mine.ci95[1] >= ts.ci95[0]:
+        verdict, why = UNSURE, f"{paper_fam}'s CI overlaps {top}'s"
+    else:
+        verdict = DIFFERS
+        why = f"{top} gains more than {paper_fam} here: {setup}"
+    return {"claim": claim, "paper": f"{paper_fam}, {paper_x * 100:.0f}% ({paper_x:g}× or "
+            f"{paper_x + 1:g}×)", "here": here, "verdict": verdict,
+            "why": why + ("." if why and not why.endswith(".") else "")}
+
+
+def _lowest_latency(report: Report) -> dict[str, str] | None:
+    """The whole network with the lowest latency on the fastest backend, each at its default
+    (published) size: a spec without parameters, as the paper timed them."""
+    timed = [(c.median_ms, c) for c in report.cells if c.status == "done"
+             and c.median_ms is not None and c.key.spec in _NETWORKS]
+    if not timed:
+        return None
+    ms, best = min(timed, key=lambda mc: mc[0])
+    fam = trends.family(best.key.spec)
+    lo, hi = best.ci95_ms
+    here = f"{best.key.spec} on {best.key.backend}: {fmt.ms(best.median_ms)} ms {fmt.ci(lo, hi)}"
+    if fam != "mobilenetv2":
+        return {"claim": "lowest latency", "paper": "MobileNetV2, about 2.4 ms", "here": here,
+                "verdict": DIFFERS, "_why": f"{fam} is faster than MobileNetV2 here"}
+    near = 2.4 / 1.25 <= ms <= 2.4 * 1.25  # "about": within 25%
+    return {"claim": "lowest latency", "paper": "MobileNetV2, about 2.4 ms", "here": here,
+            "verdict": AGREES if near else DIFFERS,
+            "_why": f"MobileNetV2 is fastest, but at {fmt.ms(ms)} ms, not about 2.4 ms"}
+
+
+def trend_rows(report: Report) -> list[dict[str, str]]:
+    """FLOPs, working set and latency as depth and width grow; FLOPs as a latency predictor."""
+    rows = []
+    corr = trends.correlations(report)
+    if len(corr) >= 2:
+        (b1, c1), (b2, c2) = sorted(corr.items(), key=lambda bc: -bc[1].pearson)[:2]
+        separated = c1.pearson_ci[0] > c2.pearson_ci[1]
+        rows.append({"claim": "FLOPs predict latency better for one backend",
+                     "paper": "FLOPs, cache and latency related as depth and width grow",
+                     "here": f"log-log Pearson r {b1} {c1.pearson:.2f} "
+                             f"{fmt.ci(*c1.pearson_ci, fmt=fmt.ratio)}, {b2} {c2.pearson:.2f} "
+                             f"{fmt.ci(*c2.pearson_ci, fmt=fmt.ratio)}",
+                     "verdict": (f"yes: better for {b1}" if separated else UNSURE),
+                     "why": "" if separated else "the two correlations' CIs overlap."})
+    llc = llc_bytes(report.machine or {})
+    for axis in ("depth", "width"):
+        sw = trends.sweep(report, axis)
+        if sw:
+            rows.append(_moves_together(report, axis, sw, llc))
+    return rows
+
+
+def _moves_together(report: Report, axis: str, sw, llc: float | None) -> dict[str, str]:
+    """Between the smallest and largest value of ``axis`` in each pattern: do FLOPs and the
+    baseline's latency rise together, and does the working set outgrow the LLC?"""
+    flops_up, lat_up, together, over = [], [], 0, 0
+    for fam, ps in sw.items():
+        lo, hi = _cell(report, ps[0].row.spec), _cell(report, ps[-1].row.spec)
+        f = (_num(hi, "flops") or 0) > (_num(lo, "flops") or 0)
+        t = (_num(hi, "median") or 0) > (_num(lo, "median") or 0)
+        flops_up += [fam] if f else []
+        lat_up += [fam] if t else []
+        together += f == t
+        ws = _num(hi, "peak_working_set_bytes")
+        over += bool(llc and ws and ws > llc)
+    n = len(sw)
+    here = (f"over {n} design patterns: FLOPs grow in {len(flops_up)}, the baseline's latency in "
+            f"{len(lat_up)}, together in {together}; working set above the LLC in {over}")
+    apart = sorted(set(flops_up) ^ set(lat_up))
+    return {"claim": f"FLOPs, cache and latency move together as {axis} grows",
+            "paper": "FLOPs, L3 cache efficacy and latency related as depth and width grow",
+            "here": here, "verdict": AGREES if together == n else UNSURE if together > n / 2
+            else DIFFERS,
+            "why": "" if together == n else
+            f"in {', '.join(apart)} FLOPs and latency part ways (fixed per-layer overheads, or "
+            "blocks that shrink as the network deepens)."}
+
+
+def _cell(report: Report, spec: str):
+    return next((c for c in report.cells
+                 if c.key.spec == spec and c.key.backend == report.baseline), None)
+
+
+def _num(cell, key: str) -> float | None:
+    if cell is None:
+        return None
+    v = cell.median_ms if key == "median" else cell.meta.get(key)
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+@section("paper", order=30, terminal=True)
+def paper(report: Report):
+    if not any(trends.family(r.spec) in trends.PATTERNS + _NETWORKS for r in report.speedups):
+        return None  # none of the study's architectures in this session: nothing to set beside
+    rows = claims(report) + trend_rows(report)
+    cols = [("claim", "claim"), ("paper", "Abbasi et al. 2021"), ("here", "this machine (95% CI)"),
+            ("verdict", "verdict"), ("why", "why it differs")]
+    return [Heading("The paper and this machine"),
+            Paragraph("Each claim of Abbasi, Shafiee, Chan and Wong (2021) beside this session's "
+                      "figure. agrees: the paper's figure is inside our 95% CI; differs: the CI "
+                      "excludes it; cannot tell: our CI is too wide or the ranking's CIs overlap."),
+            table(cols, [r | {"tone": r["verdict"] if r["verdict"] in (AGREES, DIFFERS) else ""}
+                         for r in rows], row_class="tone")]  # mixed verdicts stay uncoloured

@@ -1,0 +1,191 @@
+"""The section registry, the study's sections and the paper's claims, on small reports."""
+
+from __future__ import annotations
+
+import pytest
+from rich.console import Console
+
+from harness.results import SessionInfo
+from reports import (
+    build_report,
+    document,
+    render_html,
+    render_markdown,
+    render_terminal,
+    write_report,
+)
+from reports import sections as registry
+from reports.document import Figure, Heading, Paragraph, table
+from reports.sections.paper import AGREES, DIFFERS, claims
+from tests.test_reports import MACHINE, cell, noisy, pair
+
+SESSION = SessionInfo(id="s-2", started=1.7e9, status="finished")
+
+
+def study_cells():
+    """Two design patterns over depth and width, three networks; speed-ups chosen so the
+    verdicts are known: dwbottleneck gains most (5.5x), darts most of the networks (~12x)."""
+    out, seed = [], 0
+    specs = {"plain:depth=4,res=32": 2.0, "plain:res=32": 2.0, "plain:depth=16,res=32": 2.0,
+             "plain:width=16,res=32": 2.0, "plain:width=64,res=32": 2.0,
+             "dwbottleneck:depth=4,res=32": 5.5, "dwbottleneck:res=32": 5.5,
+             "mobilenetv2": 4.0, "darts": 12.0, "resnet": 2.0}
+    for i, (spec, x) in enumerate(specs.items()):
+        base = 10.0 * (i + 1)
+        out += pair(spec, base, base / x, seed=seed)
+        seed += 2
+    return out
+
+
+def test_a_registered_section_appears_in_every_medium_in_order(tmp_path):
+    @registry.section("zz-test", order=15, terminal=True)
+    def extra(report):
+        return [Heading("Extra <section>"), Paragraph("said once"),
+                table([("a", "A"), ("b", "B", True)], [{"a": "x|y", "b": "1"}]),
+                Figure("extra", lambda p: None, "never drawn")]
+
+    try:
+        r = build_report(SESSION, pair("a:x=1", 10.0, 5.0), MACHINE)
+        names = [s.name for s in registry.registered()]
+        assert names.index("header") < names.index("zz-test") < names.index("summary")
+        md, page = render_markdown(r), render_html(r)
+        assert md.index("## Extra \\<section\\>") < md.index("## Summary")
+        assert "x\\|y" in md and "<h2>Extra &lt;section&gt;</h2>" in page
+        console = Console(record=True, width=200, color_system=None)
+        render_terminal(r, console)
+        assert "Extra <section>" in console.export_text()
+        paths = write_report(r, tmp_path)
+        assert "extra" not in paths and "never drawn" not in paths["html"].read_text()
+        with pytest.raises(ValueError, match="registered twice"):
+            registry.section("zz-test", order=1)(lambda report: None)
+    finally:
+        registry._SECTIONS.pop("zz-test")
+
+
+def test_tables_show_resolved_parameters(tmp_path):
+    r = build_report(SESSION, study_cells(), MACHINE)
+    md = render_markdown(r)
+    # plain:res=32 is depth 8 and width 32 although its spec says neither
+    row = next(ln for ln in md.splitlines()
+               if ln.startswith("| plain |") and "| plain:res=32 |" in ln)
+    cells = [c.strip() for c in row.split("|")]
+    header = [c.strip() for c in next(ln for ln in md.splitlines()
+                                      if ln.startswith("| family | depth")).split("|")]
+    assert cells[header.index("depth")] == "8" and cells[header.index("width")] == "32"
+    stored = [c if c.key.spec != "darts" else
+              type(c)(c.key, c.status, c.reason, c.samples_ms, c.warmup_ms,
+                      {**c.meta, "resolved": {"cells": 99}}) for c in study_cells()]
+    md = render_markdown(build_report(SESSION, stored, MACHINE))  # the stored values win
+    header = [c.strip() for c in next(ln for ln in md.splitlines()
+                                      if ln.startswith("| family | depth")).split("|")]
+    row = next(r for r in ([c.strip() for c in ln.split("|")] for ln in md.splitlines()
+                            if ln.startswith("| darts |")) if len(r) == len(header))
+    assert row[header.index("cells")] == "99"
+
+
+def test_study_figures_are_drawn(tmp_path):
+    machine = {**MACHINE, "caches": {"l3": 32 * 2**20}}
+    cells = [type(c)(c.key, c.status, c.reason, c.samples_ms, c.warmup_ms,
+                     {**c.meta, "peak_working_set_bytes": 2**20 * (1 + i)})
+             for i, c in enumerate(study_cells())]
+    paths = write_report(build_report(SESSION, cells, machine), tmp_path)
+    for name in ("speedups", "speedup_vs_depth", "speedup_vs_width", "working_set_vs_depth"):
+        assert paths[name].stat().st_size > 10_000, name
+    assert "speedup_vs_overlap" not in paths  # no overlap family in this session
+
+
+def test_paper_claims_and_verdicts():
+    r = build_report(SESSION, study_cells(), MACHINE)
+    rows = {row["claim"]: row for row in claims(r)}
+    pattern = rows["design pattern that gains most"]
+    assert pattern["here"].startswith("dwbottleneck") and pattern["verdict"] == AGREES
+    net = rows["network that gains most"]
+    assert net["here"].startswith("darts") and net["verdict"] == AGREES
+    low = rows["lowest latency"]  # darts' candidate runs 90/12 = 7.5 ms, mobilenetv2's 80/4 = 20
+    assert low["verdict"] == DIFFERS and "darts is faster than MobileNetV2" in low["why"]
+    avg = [row for c, row in rows.items() if c.startswith("average speed-up 380%")]
+    assert len(avg) == 2 and {a["paper"] for a in avg} == {"3.8×", "4.8×"}
+    assert all(a["verdict"] in (AGREES, DIFFERS, "cannot tell at this precision") for a in avg)
+    md = render_markdown(r)
+    assert "## The paper and this machine" in md
+    from reports.sections.paper import trend_rows
+    trend = {row["claim"]: row for row in trend_rows(r)}
+    depth = trend["FLOPs, cache and latency move together as depth grows"]
+    # study_cells' FLOPs are all 1e9: latency grows with depth but FLOPs do not
+    assert "FLOPs grow in 0" in depth["here"] and depth["verdict"] == DIFFERS
+
+
+def test_paper_section_needs_the_studys_architectures():
+    r = build_report(SESSION, pair("a:x=1", 10.0, 5.0), MACHINE)
+    assert not any(isinstance(b, Heading) and "paper" in b.text for b in document(r))
+
+
+def test_any_non_done_status_is_listed_with_its_reason():
+    # the section keys on status != "done", so runcore's coming `invalid` needs no change here
+    cells = [cell("a:x=1", "torch", samples=noisy(10.0)),
+             cell("a:x=1", "openvino", "skipped", reason="timer resolution too coarse")]
+    md = render_markdown(build_report(SESSION, cells, None))
+    assert "## Cells not compared" in md
+    assert "openvino (f32, 1t): skipped: timer resolution too coarse" in md
+
+
+def test_parity_is_one_line_for_agreement_and_one_per_disagreement():
+    ok = {"parity": {"ok": True, "rel_l2": 2e-7, "tolerance": 1e-3, "finite": True}}
+    bad = {"parity": {"ok": False, "rel_l2": 0.5, "tolerance": 1e-3, "finite": True}}
+    cells = [cell("a:x=1", "torch", samples=noisy(10.0)),
+             cell("a:x=1", "openvino", samples=noisy(5.0), meta=ok),
+             cell("b:x=1", "torch", samples=noisy(10.0)),
+             cell("b:x=1", "openvino", "flagged", samples=noisy(5.0), meta=bad)]
+    md = render_markdown(build_report(SESSION, cells, None))
+    assert "1 of 2 compared cells match their baseline's outputs" in md
+    assert "largest relative L2 error is 2e-07 (a:x=1, openvino)" in md
+    assert "- b:x=1 — openvino: relative L2 error 0.5 \\> tolerance 0.001" in md
+
+
+def test_header_names_the_features_that_change_the_answer():
+    machine = {"id": "m", "cpu": {"brand_raw": "X", "count": 2},
+               "isa": {"avx512f": True, "avx512_bf16": True, "amx_tile": False},
+               "caches": {"l3": 32 * 2**20}, "versions": {"openvino": "2026.4.1"},
+               "counters": {"perf": {"ok": False}},
+               "peaks": {"gflops": {"torch": 812.5}, "bandwidth_gbs": 12.3,
+                         "bandwidth_ci95": [12.0, 12.5]}}
+    cells = [cell("a:x=1", "torch", samples=noisy(10.0),
+                  meta={"counters": {"source": "model"}, "precision_effective": "f32"}),
+             cell("a:x=1", "openvino", samples=noisy(5.0), meta={"precision_effective": "bf16"})]
+    md = render_markdown(build_report(SESSION, cells, machine))
+    assert "AVX-512 yes" in md and "AVX512-BF16 yes" in md and "AMX no" in md
+    assert "L3 32 MiB" in md and "openvino 2026.4.1" in md
+    assert "f32 (but openvino ran bf16)" in md
+    assert "model (hardware counters unavailable here)" in md
+    assert "gflops: torch 812.5; bandwidth\\_gbs 12.3 \\[12, 12.5\\]" in md
+
+
+def test_measured_llc_misses_replace_the_model_in_the_cache_figure_and_table(tmp_path):
+    cells = [type(c)(c.key, c.status, c.reason, c.samples_ms, c.warmup_ms,
+                     {**c.meta, "counters": {"source": "cachegrind", "LL_misses": 1000 * (i + 1)}})
+             for i, c in enumerate(study_cells())]
+    r = build_report(SESSION, cells, {**MACHINE, "caches": {"l3": 32 * 2**20}})
+    paths = write_report(r, tmp_path)
+    assert paths["working_set_vs_depth"].stat().st_size > 10_000
+    md = paths["markdown"].read_text()
+    assert "| LLC misses |" in md and "| cachegrind |" in md
+
+
+def test_an_average_over_a_few_specs_cannot_settle_the_papers_average():
+    r = build_report(SESSION, pair("mobilenetv2", 38.0, 10.0) + pair("darts", 40.0, 10.0, seed=3),
+                     MACHINE)
+    avg = [row for row in claims(r) if row["claim"].startswith("average speed-up")]
+    assert [a["verdict"] for a in avg] == ["cannot tell at this precision"] * 2
+    assert "over 2 specs says little" in avg[0]["why"]
+
+
+def test_the_paper_preset_sweeps_depth_and_width_for_every_design_pattern():
+    import archs
+    from harness.config import load_preset
+    from reports.trends import PATTERNS
+
+    resolved = [(w.split(":", 1)[0], archs.resolve(w)) for w in load_preset("paper").workloads]
+    for fam in PATTERNS:
+        depths = {v["depth"] for f, v in resolved if f == fam and v["width"] == 32}
+        widths = {v["width"] for f, v in resolved if f == fam and v["depth"] == 8}
+        assert depths == {4, 8, 16} and widths == {16, 32, 64}, fam
