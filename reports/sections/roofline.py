@@ -1,0 +1,37 @@
+"""The roofline section: each cell's achieved GFLOP/s against its arithmetic intensity under
+the machine's measured roofs (``accelbench peak``); numbers from ``reports.roofline``."""
+
+from __future__ import annotations
+
+from reports.document import Figure, Heading, Paragraph, table
+from reports.roofline import plot_roofline, roofline_points
+from reports.sections import section
+from reports.sections.core import source
+from reports.tables import Report
+
+
+@section("roofline", order=92)
+def roofline(report: Report):
+    peaks = (report.machine or {}).get("peaks")
+    points = roofline_points(report, peaks)
+    if not points:
+        return None
+    blocks = [Heading("Roofline")]
+    if not peaks:
+        blocks.append(Paragraph("This machine's peaks were never measured, so the points have "
+                                "no roofs: run `accelbench peak` once and render again.",
+                                tone="warning"))
+    rows = [{"spec": p["spec"], "backend": p["backend"],
+             "ai": f"{p['arithmetic_intensity']:.3g}", "basis": str(p.get("intensity_basis") or ""),
+             "source": str(p.get("source")), "gflops": f"{p['achieved_gflops']:.3g}",
+             "frac": f"{p['fraction_of_peak']:.0%}" if p.get("fraction_of_peak") else ""}
+            for p in points]
+    blocks += [
+        table([("spec", "spec"), ("backend", "backend"), ("ai", "FLOP/byte", True),
+               ("basis", "bytes from"), ("source", "source"), ("gflops", "GFLOP/s", True),
+               ("frac", "of attainable", True)], rows),
+        Figure("roofline", lambda path: plot_roofline(points, peaks, path,
+                                                      title="achieved GFLOP/s vs intensity"),
+               caption=source(report)),
+    ]
+    return blocks
