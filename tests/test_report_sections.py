@@ -139,7 +139,7 @@ def test_parity_is_one_line_for_agreement_and_one_per_disagreement():
     md = render_markdown(build_report(SESSION, cells, None))
     assert "1 of 2 compared cells match their baseline's outputs" in md
     assert "largest relative L2 error is 2e-07 (a:x=1, openvino)" in md
-    assert "- b:x=1 — openvino: relative L2 error 0.5 \\> tolerance 0.001" in md
+    assert "- b:x=1 — openvino: rel\\_l2 0.5 \\> tolerance 0.001 (relative L2 error)" in md
 
 
 def test_header_names_the_features_that_change_the_answer():
