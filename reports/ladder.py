@@ -202,7 +202,7 @@ def plot_ladder(rows: Sequence[LadderRow], path: str | Path, *, source: str = ""
     ax.invert_yaxis()
     ax.axvline(0, color="black", lw=0.8)
     ax.set_xlabel("share of the eager->OpenVINO gain (% of log latency); total speed-up at right")
-    where = {f"{r.precision}, {r.threads} threads" for r in rows}
+    where = {f"{r.precision}, {r.threads} thread{'' if r.threads == 1 else 's'}" for r in rows}
     ax.set_title(f"Where the speed-up comes from ({'; '.join(sorted(where))}"
                  f"{', ' + source if source else ''})".replace("$", r"\$"), fontsize=9)
     handles, names = ax.get_legend_handles_labels()
