@@ -251,3 +251,36 @@ def test_request_counters_costs_the_figures_not_the_cell():
     assert "SIGSEGV" in got["error"]
     got = request_counters(_FakeClient(raises=WorkerError("no op", "protocol")), "perf")
     assert got["error"] == "protocol: no op"
+
+
+def _events(ir, dr, dw, d1, dl):
+    return {"Ir": ir, "I1mr": 0, "ILmr": 0, "Dr": dr, "D1mr": d1, "DLmr": dl, "Dw": dw,
+            "D1mw": 0, "DLmw": 0}
+
+
+def test_cachegrind_difference_floors_noise_refuses_nonsense_and_caches(monkeypatch, tmp_path):
+    from harness.counters import cachegrind as cg
+
+    assert cg.inferences_for(None) == cg.MIN_N and cg.inferences_for(0.001) == cg.MAX_N
+    assert cg.inferences_for(10.0) == 25
+    runs = {8: _events(1000, 500, 100, 50, 7), 16: _events(1800, 900, 180, 90, 5)}
+    calls = []
+
+    def fake_run(c, n, args):
+        calls.append(n)
+        return {"events": runs[n], "caches": {"LL": "x"}, "seconds": 1.0}
+
+    monkeypatch.setattr(cg, "worker_run", fake_run)
+    monkeypatch.setattr(cg, "availability", lambda: (True, "valgrind-test"))
+    c = ctx(setup={"op": "setup", "spec": "x"}, cache_dir=str(tmp_path), first_ms=1000.0,
+            geometry={"l3": {"size": 480 << 20, "ways": 16, "line": 64}})
+    r = cg.measure_cell(c)
+    assert calls == [8, 16] and r["inferences"] == 8
+    assert r["instructions_per_inference"] == 100.0 and r["l1d_misses_per_inference"] == 5.0
+    assert r["misses_per_inference"] == 0.0 and r["below_noise"] == ["DLmr"]  # 5 - 7 < 0
+    assert r["geometry"]["LL"]["simulated"]["ways"] == 15 and r["cached"] is False
+    again = cg.measure_cell(c)
+    assert again["cached"] is True and calls == [8, 16]  # from the cache, no rerun
+    runs[16] = _events(900, 900, 180, 90, 9)  # the long run did less work: nonsense
+    with pytest.raises(CountersUnavailable, match="start-up noise"):
+        cg.measure_cell(ctx(setup={"op": "setup", "spec": "y"}, first_ms=1000.0))

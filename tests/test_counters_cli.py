@@ -15,10 +15,10 @@ from tests.conftest import run_cli
 TINY = "plain:res=16,depth=1,width=4"
 
 
-def _run(tmp_path: Path, *args: str) -> dict:
+def _run(tmp_path: Path, *args: str, timeout: float = 600) -> dict:
     proc = run_cli("run", TINY, "--backends", "torch", "--threads", "1", "--budget", "0.3",
                    "--store", str(tmp_path / "s.sqlite"), "--json", "--no-report", *args,
-                   cwd=tmp_path)
+                   cwd=tmp_path, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout)
 
@@ -51,12 +51,13 @@ def test_model_and_off_reach_the_cell_and_the_store(tmp_path: Path):
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind not installed")
 def test_cachegrind_on_a_tiny_model_then_from_its_cache(tmp_path: Path):
-    cell = _run(tmp_path, "--counters", "cachegrind")["cells"][0]
+    cell = _run(tmp_path, "--counters", "cachegrind", timeout=3000)["cells"][0]
     c = cell["counters"]
     assert c["source"] == "cachegrind", c
     assert "error" not in c, c["error"] if "error" in c else ""
     assert c["simulated_isa"].startswith("AVX2") and c["cached"] is False
+    assert c["threads_simulated"] == 1 and c["inferences"] >= 8
     assert c["misses_per_inference"] >= 0 and c["instructions_per_inference"] > 1000
     assert c["geometry"]["LL"]["real"]["size"] > 0 and c["geometry"]["LL"]["simulated"]
-    again = _run(tmp_path, "--counters", "cachegrind")["cells"][0]["counters"]
+    again = _run(tmp_path, "--counters", "cachegrind", timeout=600)["cells"][0]["counters"]
     assert again["cached"] is True and again["misses_per_inference"] == c["misses_per_inference"]

@@ -47,6 +47,7 @@ class CountContext:
     cache_dir: str | None = None
     pid: int | None = None  # the process whose work is counted (the worker itself)
     setup: Mapping[str, Any] = field(default_factory=dict)  # the worker's setup request (rerun)
+    first_ms: float | None = None  # the first inference's time, to size simulated runs
 
 
 class Window(Protocol):

@@ -200,7 +200,7 @@ class Worker:
             threads=msg.get("threads", self.threads), spec=msg.get("spec"),
             model_ref=msg.get("model"), seed=msg.get("seed", 0), caches=caches,
             geometry=geometry, profile=cell_profile, cache_dir=msg.get("cache_dir"),
-            pid=os.getpid(), setup=setup)
+            pid=os.getpid(), setup=setup, first_ms=getattr(self.prepared, "first_ms", None))
         self.counting = CellCounters(choice, ctx)
 
     def op_counters(self, msg: dict[str, Any]) -> dict[str, Any]:
