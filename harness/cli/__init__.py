@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from harness import __version__
-from harness.cli import info, run, stored
+from harness.cli import explain, info, run, stored
 from harness.cli.common import user_errors
 
 
@@ -46,4 +46,5 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_parsers(sub)
     run.add_parser(sub)
     stored.add_parsers(sub)
+    explain.add_parser(sub)
     return parser
