@@ -33,18 +33,17 @@ def layer_times(core: Any, model: Any, device: str, config: dict[str, Any], data
     for _ in range(n):
         req.infer()
         for p in req.get_profiling_info():
-            if str(p.status).endswith("EXECUTED") and not str(p.status).endswith("NOT_EXECUTED"):
-                samples.setdefault(p.node_name, []).append(p.real_time.total_seconds() * 1e3)
-    graph = _runtime_graph(cm)
+            samples.setdefault(p.node_name, []).append(p.real_time.total_seconds() * 1e3)
+    # Every primitive of the runtime graph is a row, also those the plugin reports as not run
+    # (an Add executed in place by its neighbour): what they absorbed must still be matched.
     rows = []
-    for name, times in samples.items():
-        node = graph.get(name, {})
-        if node.get("type") in _NOT_TIMED:
+    for name, node in _runtime_graph(cm).items():
+        if node["type"] in _NOT_TIMED:
             continue
-        rows.append({"name": name, "ms": median(times + [0.0] * (n - len(times))),
-                     "type": node.get("type"), "exec_type": node.get("exec_type"),
-                     "original_names": node.get("original_names", []),
-                     "inputs": node.get("inputs", [])})
+        times = samples.get(name) or [0.0]
+        rows.append({"name": name, "ms": median(times), "type": node["type"],
+                     "exec_type": node["exec_type"], "original_names": node["original_names"],
+                     "inputs": node["inputs"]})
     return rows
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.layers.kinds import KINDS, anchor_kind
-from harness.layers.matching import match
+from harness.layers.matching import duplicate_of, match
 
 COVERAGE_OK = (0.8, 1.2)
 
@@ -92,9 +92,14 @@ def explain(spec: str, units: list[dict[str, Any]], tables: dict[str, dict[str, 
                               "kind": anchor_kind({known[u]["kind"] for u in claims}),
                               "units": claims, "kinds": [known[u]["kind"] for u in claims],
                               "ms": {b: ms}})
+        claimed = {u for us in m.claims.values() for u in us}
         for name in m.unclaimed(units):
-            unmatched.append({"backend": b, "what": "module", "name": name,
-                              "type": known[name]["type"], "kind": known[name]["kind"], "ms": {}})
+            twin = duplicate_of(known[name], units, claimed)
+            why = (f"computed once with its twin {twin} (same op on the same input)" if twin
+                   else "no primitive names it: removed, or fused beyond recovery")
+            unmatched.append({"backend": b, "what": "module", "name": name, "why": why,
+                              "duplicate_of": twin, "type": known[name]["type"],
+                              "kind": known[name]["kind"], "ms": {}})
     for entry in fused + unmatched:  # what the same units cost on every backend
         if entry.get("what") == "primitive":
             continue

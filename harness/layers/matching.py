@@ -23,6 +23,9 @@ from harness.layers.kinds import VANISHING, kind_of_op, normalize_op
 
 _NAME = re.compile(r"^__module(?:\.(?P<path>[^/]*))?/(?P<rest>.*)$")
 _ATEN = re.compile(r"aten::(\w+)")
+# The aten op TorchScript records for a Python-level call PyTorch's function mode sees.
+_ALIASES = {"slice": "getitem", "select": "getitem", "index": "getitem", "reshape": "view",
+            "concat": "cat"}
 
 
 @dataclass
@@ -53,8 +56,12 @@ def resolve(original: str, unit_names: set[str]) -> str | None:
         return original if original in unit_names else None
     if path in unit_names:
         return path
-    op = _ATEN.search(rest)
-    return f"{path}::{normalize_op(op.group(1))}" if op else None
+    found = _ATEN.search(rest)
+    if found is None:
+        return None
+    op = normalize_op(found.group(1))
+    alias = f"{path}::{_ALIASES.get(op, op)}"
+    return alias if f"{path}::{op}" not in unit_names and alias in unit_names else f"{path}::{op}"
 
 
 def match(units: list[dict[str, Any]], rows: list[dict[str, Any]]) -> Match:
@@ -109,17 +116,24 @@ def _host_unnamed(rows: list[dict[str, Any]], out: Match) -> None:
 
 
 def _recover(units: list[dict[str, Any]], rows: list[dict[str, Any]], out: Match) -> None:
-    """Give renamed primitives the units their names lost, following PyTorch's data flow."""
-    owner: dict[str, list[str]] = {}
+    """Give renamed primitives the units their names lost, following PyTorch's data flow.
+
+    Each unresolved name stands for one node the primitive lost the module of, so a primitive
+    recovers at most that many units: first units whose output feeds a unit it claims by name
+    (the convolution before the batch norm it absorbed), then units fed by what its input
+    primitives hold.
+    """
+    named: dict[str, list[str]] = {}
     for row, us in out.claims.items():
         for u in us:
-            owner.setdefault(u, []).append(row)
+            named.setdefault(u, []).append(row)
+    owner = {u: list(rs) for u, rs in named.items()}
     consumers: dict[str, list[str]] = {}
     for u in units:
         for src in u["inputs"]:
             consumers.setdefault(src, []).append(u["name"])
-    inputs = {row["name"]: list(row.get("inputs") or []) for row in rows}
-    renamed = set(out.unresolved)
+    inputs = {row["name"]: set(row.get("inputs") or []) for row in rows}
+    budget = {row: len(names) for row, names in out.unresolved.items()}
 
     def free(u: dict[str, Any]) -> bool:
         return u["name"] not in owner and u["type"] not in VANISHING
@@ -127,23 +141,26 @@ def _recover(units: list[dict[str, Any]], rows: list[dict[str, Any]], out: Match
     def claim(unit: str, row: str, how: str) -> None:
         out.claims[row].append(unit)
         owner.setdefault(unit, []).append(row)
+        budget[row] -= 1
         out.recovered.append((unit, row, how))
 
-    changed = True
-    while changed:
-        changed = False
-        for u in filter(free, units):  # downstream: its output went into a renamed primitive
-            cands = {r for c in consumers.get(u["name"], []) for r in owner.get(c, [])
-                     if r in renamed}
-            if len(cands) == 1:
-                claim(u["name"], cands.pop(), "its output feeds this primitive")
-                changed = True
-        if changed:
-            continue
-        for u in filter(free, units):  # upstream: fed by what a renamed primitive's inputs hold
-            fed_by = {r for src in u["inputs"] for r in owner.get(src, [])}
-            cands = {r for r in renamed if fed_by & set(inputs.get(r, []))}
-            if len(cands) == 1 and u["inputs"]:
-                claim(u["name"], cands.pop(), "it consumes this primitive's input")
-                changed = True
-                break
+    for u in filter(free, units):  # downstream: its output went into a renamed primitive
+        cands = {r for c in consumers.get(u["name"], []) for r in named.get(c, [])
+                 if budget.get(r, 0) > 0}
+        if len(cands) == 1:
+            claim(u["name"], cands.pop(), "its output feeds this primitive")
+    for u in filter(free, units):  # upstream: fed by what a renamed primitive's inputs hold
+        fed_by = {r for src in u["inputs"] for r in owner.get(src, [])}
+        cands = {r for r, left in budget.items() if left > 0 and fed_by & inputs.get(r, set())}
+        if len(cands) == 1:
+            claim(u["name"], cands.pop(), "it consumes this primitive's input")
+
+
+def duplicate_of(unit: dict[str, Any], units: list[dict[str, Any]], claimed: set[str]) -> str | None:
+    """A claimed unit of the same type on the same inputs: OpenVINO computes such twins once
+    (common subexpression elimination), so the unit has no primitive of its own."""
+    for other in units:
+        if (other["name"] in claimed and other["name"] != unit["name"]
+                and other["type"] == unit["type"] and other["inputs"] == unit["inputs"]):
+            return other["name"]
+    return None
