@@ -59,6 +59,8 @@ class SessionConfig:
     seed: int = 0
     baseline: str = "torch"
     name: str = "custom"
+    # Per-layer times after each comparison's timed blocks, stored in the cell's meta["layers"].
+    layers: bool = False
 
     def __post_init__(self) -> None:
         if not self.workloads:
@@ -101,6 +103,8 @@ class SessionConfig:
             raise ConfigError("min_samples must be an integer from 6 to 10000000")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**31:
             raise ConfigError("seed must be an integer from 0 to 2**31-1")
+        if not isinstance(self.layers, bool):
+            raise ConfigError(f"layers must be true or false, got {self.layers!r}")
 
     def as_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -132,6 +136,9 @@ class SessionConfig:
             elif f.name in ("min_samples", "seed"):
                 if not isinstance(value, int) or isinstance(value, bool):
                     raise ConfigError(f"{where}: {f.name} must be an integer")
+            elif f.name == "layers":
+                if not isinstance(value, bool):
+                    raise ConfigError(f"{where}: layers must be true or false")
             elif not isinstance(value, str):
                 raise ConfigError(f"{where}: {f.name} must be text")
             kwargs[f.name] = value

@@ -72,6 +72,7 @@ class CellRow:
             "convert_s": m.get("convert_s"), "compile_s": m.get("compile_s"),
             "max_rss_bytes": m.get("max_rss_bytes"),
             "properties": dict(m.get("properties") or {}),
+            "layers": m.get("layers"),  # run --layers: harness.layers' per-layer table, or None
         })
 
 

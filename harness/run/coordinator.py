@@ -29,6 +29,7 @@ from harness.run.workload import Workload
 
 MIN_ROUNDS = 3
 MIN_BLOCKS = 8  # the fewest block medians whose order-statistic CI is worth reading
+LAYER_PASSES = 20  # profiled inferences per cell for ``run --layers`` (medians per layer)
 
 
 @dataclass
@@ -98,6 +99,8 @@ class GroupRunner:
                     self._setup(side, plan)
             self._check_parity(sides, plan)
             self._time(sides)
+            if self.config.layers:
+                self._layers(sides)
             return [self._finish(side, plan) for side in sides]
         except BaseException:  # Ctrl-C, SIGTERM: no polite quit for workers mid-inference
             for side in sides:
@@ -277,6 +280,22 @@ class GroupRunner:
             _block_medians(side)) <= self.config.target)
         return CellResult(side.key, FLAGGED if flag else DONE, flag, side.samples, warmup,
                           info, side.started, time.time())
+
+    def _layers(self, sides: list[_Side]) -> None:
+        """Per-layer tables (``run --layers``), after every timed block so profiling never
+        touches a reported latency. A backend that cannot do it keeps its cell and says why."""
+        for side in sides:
+            if side.client is None or side.result is not None:
+                continue
+            try:
+                reply = side.client.request({"op": "layers", "n": LAYER_PASSES},
+                                            timeout=self.config.timeout_s)
+                side.info["layers"] = {k: reply[k] for k in ("layers", "units", "whole_ms", "n")}
+            except WorkerError as exc:
+                side.info["layers"] = {"error": f"{exc.kind}: {exc}"}
+            except (WorkerTimeout, WorkerCrashed) as exc:
+                side.result = self._ended(side, FAILED, f"per-layer pass: {exc}")
+                side.result.samples_ms = list(side.samples)
 
     # -- helpers --------------------------------------------------------------------------
 
