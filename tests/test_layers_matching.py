@@ -105,3 +105,14 @@ def test_explanation_charges_fused_groups_and_keeps_the_unmatched():
     data = e.as_json()
     assert {"spec", "backends", "coverage", "kinds", "fused", "unmatched"} <= set(data)
     assert set(data["kinds"][0]) >= {"kind", "ms", "share", "saved_ms"}
+
+
+def test_a_module_openvino_computes_once_with_its_twin_is_named_as_such():
+    units = [*UNITS[:3], {"name": "0.2b", "type": "ReLU", "kind": "activation",
+                          "inputs": ["0.1"]}]
+    torch_rows = [{"name": u["name"], "ms": 1.0, "original_names": [u["name"]]} for u in units]
+    e = explain("twins", units, {"torch": {"layers": torch_rows, "whole_ms": 4.0},
+                                 "openvino:CPU": {"layers": OV[:2], "whole_ms": 1.2}})
+    (twin,) = [u for u in e.unmatched if u["what"] == "module"]
+    assert twin["name"] == "0.2b" and twin["duplicate_of"] == "0.2"
+    assert twin["ms"] == {"torch": 1.0, "openvino:CPU": 0.0}
