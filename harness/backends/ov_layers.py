@@ -41,6 +41,9 @@ def layer_times(core: Any, model: Any, device: str, config: dict[str, Any], data
         if node["type"] in _NOT_TIMED:
             continue
         times = samples.get(name) or [0.0]
+        if not node["inputs"] and not any(times) and not any(
+                n.startswith("__module") for n in node["original_names"]):
+            continue  # a constant sub-graph (a weight reshape): nothing runs per inference
         rows.append({"name": name, "ms": median(times), "type": node["type"],
                      "exec_type": node["exec_type"], "original_names": node["original_names"],
                      "inputs": node["inputs"]})
