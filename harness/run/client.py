@@ -11,6 +11,8 @@ availability | build | conversion | runtime | protocol.
 - ``{"op": "time", "n": N}`` -> ``{"samples_ms": [...]}``
 - ``{"op": "output", "path": "x.npy"}`` -> ``{"finite": bool, "shape": [...]}`` (np.save,
   float32, no pickle)
+- ``{"op": "layers", "n": N}`` -> ``{"layers": per-layer rows, "units": the model's units and
+  data flow, "whole_ms", "n"}`` (``accelbench explain``, ``run --layers``; after the timed blocks)
 - ``{"op": "stats"}`` -> ``{"max_rss_bytes", "pid"}``;  ``{"op": "quit"}`` -> ``{}``
 
 Why ``select`` with a deadline instead of a reader thread: a hung worker (a deadlocked plugin,

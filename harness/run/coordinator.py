@@ -283,7 +283,8 @@ class GroupRunner:
 
     def _layers(self, sides: list[_Side]) -> None:
         """Per-layer tables (``run --layers``), after every timed block so profiling never
-        touches a reported latency. A backend that cannot do it keeps its cell and says why."""
+        touches a reported latency. A backend that cannot time layers keeps its cell and says
+        why in meta["layers"]["error"]; a worker that dies here ends its cell, samples kept."""
         for side in sides:
             if side.client is None or side.result is not None:
                 continue
