@@ -75,6 +75,8 @@ class SessionConfig:
     wait_s: float = 60.0
     min_pairs: int = 6
     counters: str = "auto"  # harness.counters: auto | perf | cachegrind | model | off
+    # Per-layer times after each comparison's timed blocks, stored in the cell's meta["layers"].
+    layers: bool = False
 
     def __post_init__(self) -> None:
         if not self.workloads:
@@ -129,6 +131,8 @@ class SessionConfig:
 
         if self.counters not in choices():
             raise ConfigError(f"counters {self.counters!r} is not valid; valid: {', '.join(choices())}")
+        if not isinstance(self.layers, bool):
+            raise ConfigError(f"layers must be true or false, got {self.layers!r}")
 
     @property
     def block_cap_s(self) -> float:
@@ -167,6 +171,9 @@ class SessionConfig:
             elif f.name in ("min_samples", "seed", "min_pairs"):
                 if not isinstance(value, int) or isinstance(value, bool):
                     raise ConfigError(f"{where}: {f.name} must be an integer")
+            elif f.name == "layers":
+                if not isinstance(value, bool):
+                    raise ConfigError(f"{where}: layers must be true or false")
             elif not isinstance(value, str):
                 raise ConfigError(f"{where}: {f.name} must be text")
             kwargs[f.name] = value

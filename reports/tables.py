@@ -76,6 +76,7 @@ class CellRow:
             "max_rss_bytes": m.get("max_rss_bytes"),
             "properties": dict(m.get("properties") or {}),
             **self.evidence,
+            "layers": m.get("layers"),  # run --layers: harness.layers' per-layer table, or None
         })
 
 

@@ -135,6 +135,13 @@ class Prepared(ABC):
     def output(self) -> np.ndarray:
         """The (first) output for the example input as a float32 copy, for parity checks."""
 
+    def layer_times(self, n: int) -> list[dict[str, Any]]:
+        """Per-layer times over ``n`` inferences, for ``accelbench explain``: rows of
+        ``{"name", "ms", "type", "original_names", "inputs"}`` where ``original_names`` are the
+        model's nodes the layer absorbed and ``inputs`` the rows feeding it. Run only after the
+        timed blocks: profiling must never touch a reported latency."""
+        raise NotImplementedError(f"{type(self).__name__} cannot time single layers")
+
 
 class Backend(ABC):
     """One runtime, named in the registry. Instances live in a worker process.

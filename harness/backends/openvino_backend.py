@@ -186,7 +186,9 @@ class OpenVINOBackend(Backend):
             compile_config=plain(config),
             properties=props,
         )
-        return OpenVINOPrepared(cm, req, data, infer, info, first_ms)
+        prepared = OpenVINOPrepared(cm, req, data, infer, info, first_ms)
+        prepared.source = (self.core, om, self.config.device, config)  # for layer_times
+        return prepared
 
     def _compile_config(self, precision: str, threads: int) -> dict[str, Any]:
         """What to pass to ``compile_model``: each physical device gets the settings it
@@ -252,6 +254,11 @@ class OpenVINOPrepared(Prepared):
     def output(self) -> np.ndarray:
         self._infer()
         return np.array(self.req.get_output_tensor(0).data, dtype=np.float32, copy=True)
+
+    def layer_times(self, n: int) -> list[dict[str, Any]]:
+        from harness.backends.ov_layers import layer_times
+
+        return layer_times(*self.source, self.data, n)
 
 
 def _present(device: str, available: list[str]) -> bool:

@@ -308,3 +308,13 @@ class TorchPrepared(Prepared):
         with self.context():
             out = first_tensor(self.model(self.x))
         return out.detach().float().cpu().numpy().copy()
+
+    def layer_times(self, n: int) -> list[dict[str, Any]]:
+        """Leaf modules and functional ops, timed by hooks (see ``harness.layers.units``)."""
+        from harness.layers.units import torch_layer_rows, trace_units
+
+        if self._sync is not None or hasattr(self.model, "_orig_mod"):
+            raise NotImplementedError("per-layer times need eager PyTorch on the CPU (a "
+                                      "compiled graph or CUDA launches have no module boundaries)")
+        trace_units(self.model, self.x, 2, self.context)  # warm: hooks change nothing cached
+        return torch_layer_rows(trace_units(self.model, self.x, n, self.context))

@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from harness import __version__
-from harness.cli import compare, exchange, info, peak, run, stored
+from harness.cli import compare, exchange, explain, info, peak, run, stored
 from harness.cli.common import user_errors
 
 
@@ -49,4 +49,5 @@ def build_parser() -> argparse.ArgumentParser:
     peak.add_parser(sub)
     compare.add_parser(sub)
     exchange.add_parsers(sub)
+    explain.add_parser(sub)
     return parser

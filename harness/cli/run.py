@@ -55,6 +55,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-report", action="store_true", help="do not render the report files")
     p.add_argument("--dry-run", action="store_true",
                    help="check the session and list its cells without measuring anything")
+    p.add_argument("--layers", action="store_true",
+                   help="also time every layer (after the timed blocks) and store the tables "
+                        "with the cells; see `accelbench explain`")
     p.set_defaults(func=cmd_run)
 
 
@@ -86,6 +89,7 @@ def build_config(args: argparse.Namespace) -> SessionConfig:
         "target": args.target,
         "timeout_s": args.timeout,
         "counters": args.counters,
+        "layers": True if getattr(args, "layers", False) else None,
     }
     if base is None:
         return with_overrides(SessionConfig(workloads=tuple(workloads)), **overrides)

@@ -38,6 +38,7 @@ from harness.run.plan import GroupPlan
 
 MIN_ROUNDS = 3
 FIRST_BACKOFF_S, MAX_BACKOFF_S = 0.5, 8.0
+LAYER_PASSES = 20  # profiled inferences per cell for ``run --layers`` (medians per layer)
 
 
 class Worker(Protocol):
@@ -109,6 +110,8 @@ class GroupRunner:
                     self._setup(side, plan)
             self._check_parity(sides, plan)
             self._time(sides)
+            if self.config.layers:
+                self._layers(sides)
             return [self._finish(side, plan) for side in sides]
         except BaseException:  # Ctrl-C, SIGTERM: no polite quit for workers mid-inference
             for side in sides:
@@ -356,6 +359,23 @@ class GroupRunner:
         from harness.counters.cell import request_counters
 
         return request_counters(side.client, self.config.counters)
+
+    def _layers(self, sides: list[_Side]) -> None:
+        """Per-layer tables (``run --layers``), after every timed block so profiling never
+        touches a reported latency. A backend that cannot time layers keeps its cell and says
+        why in meta["layers"]["error"]; a worker that dies here ends its cell, samples kept."""
+        for side in sides:
+            if side.client is None or side.result is not None:
+                continue
+            try:
+                reply = side.client.request({"op": protocol.LAYERS, "n": LAYER_PASSES},
+                                            timeout=self.config.timeout_s)
+                side.info["layers"] = {k: reply[k] for k in ("layers", "units", "whole_ms", "n")}
+            except WorkerError as exc:
+                side.info["layers"] = {"error": f"{exc.kind}: {exc}"}
+            except (WorkerTimeout, WorkerCrashed) as exc:
+                side.result = self._ended(side, FAILED, f"per-layer pass: {exc}")
+                side.result.samples_ms = list(side.samples)
 
     # -- helpers --------------------------------------------------------------------------
 

@@ -17,12 +17,15 @@ they drifted. New ops are additive: a worker answers an unknown op with kind ``p
 - ``counters`` -> ``{"counters": {...} or null}``: stops the counter window that ``setup``'s
   ``"counters"`` choice opened around the timed blocks (``time``'s ``"count": false`` leaves a
   block, e.g. the warm-up, out of it).
+- ``layers`` ``{"n": N}`` -> ``{"layers": per-layer rows, "units": the model's units and data
+  flow, "whole_ms", "n"}`` (``accelbench explain``, ``run --layers``): its own pass after the
+  timed blocks, so it never changes a reported latency.
 """
 
 from __future__ import annotations
 
 SETUP, TIME, OUTPUT, REFERENCE, STATS, QUIT = "setup", "time", "output", "reference", "stats", "quit"
-COUNTERS = "counters"
+COUNTERS, LAYERS = "counters", "layers"
 
 # Failure kinds: at which stage a request failed. The coordinator maps them to a cell's status
 # (``availability`` -> skipped, the rest -> failed) and its reason.

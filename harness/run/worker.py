@@ -232,6 +232,36 @@ class Worker:
         np.save(path, out, allow_pickle=False)
         return {"shape": list(out.shape)}
 
+    def op_layers(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Per-layer times for ``accelbench explain`` / ``run --layers``: a pass of its own,
+        after the timed blocks, so profiling never touches a reported latency.
+
+        Answers ``{"layers": rows (Prepared.layer_times), "units": the model's units and data
+        flow (harness.layers.units), "whole_ms": the whole-model median of n plain inferences
+        taken just before, for the coverage}``.
+        """
+        from statistics import median
+
+        from harness.layers.units import trace_units
+
+        n = msg.get("n")
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise Failure(f"n={n!r}: expected a positive integer", "protocol")
+        prepared = self._need_prepared()
+        assert self.built is not None
+        whole_ms = median(prepared.time_block(n))
+        try:
+            layers = prepared.layer_times(n)
+        except NotImplementedError as exc:
+            raise Failure(f"{self.backend.spec.text}: {exc}", "runtime") from exc
+        model, example = self.built
+        params = next(iter(model.parameters()), None)
+        x = example.to(params.device) if params is not None else example
+        units = trace_units(model, x, 1)["units"]
+        for unit in units:
+            unit.pop("ms", None)
+        return {"layers": layers, "units": units, "whole_ms": whole_ms, "n": n}
+
     def op_stats(self, msg: dict[str, Any]) -> dict[str, Any]:
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         scale = 1 if sys.platform == "darwin" else 1024  # Linux reports KiB, macOS bytes

@@ -1,0 +1,166 @@
+"""Map each backend's layer rows (primitives) onto the model's units.
+
+Names first, data flow where names fail. OpenVINO's PyTorch frontend names a node after the
+module that made it (``__module.features.0/aten::_convolution/Convolution``), and a compiled
+primitive lists the nodes it absorbed in ``originalLayersNames``. That is a convention, not an
+API, and it breaks exactly where fusion happens: with batch norm folded into a convolution the
+primitive is called ``Multiply_3902`` and lists the batch norm and the ReLU but not the
+convolution. So a primitive with such an unresolved name takes, in addition, the units that no
+row claimed and whose output (in PyTorch's data flow) went into a unit it did claim; then, for
+what is still unclaimed, units fed by the units of its input primitives. Rows that absorbed no
+name at all (OpenVINO's inserted Reorders) are charged to the primitive they feed.
+
+Nothing is dropped: rows that claim no unit and units no row claims are returned with their time.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.layers.kinds import VANISHING, kind_of_op, normalize_op
+
+_NAME = re.compile(r"^__module(?:\.(?P<path>[^/]*))?/(?P<rest>.*)$")
+_ATEN = re.compile(r"aten::(\w+)")
+# The aten op TorchScript records for a Python-level call PyTorch's function mode sees.
+_ALIASES = {"slice": "getitem", "select": "getitem", "index": "getitem", "reshape": "view",
+            "concat": "cat"}
+
+
+@dataclass
+class Match:
+    """``claims[row]``: the units a row absorbed; ``host[row]``: the row an unnamed row (a
+    Reorder) is charged to; ``recovered``: ``(unit, row, how)`` for units found by data flow;
+    ``phantoms``: units only a backend's names mention (an op PyTorch did not time separately)."""
+
+    claims: dict[str, list[str]] = field(default_factory=dict)
+    host: dict[str, str] = field(default_factory=dict)
+    recovered: list[tuple[str, str, str]] = field(default_factory=list)
+    phantoms: dict[str, dict[str, Any]] = field(default_factory=dict)
+    unresolved: dict[str, list[str]] = field(default_factory=dict)
+
+    def unclaimed(self, units: list[dict[str, Any]]) -> list[str]:
+        taken = {u for us in self.claims.values() for u in us}
+        return [u["name"] for u in units if u["name"] not in taken]
+
+
+def resolve(original: str, unit_names: set[str]) -> str | None:
+    """The unit an original node name refers to, or None when the name follows no convention."""
+    m = _NAME.match(original)
+    if m is not None:
+        path, rest = m.group("path") or "", m.group("rest")
+    elif original.startswith("aten::"):
+        path, rest = "", original
+    else:
+        return original if original in unit_names else None
+    if path in unit_names:
+        return path
+    found = _ATEN.search(rest)
+    if found is None:
+        return None
+    op = normalize_op(found.group(1))
+    alias = f"{path}::{_ALIASES.get(op, op)}"
+    return alias if f"{path}::{op}" not in unit_names and alias in unit_names else f"{path}::{op}"
+
+
+def match(units: list[dict[str, Any]], rows: list[dict[str, Any]]) -> Match:
+    """Which units each row of one backend absorbed. ``units`` as from ``units.trace_units``
+    (name, type, kind, inputs); ``rows`` as a backend's ``layer_times`` (name, original_names,
+    inputs)."""
+    names = {u["name"] for u in units}
+    out = Match()
+    for row in rows:
+        claimed: list[str] = []
+        unresolved: list[str] = []
+        for original in row.get("original_names") or []:
+            unit = resolve(original, names)
+            if unit is None:
+                unresolved.append(original)
+                continue
+            if unit not in names and unit not in out.phantoms:
+                op = unit.rpartition("::")[2]
+                out.phantoms[unit] = {"name": unit, "type": f"fn:{op}", "kind": kind_of_op(op),
+                                      "inputs": [], "ms": 0.0}
+            if unit not in claimed:
+                claimed.append(unit)
+        out.claims[row["name"]] = claimed
+        if unresolved:
+            out.unresolved[row["name"]] = unresolved
+    _host_unnamed(rows, out)
+    _recover(units, rows, out)
+    return out
+
+
+def _host_unnamed(rows: list[dict[str, Any]], out: Match) -> None:
+    """Rows that absorbed no node of the model go to the row they feed (else the one feeding
+    them): a Reorder before a convolution is part of that convolution's cost."""
+    consumers: dict[str, list[str]] = {}
+    for row in rows:
+        for src in row.get("inputs") or []:
+            consumers.setdefault(src, []).append(row["name"])
+    for row in rows:
+        name = row["name"]
+        if out.claims[name] or out.unresolved.get(name):
+            continue
+        seen, frontier = {name}, list(consumers.get(name, [])) + list(row.get("inputs") or [])
+        while frontier:
+            cand = frontier.pop(0)
+            if cand in seen or cand not in out.claims:
+                continue
+            seen.add(cand)
+            if out.claims[cand]:
+                out.host[name] = cand
+                break
+            frontier.extend(consumers.get(cand, []))
+
+
+def _recover(units: list[dict[str, Any]], rows: list[dict[str, Any]], out: Match) -> None:
+    """Give renamed primitives the units their names lost, following PyTorch's data flow.
+
+    Each unresolved name stands for one node the primitive lost the module of, so a primitive
+    recovers at most that many units: first units whose output feeds a unit it claims by name
+    (the convolution before the batch norm it absorbed), then units fed by what its input
+    primitives hold.
+    """
+    named: dict[str, list[str]] = {}
+    for row, us in out.claims.items():
+        for u in us:
+            named.setdefault(u, []).append(row)
+    owner = {u: list(rs) for u, rs in named.items()}
+    consumers: dict[str, list[str]] = {}
+    for u in units:
+        for src in u["inputs"]:
+            consumers.setdefault(src, []).append(u["name"])
+    inputs = {row["name"]: set(row.get("inputs") or []) for row in rows}
+    budget = {row: len(names) for row, names in out.unresolved.items()}
+
+    def free(u: dict[str, Any]) -> bool:
+        return u["name"] not in owner and u["type"] not in VANISHING
+
+    def claim(unit: str, row: str, how: str) -> None:
+        out.claims[row].append(unit)
+        owner.setdefault(unit, []).append(row)
+        budget[row] -= 1
+        out.recovered.append((unit, row, how))
+
+    for u in filter(free, units):  # downstream: its output went into a renamed primitive
+        cands = {r for c in consumers.get(u["name"], []) for r in named.get(c, [])
+                 if budget.get(r, 0) > 0}
+        if len(cands) == 1:
+            claim(u["name"], cands.pop(), "its output feeds this primitive")
+    for u in filter(free, units):  # upstream: fed by what a renamed primitive's inputs hold
+        fed_by = {r for src in u["inputs"] for r in owner.get(src, [])}
+        cands = {r for r, left in budget.items() if left > 0 and fed_by & inputs.get(r, set())}
+        if len(cands) == 1:
+            claim(u["name"], cands.pop(), "it consumes this primitive's input")
+
+
+def duplicate_of(unit: dict[str, Any], units: list[dict[str, Any]], claimed: set[str]) -> str | None:
+    """A claimed unit of the same type on the same inputs: OpenVINO computes such twins once
+    (common subexpression elimination), so the unit has no primitive of its own."""
+    for other in units:
+        if (other["name"] in claimed and other["name"] != unit["name"]
+                and other["type"] == unit["type"] and other["inputs"] == unit["inputs"]):
+            return other["name"]
+    return None
