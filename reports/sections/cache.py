@@ -1,5 +1,5 @@
 """Cache behaviour per spec, from each cell's ``meta.counters`` (today: the analytic model),
-and time by layer kind when cells carry ``meta.layers``.
+(time by layer kind is ``reports.sections.layers``).
 
 The source is printed on every row: a modelled figure must never read as a measured one.
 """
@@ -51,21 +51,3 @@ def cache(report: Report):
             Paragraph("source: model = the analytic working-set model (an estimate from layer "
                       "and cache sizes), cachegrind = simulated, perf = hardware counters."),
             table(cols, rows)]
-
-
-@section("layers", order=100)
-def layers(report: Report):
-    """Milliseconds by layer kind per backend, summed over the cells that carry layers."""
-    by: dict[tuple[str, str], float] = {}
-    for c in report.cells:
-        for layer in c.meta.get("layers") or ():
-            if isinstance(layer, Mapping) and isinstance(layer.get("ms"), (int, float)):
-                k = (str(layer.get("kind", "other")), c.key.backend)
-                by[k] = by.get(k, 0.0) + float(layer["ms"])
-    if not by:
-        return None
-    backends = sorted({b for _, b in by})
-    kinds = sorted({k for k, _ in by}, key=lambda k: -sum(by.get((k, b), 0) for b in backends))
-    rows = [{"kind": k, **{b: fmt.ms(by.get((k, b))) for b in backends}} for k in kinds]
-    return [Heading("Time by layer kind"),
-            table([("kind", "layer kind")] + [(b, f"{b} ms", True) for b in backends], rows)]
