@@ -1,4 +1,4 @@
-"""What every command shares: the error classes that mean bad input, JSON output, defaults."""
+"""What every command shares: the error classes that mean bad input, JSON output."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ import sys
 
 import archs
 from harness.config import ConfigError
-from harness.store import DEFAULT_PATH, StoreError
-
-DEFAULT_STORE = DEFAULT_PATH
+from harness.store import StoreError
 
 
 class UsageError(Exception):

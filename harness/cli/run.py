@@ -16,13 +16,12 @@ from harness.config import (
     load_toml,
     with_overrides,
 )
+from harness.store import DEFAULT_PATH
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from harness.cli.common import DEFAULT_STORE
-
     p = sub.add_parser(
         "run", help="run a benchmark session (default: the quick preset)",
         description="Time specs on every backend, store raw samples, report speed-ups. "
@@ -40,7 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target", type=float, help="stop a cell once its median's 95%% CI is within "
                                                  "±TARGET (fraction; default 0.01)")
     p.add_argument("--timeout", type=float, metavar="SECONDS", help="limit on one cell's setup")
-    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"default {DEFAULT_STORE}")
+    p.add_argument("--store", type=Path, default=DEFAULT_PATH, help=f"default {DEFAULT_PATH}")
     p.add_argument("--resume", nargs="?", const="", metavar="SESSION",
                    help="finish an interrupted session (default: the latest)")
     p.add_argument("--json", action="store_true", help="print the session's results as JSON")

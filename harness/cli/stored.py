@@ -1,6 +1,8 @@
 """Commands that read or combine stores: ``report``, ``sessions``, ``merge``.
 
-They never write to a store they could not validate; ``report`` and ``sessions`` open read-only.
+They never write to a store they could not validate. ``report`` and ``sessions`` open it truly
+read-only (``Store.open(readonly=True)``): no lock, no ``-wal``/``-shm`` files, no migration, so
+the store's bytes and its folder are exactly as they were (a report's files go elsewhere).
 """
 
 from __future__ import annotations
@@ -10,25 +12,25 @@ from pathlib import Path
 
 from rich.console import Console
 
+from harness.store import DEFAULT_PATH
+
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    from harness.cli.common import DEFAULT_STORE
-
     p = sub.add_parser("report", help="render a stored session (default: the latest)")
     p.add_argument("session", nargs="?", help="session id or a unique prefix of one")
-    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"default {DEFAULT_STORE}")
+    p.add_argument("--store", type=Path, default=DEFAULT_PATH, help=f"default {DEFAULT_PATH}")
     p.add_argument("--out", type=Path, help="output folder (default: beside the store, by session id)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("sessions", help="list the sessions in a store")
-    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"default {DEFAULT_STORE}")
+    p.add_argument("--store", type=Path, default=DEFAULT_PATH, help=f"default {DEFAULT_PATH}")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_sessions)
 
     p = sub.add_parser("merge", help="copy sessions from other stores (other machines) into one")
     p.add_argument("sources", nargs="+", type=Path, help="stores to read (validated first)")
-    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"target, default {DEFAULT_STORE}")
+    p.add_argument("--store", type=Path, default=DEFAULT_PATH, help=f"target, default {DEFAULT_PATH}")
     p.set_defaults(func=cmd_merge)
 
 
@@ -37,7 +39,7 @@ def _open_existing(path: Path):
 
     if not path.exists():
         raise StoreError(f"no store at {path} (run `accelbench run` first, or pass --store)")
-    return Store.open(path, create=False)
+    return Store.open(path, create=False, readonly=True)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
