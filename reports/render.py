@@ -125,8 +125,12 @@ def _header_fields(report: Report) -> list[tuple[str, str]]:
 
 def _summary_sentence(r: SummaryRow) -> str:
     f = _summary_fields(r)
-    return (f"{f['candidate']} vs {f['baseline']} ({f['precision']}, {f['threads']} threads): "
-            f"geomean {f['geomean']} {f['ci']} over {f['n']} specs; "
+    def s_(n: object) -> str:
+        return "" if str(n) == "1" else "s"
+
+    return (f"{f['candidate']} vs {f['baseline']} ({f['precision']}, "
+            f"{f['threads']} thread{s_(f['threads'])}): "
+            f"geomean {f['geomean']} {f['ci']} over {f['n']} spec{s_(f['n'])}; "
             f"best {f['best']}, worst {f['worst']}")
 
 

@@ -61,18 +61,38 @@ class CellRow:
             "status": self.status, "reason": self.reason,
             "median_ms": s.get("median"), "p90_ms": s.get("p90"),
             "ci95_ms": list(self.ci95_ms), "n": s.get("n", 0),
-            "flops": self.flops,
+            "flops": None if self.flops is None else int(self.flops),  # an int, as in `profile`
             "counters": dict(m.get("counters") or {}),
             "parity": dict(m.get("parity") or {}),
             # extras beyond DESIGN's contract
+            "reason_kind": reason_kind(self.status, self.reason),
             "ci_method": s.get("ci_method"),
             "p99_ms": s.get("p99"), "mean_ms": s.get("mean"), "iqr_ms": s.get("iqr"),
-            "min_ms": s.get("min"), "max_ms": s.get("max"), "warmup_ms": self.warmup_ms,
+            "min_ms": s.get("min"), "max_ms": s.get("max"),
+            "first_inference_ms": self.warmup_ms, "warmup_ms": self.warmup_ms,  # old name
             "params": m.get("params"), "macs": m.get("macs"),
             "convert_s": m.get("convert_s"), "compile_s": m.get("compile_s"),
             "max_rss_bytes": m.get("max_rss_bytes"),
             "properties": dict(m.get("properties") or {}),
         })
+
+
+# What a script switches on: the stage that failed (the worker protocol's kinds), a timeout, a
+# crash, or a flag from the parity check. ``reason`` stays the sentence a person reads.
+_REASON_KINDS = ("availability", "build", "conversion", "runtime", "protocol")
+
+
+def reason_kind(status: str, reason: str | None) -> str | None:
+    if not reason:
+        return None
+    head = reason.partition(":")[0].strip()
+    if head in _REASON_KINDS:
+        return head
+    if reason.startswith("timeout"):
+        return "timeout"
+    if reason.startswith("worker crashed"):
+        return "crash"
+    return "parity" if status == FLAGGED else status
 
 
 @dataclass(frozen=True)
@@ -178,6 +198,7 @@ class Report:
             "counts": dict(self.counts),
             "warnings": list(self.warnings),
             "session_info": {"status": s.status, "started": s.started, "finished": s.finished,
+                             "started_epoch_s": s.started, "finished_epoch_s": s.finished,
                              "version": s.version, "argv": list(s.argv), "config": s.config},
         })
 
