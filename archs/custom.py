@@ -96,8 +96,8 @@ def load_model(ref: str, seed: int = 0) -> tuple[Any, Any]:
         spec.loader.exec_module(module)
     except Exception as exc:
         sys.modules.pop(mod_name, None)
-        raise SpecError(f"model {ref!r}: importing {path.name} failed{_where(exc)}: "
-                        f"{_say(exc)}") from None
+        raise SpecError(f"model {ref!r}: importing {path.name} failed: {_say(exc)}"
+                        f"{_where(exc)}") from None
     factory = getattr(module, factory_name, None)
     if not callable(factory):
         raise SpecError(f"model {ref!r}: {path.name} defines no function {factory_name!r}")
@@ -106,7 +106,7 @@ def load_model(ref: str, seed: int = 0) -> tuple[Any, Any]:
             torch.manual_seed(seed)
             result = factory()
     except Exception as exc:
-        raise SpecError(f"model {ref!r}: {factory_name}() raised{_where(exc)} {_say(exc)}") from None
+        raise SpecError(f"model {ref!r}: {factory_name}() raised {_say(exc)}{_where(exc)}") from None
     if not (isinstance(result, tuple) and len(result) == 2):
         raise SpecError(
             f"model {ref!r}: {factory_name}() must return (nn.Module, Tensor), "
@@ -128,12 +128,12 @@ def _say(exc: BaseException) -> str:
 
 
 def _where(exc: BaseException) -> str:
-    """`` at net.py:12`` — the innermost frame in the user's own files (not torch's or ours)."""
+    """`` (at net.py:12)`` — the innermost frame in the user's own files (not torch's or ours)."""
     ours = (Path(__file__).resolve().parent, Path(__file__).resolve().parent.parent / "harness",
             Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve())
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
               if not f.filename.startswith("<") and "site-packages" not in f.filename
               and not any(Path(f.filename).resolve().is_relative_to(d) for d in ours)]
     if isinstance(exc, SyntaxError) and exc.filename and exc.lineno:
-        return f" at {Path(exc.filename).name}:{exc.lineno}"
-    return f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+        return f" (at {Path(exc.filename).name}:{exc.lineno})"
+    return f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
