@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, FuncFormatter, LogLocator
 
-from .tables import Report
+from .tables import Excluded, Report, SpeedupRow
 
 _COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
 
@@ -39,7 +39,8 @@ def plot_speedups(report: Report, path: str | Path) -> Path | None:
     if not report.speedups:
         return None
     groups: list[tuple[str, str, int]] = []
-    for r in (*report.speedups, *report.excluded):
+    rows: list[SpeedupRow | Excluded] = [*report.speedups, *report.excluded]
+    for r in rows:
         g = (r.spec, r.precision, r.threads)
         if g not in groups:
             groups.append(g)
@@ -51,7 +52,9 @@ def plot_speedups(report: Report, path: str | Path) -> Path | None:
     ax = fig.add_subplot()
     xmax = 1.0
     for i, cand in enumerate(candidates):
-        ys, xs, errs = [], [], [[], []]
+        ys: list[float] = []
+        xs: list[float] = []
+        errs: list[list[float]] = [[], []]
         for r in report.speedups:
             if r.candidate != cand:
                 continue

@@ -232,13 +232,14 @@ def build_report(
             if cand.key.backend == baseline:
                 continue
             why = _why_not(base, cand, baseline)
-            if why is None:
+            if why is not None or base is None:  # _why_not says why whenever base is None
+                excluded.append(Excluded(spec, prec, thr, baseline, cand.key.backend,
+                                         why or f"no {baseline} cell"))
+            else:
                 r = stats.speedup(base.samples_ms, cand.samples_ms,
                                   baseline_blocks=_blocks(base), candidate_blocks=_blocks(cand))
                 speedups.append(SpeedupRow(spec, prec, thr, baseline, cand.key.backend,
                                            r["speedup"], tuple(r["ci95"]), r["ci_method"]))
-            else:
-                excluded.append(Excluded(spec, prec, thr, baseline, cand.key.backend, why))
 
     mid, brand = _machine(machine, session)
     return Report(session=session, store=store, baseline=baseline, machine_id=mid,
@@ -360,7 +361,8 @@ def _log_sd(r: SpeedupRow) -> float:
 
 def _machine(machine: Mapping[str, Any] | None, session: SessionInfo) -> tuple[str | None, str | None]:
     m = machine if isinstance(machine, Mapping) else {}
-    cpu = m.get("cpu") if isinstance(m.get("cpu"), Mapping) else {}
+    cpu_m = m.get("cpu")
+    cpu: Mapping[str, Any] = cpu_m if isinstance(cpu_m, Mapping) else {}
     mid = m.get("id") or session.machine_id
     brand = cpu.get("brand_raw") or cpu.get("brand") or m.get("brand")
     return (None if mid is None else str(mid), None if brand is None else str(brand))

@@ -114,8 +114,8 @@ class Prepared(ABC):
 class Backend(ABC):
     """One runtime, named in the registry. Instances live in a worker process.
 
-    ``Config`` is the backend's small frozen dataclass; ``from_spec`` builds it from the
-    backend string, so parsing and validating a device belongs to the backend that knows it.
+    ``Config`` is the backend's small frozen dataclass; ``make_config`` builds it from the
+    backend string's device, so parsing and validating a device belongs to the backend that knows it.
     """
 
     name: ClassVar[str]

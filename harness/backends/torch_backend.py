@@ -198,6 +198,7 @@ class TorchPrepared(Prepared):
     def __init__(self, model: Callable, x: torch.Tensor, context: Callable,
                  sync: Callable | None, info: dict[str, Any], first_ms: float) -> None:
         self.model, self.x, self.context, self.info, self.first_ms = model, x, context, info, first_ms
+        self._step: Callable[[], Any]
         if sync is None:
             self._step = functools.partial(model, x)
         else:

@@ -183,7 +183,8 @@ class GroupRunner:
         except WorkerError:
             return None  # e.g. a model that cannot run in float64: keep the fixed tolerance
         except (WorkerTimeout, WorkerCrashed) as exc:
-            side.client.kill()
+            if side.client is not None:
+                side.client.kill()
             side.result = self._ended(side, FAILED, f"worker failed computing the f64 reference: {exc}")
             return None
         return np.load(path, allow_pickle=False)

@@ -22,7 +22,7 @@ import math
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from harness.results import (
     FINISHED,
@@ -239,6 +239,10 @@ def _loads(text: Any, what: str) -> Any:
 # ---------------------------------------------------------------------------- row checks
 
 
+@overload
+def _text(v: Any, what: str, *, optional: Literal[False] = ..., empty: bool = ...) -> str: ...
+@overload
+def _text(v: Any, what: str, *, optional: bool, empty: bool = ...) -> str | None: ...
 def _text(v: Any, what: str, *, optional: bool = False, empty: bool = False) -> str | None:
     if v is None and optional:
         return None
@@ -247,6 +251,12 @@ def _text(v: Any, what: str, *, optional: bool = False, empty: bool = False) -> 
     return v
 
 
+@overload
+def _number(v: Any, what: str, *, optional: Literal[False] = ..., finite: bool = ...,
+            nonneg: bool = ...) -> float: ...
+@overload
+def _number(v: Any, what: str, *, optional: bool, finite: bool = ...,
+            nonneg: bool = ...) -> float | None: ...
 def _number(v: Any, what: str, *, optional: bool = False, finite: bool = False,
             nonneg: bool = False) -> float | None:
     if v is None and optional:
