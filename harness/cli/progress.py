@@ -45,7 +45,8 @@ class SessionProgress:
     def start(self, session_id: str, total: int) -> None:
         self._total = total
         self._t0 = time.monotonic()
-        self.console.print(f"session [bold]{escape(session_id)}[/]: {total} cells to measure")
+        cells = f"{total} cell" if total == 1 else f"{total} cells"
+        self.console.print(f"session [bold]{escape(session_id)}[/]: {cells} to measure")
         if self.live and total:
             self._progress = Progress(
                 TextColumn("cell"), MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(),

@@ -259,6 +259,9 @@ def finish(args, config, outcome, machine, out: Console) -> int:
         print_json(report.as_json())
     else:
         reports.render_terminal(report, out)
+        if len(config.backends) == 1:
+            out.print(f"one backend compares nothing: add a baseline, e.g. --backends "
+                      f"{_pair_for(config.backends[0])}", highlight=False, soft_wrap=True)
     if paths:
         out.print(f"report: {paths.get('html') or next(iter(paths.values()))}", highlight=False)
     resume_cmd = f"accelbench run --resume {outcome.info.id} --store {args.store}"
