@@ -151,7 +151,8 @@ def test_resume_refuses_flags_that_differ_and_says_which(tmp_path: Path):
     assert sid in err and "--budget 5 (session: 0.5)" in err
     assert "--backends torch,openvino:CPU (session: torch)" in err
     err = error_of(run_cli("run", "resnet:depth=18", "--resume", "--store", str(store)))
-    assert "workloads" in err or "SPEC" in err
+    assert f"SPEC/--model resnet:depth=18 (session: {TINY})" in err
+    assert "--budget 10 (session: 0.5)" in err  # a spec's default, not the session's
 
 
 def test_resume_with_the_same_command_line_finishes_the_session(tmp_path: Path):

@@ -137,26 +137,25 @@ def resumed_config(args: argparse.Namespace, stored: SessionConfig, session_id: 
     """
     if args.preset or args.config or _workloads(args):
         wanted = build_config(args)
-        diff = [(f"--{'config' if args.config else 'preset'}/SPEC", f.name)
-                for f in fields(SessionConfig) if f.name != "name"
+        diff = [f.name for f in fields(SessionConfig) if f.name != "name"
                 and getattr(wanted, f.name) != getattr(stored, f.name)]
-        asked = {name: getattr(wanted, name) for _, name in diff}
+        asked = {name: getattr(wanted, name) for name in diff}
     else:
         flags = _flag_values(args)
         asked = {OVERRIDES[flag]: value for flag, value in flags.items()}
         asked = {k: tuple(v) if isinstance(v, list) else v for k, v in asked.items()}
-        diff = [(flag, OVERRIDES[flag]) for flag in flags
+        diff = [OVERRIDES[flag] for flag in flags
                 if asked[OVERRIDES[flag]] != getattr(stored, OVERRIDES[flag])]
     if not diff:
         return stored
-    flag_of = {v: k for k, v in OVERRIDES.items()}
+    flag_of = {v: k for k, v in OVERRIDES.items()} | {"workloads": "SPEC/--model"}
 
     def show(v: Any) -> str:
         return ",".join(map(str, v)) if isinstance(v, tuple) else f"{v:g}" if isinstance(
             v, float) else str(v)
 
     what = "; ".join(f"{flag_of.get(name, name)} {show(asked[name])} (session: "
-                     f"{show(getattr(stored, name))})" for _, name in diff)
+                     f"{show(getattr(stored, name))})" for name in diff)
     raise ConfigError(f"--resume continues session {session_id} with the settings it was started "
                       f"with, and this command line differs: {what}. Drop those options to "
                       "finish it, or leave out --resume to start a new session")
