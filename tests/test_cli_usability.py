@@ -279,3 +279,32 @@ def test_report_of_a_session_interrupted_before_any_cell_says_how_to_resume(tmp_
     text = " ".join(proc.stdout.split())
     assert "interrupted before any cell finished" in text
     assert f"accelbench run --resume {sid}" in text
+
+
+def test_run_interrupted_before_any_cell_says_so_and_how_to_resume(tmp_path, monkeypatch, capsys):
+    """The run's own closing words (a Ctrl-C before the first cell is timed is hard to aim from
+    outside, so the session's outcome is stubbed; everything after it is the real command)."""
+    import signal
+
+    import harness.run.session as session_mod
+    from harness.cli import main
+    from harness.run.session import SessionOutcome
+
+    def interrupted_at_once(store, store_path, config, **kw):
+        info = session("20240105T101010-cccc3333", config=config.as_dict())
+        store.begin_session(info)
+        store.finish_session(info.id, INTERRUPTED)
+        return SessionOutcome(info, [], interrupted=True)
+
+    monkeypatch.setattr(session_mod, "run_session", interrupted_at_once)
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        rc = main(["run", TINY, "--backends", "torch", *FAST, "--no-report",
+                   "--store", str(tmp_path / "s.sqlite")])
+    finally:
+        for s, h in saved.items():
+            signal.signal(s, h)
+    out = " ".join(capsys.readouterr().out.split())
+    assert rc == 130
+    assert "interrupted before any cell finished" in out
+    assert "accelbench run --resume 20240105T101010-cccc3333" in out
