@@ -27,7 +27,7 @@ def act_fn(name: str) -> nn.Module:
     """
     act = make_act(name)
     if hasattr(act, "inplace"):
-        act.inplace = False
+        setattr(act, "inplace", False)  # noqa: B010 - nn.Module's __setattr__ types it as a Tensor
     return act
 
 

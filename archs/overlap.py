@@ -120,5 +120,5 @@ def build_overlap(values: Mapping[str, Any]) -> nn.Module:
         layers.append(_layer(cin, width, size, values["kernel"], values["stride"], values["act"]))
         size, cin = same_padding(size, values["kernel"], values["stride"])[0], width
     model = nn.Sequential(*layers, classifier(width, values["classes"]))
-    model.matched_width = width
+    setattr(model, "matched_width", width)  # noqa: B010 - a plain int, not a parameter
     return model

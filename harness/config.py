@@ -21,8 +21,8 @@ else:  # pragma: no cover
 
 import archs
 from harness.backends import DEFAULT_BACKENDS, DEFAULT_BASELINE
+from harness.backends.base import PRECISIONS
 
-PRECISIONS = ("f32", "bf16")
 PRESETS = ("quick", "paper", "full", "ladder")
 MODEL_PREFIX = "@"  # a workload named "@path/to/file.py:factory" is a user's own model
 
@@ -82,18 +82,22 @@ class SessionConfig:
         if not self.workloads:
             raise ConfigError("a session needs at least one spec (or --model)")
         object.__setattr__(self, "workloads", tuple(canonical_workload(w) for w in self.workloads))
-        if len(set(self.workloads)) != len(self.workloads):
-            raise ConfigError("a spec is listed twice (after canonicalisation)")
+        twice = sorted({w for w in self.workloads if self.workloads.count(w) > 1})
+        if twice:
+            raise ConfigError(f"{', '.join(repr(w) for w in twice)} is listed twice "
+                              "(after canonicalisation)")
         from harness.backends import BackendError, parse_backend
 
         try:
             canon = tuple(parse_backend(b).text for b in self.backends)
         except BackendError as exc:
-            raise ConfigError(str(exc)) from None
+            bad = next((b for b in self.backends if not _parses(b)), "")
+            raise ConfigError(f"{exc}{suggest_backend(bad)}") from None
         if not canon:
             raise ConfigError("a session needs at least one backend")
-        if len(set(canon)) != len(canon):
-            raise ConfigError("a backend is listed twice")
+        twice_b = sorted({b for b in canon if canon.count(b) > 1})
+        if twice_b:
+            raise ConfigError(f"backend {', '.join(twice_b)} is listed twice")
         object.__setattr__(self, "backends", canon)
         try:
             baseline = parse_backend(self.baseline).text
@@ -109,16 +113,11 @@ class SessionConfig:
         if not self.threads:
             object.__setattr__(self, "threads", (default_threads(),))
         for t in self.threads:
-            if not isinstance(t, int) or isinstance(t, bool) or not 1 <= t <= 1024:
-                raise ConfigError(f"threads must be integers from 1 to 1024, got {t!r}")
-        _positive("budget_s", self.budget_s, 0.1, 86400)
-        _positive("target", self.target, 1e-4, 0.5)
-        _positive("block_s", self.block_s, 0.001, 60)
-        _positive("timeout_s", self.timeout_s, 1, 86400)
-        _positive("max_foreign_cpu", self.max_foreign_cpu, 0.01, 4096)
-        if not isinstance(self.wait_s, (int, float)) or isinstance(self.wait_s, bool) \
-                or not 0 <= self.wait_s <= 86400:
-            raise ConfigError(f"wait_s must be a number from 0 to 86400, got {self.wait_s!r}")
+            check_field("threads", t)
+        for name in ("budget_s", "target", "block_s", "timeout_s"):
+            check_field(name, getattr(self, name))
+        for name in ("max_foreign_cpu", "wait_s"):
+            check_field(name, getattr(self, name))
         if not isinstance(self.min_pairs, int) or isinstance(self.min_pairs, bool) \
                 or not 4 <= self.min_pairs <= 10**6:
             raise ConfigError("min_pairs must be an integer from 4 (the fewest a paired-block "
@@ -180,7 +179,10 @@ class SessionConfig:
         if "workloads" not in kwargs:
             raise ConfigError(f"{where}: no workloads; list the specs to run, e.g. "
                               'workloads = ["mobilenetv2", "resnet:depth=18"]')
-        return cls(**kwargs)
+        try:
+            return cls(**kwargs)
+        except ConfigError as exc:  # name the file (or session) the bad value came from
+            raise ConfigError(f"{where}: {exc}") from None
 
 
 def _env_number(name: str, default: float) -> float:
@@ -193,25 +195,89 @@ def _env_number(name: str, default: float) -> float:
         raise ConfigError(f"{name}={text!r}: expected a number of cores, e.g. 0.5") from None
 
 
-def _positive(name: str, value: float, lo: float, hi: float) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo <= value <= hi:
-        raise ConfigError(f"{name} must be a number from {lo} to {hi}, got {value!r}")
+# Bounds of the numeric fields: one table for the dataclass's checks and the CLI's flags,
+# so `--budget -1` and `budget_s = -1` in a TOML are refused by the same rule.
+LIMITS: dict[str, tuple[float, float]] = {
+    "threads": (1, 1024), "budget_s": (0.1, 86400), "target": (1e-4, 0.5),
+    "block_s": (0.001, 60), "timeout_s": (1, 86400),
+    "max_foreign_cpu": (0.01, 4096), "wait_s": (0, 86400),
+}
 
 
-def canonical_workload(text: str) -> str:
-    """A spec in canonical form, or a user model reference kept as given."""
+def check_field(name: str, value: Any, label: str | None = None) -> None:
+    """Raise ConfigError unless ``value`` is within ``LIMITS[name]``; ``label`` is what the
+    user typed (``--budget``), so the message speaks the user's words, not the field's."""
+    lo, hi = LIMITS[name]
+    kind = int if name == "threads" else (int, float)
+    if not isinstance(value, kind) or isinstance(value, bool) or not lo <= value <= hi:
+        what = "an integer" if name == "threads" else "a number"
+        raise ConfigError(f"{label or name} must be {what} from {lo:g} to {hi:g}, got {value!r}")
+
+
+def _parses(backend: str) -> bool:
+    from harness.backends import BackendError, parse_backend
+
+    try:
+        parse_backend(backend)
+    except BackendError:
+        return False
+    return True
+
+
+def suggest_backend(text: str) -> str:
+    """``"; did you mean 'openvino'?"`` plus the ``name:DEVICE`` forms, for an unknown name.
+
+    Matches close spellings, names inside the text (``pytorch``) and abbreviations whose
+    letters appear in order (``ov``); the registry is asked, so a new backend is suggested too.
+    """
+    import difflib
+
+    from harness.backends import get_backend, registered_backends
+
+    names = registered_backends()
+    word = str(text).partition(":")[0].strip().lower()
+    if not word:
+        return ""
+
+    def in_order(short: str, long: str) -> bool:
+        it = iter(long)
+        return all(ch in it for ch in short)
+
+    close = [n for n in names if n in word or (len(word) >= 2 and in_order(word, n))]
+    close += [n for n in difflib.get_close_matches(word, names, n=2, cutoff=0.6) if n not in close]
+    forms = ", ".join(get_backend(n).spec.text if ":" in get_backend(n).spec.text
+                      else n for n in names)
+    devices = [f"{n}:DEVICE" for n in names if ":" in get_backend(n).spec.text]
+    hint = f"; did you mean {' or '.join(repr(n) for n in close[:2])}?" if close else ""
+    return hint + (f" (forms: {forms}; a device is given as {', '.join(devices)})" if devices else "")
+
+
+def canonical_workload(text: str, base: Path | None = None) -> str:
+    """A spec in canonical form, or ``@/absolute/file.py:factory`` for a user model.
+
+    Why absolute: the session is stored and may be resumed (or its TOML read) from another
+    folder; a model path relative to ``base`` (the TOML's folder; else the current one) is
+    fixed once, here.
+    """
     if not isinstance(text, str):
         raise ConfigError(f"a spec must be text, got {type(text).__name__}")
     check_workload(text)
-    return text if text.startswith(MODEL_PREFIX) else archs.format_spec(archs.parse(text))
+    if text.startswith(MODEL_PREFIX):
+        from archs.custom import parse_ref
+
+        path, factory = parse_ref(text[len(MODEL_PREFIX):])
+        return f"{MODEL_PREFIX}{((base or Path.cwd()) / path).resolve()}:{factory}"
+    return archs.format_spec(archs.parse(text))
 
 
 def check_workload(text: str) -> None:
     if text.startswith(MODEL_PREFIX):
-        ref = text[len(MODEL_PREFIX):]
-        path, sep, factory = ref.rpartition(":")
-        if not sep or not path.endswith(".py") or not factory.isidentifier():
-            raise ConfigError(f"--model expects path/to/file.py:factory, got {ref!r}")
+        from archs.custom import parse_ref
+
+        try:
+            parse_ref(text[len(MODEL_PREFIX):])
+        except archs.SpecError as exc:
+            raise ConfigError(f"--model: {exc}") from None
         return
     try:
         archs.resolve(text)
@@ -219,20 +285,36 @@ def check_workload(text: str) -> None:
         raise ConfigError(f"bad spec {text!r}: {exc}") from None
 
 
+def check_model_files(config: SessionConfig) -> None:
+    """Before a session is stored: every user model's file exists and defines its factory
+    (read, not run: running the user's code is a worker's job)."""
+    from archs.custom import check_ref
+
+    for w in config.workloads:
+        if w.startswith(MODEL_PREFIX):
+            try:
+                check_ref(w[len(MODEL_PREFIX):])
+            except archs.SpecError as exc:
+                raise ConfigError(str(exc)) from None
+
+
 def load_toml(path: str | Path, *, workloads: tuple[str, ...] = ()) -> SessionConfig:
     """A session from a TOML file whose keys are SessionConfig's fields (table ``[session]``).
 
     ``workloads`` (from the command line) replace the file's, which may then be left out.
+    ``model = "file.py:factory"`` (or a list) adds user models, like ``--model``; their paths,
+    and those of ``"@file.py:factory"`` workloads, are relative to the TOML file's folder.
     """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config {path}: {exc}") from None
-    return _from_toml_text(text, str(path), workloads)
+    return _from_toml_text(text, str(path), workloads, base=path.resolve().parent)
 
 
-def _from_toml_text(text: str, where: str, workloads: tuple[str, ...] = ()) -> SessionConfig:
+def _from_toml_text(text: str, where: str, workloads: tuple[str, ...] = (),
+                    base: Path | None = None) -> SessionConfig:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -241,16 +323,41 @@ def _from_toml_text(text: str, where: str, workloads: tuple[str, ...] = ()) -> S
     if extra or not isinstance(data.get("session"), dict):
         raise ConfigError(f"{where}: expected one [session] table, found {sorted(data) or 'nothing'}")
     table = dict(data["session"])
+    models = table.pop("model", [])
+    models = [models] if isinstance(models, str) else models
+    if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
+        raise ConfigError(f'{where}: model must be "file.py:factory" or a list of them')
+    listed = table.get("workloads", [])
+    listed = [listed] if isinstance(listed, str) else listed
+    if not isinstance(listed, list):
+        raise ConfigError(f"{where}: workloads must be a list")
+    if models or any(isinstance(w, str) and w.startswith(MODEL_PREFIX) for w in listed):
+        try:
+            table["workloads"] = [
+                canonical_workload(w, base) if isinstance(w, str) and w.startswith(MODEL_PREFIX)
+                else w for w in [*listed, *(MODEL_PREFIX + m for m in models)]]
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
     if workloads:
         table["workloads"] = list(workloads)
     return SessionConfig.from_dict(table, where=where)
 
 
-def load_preset(name: str) -> SessionConfig:
+def _preset_text(name: str) -> str:
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}; valid: {', '.join(PRESETS)}")
-    text = resources.files("harness").joinpath(f"presets/{name}.toml").read_text(encoding="utf-8")
-    return replace(_from_toml_text(text, f"preset {name}"), name=name)
+    return resources.files("harness").joinpath(f"presets/{name}.toml").read_text(encoding="utf-8")
+
+
+def load_preset(name: str) -> SessionConfig:
+    return replace(_from_toml_text(_preset_text(name), f"preset {name}"), name=name)
+
+
+def preset_value(name: str, key: str) -> Any:
+    """One key of a preset as written (the field's default when absent), without building the
+    session: help texts need it, and building would import every family."""
+    table = tomllib.loads(_preset_text(name)).get("session", {})
+    return table.get(key, next(f.default for f in fields(SessionConfig) if f.name == key))
 
 
 def with_overrides(config: SessionConfig, **overrides: Any) -> SessionConfig:

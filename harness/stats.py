@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 
-def median_ci(samples: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+def median_ci(samples: Sequence[float] | np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
     """Distribution-free CI of the median from order statistics; (nan, nan) below 6 samples."""
     from scipy import stats as _st  # here, not at the top: a second of import most reports skip
 
@@ -125,7 +125,7 @@ def summarize(samples: Sequence[float], blocks: Sequence[int] | None = None, *,
 MIN_BOOTSTRAP_BLOCKS = 4  # fewer blocks than this make a block bootstrap meaningless
 
 
-def split_blocks(samples: Sequence[float], blocks: Sequence[int] | None) -> list[np.ndarray] | None:
+def split_blocks(samples: Sequence[float] | np.ndarray, blocks: Sequence[int] | None) -> list[np.ndarray] | None:
     """The samples cut into the timed blocks they came from; None if the lengths do not add up."""
     if not blocks or any(isinstance(n, bool) or not isinstance(n, int) or n <= 0 for n in blocks):
         return None

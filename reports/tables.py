@@ -63,14 +63,16 @@ class CellRow:
             "status": self.status, "reason": self.reason,
             "median_ms": s.get("median"), "p90_ms": s.get("p90"),
             "ci95_ms": list(self.ci95_ms), "n": s.get("n", 0),
-            "flops": self.flops,
+            "flops": None if self.flops is None else int(self.flops),  # an int, as in `profile`
             "counters": dict(m.get("counters") or {}),
             "parity": dict(m.get("parity") or {}),
             # extras beyond DESIGN's contract
             "fraction_of_peak": (m.get("counters") or {}).get("fraction_of_peak"),  # the roofline
+            "reason_kind": reason_kind(self.status, self.reason),
             "ci_method": s.get("ci_method"),
             "p99_ms": s.get("p99"), "mean_ms": s.get("mean"), "iqr_ms": s.get("iqr"),
-            "min_ms": s.get("min"), "max_ms": s.get("max"), "warmup_ms": self.warmup_ms,
+            "min_ms": s.get("min"), "max_ms": s.get("max"),
+            "first_inference_ms": self.warmup_ms, "warmup_ms": self.warmup_ms,  # old name
             "params": m.get("params"), "macs": m.get("macs"),
             "convert_s": m.get("convert_s"), "compile_s": m.get("compile_s"),
             "max_rss_bytes": m.get("max_rss_bytes"),
@@ -78,6 +80,24 @@ class CellRow:
             **self.evidence,
             "layers": m.get("layers"),  # run --layers: harness.layers' per-layer table, or None
         })
+
+
+# What a script switches on: the stage that failed (the worker protocol's kinds), a timeout, a
+# crash, or a flag from the parity check. ``reason`` stays the sentence a person reads.
+_REASON_KINDS = ("availability", "build", "conversion", "runtime", "protocol")
+
+
+def reason_kind(status: str, reason: str | None) -> str | None:
+    if not reason:
+        return None
+    head = reason.partition(":")[0].strip()
+    if head in _REASON_KINDS:
+        return head
+    if reason.startswith("timeout"):
+        return "timeout"
+    if reason.startswith("worker crashed"):
+        return "crash"
+    return "parity" if status == FLAGGED else status
 
 
 @dataclass(frozen=True)
@@ -184,6 +204,7 @@ class Report:
             "counts": dict(self.counts),
             "warnings": list(self.warnings),
             "session_info": {"status": s.status, "started": s.started, "finished": s.finished,
+                             "started_epoch_s": s.started, "finished_epoch_s": s.finished,
                              "version": s.version, "argv": list(s.argv), "config": s.config},
         })
 
@@ -217,13 +238,14 @@ def build_report(
             if cand.key.backend == baseline:
                 continue
             why = _why_not(base, cand, baseline)
-            if why is None:
+            if why is not None or base is None:  # _why_not says why whenever base is None
+                excluded.append(Excluded(spec, prec, thr, baseline, cand.key.backend,
+                                         why or f"no {baseline} cell"))
+            else:  # clean, alternated block pairs only (harness.results.CellResult.clean)
                 (bs, bb), (cs, cb) = base.clean(), cand.clean()
                 r = stats.speedup(bs, cs, baseline_blocks=bb, candidate_blocks=cb)
                 speedups.append(SpeedupRow(spec, prec, thr, baseline, cand.key.backend,
                                            r["speedup"], tuple(r["ci95"]), r["ci_method"]))
-            else:
-                excluded.append(Excluded(spec, prec, thr, baseline, cand.key.backend, why))
 
     mid, brand = _machine(machine, session)
     return Report(session=session, store=store, baseline=baseline, machine_id=mid,
@@ -337,7 +359,8 @@ def _log_sd(r: SpeedupRow) -> float:
 
 def _machine(machine: Mapping[str, Any] | None, session: SessionInfo) -> tuple[str | None, str | None]:
     m = machine if isinstance(machine, Mapping) else {}
-    cpu = m.get("cpu") if isinstance(m.get("cpu"), Mapping) else {}
+    cpu_m = m.get("cpu")
+    cpu: Mapping[str, Any] = cpu_m if isinstance(cpu_m, Mapping) else {}
     mid = m.get("id") or session.machine_id
     brand = cpu.get("brand_raw") or cpu.get("brand") or m.get("brand")
     return (None if mid is None else str(mid), None if brand is None else str(brand))

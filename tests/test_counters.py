@@ -200,9 +200,11 @@ def test_cachegrind_failed_command_raises():
 
 def test_registry():
     assert set(counters.SOURCES) == {"perf", "cachegrind", "model"}
-    assert counters.get_source("model").start is counters.model.start
-    assert counters.get_source("perf").start is counters.perf.start
-    assert counters.get_source("cachegrind").start is counters.cachegrind.start
+    # What the registry hands out must be the source asked for (asserting `start is
+    # model.start` would only restate the registration line); what each source measures is
+    # checked over every source by tests/test_counter_sources.py.
+    for name in counters.SOURCES:
+        assert counters.get_source(name).name == name
     assert "model" in counters.available_sources()
     with pytest.raises(KeyError, match="valid: cachegrind, model, perf"):
         counters.get_source("papi")

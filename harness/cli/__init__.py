@@ -1,7 +1,8 @@
 """``accelbench``: a thin command line over archs, harness and reports.
 
 One module per group of commands (``info``: archs, profile, machine; ``run``; ``stored``:
-report, sessions, merge), ``common`` for what they share, ``progress`` for the live display.
+report, sessions, merge), ``common`` for what they share, ``progress`` for the live display,
+``preflight`` for ``run --dry-run``'s throwaway build.
 Every user-facing error class maps to exit 2 with a one-paragraph message and no traceback;
 anything else is a bug and keeps its traceback so it can be reported.
 """

@@ -14,7 +14,7 @@ from pathlib import Path
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    from harness.cli.common import DEFAULT_STORE
+    from harness.store import DEFAULT_PATH as DEFAULT_STORE
 
     p = sub.add_parser("export", help="write a session in another tool's format")
     p.add_argument("session", nargs="?", help="session id or a unique prefix (default: latest)")

@@ -19,7 +19,7 @@ from harness.config import MODEL_PREFIX, ConfigError, canonical_workload, defaul
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from harness.cli.common import DEFAULT_STORE
+    from harness.store import DEFAULT_PATH as DEFAULT_STORE
 
     p = sub.add_parser(
         "explain", help="per-layer times on each backend, by layer kind: where a speed-up comes from",

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import archs
-from harness.cli.common import DEFAULT_STORE, print_json
+from harness.cli.common import UsageError, plural, print_json
+from harness.config import MODEL_PREFIX, canonical_workload
+from harness.store import DEFAULT_PATH
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -15,15 +18,17 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_archs)
 
     p = sub.add_parser("profile", help="FLOPs, params, working set and per-layer table of a spec")
-    p.add_argument("spec", help="e.g. mobilenetv2:width=0.75,res=160")
+    p.add_argument("spec", help="e.g. mobilenetv2:width=0.75,res=160, or @my_net.py:make "
+                                "for your own model (as run --model takes it)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--limit", type=int, default=None, help="show at most N layers in the table")
+    p.add_argument("--limit", type=int, default=None,
+                   help="show at most N layers in the table (default: all)")
     p.set_defaults(func=cmd_profile)
 
     p = sub.add_parser("machine", help="the machine fingerprint recorded with every result")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--store", type=Path, default=DEFAULT_STORE,
-                   help=f"where `accelbench peak` stored the machine's roofs (default {DEFAULT_STORE})")
+    p.add_argument("--store", type=Path, default=DEFAULT_PATH,
+                   help=f"where `accelbench peak` stored the machine's roofs (default {DEFAULT_PATH})")
     p.set_defaults(func=cmd_machine)
 
 
@@ -44,7 +49,18 @@ def cmd_archs(args: argparse.Namespace) -> int:
 def cmd_profile(args: argparse.Namespace) -> int:
     from archs.profiling import format_table
 
-    prof = archs.profile(args.spec)
+    if args.limit is not None and args.limit < 0:
+        raise UsageError(f"--limit must be 0 or more, got {args.limit}")
+    if args.spec.startswith(MODEL_PREFIX):
+        # The user's own model, built and profiled here as `run --model` does in its worker.
+        from archs.custom import load_model
+        from archs.profiling import profile_module
+
+        ref = canonical_workload(args.spec)[len(MODEL_PREFIX):]
+        model, example = load_model(ref)
+        prof = profile_module(model, example, MODEL_PREFIX + ref)
+    else:
+        prof = archs.profile(args.spec)
     if args.json:
         print_json(prof.as_json())
         return 0
@@ -59,21 +75,68 @@ def cmd_machine(args: argparse.Namespace) -> int:
     fp = fingerprint()
     fp["peak"] = stored_peak(args.store, fp["id"])
     if args.json:
-        print_json(fp)
+        print_json(machine_json(fp))
         return 0
-    cpu = fp.get("cpu", {})
-    print(f"machine {fp['id']} ({fp.get('hostname')})")
-    print(f"  cpu      {cpu.get('brand_raw')}, {cpu.get('count')} logical cores")
-    caches = ", ".join(f"{k} {v // 1024} KiB" for k, v in fp.get("caches", {}).items()
-                       if isinstance(v, int))
-    print(f"  caches   {caches}")
-    isa = [k for k, v in fp.get("isa", {}).items() if v]
-    print(f"  isa      {' '.join(isa) or '-'}")
-    print(f"  openvino {fp.get('openvino_devices')}")
-    print(f"  versions {fp.get('versions')}")
-    for name, c in fp.get("counters", {}).items():
-        print(f"  counters {name}: {'ok' if c.get('ok') else 'unavailable'} - {c.get('why')}")
+    print(machine_text(fp))
     peak = fp["peak"]
-    print(f"  peak     {peak['gflops']} GFLOP/s, {peak['bandwidth_gbs']} GB/s" if peak
-          else f"  peak     not measured (run `accelbench peak --store {args.store}`)")
+    print(f"peak     {peak['gflops']} GFLOP/s, {peak['bandwidth_gbs']} GB/s" if peak
+          else f"peak     not measured (run `accelbench peak --store {args.store}`)")
     return 0
+
+
+def machine_json(fp: dict[str, Any]) -> dict[str, Any]:
+    """The fingerprint with units in the names a script reads (the stored keys stay as well:
+    ``caches.l2`` is bytes, ``cpu.hz`` the clock)."""
+    out = dict(fp)
+    caches = dict(fp.get("caches") or {})
+    for k in ("l1d", "l2", "l3"):
+        if k in caches:
+            caches[f"{k}_bytes"] = caches[k]
+    out["caches"] = caches
+    cpu = dict(fp.get("cpu") or {})
+    if "hz" in cpu:
+        cpu["clock_hz"] = cpu["hz"]
+    out["cpu"] = cpu
+    return out
+
+
+def machine_text(fp: dict[str, Any]) -> str:
+    """The fingerprint as a person reads it: sizes in KiB/MiB, one device a line, no reprs."""
+    cpu = fp.get("cpu", {})
+    hz = cpu.get("hz")
+    clock = f", {hz / 1e9:.2f} GHz" if isinstance(hz, (int, float)) and hz else ""
+    lines = [f"machine  {fp['id']} ({fp.get('hostname')})",
+             f"cpu      {cpu.get('brand_raw')}, {plural(cpu.get('count') or 0, 'logical core')}"
+             f"{clock}"]
+    caches = [f"{k} {size_text(v)}" for k, v in fp.get("caches", {}).items() if isinstance(v, int)]
+    source = fp.get("caches", {}).get("source")
+    lines.append(f"caches   {', '.join(caches) or 'unknown'}" + (f" (from {source})" if source else ""))
+    if isinstance(fp.get("memory_bytes"), int):
+        lines.append(f"memory   {size_text(fp['memory_bytes'])}")
+    isa = [k for k, v in fp.get("isa", {}).items() if v]
+    lines.append(f"isa      {' '.join(isa) or '-'}")
+    devices = fp.get("openvino_devices") or []
+    if not devices:
+        lines.append("openvino no devices")
+    for i, d in enumerate(devices):
+        head = "openvino" if i == 0 else ""
+        if isinstance(d, dict):
+            caps = ", ".join(map(str, d.get("capabilities") or []))
+            lines.append(f"{head:<8} {d.get('name')}: {d.get('full_name') or ''}"
+                         + (f" ({caps})" if caps else ""))
+        else:
+            lines.append(f"{head:<8} {d}")
+    versions = fp.get("versions") or {}
+    lines.append("versions " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    for name, c in fp.get("counters", {}).items():
+        lines.append(f"counters {name}: {'ok' if c.get('ok') else 'unavailable'} - {c.get('why')}")
+    return "\n".join(lines)
+
+
+def size_text(n: int) -> str:
+    """``32 KiB``, ``1 MiB``, ``480 MiB``, ``1.5 GiB``: the largest unit that keeps a number >= 1."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            v = n / scale
+            return f"{v:.0f} {unit}" if v == int(v) or v >= 100 else f"{v:.1f} {unit}"
+    return f"{n} B"

@@ -11,7 +11,7 @@ from typing import Any
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from harness.cli.common import DEFAULT_STORE
+    from harness.store import DEFAULT_PATH as DEFAULT_STORE
 
     p = sub.add_parser("peak", help="measure attainable GEMM GFLOP/s and memory bandwidth "
                        "(the roofline's roofs) and store them with the machine")

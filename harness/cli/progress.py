@@ -16,6 +16,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -29,7 +30,7 @@ class SessionProgress:
         self.console = console
         self.live = console.is_terminal if live is None else live
         self._progress: Progress | None = None
-        self._task = None
+        self._task: TaskID | None = None
         self._t0 = time.monotonic()
         self._total = 0
         self._last_block = 0.0
@@ -45,7 +46,8 @@ class SessionProgress:
     def start(self, session_id: str, total: int) -> None:
         self._total = total
         self._t0 = time.monotonic()
-        self.console.print(f"session [bold]{escape(session_id)}[/]: {total} cells to measure")
+        cells = f"{total} cell" if total == 1 else f"{total} cells"
+        self.console.print(f"session [bold]{escape(session_id)}[/]: {cells} to measure")
         if self.live and total:
             self._progress = Progress(
                 TextColumn("cell"), MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(),
@@ -56,7 +58,7 @@ class SessionProgress:
             self._progress.start()
 
     def block(self, key: CellKey, samples: list[float]) -> None:
-        if self._progress is None or not samples:
+        if self._progress is None or self._task is None or not samples:
             return
         now = time.monotonic()
         if now - self._last_block < 0.2:
@@ -89,7 +91,7 @@ class SessionProgress:
             what = f"{result.status}: {result.reason}"
         line = (f"[{done}/{total}] {result.key.spec} {result.key.backend} {result.key.precision} "
                 f"t={result.key.threads}: {what}  (elapsed {elapsed:.0f} s, ETA {eta:.0f} s)")
-        if self._progress is not None:
+        if self._progress is not None and self._task is not None:
             self._progress.update(self._task, completed=done)
             self._progress.console.print(escape(line), highlight=False)
         else:

@@ -1,6 +1,8 @@
 """Commands that read or combine stores: ``report``, ``sessions``, ``merge``.
 
-They never write to a store they could not validate; ``report`` and ``sessions`` open read-only.
+They never write to a store they could not validate. ``report`` and ``sessions`` open it truly
+read-only (``Store.open(readonly=True)``): no lock, no ``-wal``/``-shm`` files, no migration, so
+the store's bytes and its folder are exactly as they were (a report's files go elsewhere).
 """
 
 from __future__ import annotations
@@ -8,29 +10,26 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rich.console import Console
-
 from harness.backends import DEFAULT_BASELINE
+from harness.store import DEFAULT_PATH
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    from harness.cli.common import DEFAULT_STORE
-
     p = sub.add_parser("report", help="render a stored session (default: the latest)")
     p.add_argument("session", nargs="?", help="session id or a unique prefix of one")
-    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"default {DEFAULT_STORE}")
+    p.add_argument("--store", type=Path, default=DEFAULT_PATH, help=f"default {DEFAULT_PATH}")
     p.add_argument("--out", type=Path, help="output folder (default: beside the store, by session id)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("sessions", help="list the sessions in a store")
-    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"default {DEFAULT_STORE}")
+    p.add_argument("--store", type=Path, default=DEFAULT_PATH, help=f"default {DEFAULT_PATH}")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_sessions)
 
     p = sub.add_parser("merge", help="copy sessions from other stores (other machines) into one")
     p.add_argument("sources", nargs="+", type=Path, help="stores to read (validated first)")
-    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"target, default {DEFAULT_STORE}")
+    p.add_argument("--store", type=Path, default=DEFAULT_PATH, help=f"target, default {DEFAULT_PATH}")
     p.set_defaults(func=cmd_merge)
 
 
@@ -39,11 +38,12 @@ def _open_existing(path: Path):
 
     if not path.exists():
         raise StoreError(f"no store at {path} (run `accelbench run` first, or pass --store)")
-    return Store.open(path, create=False)
+    return Store.open(path, create=False, readonly=True)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from harness.cli.common import print_json
+    from harness.cli.common import make_console, print_json, write_report_files
+    from harness.results import DONE, INTERRUPTED
 
     with _open_existing(args.store) as store:
         info = store.session(args.session)
@@ -55,37 +55,44 @@ def cmd_report(args: argparse.Namespace) -> int:
     baseline = str(config.get("baseline", DEFAULT_BASELINE))
     report = reports.build_report(info, cells, machine, baseline=baseline, store=str(args.store))
     out_dir = args.out or args.store.parent / info.id
-    paths = reports.write_report(report, out_dir)
+    paths = write_report_files(report, out_dir)
     if args.json:
         print_json(report.as_json())
         return 0
-    console = Console()
+    console = make_console()
     reports.render_terminal(report, console)
+    if info.status == INTERRUPTED and not any(c.status == DONE for c in cells):
+        console.print(f"session {info.id} was interrupted before any cell finished; finish it "
+                      f"with `accelbench run --resume {info.id} --store {args.store}`",
+                      highlight=False)
     for kind, path in paths.items():
         console.print(f"{kind}: {path}", highlight=False)
     return 0
 
 
 def cmd_sessions(args: argparse.Namespace) -> int:
-    from harness.cli.common import print_json
+    from harness.cli.common import plural, print_json
 
     with _open_existing(args.store) as store:
         rows = []
         for info in store.sessions():
             cells = store.cells(info.id)
             rows.append({"session": info.id, "status": info.status, "started": info.started,
+                         "started_epoch_s": info.started, "finished_epoch_s": info.finished,
                          "machine": info.machine_id, "cells": len(cells),
                          "preset": info.config.get("name") if isinstance(info.config, dict) else None})
     if args.json:
         print_json(rows)
         return 0
     for r in rows:
-        print(f"{r['session']}  {r['status']:<11} {r['cells']:>4} cells  machine {r['machine']}  "
+        cells = plural(r["cells"], "cell")
+        print(f"{r['session']}  {r['status']:<11} {cells:>10}  machine {r['machine']}  "
               f"preset {r['preset']}")
     return 0
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
+    from harness.cli.common import plural
     from harness.store import Store
 
     with Store.open(args.store, create=True) as store:
@@ -93,8 +100,9 @@ def cmd_merge(args: argparse.Namespace) -> int:
             if src.resolve() == args.store.resolve():
                 raise_usage(f"{src} is the target store itself")
             added = store.merge_from(src)
-            print(f"{src}: added {added.get('sessions', 0)} sessions, {added.get('cells', 0)} cells, "
-                  f"{added.get('machines', 0)} machines")
+            print(f"{src}: added {plural(added.get('sessions', 0), 'session')}, "
+                  f"{plural(added.get('cells', 0), 'cell')}, "
+                  f"{plural(added.get('machines', 0), 'machine')}")
     return 0
 
 

@@ -206,7 +206,8 @@ class GroupRunner:
         except WorkerError:
             return None  # a backend without one, or a model that cannot run in float64
         except (WorkerTimeout, WorkerCrashed) as exc:
-            side.client.kill()
+            if side.client is not None:
+                side.client.kill()
             side.result = self._ended(side, FAILED, f"worker failed computing the f64 reference: {exc}")
             return None
         return np.load(path, allow_pickle=False)

@@ -27,7 +27,7 @@ import math
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from harness.results import (
     FINISHED,
@@ -142,12 +142,31 @@ def sniff(path: Path) -> str:
 
 
 def connect_readonly(path: Path) -> sqlite3.Connection:
-    """A connection that cannot modify the file (``mode=ro``): the way any unvalidated file is read."""
-    uri = f"{path.resolve().as_uri()}?mode=ro"
+    """A connection that cannot modify the file or its folder: how any store is only read.
+
+    Why two modes: SQLite's ``mode=ro`` on a WAL database creates the ``-wal`` and ``-shm``
+    files beside it (and leaves them), so a "read-only" command would change the folder. When no
+    ``-wal`` file exists, no process has the database open in WAL mode and every committed page
+    is in the main file, so ``immutable=1`` (no locks, no side files) reads it exactly. When a
+    ``-wal`` exists, a writer is active (or crashed before a checkpoint): the side files are
+    already there and ``mode=ro`` must use them to see the committed rows.
+    """
+    quiet = _is_wal_file(path) and not Path(f"{path}-wal").exists()
+    uri = f"{path.resolve().as_uri()}?mode=ro" + ("&immutable=1" if quiet else "")
     try:
         return sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30.0)
     except sqlite3.Error as e:
         raise StoreError(f"cannot open store {path}: {e}") from None
+
+
+def _is_wal_file(path: Path) -> bool:
+    """The header's read/write format versions (bytes 18-19) are 2 for a WAL database."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(20)
+    except OSError:
+        return False
+    return len(head) == 20 and head[18] == 2 and head[19] == 2
 
 
 def check_store(conn: sqlite3.Connection, path: Path, *, integrity: bool = True) -> int:
@@ -245,6 +264,10 @@ def _loads(text: Any, what: str) -> Any:
 # ---------------------------------------------------------------------------- row checks
 
 
+@overload
+def _text(v: Any, what: str, *, optional: Literal[False] = ..., empty: bool = ...) -> str: ...
+@overload
+def _text(v: Any, what: str, *, optional: bool, empty: bool = ...) -> str | None: ...
 def _text(v: Any, what: str, *, optional: bool = False, empty: bool = False) -> str | None:
     if v is None and optional:
         return None
@@ -253,6 +276,12 @@ def _text(v: Any, what: str, *, optional: bool = False, empty: bool = False) -> 
     return v
 
 
+@overload
+def _number(v: Any, what: str, *, optional: Literal[False] = ..., finite: bool = ...,
+            nonneg: bool = ...) -> float: ...
+@overload
+def _number(v: Any, what: str, *, optional: bool, finite: bool = ...,
+            nonneg: bool = ...) -> float | None: ...
 def _number(v: Any, what: str, *, optional: bool = False, finite: bool = False,
             nonneg: bool = False) -> float | None:
     if v is None and optional:
