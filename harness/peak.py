@@ -47,11 +47,12 @@ def gemm_in_process(backend: str, n: int, threads: int, seconds: float = 2.0,
     import torch
 
     from harness.backends import get_backend
+    from harness.backends.base import PrepareContext
 
     torch.manual_seed(0)
     model = torch.nn.Linear(n, n, bias=False).eval()
     x = torch.randn(n, n)
-    prepared = get_backend(backend).prepare(model, x, precision="f32", threads=threads)
+    prepared = get_backend(backend).prepare(model, x, PrepareContext("f32", threads))
     prepared.time_block(2)  # warm-up: thread pools, primitive caches
     samples: list[float] = []
     deadline = time.monotonic() + seconds

@@ -77,6 +77,7 @@ class AccelBench:
                  backends: Sequence[str] = ("torch", "openvino:CPU"), precision: str = "f32",
                  threads: int = 1, budget_s: float = 2.0) -> AccelResult:
         from harness.backends import get_backend
+        from harness.backends.base import PrepareContext
 
         disabled = bool(getattr(self._bm, "disabled", False))
         budget = DISABLED_BUDGET_S if disabled else budget_s
@@ -87,7 +88,7 @@ class AccelBench:
             if not ok:
                 pytest.skip(f"accelbench: {backend.spec.text} is not available here: {why}")
             prepared[backend.spec.text] = backend.prepare(model, example_input,
-                                                          precision=precision, threads=threads)
+                                                          PrepareContext(precision, threads))
         result = AccelResult(tuple(prepared))
         sizes = {k: max(1, int(BLOCK_S * 1000 / max(p.first_ms, 1e-3))) for k, p in prepared.items()}
         for k, p in prepared.items():

@@ -12,6 +12,7 @@ from torch import nn
 
 import archs
 from harness.backends import get_backend
+from harness.backends.base import PrepareContext
 from harness.layers import explain
 from harness.layers.units import trace_units
 from tests.conftest import FAMILY_NAMES, run_cli, small_spec
@@ -22,7 +23,7 @@ def _explain(model: nn.Module, x: torch.Tensor, passes: int = 2):
     units = trace_units(model, x, 1)["units"]
     tables = {}
     for name in ("torch", "openvino:CPU"):
-        prepared = get_backend(name).prepare(model, x, precision="f32", threads=1)
+        prepared = get_backend(name).prepare(model, x, PrepareContext("f32", 1))
         tables[name] = {"layers": prepared.layer_times(passes),
                         "whole_ms": sorted(prepared.time_block(3))[1]}
     return units, explain("test", units, tables)

@@ -325,14 +325,14 @@ class GroupRunner:
         flag = info.pop("flag", None)
         warmup = info.pop("first_ms", None)
         info.update(plan.workload.profile_meta(self._worker_profile))
+        info["max_rss_bytes"] = (reply or {}).get("max_rss_bytes")
+        clean_samples, clean_blocks = side.clean()
         if counted is not None:  # harness.counters: the source's figures + the derived ones
             from harness.counters import derive
 
-            info["counters"] = derive(
+            info["counters"] = derive(  # achieved GFLOP/s from the clean blocks' median only
                 counted, flops=info.get("flops"), backend=side.backend, peaks=self.peaks,
-                median_ms=float(np.median(side.samples)) if side.samples else None)
-        info["max_rss_bytes"] = (reply or {}).get("max_rss_bytes")
-        clean_samples, clean_blocks = side.clean()
+                median_ms=float(np.median(clean_samples)) if clean_samples else None)
         cfg = self.config
         info.update(target=cfg.target, min_samples=cfg.min_samples, blocks=side.blocks,
                     block_foreign=side.foreign, disturbed=side.disturbed,
