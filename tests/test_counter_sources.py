@@ -219,8 +219,12 @@ def test_stop_timeouts_come_from_the_sources():
 @pytest.mark.skipif(shutil.which("perf") is None, reason="perf not installed")
 def test_perf_that_cannot_attach_says_so_without_hanging(monkeypatch):
     monkeypatch.setattr(perf, "availability", lambda: (True, "test"))
-    with pytest.raises(CountersUnavailable, match="did not attach"):
-        perf.PerfWindow(2**22 + 12345, events=("task-clock",))  # no such process
+    # perf may fail before or after opening its control FIFOs: either way, no hang, a reason
+    with pytest.raises(CountersUnavailable, match="attach|acknowledge|exited|counted none"):
+        window = perf.PerfWindow(2**22 + 12345, events=("task-clock",))  # no such process
+        window.resume()
+        window.pause()
+        window.stop(1)
 
 
 class _FakeClient:
@@ -279,7 +283,7 @@ def test_cachegrind_difference_floors_noise_refuses_nonsense_and_caches(monkeypa
     assert r["instructions_per_inference"] == 100.0 and r["l1d_misses_per_inference"] == 5.0
     assert r["misses_per_inference"] == 0.0 and r["below_noise"] == ["DLmr"]  # 5 - 7 < 0
     assert r["geometry"]["LL"]["simulated"]["ways"] == 15 and r["cached"] is False
-    again = cg.measure_cell(c)
+    again = cg.measure_cell(CountContext(**{**c.__dict__, "first_ms": 1.0}))  # another timing
     assert again["cached"] is True and calls == [8, 16]  # from the cache, no rerun
     runs[16] = _events(900, 900, 180, 90, 9)  # the long run did less work: nonsense
     with pytest.raises(CountersUnavailable, match="start-up noise"):

@@ -219,8 +219,8 @@ def inferences_for(first_ms: float | None) -> int:
 RUN_TIMEOUT_S = 3600.0
 
 
-def cell_cache_key(ctx: CountContext, n: int, cache_args: Sequence[str]) -> str:
-    """(workload, backend, precision, threads, versions, geometry, N) -> a file name."""
+def cell_cache_key(ctx: CountContext, cache_args: Sequence[str]) -> str:
+    """(workload, backend, precision, library versions, simulated geometry) -> a file name."""
     from importlib import metadata
 
     versions = []
@@ -229,8 +229,9 @@ def cell_cache_key(ctx: CountContext, n: int, cache_args: Sequence[str]) -> str:
             versions.append(f"{package}={metadata.version(package)}")
         except metadata.PackageNotFoundError:
             versions.append(f"{package}=none")
-    ident = [ctx.spec, ctx.model_ref, ctx.backend, ctx.precision, ctx.threads, ctx.seed,
-             versions, list(cache_args), n, availability()[1]]
+    # N is sized from a timing, so it is left out: the cached result records the N it used.
+    ident = [ctx.spec, ctx.model_ref, ctx.backend, ctx.precision, ctx.seed,
+             versions, list(cache_args), SIMULATED_THREADS, availability()[1]]
     return hashlib.sha256(json.dumps(ident, default=str).encode()).hexdigest()[:20]
 
 
@@ -257,7 +258,7 @@ def measure_cell(ctx: CountContext, n: int | None = None) -> dict[str, Any]:
     if not ctx.setup:
         raise CountersUnavailable("cachegrind needs the cell's setup request to rerun it")
     cache_args, geometry = geometry_plan(ctx.geometry)
-    key = cell_cache_key(ctx, n, cache_args)
+    key = cell_cache_key(ctx, cache_args)
     cache = Path(ctx.cache_dir) / "cachegrind" / f"{key}.json" if ctx.cache_dir else None
     if cache is not None and cache.is_file():
         try:

@@ -194,7 +194,10 @@ class PerfWindow:
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def _send(self, command: str) -> None:
-        os.write(self._ctl, (command + "\n").encode())
+        try:
+            os.write(self._ctl, (command + "\n").encode())
+        except BrokenPipeError:
+            raise CountersUnavailable(f"perf stat exited (code {self._proc.poll()})") from None
         got = b""
         deadline = time.monotonic() + CONTROL_TIMEOUT_S
         while b"\n" not in got:  # perf answers "ack\n" (6.1 adds a NUL after it)
