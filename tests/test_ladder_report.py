@@ -109,3 +109,18 @@ def test_paper_section_names_the_native_framework_rung_and_ov_over_the_best_torc
     geo = math.sqrt((6.0 / 3.17) * (5.2 / 2.2))
     assert math.isclose(float(over_best["here"].split("×")[0]), geo, rel_tol=0.02)  # 1% noise
     assert over_best["verdict"] == "differs" and "graph optimization" in over_best["why"]
+
+
+def test_paper_claims_of_a_ladder_session_are_about_openvino_not_the_first_rung():
+    from harness.results import SessionInfo
+    from reports.sections.paper import claims, study_view
+    from reports.tables import build_report
+
+    got = cells("mobilenetv2", latencies(15.3, 11.8, 8.7, 6.0, 3.17)) + \
+        cells("dwbottleneck:depth=8", latencies(10.9, 9.0, 6.5, 5.2, 2.2))
+    view = study_view(build_report(SessionInfo("s", 0.0), got, None))
+    assert {s.candidate for s in view.summary} == {LADDER[-1].backend}
+    assert {c.key.backend for c in view.cells} == {LADDER[0].backend, LADDER[-1].backend}
+    average = claims(view)[0]["here"]
+    geo = math.sqrt((15.3 / 3.17) * (10.9 / 2.2))
+    assert math.isclose(float(average.split()[1].rstrip("×")), geo, rel_tol=0.02)
