@@ -274,14 +274,17 @@ def _run_context(precision: str, device_type: str) -> contextlib.ExitStack:
 
 
 def _timed_call(model: Callable, x: torch.Tensor, context: Callable, sync: Callable | None) -> float:
-    with context():
-        if sync is not None:
-            sync()
-        t0 = time.perf_counter_ns()
+    """One call's latency in ms (the first call, or the one that compiles), by the same clock
+    and rules as the timed blocks (``base.time_calls``); CUDA work is waited for."""
+    def step() -> None:
         model(x)
         if sync is not None:
             sync()
-        return (time.perf_counter_ns() - t0) / 1e6
+
+    with context():
+        if sync is not None:
+            sync()
+        return time_calls(step, 1)[0]
 
 
 class TorchPrepared(Prepared):

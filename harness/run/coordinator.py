@@ -22,9 +22,8 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -35,47 +34,12 @@ from harness.run import protocol
 from harness.run.client import WorkerClient, WorkerCrashed, WorkerError, WorkerTimeout
 from harness.run.interference import CpuMeter, cores, invalid_reason, loadavg, worth_checking
 from harness.run.plan import GroupPlan
+from harness.run.side import Side as _Side
+from harness.run.side import WorkerFactory
 
 MIN_ROUNDS = 3
 FIRST_BACKOFF_S, MAX_BACKOFF_S = 0.5, 8.0
 LAYER_PASSES = 20  # profiled inferences per cell for ``run --layers`` (medians per layer)
-
-
-class Worker(Protocol):
-    """What the coordinator needs of a worker: ``WorkerClient`` or a test's fake."""
-
-    @property
-    def pid(self) -> int: ...
-    def request(self, msg: dict[str, Any], timeout: float) -> dict[str, Any]: ...
-    def kill(self) -> None: ...
-    def close(self) -> None: ...
-
-
-WorkerFactory = Callable[[str, int], Worker]  # (backend, threads) -> a started worker
-
-
-@dataclass
-class _Side:
-    """One backend's worker within a group, and what it has measured so far."""
-
-    backend: str
-    key: CellKey
-    client: Worker | None = None
-    result: CellResult | None = None  # set once the side is finished (failed / skipped)
-    info: dict[str, Any] = field(default_factory=dict)
-    samples: list[float] = field(default_factory=list)
-    blocks: list[int] = field(default_factory=list)  # length of each timed block, in order
-    foreign: list[float | None] = field(default_factory=list)  # each block's foreign cores
-    disturbed: list[bool] = field(default_factory=list)  # each block's round was set aside
-    block: int = 1
-    started: float = field(default_factory=time.time)
-
-    @property
-    def active(self) -> bool:
-        return self.result is None and self.client is not None
-
-    def clean(self) -> tuple[list[float], list[int] | None]:
-        return stats.clean(self.samples, self.blocks, self.disturbed)
 
 
 class GroupRunner:
