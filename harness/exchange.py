@@ -104,8 +104,8 @@ def import_document(doc: Any, *, source: str = "file") -> tuple[SessionInfo, dic
     """(session, machine fingerprint with its ``id``, cells) from a pytest-benchmark document."""
     if not isinstance(doc, Mapping) or not isinstance(doc.get("benchmarks"), list):
         raise ExchangeError(f"{source} is not a pytest-benchmark JSON file (no 'benchmarks' list)")
-    mi = doc.get("machine_info") if isinstance(doc.get("machine_info"), Mapping) else {}
-    ours = mi.get("accelbench") if isinstance(mi.get("accelbench"), Mapping) else {}
+    mi = _mapping(doc.get("machine_info"))
+    ours = _mapping(mi.get("accelbench"))
     fp = dict(ours.get("fingerprint") or {}) or {"pytest_benchmark_machine_info": dict(mi),
                                                  "cpu": dict(mi.get("cpu") or {})}
     mid = ours.get("id") or hashlib.sha256(
@@ -149,10 +149,10 @@ def _cell(b: Any, i: int, source: str) -> CellResult:
             key = CellKey(str(k["spec"]), str(k["backend"]), str(k["precision"]), int(k["threads"]))
         except (KeyError, TypeError, ValueError):
             raise ExchangeError(f"{where} has a malformed accelbench identity") from None
-        status = ext.get("status") if ext.get("status") in STATUSES else DONE
+        status = str(ext["status"]) if ext.get("status") in STATUSES else DONE
         return CellResult(key, status, ext.get("reason"), samples, ext.get("warmup_ms"),
                           dict(ext.get("meta") or {}), ext.get("started"), ext.get("finished"))
-    params = b.get("params") if isinstance(b.get("params"), Mapping) else {}
+    params = _mapping(b.get("params"))
     threads = params.get("threads")
     key = CellKey(str(b.get("fullname") or b.get("name") or f"benchmark{i}"),
                   str(params.get("backend") or "python"), str(params.get("precision") or "f32"),
@@ -166,3 +166,8 @@ def _started(text: Any) -> float:
         return datetime.fromisoformat(str(text)).timestamp()
     except ValueError:
         return time.time()
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """A JSON object, or an empty one for anything else (files from other tools vary)."""
+    return value if isinstance(value, Mapping) else {}

@@ -176,9 +176,11 @@ def build_comparison(sources: Sequence[Source], *, resamples: int = RESAMPLES) -
     latencies = []
     for key in shared:
         ests = tuple(estimate(i, key) for i in range(len(sources)))
+        first = ests[0]
         changes = tuple(
-            _change(ests[0].value, ests[i].value, drawn(0, key), drawn(i, key))
-            if ests[0] and ests[i] else None for i in range(1, len(sources)))
+            _change(first.value, e.value, drawn(0, key), drawn(i, key))
+            if first is not None and e is not None else None
+            for i, e in enumerate(ests) if i > 0)
         latencies.append(LatencyRow(key, ests, changes))
 
     speedups = []
@@ -197,8 +199,7 @@ def build_comparison(sources: Sequence[Source], *, resamples: int = RESAMPLES) -
                 per.append(None)
         if sum(p is not None for p in per) < 2 or per[0] is None:
             continue
-        ests = tuple(Estimate(p[0], tuple(map(float, np.percentile(p[1], [2.5, 97.5]))), p[2])
-                     if p else None for p in per)
+        ests = tuple(Estimate(p[0], _ci95(p[1]), p[2]) if p else None for p in per)
         changes = tuple(_change(per[0][0], p[0], per[0][1:], p[1:]) if p else None
                         for p in per[1:])
         speedups.append(SpeedupCompare(key.spec, key.precision, key.threads, base, key.backend,
@@ -279,3 +280,8 @@ def _effective(s: Source, key: CellKey) -> str | None:
     c = next((c for c in s.cells if c.key == key), None)
     v = c.meta.get("precision_effective") if c is not None else None
     return str(v) if v else None
+
+
+def _ci95(draws: np.ndarray) -> tuple[float, float]:
+    lo, hi = np.percentile(draws, [2.5, 97.5])
+    return float(lo), float(hi)

@@ -132,7 +132,9 @@ def plot_png(cmp: Comparison) -> bytes | None:
     for n, (ylabel, names, ests, log) in enumerate(panels, start=1):
         ax = fig.add_subplot(len(panels), 1, n)
         for i, label in enumerate(labels):
-            xs, ys, err = [], [], [[], []]
+            xs: list[float] = []
+            ys: list[float] = []
+            err: list[list[float]] = [[], []]
             for j, row in enumerate(ests):
                 e = row[i]
                 if e is None:

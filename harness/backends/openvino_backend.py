@@ -247,6 +247,8 @@ class OpenVINOPrepared(Prepared):
         # ``data`` is kept: the input tensor shares its memory.
         self.cm, self.req, self.data, self._infer = cm, req, data, infer
         self.info, self.first_ms = info, first_ms
+        # (core, source model, device, compile config): the layer pass compiles its own copy
+        self.source: tuple[Any, Any, str, dict[str, Any]] | None = None
 
     def time_block(self, n: int) -> list[float]:
         return time_calls(self._infer, n)
@@ -258,6 +260,8 @@ class OpenVINOPrepared(Prepared):
     def layer_times(self, n: int) -> list[dict[str, Any]]:
         from harness.backends.ov_layers import layer_times
 
+        if self.source is None:
+            raise NotImplementedError("this prepared model keeps no source model to profile")
         return layer_times(*self.source, self.data, n)
 
 

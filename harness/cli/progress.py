@@ -73,7 +73,7 @@ class SessionProgress:
         """The runner set disturbed blocks aside and waits for a quiet machine: say so, live in
         the bar's description or as a plain line (at most one every few seconds) elsewhere."""
         now = time.monotonic()
-        if self._progress is not None:
+        if self._progress is not None and self._task is not None:
             self._progress.update(self._task, description=escape(message))
         elif now - self._last_wait >= 5.0:
             self.console.print(escape(message), highlight=False, soft_wrap=True)

@@ -136,7 +136,7 @@ def _kind_rows(backends: list[str], charged: dict[str, dict[str, float]],
             "kind": kind, "ms": ms,
             "share": {b: (ms[b] / layer_ms[b] if layer_ms[b] else None) for b in backends},
             "saved_ms": saved,
-            "saved_share": (saved / saved_total if cand and saved_total else None),
+            "saved_share": (saved / saved_total if saved is not None and saved_total else None),
         })
     return rows
 

@@ -124,10 +124,10 @@ def _recover(units: list[dict[str, Any]], rows: list[dict[str, Any]], out: Match
     primitives hold.
     """
     named: dict[str, list[str]] = {}
-    for row, us in out.claims.items():
-        for u in us:
-            named.setdefault(u, []).append(row)
-    owner = {u: list(rs) for u, rs in named.items()}
+    for row, claimed in out.claims.items():
+        for name in claimed:
+            named.setdefault(name, []).append(row)
+    owner = {name: list(rs) for name, rs in named.items()}
     consumers: dict[str, list[str]] = {}
     for u in units:
         for src in u["inputs"]:

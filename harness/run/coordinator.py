@@ -195,8 +195,8 @@ class GroupRunner:
         clean_s, clean_rounds, rounds, backoff = 0.0, 0, 0, FIRST_BACKOFF_S
         while any(s.active for s in sides):
             order = sides if rounds % 2 == 0 else list(reversed(sides))
-            timed = [(side, self._time_block(side)) for side in order if side.active]
-            timed = [(side, got) for side, got in timed if got is not None]
+            tried = [(side, self._time_block(side)) for side in order if side.active]
+            timed = [(side, got) for side, got in tried if got is not None]
             rounds += 1
             if not timed:
                 continue

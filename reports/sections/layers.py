@@ -29,11 +29,11 @@ def layers(report: Report):
             share = (r.get("share") or {}).get(b)
             row[f"{b}%"] = f"{share:.0%}" if share is not None else ""
         out.append(row)
-    cols = [("spec", "spec"), ("kind", "layer kind")]
+    cols: list[tuple[str, str] | tuple[str, str, bool]] = [("spec", "spec"), ("kind", "layer kind")]
     for b in backends:
         cols += [(b, f"{b} ms", True), (f"{b}%", "share", True)]
     cols.append(("saved", "ms saved", True))
-    coverage = {}
+    coverage: dict[str, list[float]] = {}
     for r in rows:
         for b, v in (r.get("coverage") or {}).items():
             if v is not None:

@@ -197,7 +197,7 @@ def ladder_claims(report: Report) -> list[dict[str, str]]:
     for r in rows:
         ov = r.rungs[-1].median_ms
         for g in r.rungs[:-1]:
-            if g.median_ms:
+            if g.median_ms and ov:
                 per_rung.setdefault(g.label, []).append(math.log(g.median_ms / ov))
     means = {k: math.exp(sum(v) / len(v)) for k, v in per_rung.items() if len(v) == len(rows)}
     best = [r.openvino_over_best_torch for r in rows if r.openvino_over_best_torch]

@@ -3,7 +3,7 @@ the machine's measured roofs (``accelbench peak``); numbers from ``reports.roofl
 
 from __future__ import annotations
 
-from reports.document import Figure, Heading, Paragraph, table
+from reports.document import Block, Figure, Heading, Paragraph, table
 from reports.roofline import plot_roofline, roofline_points
 from reports.sections import section
 from reports.sections.core import source
@@ -16,7 +16,7 @@ def roofline(report: Report):
     points = roofline_points(report, peaks)
     if not points:
         return None
-    blocks = [Heading("Roofline")]
+    blocks: list[Block] = [Heading("Roofline")]
     if not peaks:
         blocks.append(Paragraph("This machine's peaks were never measured, so the points have "
                                 "no roofs: run `accelbench peak` once and render again.",
