@@ -201,7 +201,7 @@ def ladder_claims(report: Report) -> list[dict[str, str]]:
                 per_rung.setdefault(g.label, []).append(math.log(g.median_ms / ov))
     means = {k: math.exp(sum(v) / len(v)) for k, v in per_rung.items() if len(v) == len(rows)}
     best = [r.openvino_over_best_torch for r in rows if r.openvino_over_best_torch]
-    if not means or not best:
+    if len(means) < 2 or not best:  # no ladder here: one PyTorch rung names nothing
         return []
     nearest = min(means, key=lambda k: min(abs(math.log(means[k] / t)) for t in (3.8, 4.8)))
     over_best = math.exp(sum(math.log(b) for b in best) / len(best))
