@@ -31,19 +31,11 @@ from harness.backends import (
 from harness.backends.ladder import LADDER, ladder_backends
 from harness.backends.options import format_value, options_of
 from tests.conftest import ROOT, run_cli
+from tests.test_backends import tiny
 
 TINY_SPEC = "plain:depth=1,res=32,width=8"
 # torch.compile costs seconds per model: its rungs run only with the slow tests.
 SLOW = {"torch-compile"}
-
-
-def tiny() -> tuple[torch.nn.Module, torch.Tensor]:
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
-        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 5),
-    ).eval()
-    return model, torch.randn(1, 3, 16, 16)
 
 
 def _marked(names):
