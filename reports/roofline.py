@@ -41,6 +41,33 @@ def roofline_points(report: Report, peaks: Mapping[str, Any] | None) -> list[dic
     return points
 
 
+# What the bytes under "FLOP / byte" are, per ``arithmetic_intensity_basis``; perf's and
+# cachegrind's bases read "<source> LLC misses x 64 B".
+_BASIS_WORDS = {"compulsory_bytes": "compulsory bytes (weights + input + output)",
+                "dram_bytes": "modelled DRAM bytes"}
+
+
+def basis_words(basis: Any) -> str:
+    text = str(basis or "")
+    if text in _BASIS_WORDS:
+        return _BASIS_WORDS[text]
+    return "LLC-miss traffic" if "LLC misses" in text else (text or "unknown bytes")
+
+
+def axis_label(points: list[dict[str, Any]]) -> str:
+    """The x axis says which bytes the intensity divides by; mixed bases say so too."""
+    bases = sorted({basis_words(p.get("intensity_basis")) for p in points})
+    if len(bases) == 1:
+        return f"arithmetic intensity (FLOP / byte of {bases[0]})"
+    return "arithmetic intensity (FLOP / byte; bytes per point: see legend)"
+
+
+def above_roof(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Points faster than their attainable figure: the roof was measured in a slower spell (or
+    another state) of the machine than the cell, so that roof understates what it can do."""
+    return [p for p in points if (p.get("fraction_of_peak") or 0) > 1.0]
+
+
 def attainable(intensity: float, backend: str, peaks: Mapping[str, Any] | None) -> float | None:
     """min(compute roof of the backend's library, intensity x bandwidth); None without peaks."""
     if not peaks:
@@ -76,15 +103,19 @@ def plot_roofline(points: list[dict[str, Any]], peaks: Mapping[str, Any] | None,
                    label=f"compute roof: GEMM via {name} {value:.1f} GFLOP/s")
     backends = sorted({p["backend"] for p in points})
     markers = {"perf": "o", "cachegrind": "s", "model": "^"}
+    mixed = len({basis_words(p.get("intensity_basis")) for p in points}) > 1
     for i, backend in enumerate(backends):
-        for source in sorted({str(p["source"]) for p in points}):
-            sel = [p for p in points if p["backend"] == backend and str(p["source"]) == source]
+        for source, basis in sorted({(str(p["source"]), basis_words(p.get("intensity_basis")))
+                                     for p in points}):
+            sel = [p for p in points if p["backend"] == backend and str(p["source"]) == source
+                   and basis_words(p.get("intensity_basis")) == basis]
             if sel:
+                label = f"{backend} ({source}" + (f", {basis})" if mixed else ")")
                 ax.scatter([p["arithmetic_intensity"] for p in sel],
                            [p["achieved_gflops"] for p in sel], color=_COLORS[i % len(_COLORS)],
-                           marker=markers.get(source, "x"), label=f"{backend} ({source})")
+                           marker=markers.get(source, "x"), label=label)
     ax.set_xlim(lo, hi)
-    ax.set_xlabel("arithmetic intensity (FLOP / byte of DRAM traffic)")
+    ax.set_xlabel(axis_label(points))
     ax.set_ylabel("achieved performance (GFLOP/s)")
     ax.set_title(title.replace("$", r"\$"))
     ax.grid(True, which="both", alpha=0.3)

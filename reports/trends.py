@@ -160,3 +160,44 @@ def llc_misses(counters: Any) -> float | None:
                 if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0:
                     return float(v)
     return None
+
+
+# The per-inference cache figures whose relation to latency the cache section tests, per source:
+# (key in meta.counters, words). The model's DRAM bytes are 0 wherever everything fits the LLC.
+CACHE_FIGURES = (("misses_per_inference", "LLC misses per inference"),
+                 ("dram_bytes", "modelled DRAM bytes per inference"))
+
+
+@dataclass(frozen=True)
+class CacheTrack:
+    backend: str
+    source: str
+    figure: str
+    correlation: Correlation | None
+    zeros: int  # cells whose figure is 0 (nothing spills): outside the log-log fit
+
+
+def cache_latency(report: Report) -> list[CacheTrack]:
+    """Per backend and counter source: does a cache figure track latency across the session's
+    specs? Log-log correlations as ``correlate`` gives them. The model's misses are its DRAM
+    bytes in lines, so for the model only DRAM bytes are tested (one figure, not two alike)."""
+    groups: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
+    for c in report.cells:
+        counters = c.meta.get("counters")
+        if c.status != "done" or not c.median_ms or not isinstance(counters, Mapping):
+            continue
+        source = str(counters.get("source") or "")
+        if not source or "error" in counters:
+            continue
+        for key, words in CACHE_FIGURES:
+            if (key == "dram_bytes") != (source == "model"):
+                continue
+            v = counters.get(key)
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0:
+                groups.setdefault((c.key.backend, source, words), []).append((float(v), c.median_ms))
+    out = []
+    for (backend, source, words), pts in sorted(groups.items()):
+        live = [(v, ms) for v, ms in pts if v > 0]
+        corr = correlate([v for v, _ in live], [ms for _, ms in live]) if live else None
+        out.append(CacheTrack(backend, source, words, corr, len(pts) - len(live)))
+    return out

@@ -10,7 +10,8 @@ from harness import peak
 from harness.cli import main
 from harness.results import CellKey, CellResult, SessionInfo
 from reports import build_report
-from reports.roofline import attainable, plot_roofline, roofline_points
+from reports.render import render_markdown
+from reports.roofline import above_roof, attainable, axis_label, plot_roofline, roofline_points
 
 
 def test_gemm_and_triad_small():
@@ -33,9 +34,13 @@ def test_triad_sizing_says_which():
 def test_peak_cli_stores_and_machine_shows_them(tmp_path, capsys):
     store = tmp_path / "s.sqlite"
     args = ["peak", "--store", str(store), "--json", "--backends", "torch", "--gemm-n", "128",
-            "--seconds", "0.1", "--threads", "1", "--triad-mib", "4"]
+            "--seconds", "0.1", "--threads", "1", "--triad-mib", "4", "--rounds", "2"]
     assert main(args) == 0
     measured = json.loads(capsys.readouterr().out)
+    gemm = measured["detail"]["gemm"]["torch"]
+    assert measured["rounds"] == 2 and len(gemm["rounds"]) == 2
+    assert measured["gflops"]["torch"] == max(gemm["rounds"])  # the roof is the best round
+    assert measured["bandwidth_gbs"] == max(measured["detail"]["triad"]["rounds"])
     assert set(measured["gflops"]) == {"torch"} and measured["gflops"]["torch"] > 0
     assert measured["bandwidth_gbs"] > 0 and len(measured["bandwidth_ci95"]) == 2
     assert measured["detail"]["triad"]["sized"] == "4 MiB per array (as asked)"
@@ -52,14 +57,30 @@ def test_peak_cli_stores_and_machine_shows_them(tmp_path, capsys):
 def test_peak_cli_bad_usage(tmp_path, capsys):
     assert main(["peak", "--store", str(tmp_path / "s.sqlite"), "--gemm-n", "1"]) == 2
     assert "--gemm-n" in capsys.readouterr().err
+    assert main(["peak", "--store", str(tmp_path / "s.sqlite"), "--rounds", "0"]) == 2
+    assert "--rounds" in capsys.readouterr().err
+    assert not (tmp_path / "s.sqlite").exists()
+
+
+def test_best_round_keeps_every_round_and_survives_failed_ones():
+    def run(median):
+        return {"backend": "torch", "gflops": {"median": median, "ci95": [median - 1, median + 1]}}
+    got = peak.best_round([run(98.2), {"error": "GEMM through torch failed"}, run(141.6)], "gflops")
+    assert got["gflops"]["median"] == 141.6 and got["gflops"]["ci95"] == [140.6, 142.6]
+    assert got["rounds"] == [98.2, None, 141.6]
+    assert got["round_errors"] == ["GEMM through torch failed"]
+    failed = peak.best_round([{"error": "a"}, {"error": "b"}], "gflops")
+    assert failed["error"] == "a" and failed["rounds"] == [None, None]
 
 
 def _cells():
     def cell(backend, ms, counters):
         return CellResult(CellKey("a:x=1", backend, "f32", 1), "done", None, [ms] * 10, None,
                           {"flops": 2e6, "counters": counters})
-    return [cell("torch", 0.1, {"source": "model", "arithmetic_intensity": 2.0}),
-            cell("openvino:CPU", 0.02, {"source": "perf", "arithmetic_intensity": 100.0}),
+    return [cell("torch", 0.1, {"source": "model", "arithmetic_intensity": 2.0,
+                                "arithmetic_intensity_basis": "compulsory_bytes"}),
+            cell("openvino:CPU", 0.02, {"source": "perf", "arithmetic_intensity": 100.0,
+                                        "arithmetic_intensity_basis": "perf LLC misses x 64 B"}),
             cell("other", 0.1, {"source": "model", "error": "cache sizes unknown"})]
 
 
@@ -75,6 +96,15 @@ def test_roofline_points_and_plot(tmp_path):
     assert ov_pt["attainable_gflops"] == pytest.approx(80.0)  # openvino's compute roof
     assert ov_pt["fraction_of_peak"] == pytest.approx(100.0 / 80.0)
     assert attainable(1.0, "torch", None) is None
+    assert above_roof(points) == [ov_pt]  # 100 GFLOP/s under an 80 GFLOP/s roof
+    assert axis_label(points) == "arithmetic intensity (FLOP / byte; bytes per point: see legend)"
+    assert axis_label([torch_pt]) == ("arithmetic intensity (FLOP / byte of compulsory bytes "
+                                      "(weights + input + output))")
+    with_roofs = build_report(SessionInfo(id="s", started=1.0, status="finished"), _cells(),
+                              {"peaks": peaks})
+    text = render_markdown(with_roofs)
+    assert "1 of 2 points lie above their roof (up to 125%, a:x=1 on openvino:CPU)" in text
+    assert "LLC-miss traffic" in text and "compulsory bytes" in text
     out = plot_roofline(points, peaks, tmp_path / "roof.png")
     assert out is not None and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert plot_roofline([], peaks, tmp_path / "none.png") is None

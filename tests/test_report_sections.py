@@ -189,3 +189,36 @@ def test_the_paper_preset_sweeps_depth_and_width_for_every_design_pattern():
         depths = {v["depth"] for f, v in resolved if f == fam and v["width"] == 32}
         widths = {v["width"] for f, v in resolved if f == fam and v["depth"] == 8}
         assert depths == {4, 8, 16} and widths == {16, 32, 64}, fam
+
+
+def test_the_cache_section_says_whether_each_cache_figure_tracks_latency():
+    """study_cells' torch latency grows with i and its simulated misses with it; OpenVINO's
+    misses shrink as its latency grows; the model's DRAM bytes are 0 (all fits) for 7 of 10."""
+    import statistics
+
+    from reports.trends import cache_latency
+
+    def counters(c, i):
+        if c.key.backend == "torch":
+            return {"source": "cachegrind", "misses_per_inference": 1000.0 * (i + 1)}
+        return {"source": "cachegrind", "misses_per_inference": 1e5 / statistics.median(c.samples_ms)}
+
+    cells = [type(c)(c.key, c.status, c.reason, c.samples_ms, c.warmup_ms,
+                     {**c.meta, "counters": counters(c, i // 2)})
+             for i, c in enumerate(study_cells())]
+    model = [type(c)(c.key, c.status, c.reason, c.samples_ms, c.warmup_ms,
+                     {**c.meta, "counters": {"source": "model", "misses_per_inference": 0.0,
+                                             "dram_bytes": 0 if i // 2 < 7 else 1e6 * i}})
+             for i, c in enumerate(study_cells())]
+    tracks = {(t.backend, t.source): t for t in cache_latency(build_report(SESSION, cells, MACHINE))}
+    torch, ov = tracks["torch", "cachegrind"], tracks["openvino", "cachegrind"]
+    assert torch.correlation.n == 10 and torch.correlation.spearman == pytest.approx(1.0)
+    assert ov.correlation.spearman == pytest.approx(-1.0) and ov.zeros == 0
+    md = render_markdown(build_report(SESSION, cells, MACHINE))
+    assert "Do the cache figures track latency?" in md
+    assert "| torch | cachegrind | LLC misses per inference | 10 |" in md
+    assert "| yes |" in md and "| inversely |" in md
+    m = {t.backend: t for t in cache_latency(build_report(SESSION, model, MACHINE))}
+    assert m["torch"].figure == "modelled DRAM bytes per inference"
+    assert m["torch"].zeros == 7 and m["torch"].correlation is None  # 3 cells left: too few
+    assert "too few cells" in render_markdown(build_report(SESSION, model, MACHINE))

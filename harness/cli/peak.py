@@ -21,6 +21,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backends", help="comma list (default: the sessions' default backends)")
     p.add_argument("--gemm-n", type=int, default=2048, metavar="N", help="GEMM size N x N x N")
     p.add_argument("--seconds", type=float, default=2.0, help="timing per GEMM (at least 10 repeats)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="measure every roof this many times, interleaved, and keep the best "
+                   "(default 3: on a shared machine one run can land in a slow spell)")
     p.add_argument("--triad-mib", type=float, metavar="MiB",
                    help="triad array size (default: 4x the last-level cache where memory allows)")
     p.set_defaults(func=cmd_peak)
@@ -37,8 +40,9 @@ def cmd_peak(args: argparse.Namespace) -> int:
     from harness.store import Store
 
     threads = args.threads or default_threads()
-    if threads < 1 or not 64 <= args.gemm_n <= 32768 or args.seconds <= 0:
-        raise UsageError("peak: --threads must be >= 1, --gemm-n from 64 to 32768, --seconds > 0")
+    if threads < 1 or not 64 <= args.gemm_n <= 32768 or args.seconds <= 0 or args.rounds < 1:
+        raise UsageError("peak: --threads must be >= 1, --gemm-n from 64 to 32768, --seconds > 0, "
+                         "--rounds >= 1")
     default = next(f.default for f in fields(SessionConfig) if f.name == "backends")
     backends = split_backend_list(args.backends) if args.backends else list(default)  # type: ignore[arg-type]
     elements = int(args.triad_mib * 2**20 / 8) if args.triad_mib else None
@@ -46,7 +50,8 @@ def cmd_peak(args: argparse.Namespace) -> int:
     with Store.open(args.store) as store:  # fails before the minutes of measuring, not after
         store.add_machine(machine["id"], machine)
     peaks = measure_peaks(machine, threads, backends, gemm_n=args.gemm_n,
-                          gemm_seconds=args.seconds, triad_elements_override=elements)
+                          gemm_seconds=args.seconds, rounds=args.rounds,
+                          triad_elements_override=elements)
     with Store.open(args.store) as store:
         store.put_peak(machine["id"], peaks, measured=peaks["measured_at"])
     if args.json:
@@ -58,11 +63,19 @@ def cmd_peak(args: argparse.Namespace) -> int:
         if "error" in g:
             print(f"  GEMM {name:<10} {g['error']}")
             continue
-        print(f"  GEMM {name:<10} {_ci(g['gflops'])} GFLOP/s (f32, {g['n']}^3)")
+        print(f"  GEMM {name:<10} {_ci(g['gflops'])} GFLOP/s (f32, {g['n']}^3; {_rounds(g)})")
     tri = peaks["detail"]["triad"]
-    print(f"  triad           {_ci(tri['gbs'])} GB/s ({tri['sized']})")
+    print(f"  triad           {_ci(tri['gbs'])} GB/s ({tri['sized']}; {_rounds(tri)})")
     print(f"stored in {args.store}")
     return 0
+
+
+def _rounds(measured: dict[str, Any]) -> str:
+    medians = measured.get("rounds") or []
+    if len(medians) < 2:
+        return "one round"
+    shown = ", ".join("failed" if m is None else f"{m:.1f}" for m in medians)
+    return f"best of {len(medians)} rounds: {shown}"
 
 
 def _ci(summary: dict[str, Any]) -> str:

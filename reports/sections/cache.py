@@ -50,4 +50,40 @@ def cache(report: Report):
     return [Heading("Cache behaviour"),
             Paragraph("source: model = the analytic working-set model (an estimate from layer "
                       "and cache sizes), cachegrind = simulated, perf = hardware counters."),
-            table(cols, rows)]
+            table(cols, rows), *_tracking(report)]
+
+
+def _tracking(report: Report) -> list:
+    """Does each cache figure track latency across the specs? One row per backend and source."""
+    tracks = trends.cache_latency(report)
+    if not tracks:
+        return []
+    rows = []
+    for t in tracks:
+        c = t.correlation
+        rows.append({
+            "backend": t.backend, "source": t.source, "figure": t.figure,
+            "n": str(c.n) if c else str(0),
+            "r": f"{c.pearson:.2f} [{c.pearson_ci[0]:.2f}, {c.pearson_ci[1]:.2f}]" if c else "",
+            "rho": f"{c.spearman:.2f} [{c.spearman_ci[0]:.2f}, {c.spearman_ci[1]:.2f}]" if c else "",
+            "zeros": str(t.zeros) if t.zeros else "",
+            "verdict": _verdict(c),
+        })
+    return [Paragraph("Do the cache figures track latency? Log-log correlation of each cell's "
+                      "cache figure with its median latency, across the session's specs (95% "
+                      "CIs by Fisher's z). Cells whose figure is 0 (nothing left the cache) are "
+                      "outside the fit and counted; fewer than 4 cells give no correlation. "
+                      "Size drives both latency and misses, so a correlation here says the "
+                      "figures move together, not that misses cause the time."),
+            table([("backend", "backend"), ("source", "source"), ("figure", "figure"),
+                   ("n", "cells", True), ("r", "Pearson r (log-log)", True),
+                   ("rho", "Spearman ρ", True), ("zeros", "zero", True),
+                   ("verdict", "tracks latency?")], rows)]
+
+
+def _verdict(c: trends.Correlation | None) -> str:
+    if c is None:
+        return "too few cells"
+    if c.spearman_ci[0] > 0:
+        return "yes" if c.spearman_ci[0] > 0.5 else "weakly"
+    return "no (CI includes 0)" if c.spearman_ci[1] > 0 else "inversely"

@@ -4,7 +4,7 @@ the machine's measured roofs (``accelbench peak``); numbers from ``reports.roofl
 from __future__ import annotations
 
 from reports.document import Block, Figure, Heading, Paragraph, table
-from reports.roofline import plot_roofline, roofline_points
+from reports.roofline import above_roof, basis_words, plot_roofline, roofline_points
 from reports.sections import section
 from reports.sections.core import source
 from reports.tables import Report
@@ -22,10 +22,19 @@ def roofline(report: Report):
                                 "no roofs: run `accelbench peak` once and render again.",
                                 tone="warning"))
     rows = [{"spec": p["spec"], "backend": p["backend"],
-             "ai": f"{p['arithmetic_intensity']:.3g}", "basis": str(p.get("intensity_basis") or ""),
+             "ai": f"{p['arithmetic_intensity']:.3g}", "basis": basis_words(p.get("intensity_basis")),
              "source": str(p.get("source")), "gflops": f"{p['achieved_gflops']:.3g}",
              "frac": f"{p['fraction_of_peak']:.0%}" if p.get("fraction_of_peak") else ""}
             for p in points]
+    high = above_roof(points)
+    if high:
+        worst = max(high, key=lambda p: p["fraction_of_peak"])
+        blocks.append(Paragraph(
+            f"{len(high)} of {len(points)} points lie above their roof (up to "
+            f"{worst['fraction_of_peak']:.0%}, {worst['spec']} on {worst['backend']}): the roofs "
+            f"were measured in a slower spell of this machine than those cells (or the GEMM "
+            f"does not reach the library's best kernels). Measure again with `accelbench peak` "
+            f"on a quiet machine; the roof keeps the best of its rounds.", tone="warning"))
     blocks += [
         table([("spec", "spec"), ("backend", "backend"), ("ai", "FLOP/byte", True),
                ("basis", "bytes from"), ("source", "source"), ("gflops", "GFLOP/s", True),
