@@ -264,9 +264,12 @@ def _warnings(cells: Sequence[CellResult], rows: Sequence[CellRow],
     count plus one means other work competed for the cores during the cell.
     """
     cores = _number(((machine or {}).get("cpu") or {}).get("count"))
-    busy, loose, reached = [], [], []
+    busy, loose, reached, faulting = [], [], [], []
     for c, row in zip(cells, rows, strict=True):
         load = c.meta.get("loadavg") if isinstance(c.meta, Mapping) else None
+        faults = _number(c.meta.get("minor_faults_per_inference")) if isinstance(c.meta, Mapping) else None
+        if faults is not None and faults >= FAULTS_PER_INFERENCE_WARN:
+            faulting.append(f"{c.key.spec} {c.key.backend} ({faults:,.0f})")
         if cores and isinstance(load, Mapping):
             peak = max((_number(load.get(k)) or 0.0) for k in ("before", "after"))
             if peak > cores + 1:
@@ -287,7 +290,17 @@ def _warnings(cells: Sequence[CellResult], rows: Sequence[CellRow],
         got = f"; their CIs reach ±{float(np.median(reached)):.1%} (median)" if reached else ""
         out.append(f"{len(loose)} cells reached their time budget before the median's CI met "
                    f"{goal} (e.g. {loose[0]}){got}; a longer --budget narrows them")
+    if faulting:
+        out.append(f"{len(faulting)} cells page-faulted in their timed blocks (e.g. {faulting[0]} "
+                   f"minor faults per inference): their times include the kernel mapping and "
+                   f"zeroing memory each inference, which depends on the allocator's regime in "
+                   f"that process (see harness/run/allocator.py)")
     return tuple(out)
+
+
+# Minor page faults per timed inference above which a cell's time includes memory mapping. A
+# steady-state inference faults ~0 times; the glibc regime allocator.py describes, thousands.
+FAULTS_PER_INFERENCE_WARN = 100
 
 
 def _row(c: CellResult) -> CellRow:

@@ -141,6 +141,9 @@ def test_run_end_to_end_stores_times_and_reports(tmp_path: Path):
     for backend, samples, meta in rows:
         assert len(json.loads(samples)) >= 6
         meta = json.loads(meta)
+        # every cell says which allocator regime it ran in and how often its timed blocks faulted
+        assert meta["allocator"]["policy"] == "fixed thresholds (accelbench)"
+        assert meta["minor_faults_per_inference"] >= 0
         if backend.startswith("openvino"):
             props = meta["properties"]
             assert str(props["INFERENCE_PRECISION_HINT"]).lower() in ("f32", "float32", "<type: 'float32'>")

@@ -179,6 +179,13 @@ def test_unknown_backend_suggests_the_registered_one(typed, meant):
     assert f"did you mean '{meant}'" in err and "openvino:DEVICE" in err
 
 
+def test_an_unknown_allocator_policy_is_bad_usage_before_anything_runs(tmp_path):
+    err = error_of(run_cli("run", TINY, "--store", str(tmp_path / "s.sqlite"),
+                           env={"ACCELBENCH_MALLOC": "jemalloc"}))
+    assert "ACCELBENCH_MALLOC='jemalloc': valid: fixed, default" in err
+    assert not (tmp_path / "s.sqlite").exists()
+
+
 def test_dry_run_checks_that_the_device_exists():
     err = error_of(run_cli("run", TINY, "--backends", "torch,openvino:GPU", "--dry-run"))
     assert "GPU" in err and "not available" in err

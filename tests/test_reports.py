@@ -288,14 +288,17 @@ def test_busy_machine_and_unconverged_cells_are_warned_about():
     spread = [float(v) for v in range(90, 111)]  # median 100; order-statistic CI [95, 105]
     busy = CellResult(key, "done", None, spread, 1.0,
                       {"loadavg": {"before": 5.0, "after": 6.5}, "converged": False,
-                       "target": 0.01})
+                       "target": 0.01, "minor_faults_per_inference": 4333.0})
     quiet = CellResult(CellKey("plain", "openvino:CPU", "f32", 2), "done", None, [1.0] * 10, 1.0,
-                       {"loadavg": {"before": 1.5, "after": 2.0}, "converged": True})
+                       {"loadavg": {"before": 1.5, "after": 2.0}, "converged": True,
+                        "minor_faults_per_inference": 0.3})
     report = build_report(SessionInfo("s1", 0.0), [busy, quiet], {"cpu": {"count": 2}})
-    assert len(report.warnings) == 2
+    assert len(report.warnings) == 3
     assert "busier than its 2 cores" in report.warnings[0] and "load 6.5" in report.warnings[0]
     assert "1 cells reached their time budget" in report.warnings[1]
     assert "met ±1.0%" in report.warnings[1] and "reach ±5.0% (median)" in report.warnings[1]
+    assert report.warnings[2].startswith("1 cells page-faulted in their timed blocks "
+                                         "(e.g. plain torch (4,333) minor faults per inference)")
     assert report.as_json()["warnings"] == list(report.warnings)
     assert build_report(SessionInfo("s2", 0.0), [quiet], {"cpu": {"count": 2}}).warnings == ()
 

@@ -136,6 +136,9 @@ def test_workers_agree_on_the_same_model(files, tmp_path, torch_worker, ov_worke
         outputs[client.backend] = np.load(path, allow_pickle=False)
         stats = client.request({"op": "stats"}, timeout=30)
         assert stats["pid"] == client.pid and stats["max_rss_bytes"] > 10 * 2**20
+        assert stats["minor_faults_per_inference"] >= 0  # over the 7 counted inferences
+        assert info["allocator"]["policy"] == "fixed thresholds (accelbench)"
+        assert info["allocator"]["MALLOC_TRIM_THRESHOLD_"] == str(4 * 2**30)
     ref, out = outputs["torch"], outputs["openvino:CPU"]
     assert out.dtype == np.float32
     assert np.linalg.norm(out - ref) / np.linalg.norm(ref) < 1e-4
@@ -258,3 +261,30 @@ def test_worker_counts_only_the_counted_blocks(files, torch_worker):
     assert torch_worker.request({"op": "counters"}, timeout=30)["counters"] is None  # stopped
     torch_worker.request(setup_msg(f"{files['tiny']}:make"), timeout=180)  # no counters asked
     assert torch_worker.request({"op": "counters"}, timeout=30)["counters"] is None
+
+
+def test_allocator_policy_fixed_by_default_and_the_users_choice_wins(monkeypatch):
+    """Why fixed glibc thresholds: see harness.run.allocator (eager PyTorch bimodal by process)."""
+    from harness.run import allocator as a
+
+    assert a.worker_env({}) == a.FIXED
+    assert a.worker_env({"ACCELBENCH_MALLOC": "default"}) == {}
+    assert a.worker_env({"MALLOC_TRIM_THRESHOLD_": "0"}) == {}  # the user's setting stays
+    assert a.worker_env({"LD_PRELOAD": "/usr/lib/libjemalloc.so.2"}) == {}
+    with pytest.raises(a.AllocatorPolicyError, match="valid: fixed, default"):
+        a.worker_env({"ACCELBENCH_MALLOC": "jemalloc"})
+    assert a.describe(a.FIXED)["policy"] == "fixed thresholds (accelbench)"
+    assert a.describe({"ACCELBENCH_MALLOC": "default"})["policy"].startswith("glibc default")
+    assert a.describe({})["policy"].startswith("glibc default")
+    user = a.describe({"LD_PRELOAD": "libtcmalloc.so"})
+    assert user["policy"] == "set by the user" and user["LD_PRELOAD"] == "libtcmalloc.so"
+
+
+def test_worker_under_the_glibc_default_says_so(files, monkeypatch):
+    monkeypatch.setenv("ACCELBENCH_MALLOC", "default")
+    for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"):
+        monkeypatch.delenv(k, raising=False)
+    with WorkerClient("torch", 1) as client:
+        info = client.request(setup_msg(f"{files['tiny']}:make"), timeout=180)["info"]
+    assert info["allocator"]["policy"] == "glibc default (dynamic thresholds)"
+    assert info["allocator"]["MALLOC_MMAP_THRESHOLD_"] is None

@@ -183,11 +183,25 @@ def resumed_config(args: argparse.Namespace, stored: SessionConfig, session_id: 
                       "finish it, or leave out --resume to start a new session")
 
 
+def _check_allocator_policy() -> None:
+    """A bad ``ACCELBENCH_MALLOC`` is bad usage, found before any worker starts."""
+    import os
+
+    from harness.cli.common import UsageError
+    from harness.run.allocator import AllocatorPolicyError, worker_env
+
+    try:
+        worker_env(os.environ)
+    except AllocatorPolicyError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.run.session import run_session
     from harness.store import Store
 
     out = make_console(stderr=bool(args.json))
+    _check_allocator_policy()
     if args.dry_run:
         return dry_run(args)
     if args.resume is None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.backends import check_threads, parse_backend
+from harness.run import allocator
 from harness.run.protocol import THREAD_ENV
 
 _ROOT = str(Path(__file__).resolve().parents[2])  # so -m harness.run.worker imports this checkout
@@ -66,6 +67,7 @@ class WorkerClient:
         check_threads(threads)
         self.threads = threads
         full_env = {**os.environ, **(env or {})}
+        full_env.update(allocator.worker_env(full_env))  # steady-state memory, see allocator
         full_env.update({k: str(threads) for k in THREAD_ENV})  # always the cell's count
         full_env["PYTHONPATH"] = os.pathsep.join(
             p for p in (_ROOT, full_env.get("PYTHONPATH", "")) if p

@@ -290,6 +290,7 @@ class GroupRunner:
         warmup = info.pop("first_ms", None)
         info.update(plan.workload.profile_meta(self._worker_profile))
         info["max_rss_bytes"] = (reply or {}).get("max_rss_bytes")
+        info["minor_faults_per_inference"] = (reply or {}).get("minor_faults_per_inference")
         clean_samples, clean_blocks = side.clean()
         if counted is not None:  # harness.counters: the source's figures + the derived ones
             from harness.counters import derive

@@ -27,6 +27,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from harness.run import allocator
 from harness.run.protocol import AVAILABILITY, BUILD, CONVERSION, PROTOCOL, RUNTIME, THREAD_ENV
 
 # How many sub-blocks a capped block is cut into: the cap is checked between them, so a block
@@ -119,8 +120,10 @@ class Worker:
         self.prepared = prepared
         self.built = (model, example)
         self._open_counters(msg, profile)
+        self.faults = [0, 0]  # minor page faults, inferences: counted timed blocks since setup
         info = {
             **prepared.info,
+            "allocator": allocator.describe(),
             "first_ms": prepared.first_ms,
             "backend": self.backend.spec.text,
             "env_threads": {k: os.environ.get(k) for k in THREAD_ENV},
@@ -141,8 +144,10 @@ class Worker:
                                 or not cap > 0):
             raise Failure(f"max_s={cap!r}: expected a positive number of seconds", PROTOCOL)
         prepared = self._need_prepared()
-        counting = self.counting if msg.get("count", True) else None
+        counted = msg.get("count", True)
+        counting = self.counting if counted else None
         samples: list[float] = []
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         if counting is not None:
             counting.resume()
         try:
@@ -150,6 +155,9 @@ class Worker:
         finally:
             if counting is not None:
                 counting.pause(len(samples))
+            if counted:  # the timed blocks' page faults: see harness.run.allocator
+                self.faults[0] += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+                self.faults[1] += len(samples)
         return {"samples_ms": samples}
 
     def _capped_block(self, n: int, cap_s: float) -> list[float]:
@@ -172,6 +180,7 @@ class Worker:
     # -- counters (harness.counters): a window around the counted timed blocks -------------
 
     counting: Any = None
+    faults: list[int] = [0, 0]  # replaced per setup; a class default for ops before any setup
 
     def _open_counters(self, msg: dict[str, Any], profile: Any) -> None:
         """Start the session's counter source after setup, so only timed work is counted."""
@@ -265,7 +274,9 @@ class Worker:
     def op_stats(self, msg: dict[str, Any]) -> dict[str, Any]:
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         scale = 1 if sys.platform == "darwin" else 1024  # Linux reports KiB, macOS bytes
-        return {"max_rss_bytes": rss * scale, "pid": os.getpid()}
+        faults, inferences = self.faults
+        return {"max_rss_bytes": rss * scale, "pid": os.getpid(),
+                "minor_faults_per_inference": faults / inferences if inferences else None}
 
 
 def _build(spec: Any, model_ref: Any, seed: Any) -> tuple[Any, Any]:
