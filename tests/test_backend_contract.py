@@ -179,6 +179,13 @@ def test_each_rung_builds_and_matches_eager_on_a_tiny_spec(rung):
     if parse_backend(rung).name == "torch-compile":
         assert prepared.info["compile_s"] > 0  # recorded apart from latency
         assert props["inductor"]["freezing"] is ("freezing=false" not in rung)
+        # freezing happened, not only was asked for: conv-BN folded, oneDNN weights prepacked
+        passes = props["inductor_passes"]
+        if "freezing=false" in rung:
+            assert passes == {}
+        else:
+            assert passes.get("binary_folding", 0) > 0, passes
+            assert passes.get("mkldnn_conv_weight_pack_matcher_count", 0) > 0, passes
         assert {"layout_optimization", "cpp_wrapper", "max_autotune"} <= set(props["inductor"])
 
 
