@@ -39,7 +39,7 @@ def ladder(report: Report):
     cols = ([("spec", "spec"), ("total", "eager -> OpenVINO", True),
              ("best", "fastest PyTorch rung"), ("ov", "OpenVINO over it", True)]
             + [(k, f"share: {k}", True) for k in kinds]
-            + [("ms", "median ms per rung (" + ", ".join(g.label for g in rows[0].rungs) + ")")])
+            + [("ms", "median ms per rung: " + " / ".join(g.label for g in rows[0].rungs))])
     trend = depth_trend(rows)
     blocks = [
         Heading("Where the speed-up comes from: the PyTorch baseline ladder"),

@@ -1,7 +1,7 @@
 """Issue 10's benchmark: does counting change what is timed? Not a test (it needs a quiet
 machine and minutes):
 
-    PYTHONPATH=$PWD python -m tests.benchmarks.counters [--source auto] [--pairs 4] [--rounds 16]
+    PYTHONPATH=$PWD python -m tests.benchmarks.counters [--source auto] [--pairs 6] [--rounds 24]
 
 Why workers in pairs, interleaved, and not two sessions: on the shared VMs here a model's latency
 drifts by 20-40% between sessions minutes apart, and one worker process can land a different
@@ -81,7 +81,9 @@ def one_backend(backend: str, source: str, args: argparse.Namespace, cache: str)
     for r in range(args.rounds):
         seq = order if r % 2 == 0 else order[::-1]  # A B .. then .. B A
         for arm, i in seq:
-            count = arm == "off" or r % 4 < 2  # counting workers: 2 rounds counted, 2 not
+            # counting workers: rounds 0 and 3 of every 4 counted, 1 and 2 not, so counted and
+            # uncounted blocks each run in both orders (A B and B A)
+            count = arm == "off" or r % 4 in (0, 3)
             got = block(arms[arm][i], n, count)
             samples.setdefault((arm, i, count), []).extend(got)
     wall = time.monotonic() - t0
@@ -138,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--spec", default=SPEC)
     p.add_argument("--backends", default="torch,openvino:CPU")
     p.add_argument("--source", default="auto", help="counter source to compare with off")
-    p.add_argument("--pairs", type=int, default=4)
-    p.add_argument("--rounds", type=int, default=16)
+    p.add_argument("--pairs", type=int, default=6)
+    p.add_argument("--rounds", type=int, default=24)
     p.add_argument("--block-s", type=float, default=0.25)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path, help="write the figures as JSON here")
