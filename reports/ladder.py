@@ -203,8 +203,9 @@ def plot_ladder(rows: Sequence[LadderRow], path: str | Path, *, source: str = ""
     ax.axvline(0, color="black", lw=0.8)
     ax.set_xlabel("share of the eager->OpenVINO gain (% of log latency); total speed-up at right")
     where = {f"{r.precision}, {r.threads} thread{'' if r.threads == 1 else 's'}" for r in rows}
-    ax.set_title(f"Where the speed-up comes from ({'; '.join(sorted(where))}"
-                 f"{', ' + source if source else ''})".replace("$", r"\$"), fontsize=9)
+    # the source (session, machine) already says precision and threads; one line each
+    second = source or "; ".join(sorted(where))
+    ax.set_title(f"Where the speed-up comes from\n{second}".replace("$", r"\$"), fontsize=9)
     handles, names = ax.get_legend_handles_labels()
     order = sorted(range(len(names)), key=lambda i: kinds.index(names[i]) if names[i] in kinds else 99)
     fig.legend([handles[i] for i in order], [names[i] for i in order], fontsize=8, ncol=4,

@@ -181,6 +181,8 @@ def test_each_rung_builds_and_matches_eager_on_a_tiny_spec(rung):
         assert props["inductor"]["freezing"] is ("freezing=false" not in rung)
         # freezing happened, not only was asked for: conv-BN folded, oneDNN weights prepacked
         passes = props["inductor_passes"]
+        assert set(props["inductor_cache"]) <= {"fxgraph_cache_hit", "fxgraph_cache_miss",
+                                                "fxgraph_cache_bypass"}
         if "freezing=false" in rung:
             assert passes == {}
         else:

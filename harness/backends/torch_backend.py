@@ -161,6 +161,7 @@ class TorchBackend(Backend):
         sync = torch.cuda.synchronize if device.type == "cuda" else None
         compile_s = 0.0
         passes: dict[str, int] | None = None
+        cache: dict[str, int] = {}
         if isinstance(self.config, TorchCompileConfig):
             import torch._inductor.config as inductor_config
             from torch._dynamo.utils import counters
@@ -183,6 +184,9 @@ class TorchBackend(Backend):
                 raise PrepareError(f"torch.compile failed: {readable(exc)}", CONVERSION) from exc
             passes = {k: int(v) for k, v in counters["inductor"].items()
                       if v and k.startswith(FREEZING_PASS_PREFIXES)}
+            # compile_s is short when inductor's on-disk FX graph cache already had the graph
+            cache = {k: int(v) for k, v in counters["inductor"].items()
+                     if v and k.startswith("fxgraph_cache")}
         try:
             first_ms = _timed_call(model, x, context, sync)
         except Exception as exc:
@@ -197,6 +201,7 @@ class TorchBackend(Backend):
         }
         if passes is not None:
             info["properties"]["inductor_passes"] = passes
+            info["properties"]["inductor_cache"] = cache
         return TorchPrepared(model, x, context, sync, info, first_ms)
 
     def reference(self, model: Any, example_input: Any) -> np.ndarray:
