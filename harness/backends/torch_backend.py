@@ -191,17 +191,18 @@ class TorchBackend(Backend):
             first_ms = _timed_call(model, x, context, sync)
         except Exception as exc:
             raise PrepareError(f"the first inference failed: {readable(exc)}", RUNTIME) from exc
+        properties = self._properties(precision, device)
+        if passes is not None:
+            properties["inductor_passes"] = passes
+            properties["inductor_cache"] = cache
         info = {
             "convert_s": convert_s,
             "compile_s": compile_s,
             "ir_cache_hit": None,
             "precision_requested": precision,
             "precision_effective": precision,
-            "properties": self._properties(precision, device),
+            "properties": properties,
         }
-        if passes is not None:
-            info["properties"]["inductor_passes"] = passes
-            info["properties"]["inductor_cache"] = cache
         return TorchPrepared(model, x, context, sync, info, first_ms)
 
     def reference(self, model: Any, example_input: Any) -> np.ndarray:
