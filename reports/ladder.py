@@ -140,10 +140,15 @@ def _depth(spec: str) -> int | None:
     return value if isinstance(value, int) else None
 
 
+# Shares within this many points of each other across depth read as flat: a rung's share moves
+# by a few points between sessions on the same machine (2 s budgets, CIs of +-4%).
+FLAT_SHARE = 0.05
+
+
 def depth_trend(rows: Iterable[LadderRow], adds: str = LADDER[-1].adds,
                 depth_of: Callable[[str], int | None] = _depth) -> dict[str, dict[str, Any]]:
     """Per family with two or more depths: ``{"points": [(depth, share)...], "trend"}``, where
-    trend is ``grows``, ``shrinks`` or ``mixed`` for the share of ``adds`` (OpenVINO's own)."""
+    trend is ``stays flat`` (within ``FLAT_SHARE``), ``grows``, ``shrinks`` or ``mixed`` for the share of ``adds`` (OpenVINO's own)."""
     points: dict[str, list[tuple[int, float]]] = {}
     for row in rows:
         share = row.share_of(adds)
@@ -156,7 +161,9 @@ def depth_trend(rows: Iterable[LadderRow], adds: str = LADDER[-1].adds,
         if len({d for d, _ in pts}) < 2:
             continue
         diffs = [b[1] - a[1] for a, b in zip(pts, pts[1:], strict=False)]
-        trend = ("grows" if all(d > 0 for d in diffs)
+        spread = max(s for _, s in pts) - min(s for _, s in pts)
+        trend = ("stays flat" if spread < FLAT_SHARE
+                 else "grows" if all(d > 0 for d in diffs)
                  else "shrinks" if all(d < 0 for d in diffs) else "mixed")
         out[family] = {"points": pts, "trend": trend}
     return out

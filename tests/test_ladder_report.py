@@ -88,6 +88,12 @@ def test_depth_trend_and_plot(tmp_path):
     assert set(trend) == {"plain"}
     own = [s for _, s in trend["plain"]["points"]]
     assert trend["plain"]["trend"] == ("grows" if own[1] > own[0] else "shrinks")
+    # the AMD figures of 2026-11-30: OpenVINO's own share 41%, 41%, 39% at depth 4, 8, 16
+    flat = depth_trend(ladder_rows(
+        cells("dwbottleneck:depth=4", latencies(5.78, 4.73, 3.86, 3.00, 1.92))
+        + cells("dwbottleneck:depth=8", latencies(9.60, 8.72, 7.86, 5.80, 4.07))
+        + cells("dwbottleneck:depth=16", latencies(19.77, 19.49, 16.03, 12.07, 8.83))))
+    assert flat["dwbottleneck"]["trend"] == "stays flat"
     path = plot_ladder(rows, tmp_path / "ladder.png", source="session s1, machine m1")
     assert path is not None and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert plot_ladder([], tmp_path / "none.png") is None
