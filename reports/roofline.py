@@ -110,16 +110,21 @@ def plot_roofline(points: list[dict[str, Any]], peaks: Mapping[str, Any] | None,
             sel = [p for p in points if p["backend"] == backend and str(p["source"]) == source
                    and basis_words(p.get("intensity_basis")) == basis]
             if sel:
+                # one colour per backend, one marker per source; hollow where the bytes are
+                # only the compulsory ones (a lower bound of traffic, so an upper bound of x)
+                color = _COLORS[i % len(_COLORS)]
+                hollow = basis == _BASIS_WORDS["compulsory_bytes"]
                 label = f"{backend} ({source}" + (f", {basis})" if mixed else ")")
                 ax.scatter([p["arithmetic_intensity"] for p in sel],
-                           [p["achieved_gflops"] for p in sel], color=_COLORS[i % len(_COLORS)],
-                           marker=markers.get(source, "x"), label=label)
+                           [p["achieved_gflops"] for p in sel], marker=markers.get(source, "x"),
+                           facecolors="none" if hollow else color, edgecolors=color, label=label)
     ax.set_xlim(lo, hi)
     ax.set_xlabel(axis_label(points))
     ax.set_ylabel("achieved performance (GFLOP/s)")
     ax.set_title(title.replace("$", r"\$"))
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2,
+              frameon=False)  # below the axes: inside, it hid the points
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120, bbox_inches="tight")

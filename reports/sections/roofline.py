@@ -32,9 +32,11 @@ def roofline(report: Report):
         blocks.append(Paragraph(
             f"{len(high)} of {len(points)} points lie above their roof (up to "
             f"{worst['fraction_of_peak']:.0%}, {worst['spec']} on {worst['backend']}): the roofs "
-            f"were measured in a slower spell of this machine than those cells (or the GEMM "
-            f"does not reach the library's best kernels). Measure again with `accelbench peak` "
-            f"on a quiet machine; the roof keeps the best of its rounds.", tone="warning"))
+            f"were measured in a slower spell of this machine than those cells, or the library "
+            f"does fewer FLOPs than the model's count (e.g. Winograd convolutions; achieved "
+            f"GFLOP/s here is the model's FLOPs over the median). Measure the roofs again with "
+            f"`accelbench peak` on a quiet machine; it keeps the best of its rounds.",
+            tone="warning"))
     blocks += [
         table([("spec", "spec"), ("backend", "backend"), ("ai", "FLOP/byte", True),
                ("basis", "bytes from"), ("source", "source"), ("gflops", "GFLOP/s", True),
