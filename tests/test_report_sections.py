@@ -200,7 +200,8 @@ def test_the_cache_section_says_whether_each_cache_figure_tracks_latency():
 
     def counters(c, i):
         if c.key.backend == "torch":
-            return {"source": "cachegrind", "misses_per_inference": 1000.0 * (i + 1)}
+            return {"source": "cachegrind", "misses_per_inference": 1000.0 * (i + 1),
+                    "l1d_misses_per_inference": 0.0}  # a figure that is 0 everywhere
         return {"source": "cachegrind", "misses_per_inference": 1e5 / statistics.median(c.samples_ms)}
 
     cells = [type(c)(c.key, c.status, c.reason, c.samples_ms, c.warmup_ms,
@@ -210,7 +211,11 @@ def test_the_cache_section_says_whether_each_cache_figure_tracks_latency():
                      {**c.meta, "counters": {"source": "model", "misses_per_inference": 0.0,
                                              "dram_bytes": 0 if i // 2 < 7 else 1e6 * i}})
              for i, c in enumerate(study_cells())]
-    tracks = {(t.backend, t.source): t for t in cache_latency(build_report(SESSION, cells, MACHINE))}
+    tracks = {(t.backend, t.source): t for t in cache_latency(build_report(SESSION, cells, MACHINE))
+              if t.figure.startswith("LLC")}
+    (l1d,) = [t for t in cache_latency(build_report(SESSION, cells, MACHINE))
+              if t.figure.startswith("L1D")]
+    assert l1d.correlation is None and l1d.zeros == 10
     torch, ov = tracks["torch", "cachegrind"], tracks["openvino", "cachegrind"]
     assert torch.correlation.n == 10 and torch.correlation.spearman == pytest.approx(1.0)
     assert ov.correlation.spearman == pytest.approx(-1.0) and ov.zeros == 0
