@@ -293,3 +293,21 @@ def test_cachegrind_difference_floors_noise_refuses_nonsense_and_caches(monkeypa
     runs[16] = _events(900, 900, 180, 90, 9)  # the long run did less work: nonsense
     with pytest.raises(CountersUnavailable, match="start-up noise"):
         cg.measure_cell(ctx(setup={"op": "setup", "spec": "y"}, first_ms=1000.0))
+
+
+def test_cachegrind_sizes_n_from_the_timed_blocks_not_the_first_inference(monkeypatch):
+    from harness.counters import cachegrind as cg
+
+    seen = []
+    monkeypatch.setattr(cg, "availability", lambda: (True, "valgrind-test"))
+    monkeypatch.setattr(cg, "measure_cell", lambda c, n=None: seen.append(c.first_ms) or {"x": 1})
+    clock = iter([10.0, 10.5, 20.0, 20.5])  # two blocks of 0.5 s
+    monkeypatch.setattr(cg.time, "perf_counter", lambda: next(clock))
+    window = cg.start(ctx(setup={"op": "setup"}, first_ms=40.0))
+    for _ in range(2):
+        window.resume()
+        window.pause()
+    got = window.stop(100)  # 1 s over 100 inferences: 10 ms each, not the first call's 40
+    assert seen == [10.0] and got["sized_from"] == "timed blocks" and got["sized_from_ms"] == 10.0
+    untimed = cg.start(ctx(setup={"op": "setup"}, first_ms=40.0)).stop(0)
+    assert seen[-1] == 40.0 and untimed["sized_from"] == "first inference"
