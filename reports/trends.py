@@ -178,6 +178,7 @@ class CacheTrack:
     figure: str
     correlation: Correlation | None
     zeros: int  # cells whose figure is 0 (nothing spills): outside the log-log fit
+    cells: int = 0  # cells in the fit (figure > 0)
 
 
 def cache_latency(report: Report) -> list[CacheTrack]:
@@ -203,5 +204,5 @@ def cache_latency(report: Report) -> list[CacheTrack]:
     for (backend, source, words), pts in sorted(groups.items()):
         live = [(v, ms) for v, ms in pts if v > 0]
         corr = correlate([v for v, _ in live], [ms for _, ms in live]) if live else None
-        out.append(CacheTrack(backend, source, words, corr, len(pts) - len(live)))
+        out.append(CacheTrack(backend, source, words, corr, len(pts) - len(live), len(live)))
     return out

@@ -226,4 +226,5 @@ def test_the_cache_section_says_whether_each_cache_figure_tracks_latency():
     m = {t.backend: t for t in cache_latency(build_report(SESSION, model, MACHINE))}
     assert m["torch"].figure == "modelled DRAM bytes per inference"
     assert m["torch"].zeros == 7 and m["torch"].correlation is None  # 3 cells left: too few
+    assert m["torch"].cells == 3
     assert "too few cells" in render_markdown(build_report(SESSION, model, MACHINE))

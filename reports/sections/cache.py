@@ -16,12 +16,17 @@ from reports.tables import Report
 _KEYS = (("bytes_touched", "bytes touched", "B"), ("dram_bytes", "DRAM traffic", "B"),
          ("llc_misses", "LLC misses", ""), ("cache_served_fraction", "served by cache", "%"),
          ("layers_l2", "layers in L2", ""), ("layers_l3", "layers in L3", ""),
-         ("layers_dram", "layers from DRAM", ""))
+         ("layers_dram", "layers from DRAM", ""),
+         ("misses_per_inference", "LLC misses / inference", "n"),
+         ("l1d_misses_per_inference", "L1D misses / inference", "n"),
+         ("instructions_per_inference", "instructions / inference", "n"))
 
 
 def _value(v, unit: str) -> str:
     if not isinstance(v, (int, float)) or isinstance(v, bool):
         return ""
+    if unit == "n":  # counts per inference: simulated or measured, or the model's lines
+        return f"{v:,.0f}"
     return fmt.si(v, "B") if unit == "B" else f"{v:.0%}" if unit == "%" else f"{v:g}"
 
 
@@ -63,7 +68,7 @@ def _tracking(report: Report) -> list:
         c = t.correlation
         rows.append({
             "backend": t.backend, "source": t.source, "figure": t.figure,
-            "n": str(c.n) if c else str(0),
+            "n": str(t.cells),
             "r": f"{c.pearson:.2f} [{c.pearson_ci[0]:.2f}, {c.pearson_ci[1]:.2f}]" if c else "",
             "rho": f"{c.spearman:.2f} [{c.spearman_ci[0]:.2f}, {c.spearman_ci[1]:.2f}]" if c else "",
             "zeros": str(t.zeros) if t.zeros else "",
