@@ -98,8 +98,9 @@ def plot_roofline(points: list[dict[str, Any]], peaks: Mapping[str, Any] | None,
         grid = [lo * (hi / lo) ** (k / 64) for k in range(65)]
         ax.plot(grid, [min(x * bandwidth, top) for x in grid], color="0.3", lw=1.2,
                 label=f"memory roof: triad {bandwidth:.1f} GB/s")
-    for i, (name, value) in enumerate(sorted(gflops.items())):
-        ax.axhline(value, color=_COLORS[i % len(_COLORS)], ls="--", lw=1,
+    styles = ["--", ":", "-.", (0, (5, 1, 1, 1))]
+    for i, (name, value) in enumerate(sorted(gflops.items())):  # greys: colours are backends
+        ax.axhline(value, color="0.45", ls=styles[i % len(styles)], lw=1.1,
                    label=f"compute roof: GEMM via {name} {value:.1f} GFLOP/s")
     backends = sorted({p["backend"] for p in points})
     markers = {"perf": "o", "cachegrind": "s", "model": "^"}
