@@ -76,6 +76,9 @@ class CellRow:
             "params": m.get("params"), "macs": m.get("macs"),
             "convert_s": m.get("convert_s"), "compile_s": m.get("compile_s"),
             "max_rss_bytes": m.get("max_rss_bytes"),
+            # the allocator regime the worker ran in (harness.run.allocator) and its evidence
+            "allocator": m.get("allocator"),
+            "minor_faults_per_inference": m.get("minor_faults_per_inference"),
             "properties": dict(m.get("properties") or {}),
             **self.evidence,
             "layers": m.get("layers"),  # run --layers: harness.layers' per-layer table, or None

@@ -153,6 +153,9 @@ def test_run_end_to_end_stores_times_and_reports(tmp_path: Path):
     proc = run_cli("report", "--store", str(tmp_path / "s.sqlite"), "--json")
     assert proc.returncode == 0
     again = json.loads(proc.stdout)
+    for c in again["cells"]:  # where a figure comes from: the allocator regime, its evidence
+        assert c["allocator"]["policy"] == "fixed thresholds (accelbench)"
+        assert c["minor_faults_per_inference"] >= 0
     assert again["session"] == data["session"]
     assert [c["median_ms"] for c in again["cells"]] == [c["median_ms"] for c in data["cells"]]
 
