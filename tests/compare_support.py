@@ -12,8 +12,39 @@ from harness.results import DONE, CellKey, CellResult, SessionInfo
 from harness.store import Store
 
 DATA = Path(__file__).resolve().parent / "data" / "stores"
-INTEL = DATA / "intel-xeon-amx-quick4.sqlite"
-AMD = DATA / "amd-epyc-zen4-quick4.sqlite"
+
+
+def real_store(name: str) -> Path:
+    """The real store ``tests/data/stores/NAME.sql`` as a SQLite file, built once per dump.
+
+    Why SQL text in git and not the .sqlite: generated binary stores stay out of the repository
+    (a diff can be read, a merge cannot corrupt one); the file is built where tests write, named
+    after the dump's hash so an edited dump is rebuilt, and renamed into place whole.
+    """
+    import hashlib
+    import os
+    import sqlite3
+    import tempfile
+
+    dump = (DATA / f"{name}.sql").read_text()
+    digest = hashlib.sha256(dump.encode()).hexdigest()[:12]
+    path = Path(tempfile.gettempdir()) / f"accelbench-test-stores-{digest}" / f"{name}.sqlite"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_suffix(f".{os.getpid()}.part")
+        part.unlink(missing_ok=True)
+        conn = sqlite3.connect(part)
+        try:
+            conn.executescript(dump)
+            conn.execute("PRAGMA journal_mode=WAL")  # as accelbench writes its stores
+        finally:
+            conn.close()
+        os.replace(part, path)
+    return path
+
+
+INTEL = real_store("intel-xeon-amx-quick4")
+AMD = real_store("amd-epyc-zen4-quick4")
 SPECS = ("plain:depth=1,width=8,res=32", "dwbottleneck:depth=2,width=8,res=32")
 
 
