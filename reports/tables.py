@@ -24,6 +24,8 @@ from harness import parity, stats
 from harness.backends import DEFAULT_BASELINE
 from harness.results import DONE, FLAGGED, CellKey, CellResult, SessionInfo
 
+from .caveats import caveats, number
+
 # Reported statistics come only from cells whose samples mean something: a failed or skipped
 # cell may hold a partial run, which would read as a (misleading) latency.
 _TIMED = (DONE, FLAGGED)
@@ -54,7 +56,7 @@ class CellRow:
 
     @property
     def flops(self) -> float | None:
-        return _number(self.meta.get("flops"))
+        return number(self.meta.get("flops"))
 
     def as_json(self) -> dict[str, Any]:
         s, m = self.stats, self.meta
@@ -255,55 +257,8 @@ def build_report(
                   machine_brand=brand, cells=rows, speedups=tuple(speedups),
                   excluded=tuple(excluded), summary=_summarize(speedups),
                   counts=dict(Counter(c.status for c in cells)),
-                  warnings=_warnings(ordered, rows, machine),
+                  warnings=caveats(ordered, rows, machine),
                   machine=dict(machine) if isinstance(machine, Mapping) else {})
-
-
-def _warnings(cells: Sequence[CellResult], rows: Sequence[CellRow],
-              machine: Mapping[str, Any] | None) -> tuple[str, ...]:
-    """Cells timed on a busy machine, or stopped by the budget before their CI was tight.
-
-    A worker's own threads put about ``threads`` on the load average; anything above the core
-    count plus one means other work competed for the cores during the cell.
-    """
-    cores = _number(((machine or {}).get("cpu") or {}).get("count"))
-    busy, loose, reached, faulting = [], [], [], []
-    for c, row in zip(cells, rows, strict=True):
-        load = c.meta.get("loadavg") if isinstance(c.meta, Mapping) else None
-        faults = _number(c.meta.get("minor_faults_per_inference")) if isinstance(c.meta, Mapping) else None
-        if faults is not None and faults >= FAULTS_PER_INFERENCE_WARN:
-            faulting.append(f"{c.key.spec} {c.key.backend} ({faults:,.0f})")
-        if cores and isinstance(load, Mapping):
-            peak = max((_number(load.get(k)) or 0.0) for k in ("before", "after"))
-            if peak > cores + 1:
-                busy.append(f"{c.key.spec} {c.key.backend} (load {peak:g})")
-        if c.status == "done" and not c.evidence()["converged"]:
-            loose.append(f"{c.key.spec} {c.key.backend}")
-            lo, hi = row.ci95_ms
-            if lo is not None and hi is not None and row.median_ms:
-                reached.append((hi - lo) / 2 / row.median_ms)
-    out = []
-    if busy:
-        out.append(f"{len(busy)} cells ran while the machine was busier than its {cores:g} cores "
-                   f"(e.g. {busy[0]}); their times and speed-ups may be inflated")
-    if loose:
-        target = next((t for c in cells if isinstance(t := c.meta.get("target"), (int, float))),
-                      None)
-        goal = f"±{target:.1%}" if target else "its target"
-        got = f"; their CIs reach ±{float(np.median(reached)):.1%} (median)" if reached else ""
-        out.append(f"{len(loose)} cells reached their time budget before the median's CI met "
-                   f"{goal} (e.g. {loose[0]}){got}; a longer --budget narrows them")
-    if faulting:
-        out.append(f"{len(faulting)} cells page-faulted in their timed blocks (e.g. {faulting[0]} "
-                   f"minor faults per inference): their times include the kernel mapping and "
-                   f"zeroing memory each inference, which depends on the allocator's regime in "
-                   f"that process (see harness/run/allocator.py)")
-    return tuple(out)
-
-
-# Minor page faults per timed inference above which a cell's time includes memory mapping. A
-# steady-state inference faults ~0 times; the glibc regime allocator.py describes, thousands.
-FAULTS_PER_INFERENCE_WARN = 100
 
 
 def _row(c: CellResult) -> CellRow:
@@ -390,10 +345,6 @@ def _find(rows, key: CellKey):
 
 def _positive(x: Any) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
-
-
-def _number(x: Any) -> float | None:
-    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
 
 
 def _jsonable(obj: Any) -> Any:

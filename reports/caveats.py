@@ -1,0 +1,71 @@
+"""What makes some of a report's figures less trustworthy than they look: cells timed on a busy
+machine, cells stopped by their budget before the CI met its target, and cells whose timed
+inferences page-faulted (``harness.run.allocator``). ``Report.warnings`` holds these sentences;
+every renderer prints them at the top.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from harness.results import CellResult
+
+if TYPE_CHECKING:
+    from .tables import CellRow
+
+
+# Minor page faults per timed inference above which a cell's time includes memory mapping. A
+# steady-state inference faults ~0 times; the glibc regime allocator.py describes, thousands.
+FAULTS_PER_INFERENCE_WARN = 100
+
+
+def number(x: Any) -> float | None:
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
+
+
+def caveats(cells: Sequence[CellResult], rows: Sequence[CellRow],
+            machine: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """Cells timed on a busy machine, stopped by the budget before their CI was tight, or whose
+    timed inferences page-faulted.
+
+    A worker's own threads put about ``threads`` on the load average; anything above the core
+    count plus one means other work competed for the cores during the cell.
+    """
+    cores = number(((machine or {}).get("cpu") or {}).get("count"))
+    busy, loose, reached, faulting = [], [], [], []
+    for c, row in zip(cells, rows, strict=True):
+        meta = c.meta if isinstance(c.meta, Mapping) else {}
+        load = meta.get("loadavg")
+        faults = number(meta.get("minor_faults_per_inference"))
+        if faults is not None and faults >= FAULTS_PER_INFERENCE_WARN:
+            faulting.append(f"{c.key.spec} {c.key.backend} ({faults:,.0f})")
+        if cores and isinstance(load, Mapping):
+            peak = max((number(load.get(k)) or 0.0) for k in ("before", "after"))
+            if peak > cores + 1:
+                busy.append(f"{c.key.spec} {c.key.backend} (load {peak:g})")
+        if c.status == "done" and not c.evidence()["converged"]:
+            loose.append(f"{c.key.spec} {c.key.backend}")
+            lo, hi = row.ci95_ms
+            if lo is not None and hi is not None and row.median_ms:
+                reached.append((hi - lo) / 2 / row.median_ms)
+    out = []
+    if busy:
+        out.append(f"{len(busy)} cells ran while the machine was busier than its {cores:g} cores "
+                   f"(e.g. {busy[0]}); their times and speed-ups may be inflated")
+    if loose:
+        target = next((t for c in cells if isinstance(t := c.meta.get("target"), (int, float))),
+                      None)
+        goal = f"±{target:.1%}" if target else "its target"
+        got = f"; their CIs reach ±{float(np.median(reached)):.1%} (median)" if reached else ""
+        out.append(f"{len(loose)} cells reached their time budget before the median's CI met "
+                   f"{goal} (e.g. {loose[0]}){got}; a longer --budget narrows them")
+    if faulting:
+        out.append(f"{len(faulting)} cells page-faulted in their timed blocks (e.g. {faulting[0]} "
+                   f"minor faults per inference): their times include the kernel mapping and "
+                   f"zeroing memory each inference, which depends on the allocator's regime in "
+                   f"that process (see harness/run/allocator.py)")
+    return tuple(out)
+
