@@ -4,8 +4,9 @@ Why measured and not computed from the data sheet: a roofline with the theoretic
 FMA width x clock) places every cell far below it without saying whether the library, the
 clock under load, or a shared core is to blame. The roofs here are what a large GEMM reaches
 through each backend's own library at the sessions' thread count, and what a STREAM-style
-triad (``a = b + s * c``) reaches from memory, each with a 95% CI of the median over repeats. Each roof is the best of several rounds
-(interleaved across backends), for the reason ``best_round`` gives.
+triad (``a = b + s * c``) reaches from memory, each with a 95% CI of the median over repeats.
+Each roof is the best of several rounds (interleaved across backends), for the reason
+``best_round`` gives.
 
 Each GEMM runs in its own process with the thread environment set before import (as the
 workers do), through the backend's ordinary ``prepare`` path: a bias-free ``nn.Linear(n, n)``
@@ -155,11 +156,12 @@ def measure_peaks(machine: dict[str, Any], threads: int, backends: Sequence[str]
     caches = machine.get("caches") or {}
     llc = caches.get("l3") or caches.get("l2")
     elements, sized = triad_elements(llc, available_memory(), triad_elements_override)
-    gemm_rounds: dict[str, list[dict[str, Any]]] = {parse_backend(b).name: [] for b in backends}
+    names = {b: parse_backend(b).name for b in backends}
+    gemm_rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in names.values()}
     triad_rounds: list[dict[str, Any]] = []
     for _ in range(rounds):  # interleaved: a slow spell of the machine hits every roof alike
-        for b in backends:
-            gemm_rounds[parse_backend(b).name].append(gemm(b, gemm_n, threads, gemm_seconds))
+        for b, name in names.items():
+            gemm_rounds[name].append(gemm(b, gemm_n, threads, gemm_seconds))
         triad_rounds.append(triad(threads, elements))
     gemms = {name: best_round(runs, "gflops") for name, runs in gemm_rounds.items()}
     bw = best_round(triad_rounds, "gbs")

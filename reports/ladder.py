@@ -148,7 +148,8 @@ FLAT_SHARE = 0.05
 def depth_trend(rows: Iterable[LadderRow], adds: str = LADDER[-1].adds,
                 depth_of: Callable[[str], int | None] = _depth) -> dict[str, dict[str, Any]]:
     """Per family with two or more depths: ``{"points": [(depth, share)...], "trend"}``, where
-    trend is ``stays flat`` (within ``FLAT_SHARE``), ``grows``, ``shrinks`` or ``mixed`` for the share of ``adds`` (OpenVINO's own)."""
+    trend is ``stays flat`` (spread under ``FLAT_SHARE``), ``grows``, ``shrinks`` or ``mixed``
+    for the share of ``adds`` (OpenVINO's own)."""
     points: dict[str, list[tuple[int, float]]] = {}
     for row in rows:
         share = row.share_of(adds)

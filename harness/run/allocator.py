@@ -57,11 +57,9 @@ def describe(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     env = os.environ if environ is None else environ
     values = {k: env.get(k) for k in FIXED}
     preload = env.get("LD_PRELOAD") or None
-    if env.get(POLICY_ENV) == "default" and not any(values.values()):
-        policy = "glibc default (dynamic thresholds)"
-    elif values == FIXED:
+    if values == FIXED:
         policy = "fixed thresholds (accelbench)"
-    elif any(values.values()) or (preload and _user_chose(env)):
+    elif _user_chose(env):
         policy = "set by the user"
     else:
         policy = "glibc default (dynamic thresholds)"

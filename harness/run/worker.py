@@ -61,6 +61,8 @@ class Worker:
         self.threads = threads
         self.prepared: Any = None
         self.built: tuple[Any, Any] | None = None
+        # minor page faults and inferences of the counted timed blocks since the last setup
+        self.faults, self.faulted_inferences = 0, 0
 
     def handle(self, msg: Any) -> dict[str, Any]:
         from harness.backends.base import readable
@@ -120,7 +122,7 @@ class Worker:
         self.prepared = prepared
         self.built = (model, example)
         self._open_counters(msg, profile)
-        self.faults = [0, 0]  # minor page faults, inferences: counted timed blocks since setup
+        self.faults, self.faulted_inferences = 0, 0
         info = {
             **prepared.info,
             "allocator": allocator.describe(),
@@ -156,8 +158,8 @@ class Worker:
             if counting is not None:
                 counting.pause(len(samples))
             if counted:  # the timed blocks' page faults: see harness.run.allocator
-                self.faults[0] += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
-                self.faults[1] += len(samples)
+                self.faults += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+                self.faulted_inferences += len(samples)
         return {"samples_ms": samples}
 
     def _capped_block(self, n: int, cap_s: float) -> list[float]:
@@ -180,7 +182,6 @@ class Worker:
     # -- counters (harness.counters): a window around the counted timed blocks -------------
 
     counting: Any = None
-    faults: list[int] = [0, 0]  # replaced per setup; a class default for ops before any setup
 
     def _open_counters(self, msg: dict[str, Any], profile: Any) -> None:
         """Start the session's counter source after setup, so only timed work is counted."""
@@ -274,9 +275,9 @@ class Worker:
     def op_stats(self, msg: dict[str, Any]) -> dict[str, Any]:
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         scale = 1 if sys.platform == "darwin" else 1024  # Linux reports KiB, macOS bytes
-        faults, inferences = self.faults
+        n = self.faulted_inferences
         return {"max_rss_bytes": rss * scale, "pid": os.getpid(),
-                "minor_faults_per_inference": faults / inferences if inferences else None}
+                "minor_faults_per_inference": self.faults / n if n else None}
 
 
 def _build(spec: Any, model_ref: Any, seed: Any) -> tuple[Any, Any]:
