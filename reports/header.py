@@ -7,6 +7,7 @@ may silently pick bf16) and on the threads; a reader comparing two reports must 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -50,16 +51,19 @@ def peaks(machine: Mapping[str, Any], cells) -> str | None:
             and all(num(x) for x in v) else ""
 
     parts = []
-    for k, v in found.items():
-        if k.endswith("_ci95"):
-            continue
-        cis = found.get(f"{k}_ci95") or found.get(f"{k.split('_')[0]}_ci95")
-        if num(v):
-            parts.append(f"{k} {v:.4g}{ci(cis)}")
-        elif isinstance(v, Mapping):
-            inner = [f"{b} {x:.4g}{ci(_m(cis).get(b))}" for b, x in v.items() if num(x)]
-            if inner:
-                parts.append(f"{k}: " + ", ".join(inner))
+    gflops = _m(found.get("gflops"))
+    inner = [f"{b} {x:.4g}{ci(_m(found.get('gflops_ci95')).get(b))}" for b, x in gflops.items()
+             if num(x)]
+    if inner:
+        parts.append("gflops: " + ", ".join(inner))
+    if num(bw := found.get("bandwidth_gbs")):
+        parts.append(f"bandwidth_gbs {bw:.4g}{ci(found.get('bandwidth_ci95'))}")
+    how = [f"{found['threads']} threads" if num(found.get("threads")) else "",
+           f"best of {found['rounds']} rounds" if num(found.get("rounds")) else "",
+           time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(found["measured_at"]))
+           if num(found.get("measured_at")) else ""]
+    if parts and any(how):  # how the roofs were measured; the rounds themselves stay in the store
+        parts.append("measured with " + ", ".join(h for h in how if h))
     return "; ".join(parts) or None
 
 

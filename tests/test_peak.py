@@ -105,6 +105,7 @@ def test_roofline_points_and_plot(tmp_path):
     text = render_markdown(with_roofs)
     assert "1 of 2 points lie above their roof (up to 125%, a:x=1 on openvino:CPU)" in text
     assert "LLC-miss traffic" in text and "compulsory bytes" in text
+    assert "1 timed cells have no arithmetic intensity" in text and "a:x=1 on other" in text
     out = plot_roofline(points, peaks, tmp_path / "roof.png")
     assert out is not None and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert plot_roofline([], peaks, tmp_path / "none.png") is None

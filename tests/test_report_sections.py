@@ -148,7 +148,8 @@ def test_header_names_the_features_that_change_the_answer():
                "caches": {"l3": 32 * 2**20}, "versions": {"openvino": "2026.4.1"},
                "counters": {"perf": {"ok": False}},
                "peaks": {"gflops": {"torch": 812.5}, "bandwidth_gbs": 12.3,
-                         "bandwidth_ci95": [12.0, 12.5]}}
+                         "bandwidth_ci95": [12.0, 12.5], "threads": 2, "rounds": 3,
+                         "measured_at": 1.8e9, "detail": {"loadavg": 1.5}}}
     cells = [cell("a:x=1", "torch", samples=noisy(10.0),
                   meta={"counters": {"source": "model"}, "precision_effective": "f32"}),
              cell("a:x=1", "openvino", samples=noisy(5.0), meta={"precision_effective": "bf16"})]
@@ -158,6 +159,8 @@ def test_header_names_the_features_that_change_the_answer():
     assert "f32 (but openvino ran bf16)" in md
     assert "model (hardware counters unavailable here)" in md
     assert "gflops: torch 812.5; bandwidth\\_gbs 12.3 \\[12, 12.5\\]" in md
+    assert "measured with 2 threads, best of 3 rounds, 2027-01-15 08:00 UTC" in md
+    assert "loadavg" not in md and "measured\\_at" not in md  # the record, not the roofs
 
 
 def test_measured_llc_misses_replace_the_model_in_the_cache_figure_and_table(tmp_path):

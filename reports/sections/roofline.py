@@ -26,6 +26,12 @@ def roofline(report: Report):
              "source": str(p.get("source")), "gflops": f"{p['achieved_gflops']:.3g}",
              "frac": f"{p['fraction_of_peak']:.0%}" if p.get("fraction_of_peak") else ""}
             for p in points]
+    off = [r for r in report.cells if r.flops and r.median_ms
+           and not (r.meta.get("counters") or {}).get("arithmetic_intensity")]
+    if off:  # e.g. cachegrind measured 0 LLC misses: no traffic, so no finite intensity
+        blocks.append(Paragraph(
+            f"{len(off)} timed cells have no arithmetic intensity (no traffic measured, or no "
+            f"counters; e.g. {off[0].key.spec} on {off[0].key.backend}) and are left off."))
     high = above_roof(points)
     if high:
         worst = max(high, key=lambda p: p["fraction_of_peak"])
