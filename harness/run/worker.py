@@ -61,8 +61,6 @@ class Worker:
         self.threads = threads
         self.prepared: Any = None
         self.built: tuple[Any, Any] | None = None
-        # minor page faults and inferences of the counted timed blocks since the last setup
-        self.faults, self.faulted_inferences = 0, 0
 
     def handle(self, msg: Any) -> dict[str, Any]:
         from harness.backends.base import readable
@@ -182,6 +180,10 @@ class Worker:
     # -- counters (harness.counters): a window around the counted timed blocks -------------
 
     counting: Any = None
+    # minor page faults and inferences of the counted timed blocks since the last setup (ints:
+    # immutable class defaults, so a Worker made without __init__, as tests do, still counts)
+    faults: int = 0
+    faulted_inferences: int = 0
 
     def _open_counters(self, msg: dict[str, Any], profile: Any) -> None:
         """Start the session's counter source after setup, so only timed work is counted."""
