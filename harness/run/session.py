@@ -61,7 +61,10 @@ def run_session(
     on_block: Callable[[CellKey, list[float]], None] | None = None,
     on_start: Callable[[SessionInfo, int], None] | None = None,
     on_wait: Callable[[str], None] | None = None,
+    runner: GroupRunner | None = None,
 ) -> SessionOutcome:
+    """Run (or resume) a session into ``store``; ``runner`` replaces the real one in tests
+    (fake workers), with its callbacks left as given to it."""
     machine = fingerprint()
     store.add_machine(machine["id"], machine)
     stored: dict[CellKey, CellResult] = {}
@@ -78,7 +81,7 @@ def run_session(
     total -= sum(min(passes.processes_in(c), config.processes) for c in stored.values())
     if on_start:
         on_start(info, total)
-    runner = GroupRunner(config, cache_dir_for(store_path), on_block, on_wait=on_wait)
+    runner = runner or GroupRunner(config, cache_dir_for(store_path), on_block, on_wait=on_wait)
     runner.peaks = store.peaks(machine["id"])  # the roofline's roofs, when `peak` measured them
     done = 0
     interrupted = False
