@@ -49,6 +49,7 @@ def _detach(dup: Any) -> int:
 def _child(sock: Any, stderr_fd: int, argv: list[str]) -> None:
     """In the forked worker: its own session, the socket as stdin/stdout, then the worker."""
     os.setsid()  # its own process group, killed as one, away from the terminal's Ctrl-C
+    _name_self(argv)
     fd = sock.fileno()
     os.dup2(fd, 0)
     os.dup2(fd, 1)
@@ -67,6 +68,17 @@ def _child(sock: Any, stderr_fd: int, argv: list[str]) -> None:
         with contextlib.suppress(Exception):
             sys.stderr.flush()
         os._exit(code)
+
+
+def _name_self(argv: list[str]) -> None:
+    """``ab-BACKEND`` in /proc/PID/comm (ps, top): a forked worker's command line is its
+    server's, so this is how a person (or a test) tells which worker is which."""
+    import ctypes
+
+    backend = argv[argv.index("--backend") + 1] if "--backend" in argv else "worker"
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL(None)
+        libc.prctl(15, f"ab-{backend}"[:15].encode(), 0, 0, 0)  # PR_SET_NAME
 
 
 class ForkedProcess:
