@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from harness.results import CellResult
+from harness.measure.results import CellResult
 
 if TYPE_CHECKING:
     from .tables import CellRow

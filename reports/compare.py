@@ -3,7 +3,7 @@
 Why ratios carry intervals: on a shared machine a cell's latency drifts by tens of percent
 between runs, so "B is 7% slower than A" means nothing until we know whether the interval of
 that ratio contains 1. Each session's median is bootstrapped over its own timed blocks
-(``harness.stats.median_draws``); two sessions ran apart, so their draws are independent and
+(``harness.measure.stats.median_draws``); two sessions ran apart, so their draws are independent and
 their elementwise ratio is the bootstrap distribution of the ratio between machines. A speed-up
 within one session keeps its pairing: both backends are drawn with the same seed, so equal
 block counts pick the same blocks (the blocks ran side by side), as ``stats.speedup`` does.
@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from harness import stats
-from harness.results import DONE, CellKey, CellResult, SessionInfo
+from harness.measure import stats
+from harness.measure.results import DONE, CellKey, CellResult, SessionInfo
 
 from .tables import _jsonable
 

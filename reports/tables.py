@@ -1,7 +1,7 @@
 """The report's data: per-cell statistics, speed-ups with intervals, and a per-backend summary.
 
 Why a separate data layer: Markdown, HTML, the terminal, the plots and ``--json`` must all say the
-same numbers, so they are computed once here from the raw samples (``harness.stats``) and every
+same numbers, so they are computed once here from the raw samples (``harness.measure.stats``) and every
 renderer only formats. Nothing here reads the store or times anything; the CLI passes plain data.
 
 A speed-up is only reported when both cells of a comparison are ``done``. A ``flagged`` cell ran,
@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from harness import parity, stats
 from harness.backends import DEFAULT_BASELINE
-from harness.results import DONE, FLAGGED, CellKey, CellResult, SessionInfo
+from harness.measure import parity, stats
+from harness.measure.results import DONE, FLAGGED, CellKey, CellResult, SessionInfo
 
 from .caveats import caveats, number
 
@@ -40,7 +40,7 @@ class CellRow:
     key: CellKey
     status: str
     reason: str | None
-    stats: Mapping[str, Any]  # harness.stats.summarize() of the samples ({"n": 0, ...} if none)
+    stats: Mapping[str, Any]  # harness.measure.stats.summarize() of the samples ({"n": 0, ...} if none)
     warmup_ms: float | None
     meta: Mapping[str, Any]
     evidence: Mapping[str, Any] = field(default_factory=dict)  # CellResult.evidence()
@@ -116,7 +116,7 @@ class SpeedupRow:
     candidate: str
     speedup: float
     ci95: tuple[float, float]
-    ci_method: str | None = None  # harness.stats.speedup()'s: paired-blocks | blocks | iid
+    ci_method: str | None = None  # harness.measure.stats.speedup()'s: paired-blocks | blocks | iid
 
     @property
     def significant(self) -> bool:
@@ -246,7 +246,7 @@ def build_report(
             if why is not None or base is None:  # _why_not says why whenever base is None
                 excluded.append(Excluded(spec, prec, thr, baseline, cand.key.backend,
                                          why or f"no {baseline} cell"))
-            else:  # clean, alternated block pairs only (harness.results.CellResult.clean)
+            else:  # clean, alternated block pairs only (harness.measure.results.CellResult.clean)
                 (bs, bb), (cs, cb) = base.clean(), cand.clean()
                 r = stats.speedup(bs, cs, baseline_blocks=bb, candidate_blocks=cb)
                 speedups.append(SpeedupRow(spec, prec, thr, baseline, cand.key.backend,

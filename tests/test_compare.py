@@ -143,7 +143,7 @@ def test_median_draws_match_the_cells_own_block_ci() -> None:
     """The draws behind a comparison are the same bootstrap that gives a cell its CI."""
     import numpy as np
 
-    from harness import stats
+    from harness.measure import stats
 
     rng = np.random.default_rng(5)
     blocks = [30] * 10

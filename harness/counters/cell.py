@@ -70,7 +70,7 @@ class CellCounters:
 
 def local_caches() -> tuple[dict[str, Any], dict[str, dict[str, int]]]:
     """Cache sizes and geometry without the full fingerprint (py-cpuinfo costs a second)."""
-    from harness.machine import SYSFS_CACHE, fingerprint, read_sysfs_caches
+    from harness.machine.fingerprint import SYSFS_CACHE, fingerprint, read_sysfs_caches
 
     sizes, geometry = read_sysfs_caches(SYSFS_CACHE)
     if any(sizes.values()):

@@ -224,7 +224,7 @@ class Worker:
         path = msg.get("path")
         if not isinstance(path, str) or not path.endswith(".npy"):
             raise Failure(f"path={path!r}: expected a .npy file path", PROTOCOL)
-        from harness import parity
+        from harness.measure import parity
 
         out = np.asarray(self._need_prepared().output(), dtype=np.float32)
         np.save(path, out, allow_pickle=False)

@@ -168,8 +168,8 @@ def problems(report: Report):
 @section("parity", order=70, terminal=True)
 def parity(report: Report):
     """Did both backends compute the same function? One line for all that agree, one per
-    comparison that does not (worded by ``harness.parity.describe``, as the flagged reasons)."""
-    from harness.parity import describe
+    comparison that does not (worded by ``harness.measure.parity.describe``, as the flagged reasons)."""
+    from harness.measure.parity import describe
 
     checked = [(c, c.meta["parity"]) for c in report.cells
                if isinstance(c.meta.get("parity"), dict) and c.meta["parity"]]
