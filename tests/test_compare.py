@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reports.compare_gates import Rule
+from reports.compare.gates import Rule
 from tests.compare_support import AMD, INTEL, SPECS, latencies, machine_store
 from tests.conftest import run_cli
 from tests.store_support import sha

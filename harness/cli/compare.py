@@ -35,7 +35,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from harness.cli.common import UsageError, print_json
 
     try:
-        from reports.compare_gates import Rule
+        from reports.compare.gates import Rule
         rules = [Rule.parse(r) for r in args.fail_on_regression]
     except ValueError as e:
         raise UsageError(str(e)) from None
@@ -43,9 +43,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UsageError("compare needs at least two sources (STORE or STORE#SESSION)")
     sources = read_sources(args.sources)
 
-    from reports.compare import build_comparison
-    from reports.compare_gates import regressions
-    from reports.compare_render import render_markdown, write_comparison
+    from reports.compare.analysis import build_comparison
+    from reports.compare.gates import regressions
+    from reports.compare.render import render_markdown, write_comparison
 
     cmp = build_comparison(sources)
     bad = regressions(cmp, rules)
@@ -64,8 +64,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def read_sources(refs: list[str]):
-    """Read each ``STORE[#SESSION]`` into a ``reports.compare.Source`` with a unique label."""
-    from reports.compare import Source
+    """Read each ``STORE[#SESSION]`` into a ``reports.compare.analysis.Source`` with a unique label."""
+    from reports.compare.analysis import Source
 
     read = []
     for ref in refs:

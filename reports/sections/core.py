@@ -9,8 +9,8 @@ from datetime import datetime, timezone
 
 from reports import fmt
 from reports.document import Bullets, Fields, Figure, Heading, Paragraph, table
+from reports.figures.core import plot_speedups
 from reports.header import header_fields
-from reports.plots import plot_speedups
 from reports.sections import section
 from reports.tables import CellRow, Report, SpeedupRow, SummaryRow
 

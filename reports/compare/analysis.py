@@ -8,7 +8,7 @@ their elementwise ratio is the bootstrap distribution of the ratio between machi
 within one session keeps its pairing: both backends are drawn with the same seed, so equal
 block counts pick the same blocks (the blocks ran side by side), as ``stats.speedup`` does.
 
-Regression gates over a comparison live in ``reports.compare_gates``.
+Regression gates over a comparison live in ``reports.compare.gates``.
 
 The first source is the reference; every other one is compared with it. Nothing here opens a
 store: the CLI reads the sessions and passes ``Source`` values in.
@@ -24,8 +24,7 @@ import numpy as np
 
 from harness.measure import stats
 from harness.measure.results import DONE, CellKey, CellResult, SessionInfo
-
-from .tables import _jsonable
+from reports.tables import _jsonable
 
 RESAMPLES = 2000
 
