@@ -188,7 +188,7 @@ class Worker:
     def _open_counters(self, msg: dict[str, Any], profile: Any) -> None:
         """Start the session's counter source after setup, so only timed work is counted."""
         from harness.counters import CellCounters, CountContext
-        from harness.counters.cell import local_caches
+        from harness.machine.fingerprint import local_caches
 
         self.counting = None
         choice = msg.get("counters") or "off"
