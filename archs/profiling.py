@@ -40,7 +40,7 @@ from torch.utils._pytree import tree_leaves
 from torch.utils.flop_counter import FlopCounterMode
 
 from .builder import build
-from .registry import parse
+from .families import parse
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from typing import Any
 
 from harness.backends.ladder import LADDER, Rung
 from harness.measure.estimate import cell_summary
-from harness.results import DONE
+from harness.measure.results import DONE
 
 _COLORS = {"baseline": "#7f7f7f", "layout": "#1f77b4", "compilation": "#ff7f0e",
            "graph optimization (freezing)": "#2ca02c", "OpenVINO's own kernels": "#d62728"}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reports.compare_gates import Rule
+from reports.compare.gates import Rule
 from tests.compare_support import AMD, INTEL, SPECS, latencies, machine_store
 from tests.conftest import run_cli
 from tests.store_support import sha
@@ -144,7 +144,7 @@ def test_median_draws_match_the_cells_own_block_ci() -> None:
     """The draws behind a comparison are the same bootstrap that gives a cell its CI."""
     import numpy as np
 
-    from harness import stats
+    from harness.measure import stats
 
     rng = np.random.default_rng(5)
     blocks = [30] * 10

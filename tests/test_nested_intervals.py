@@ -13,11 +13,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness import stats
+from harness.measure import stats
 from harness.measure.estimate import cell_speedup, cell_summary
-from harness.results import DONE, CellKey, CellResult, SessionInfo
+from harness.measure.results import DONE, CellKey, CellResult, SessionInfo
 from harness.store import Store
-from reports.compare import Source, build_comparison
+from reports.compare.analysis import Source, build_comparison
 from tests.compare_support import real_store
 
 REPEATS = 200

@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harness.config import ConfigError, SessionConfig
 from harness.measure.estimate import cell_speedup, cell_summary
-from harness.results import DONE, FAILED, INVALID, CellKey, CellResult
+from harness.measure.results import DONE, FAILED, INVALID, CellKey, CellResult
 from harness.run import passes
+from harness.run.config import ConfigError, SessionConfig
 from harness.run.coordinator import GroupRunner
 from harness.run.session import run_session
 from harness.store import Store

@@ -17,7 +17,7 @@ import difflib
 from dataclasses import dataclass
 from typing import Any
 
-from harness.backends.base import BackendError
+from harness.backends.errors import BackendError
 
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 

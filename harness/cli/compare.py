@@ -39,7 +39,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from harness.cli.common import UsageError, print_json
 
     try:
-        from reports.compare_gates import Rule
+        from reports.compare.gates import Rule
         rules = [Rule.parse(r) for r in args.fail_on_regression]
     except ValueError as e:
         raise UsageError(str(e)) from None
@@ -47,13 +47,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UsageError("compare needs at least two sources (STORE or STORE#SESSION)")
     sources = read_sources(args.sources)
 
-    from reports.compare import build_comparison
-    from reports.compare_gates import regressions
-    from reports.compare_render import render_markdown, write_comparison
+    from reports.compare.analysis import build_comparison
+    from reports.compare.gates import regressions
+    from reports.compare.render import render_markdown, write_comparison
 
     cmp = build_comparison(sources, noise=_noise(args.noise))
     bad = regressions(cmp, rules)
-    from reports.compare import run_to_run_spread
+    from reports.compare.analysis import run_to_run_spread
 
     spread = run_to_run_spread(cmp)
     if spread:
@@ -92,8 +92,8 @@ def _noise(text: str) -> float:
 
 
 def read_sources(refs: list[str]):
-    """Read each ``STORE[#SESSION]`` into a ``reports.compare.Source`` with a unique label."""
-    from reports.compare import Source
+    """Read each ``STORE[#SESSION]`` into a ``reports.compare.analysis.Source`` with a unique label."""
+    from reports.compare.analysis import Source
 
     read = []
     for ref in refs:

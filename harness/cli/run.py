@@ -16,7 +16,8 @@ from typing import Any
 from rich.console import Console
 
 from harness.cli.common import make_console, plural, warn
-from harness.config import (
+from harness.counters import choices as counter_choices
+from harness.run.config import (
     MODEL_PREFIX,
     PRESETS,
     ConfigError,
@@ -29,7 +30,6 @@ from harness.config import (
     preset_value,
     with_overrides,
 )
-from harness.counters import choices as counter_choices
 from harness.store import DEFAULT_PATH
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_INTERRUPTED = 0, 1, 130
@@ -289,7 +289,7 @@ def dry_run(args: argparse.Namespace) -> int:
 def finish(args, config, outcome, machine, out: Console) -> int:
     import reports
     from harness.cli.common import write_report_files
-    from harness.results import DONE
+    from harness.measure.results import DONE
 
     report = reports.build_report(outcome.info, outcome.cells, machine, baseline=config.baseline,
                                   store=str(args.store))

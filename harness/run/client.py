@@ -27,6 +27,7 @@ from harness.backends import check_threads, parse_backend
 from harness.run import allocator, forkserver
 from harness.run.protocol import THREAD_ENV
 
+WORKER_MODULE = "harness.run.worker"  # run as ``python -m`` or forked (harness.run.forkserver)
 _ROOT = str(Path(__file__).resolve().parents[2])  # so -m harness.run.worker imports this checkout
 _tracking = threading.local()  # .clients: the set a ``reap_on_exit`` block is filling, if any
 
@@ -78,9 +79,10 @@ class WorkerClient:
         argv = ["--backend", self.backend, "--threads", str(threads)]
         # Forked from a server that has imported the libraries (harness.run.forkserver), or,
         # where that cannot be, a new interpreter; either way a fresh process of its own.
-        forked = forkserver.start(argv, full_env, self._stderr) if env is None else None
+        forked = forkserver.start(WORKER_MODULE, argv, full_env, self._stderr) \
+            if env is None else None
         self.proc: Any = forked or subprocess.Popen(
-            [sys.executable, "-m", "harness.run.worker", *argv],
+            [sys.executable, "-m", WORKER_MODULE, *argv],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
             env=full_env, start_new_session=True,  # its own process group, killed as one
         )

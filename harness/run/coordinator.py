@@ -27,11 +27,11 @@ from typing import Any
 
 import numpy as np
 
-from harness import parity, stats
-from harness.config import SessionConfig
-from harness.results import DONE, FAILED, FLAGGED, INVALID, SKIPPED, CellKey, CellResult
+from harness.measure import parity, stats
+from harness.measure.results import DONE, FAILED, FLAGGED, INVALID, SKIPPED, CellKey, CellResult
 from harness.run import protocol
 from harness.run.client import WorkerClient, WorkerCrashed, WorkerError, WorkerTimeout
+from harness.run.config import SessionConfig
 from harness.run.interference import CpuMeter, cores, invalid_reason, loadavg, worth_checking
 from harness.run.passes import PassPlan
 from harness.run.plan import GroupPlan

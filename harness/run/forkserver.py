@@ -46,8 +46,9 @@ def _detach(dup: Any) -> int:
     return dup.detach()
 
 
-def _child(sock: Any, stderr_fd: int, argv: list[str]) -> None:
-    """In the forked worker: its own session, the socket as stdin/stdout, then the worker."""
+def _child(sock: Any, stderr_fd: int, module: str, argv: list[str]) -> None:
+    """In the forked worker: its own session, the socket as stdin/stdout, then ``module``'s
+    ``main(argv)`` — named, as ``python -m`` names it, so this module knows no worker."""
     os.setsid()  # its own process group, killed as one, away from the terminal's Ctrl-C
     _name_self(argv)
     fd = sock.fileno()
@@ -59,11 +60,11 @@ def _child(sock: Any, stderr_fd: int, argv: list[str]) -> None:
     sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
     sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
     sys.stderr = open(2, "w", encoding="utf-8", buffering=1, closefd=False)  # noqa: SIM115
-    from harness.run import worker
+    import importlib
 
     code = 1
     try:
-        code = worker.main(argv)
+        code = importlib.import_module(module).main(argv)
     finally:
         with contextlib.suppress(Exception):
             sys.stderr.flush()
@@ -117,7 +118,8 @@ class ForkedProcess:
             self._p.kill()
 
 
-def start(argv: list[str], env: dict[str, str], stderr: Any) -> ForkedProcess | None:
+def start(module: str, argv: list[str], env: dict[str, str],
+          stderr: Any) -> ForkedProcess | None:
     """A worker forked from the preloaded server, or None when it cannot be (then the caller
     starts a new interpreter): the server is off or broken, or ``env`` differs from its own."""
     if not enabled() or _state["broken"]:
@@ -129,7 +131,8 @@ def start(argv: list[str], env: dict[str, str], stderr: Any) -> ForkedProcess | 
         if _state["env"] is None:
             _start_server(ctx, env)
         parent, child = ctx.Pipe(duplex=True)
-        proc = ctx.Process(target=_child, args=(child, _InheritedFd(stderr.fileno()), argv),
+        proc = ctx.Process(target=_child,
+                           args=(child, _InheritedFd(stderr.fileno()), module, argv),
                            daemon=False)
         proc.start()
         child.close()

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.results import DONE, FAILED, FLAGGED, INVALID, SKIPPED, CellResult
+from harness.measure.results import DONE, FAILED, FLAGGED, INVALID, SKIPPED, CellResult
 
 # How a pass's outcome and the cell's so far combine: the more severe wins, except that an
 # invalid pass (disturbed by other work) does not undo the clean passes before it.

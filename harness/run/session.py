@@ -19,11 +19,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness import __version__
-from harness.config import SessionConfig
-from harness.machine import fingerprint
-from harness.results import FINISHED, INTERRUPTED, CellKey, CellResult, SessionInfo
+from harness.machine.fingerprint import fingerprint
+from harness.measure.results import FINISHED, INTERRUPTED, CellKey, CellResult, SessionInfo
 from harness.run import passes
 from harness.run.client import reap_on_exit
+from harness.run.config import SessionConfig
 from harness.run.coordinator import GroupRunner
 from harness.run.plan import GroupPlan, plan_groups
 from harness.store import Store

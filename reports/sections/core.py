@@ -9,8 +9,8 @@ from datetime import datetime, timezone
 
 from reports import fmt
 from reports.document import Bullets, Fields, Figure, Heading, Paragraph, table
+from reports.figures.core import plot_speedups
 from reports.header import header_fields
-from reports.plots import plot_speedups
 from reports.sections import section
 from reports.tables import CellRow, Report, SpeedupRow, SummaryRow
 
@@ -171,8 +171,8 @@ def problems(report: Report):
 @section("parity", order=70, terminal=True)
 def parity(report: Report):
     """Did both backends compute the same function? One line for all that agree, one per
-    comparison that does not (worded by ``harness.parity.describe``, as the flagged reasons)."""
-    from harness.parity import describe
+    comparison that does not (worded by ``harness.measure.parity.describe``, as the flagged reasons)."""
+    from harness.measure.parity import describe
 
     checked = [(c, c.meta["parity"]) for c in report.cells
                if isinstance(c.meta.get("parity"), dict) and c.meta["parity"]]

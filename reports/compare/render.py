@@ -14,8 +14,9 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from .compare import Change, Comparison, Estimate
-from .render import html_escape, md_escape
+from reports.render import html_escape, md_escape
+
+from .analysis import Change, Comparison, Estimate
 
 _COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
 _METHOD = ("Intervals are 95%: each session's from a nested bootstrap (its cell's process "
@@ -165,7 +166,7 @@ def write_comparison(cmp: Comparison, outdir: str | Path, *,
     """compare.md, compare.html (image embedded), compare.png and compare.json in ``outdir``."""
     import json
 
-    from .compare import _jsonable
+    from .analysis import _jsonable
 
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
