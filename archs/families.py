@@ -1,3 +1,3 @@
 """Imports every built-in family module so their ``@register`` decorators run."""
 
-from . import darts, mobilenetv2, overlap, patterns, resnet  # noqa: F401
+from . import darts, mlp, mobilenetv2, overlap, patterns, resnet  # noqa: F401

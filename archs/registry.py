@@ -16,7 +16,7 @@ from torch import nn
 
 from .spec import Param, Spec, SpecError, check_values, fill_defaults, make_spec, split_spec
 
-ACTIVATIONS = ("relu", "relu6", "silu", "gelu", "tanh", "hardswish")
+ACTIVATIONS = ("relu", "relu6", "silu", "gelu", "tanh", "hardswish", "leakyrelu")
 
 
 def common_params(
