@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 # Failure kinds are defined with the worker protocol; re-exported here for the backends.
-from harness.run.protocol import CONVERSION, RUNTIME  # noqa: F401
+from harness.run.protocol import AVAILABILITY, CONVERSION, RUNTIME  # noqa: F401
 
 PRECISIONS = ("f32", "bf16")
 
