@@ -54,9 +54,10 @@ def size_of(values: Mapping[str, Any], kernel: int, width: int, metric: str) -> 
     """
     size, cin, total, rank = values["res"], 3, 0, values.get("rank", 0)
     for _ in range(values["depth"]):
-        out, _, _ = same_padding(size, kernel, values["stride"])
-        if metric == "flops":
-            total += conv_macs(cin, width, kernel, rank, size, out)
+        out, before, after = same_padding(size, kernel, values["stride"])
+        if metric == "flops":  # an odd padding is a ZeroPad2d before the conv: it sees the pad
+            seen = size if before == after else size + before + after
+            total += conv_macs(cin, width, kernel, rank, seen, out)
         else:
             total += conv_params(cin, width, kernel, rank) + 2 * width
         size, cin = out, width
