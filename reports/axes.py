@@ -94,7 +94,7 @@ def sweeps(report: Report, axis: Axis) -> list[Sweep]:
     for p in trends.points(report):
         if axis.key not in p.params or (axis.families and p.family not in axis.families):
             continue
-        rest = tuple(sorted((k, repr(v)) for k, v in p.params.items() if k != axis.key))
+        rest = tuple(sorted((k, _show(v)) for k, v in p.params.items() if k != axis.key))
         key = (p.family, rest, p.row.candidate, p.row.precision, p.row.threads)
         groups.setdefault(key, []).append(Point(
             p.row, p.params[axis.key], p.params, _cell(report, p.row, p.row.baseline),
@@ -110,6 +110,13 @@ def sweeps(report: Report, axis: Axis) -> list[Sweep]:
                  if len({_part(k, n) for k, _ in found}) > 1]
         out.append(Sweep(axis, fam, ", ".join(x for x in (fam, held, *extra) if x), tuple(ps)))
     return sorted(out, key=lambda s: s.label)
+
+
+def _show(v: Any) -> str:
+    """A parameter value as a spec spells it (the group key and the label)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 def _part(key: tuple, name: str) -> Any:

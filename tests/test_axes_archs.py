@@ -5,11 +5,11 @@ parity with OpenVINO, the grammar's errors and ``archs --json``."""
 from __future__ import annotations
 
 import json
-import tomllib
 from importlib import resources
 
 import numpy as np
 import pytest
+import tomllib
 import torch
 
 import archs
