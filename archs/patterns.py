@@ -175,13 +175,13 @@ _RANK = Param("rank", int, 0, min=0, max=256, doc=RANK_DOC)
 
 PATTERNS: dict[str, Pattern] = {
     "plain": Pattern(
-        lambda cin, w, s, act, v: plain_block(cin, w, s, act, v["rank"]),
+        lambda cin, w, s, act, v: plain_block(cin, w, s, act, v.get("rank", 0)),
         "Plain (VGG-style) stack of 3x3 conv-BN-act layers.", (_RANK,)),
     "residual": Pattern(
-        lambda cin, w, s, act, v: basic_block(cin, w, s, act, v["rank"]),
+        lambda cin, w, s, act, v: basic_block(cin, w, s, act, v.get("rank", 0)),
         "Residual pattern: ResNet basic blocks (two 3x3 convs and a shortcut).", (_RANK,)),
     "bottleneck": Pattern(
-        lambda cin, w, s, act, v: bottleneck_block(cin, w, s, act, rank=v["rank"]),
+        lambda cin, w, s, act, v: bottleneck_block(cin, w, s, act, rank=v.get("rank", 0)),
         "Bottleneck pattern: ResNet 1x1-3x3-1x1 blocks with expansion 4 and a shortcut.",
         (_RANK,)),
     "dwbottleneck": Pattern(
@@ -192,7 +192,7 @@ PATTERNS: dict[str, Pattern] = {
         lambda cin, w, s, act, v: separable_block(cin, w, s, act),
         "Depthwise-separable pattern: MobileNetV1 3x3 depthwise + 1x1 pointwise blocks."),
     "dense": Pattern(
-        lambda cin, w, s, act, v: dense_block(cin, s, act, v["growth"], v["rank"]),
+        lambda cin, w, s, act, v: dense_block(cin, s, act, v["growth"], v.get("rank", 0)),
         "Dense pattern: DenseNet-BC layers, compressing transitions between stages.",
         (_GROWTH, _RANK), final_norm=True),
 }
