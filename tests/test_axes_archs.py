@@ -174,3 +174,22 @@ def test_archs_json_and_cli_errors_show_the_new_keys():
     assert "leakyrelu" in fams["resnet"]["act"]["choices"]
     bad = run_cli("profile", "wide:sparsity=2")
     assert bad.returncode == 2 and "sparsity" in bad.stderr and "0.95" in bad.stderr
+
+
+def test_axes_preset_sweeps_every_axis_within_the_time_estimate():
+    from harness.config import load_preset
+
+    config = load_preset("axes")
+    values = [archs.resolve(s) | {"family": s.split(":")[0]} for s in config.workloads]
+    assert {v["rank"] for v in values if v["family"] == "plain"} == {0, 32, 16, 8}
+    deep = [v for v in values if v["family"] == "mlpdepth" and v["act"] == "relu"]
+    for match in ("units", "params"):
+        assert {v["depth"] for v in deep if v["match"] == match and not v["residual"]} == {1, 2, 4, 8, 16}
+    assert {v["depth"] for v in deep if v["residual"]} == {2, 4, 8, 16}
+    assert {v["sparsity"] for v in values if v["family"] == "wide"} == {0.0, 0.5, 0.75, 0.9}
+    for fam in ("plain", "dwbottleneck", "mlpdepth"):
+        assert {v["act"] for v in values if v["family"] == fam} == set(archs.family(fam).param("act").choices)
+    # Under 20 minutes on 2 cores: ~12 s per spec at 2 x 2.5 s in the quick preset, so ~10 s per
+    # spec at 2 x 2 s, one process pair per cell.
+    assert config.processes == 1 and len(config.workloads) * len(config.backends) * config.budget_s <= 240
+    assert len(config.workloads) * 10 <= 20 * 60
