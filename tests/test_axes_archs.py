@@ -193,3 +193,22 @@ def test_axes_preset_sweeps_every_axis_within_the_time_estimate():
     # spec at 2 x 2 s, one process pair per cell.
     assert config.processes == 1 and len(config.workloads) * len(config.backends) * config.budget_s <= 240
     assert len(config.workloads) * 10 <= 20 * 60
+
+
+def test_openvino_sparse_rate_is_set_read_back_and_says_whether_it_packed():
+    from harness.backends import get_backend
+    from harness.backends.base import PrepareContext
+
+    backend = get_backend("openvino:CPU[sparse_rate=0.5]")
+    if not backend.availability()[0]:
+        pytest.skip(backend.availability()[1])
+    model, x = archs.build("wide:res=8,units=256,sparsity=0.75")
+    prepared = backend.prepare(model, x, PrepareContext("f32", 1))
+    props = prepared.info["properties"]
+    assert props["CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE"] == pytest.approx(0.5)
+    assert sum(props["fully_connected_kernels"].values()) == 2
+    # OpenVINO packs sparse weights for int8 on AMX CPUs only: f32 never runs a sparse kernel
+    assert props["sparse_weights_packed"] is False
+    with torch.no_grad():
+        ref = model(x).numpy()
+    assert np.linalg.norm(prepared.output() - ref) / np.linalg.norm(ref) < 1e-4
