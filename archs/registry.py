@@ -21,7 +21,7 @@ from torch import nn
 
 from .spec import Param
 
-ACTIVATIONS = ("relu", "relu6", "silu", "gelu", "tanh", "hardswish")
+ACTIVATIONS = ("relu", "relu6", "silu", "gelu", "tanh", "hardswish", "leakyrelu")
 
 
 def common_params(

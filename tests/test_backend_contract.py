@@ -74,7 +74,7 @@ def _option_values(opt):
         return [True, False]
     if opt.choices:
         return list(opt.choices)
-    if opt.kind is int:
+    if opt.kind in (int, float):
         return [v for v in (opt.lo, opt.hi) if v is not None] + list(opt.words)
     return [opt.default]
 

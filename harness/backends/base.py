@@ -21,7 +21,7 @@ from harness.backends.errors import BackendError, PrepareError  # noqa: F401  (r
 from harness.backends.options import config_kwargs, format_options
 
 # Failure kinds are defined with the worker protocol; re-exported here for the backends.
-from harness.run.protocol import CONVERSION, RUNTIME  # noqa: F401
+from harness.run.protocol import AVAILABILITY, CONVERSION, RUNTIME  # noqa: F401
 
 PRECISIONS = ("f32", "bf16")
 
