@@ -6,4 +6,8 @@ faults). Nothing derived is stored as the truth: ``stats`` computes medians, spe
 their intervals from the raw samples whenever they are asked for, and ``parity`` decides from a
 cell's recorded outputs whether two backends computed the same function. A better estimator
 later therefore re-reads old stores correctly.
+
+What varies where: ``nested`` makes intervals over processes, blocks and iterations (a
+hierarchical bootstrap), and ``estimate`` reads a cell's figures through it (one-process
+cells, from older stores, keep their old interval and a note).
 """

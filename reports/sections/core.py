@@ -15,6 +15,8 @@ from reports.sections import section
 from reports.tables import CellRow, Report, SpeedupRow, SummaryRow
 
 _CI_METHOD_TEXT = {
+    "nested-pairs": "nested bootstrap over the process pairs, then the paired blocks within "
+                    "each (see \"How sure\")",
     "paired-blocks": "bootstrap over the paired timed blocks of both backends",
     "blocks": "bootstrap over each backend's timed blocks",
     "iid": "bootstrap over single iterations (an old store: too few or no timed blocks stored)",
@@ -149,7 +151,8 @@ def cells(report: Report):
             ("reason", "reason")]
     return [Heading("Latency per cell"),
             Paragraph("Median, p90 and p99 of every timed iteration after warm-up, n samples; "
-                      "95% CI of the median by bootstrap. Failed and skipped cells have no "
+                      "95% CI of the median by a bootstrap over the cell's worker processes, "
+                      "then the blocks within each (one process: blocks only). Failed and skipped cells have no "
                       "figures; flagged cells keep theirs but get no speed-up."),
             table(cols, [cell_fields(report, c) for c in report.cells], row_class="status")]
 
