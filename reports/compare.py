@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import stats
+from harness import microarch, stats
 from harness.results import DONE, CellKey, CellResult, SessionInfo
 
 from .tables import _jsonable
@@ -42,8 +42,9 @@ class Source:
 
     @property
     def brand(self) -> str:
-        cpu = (self.machine or {}).get("cpu") or {}
-        return str(cpu.get("brand_raw") or cpu.get("brand") or "unknown CPU")
+        """The brand with the microarchitecture when the brand does not name it (``AMD EPYC
+        (Zen 4)``): two VMs both called "AMD EPYC" may be a generation apart."""
+        return microarch.cpu_label(self.machine) or "unknown CPU"
 
     @property
     def versions(self) -> dict[str, str]:

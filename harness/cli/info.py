@@ -108,6 +108,10 @@ def machine_text(fp: dict[str, Any]) -> str:
     lines = [f"machine  {fp['id']} ({fp.get('hostname')})",
              f"cpu      {cpu.get('brand_raw')}, {plural(cpu.get('count') or 0, 'logical core')}"
              f"{clock}"]
+    arch = fp.get("microarch") if isinstance(fp.get("microarch"), dict) else None
+    if arch:
+        figures = f"{arch.get('vendor')} family {arch.get('family')} model {arch.get('model')}"
+        lines.append(f"uarch    {arch.get('name') or 'unknown'} ({figures}, from CPUID)")
     caches = [f"{k} {size_text(v)}" for k, v in fp.get("caches", {}).items() if isinstance(v, int)]
     source = fp.get("caches", {}).get("source")
     lines.append(f"caches   {', '.join(caches) or 'unknown'}" + (f" (from {source})" if source else ""))
