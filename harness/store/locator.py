@@ -19,6 +19,7 @@ URL reaches the driver, and so is the password from every message (``text``).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Mapping
@@ -44,9 +45,16 @@ class StoreRef:
     path: Path | None = None
     dsn: str | None = None
     machine: str | None = None
+    via: str | None = None  # "env:VAR" when the argument named a variable
 
     def __str__(self) -> str:
         return self.text
+
+    @property
+    def cli(self) -> str:
+        """How a hint in a message repeats this store on a command line: ``env:VAR`` stays
+        ``env:VAR`` (the URL may hold a password); a URL shown has its password hidden."""
+        return self.via or self.text
 
     @property
     def home(self) -> Path:
@@ -76,7 +84,7 @@ def parse(text: str | os.PathLike[str], *, env: Mapping[str, str] | None = None)
                              "set or is empty; set it to a store path or a postgresql:// URL")
         if value.startswith("env:"):
             raise StoreError(f"--store {text}: ${var} names another variable; give it the URL")
-        return parse(value, env=environ)
+        return dataclasses.replace(parse(value, env=environ), via=text)
     m = _SCHEME.match(text)
     if m is None:
         if not text:
@@ -119,7 +127,8 @@ def _redact(text: str) -> str:
 
 def default_text(env: Mapping[str, str] | None = None) -> str:
     """What ``--store`` means when not given: ``$ACCELBENCH_STORE``, else the local file."""
-    return (os.environ if env is None else env).get(ENV_DEFAULT) or str(DEFAULT_PATH)
+    return f"env:{ENV_DEFAULT}" if (os.environ if env is None else env).get(ENV_DEFAULT) \
+        else str(DEFAULT_PATH)
 
 
 def split_session(text: str) -> tuple[str, str | None]:
