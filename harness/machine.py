@@ -68,7 +68,9 @@ def _fingerprint() -> dict[str, Any]:
         "stepping": info.get("stepping"),
         "flags": flags,
     }
-    arch = microarch.describe(cpu["vendor"], cpu["family"], cpu["model"], cpu["stepping"])
+    # The kernel's decoding of CPUID (extended family/model applied) where /proc has it.
+    cpu.update({k: v for k, v in proc_cpuid(Path("/proc/cpuinfo")).items() if v is not None})
+    arch = microarch.describe(cpu["vendor"], cpu["family"], cpu["model"], cpu["stepping"], flags)
     hostname = socket.gethostname()
     out: dict[str, Any] = {
         "id": machine_id(hostname, cpu["brand_raw"], cpu["count"], caches, memory,
@@ -183,6 +185,29 @@ def _proc_flags() -> list[str]:
     except OSError:
         pass
     return []
+
+
+def proc_cpuid(path: Path) -> dict[str, Any]:
+    """``vendor``, ``family``, ``model``, ``stepping`` of the first CPU in /proc/cpuinfo."""
+    fields = {"vendor_id": "vendor", "cpu family": "family", "model": "model",
+              "stepping": "stepping"}
+    out: dict[str, Any] = {}
+    try:
+        text = path.read_text()
+    except OSError:
+        return out
+    for line in text.split("\n\n", 1)[0].splitlines():
+        name, _, value = (p.strip() for p in line.partition(":"))
+        if name in fields:
+            out[fields[name]] = value if name == "vendor_id" else _int_or_none(value)
+    return out
+
+
+def _int_or_none(text: str) -> int | None:
+    try:
+        return int(text)
+    except ValueError:
+        return None
 
 
 def _physical_cores() -> int | None:

@@ -56,11 +56,17 @@ def _intel_0x55(stepping: int | None) -> str | None:
     return "Cooper Lake" if stepping in (10, 11) else None
 
 
-def name(vendor: str | None, family: int | None, model: int | None,
-         stepping: int | None = None) -> str | None:
-    """The microarchitecture, or None where the tables do not know it."""
-    if not isinstance(family, int) or not isinstance(model, int):
-        return None
+# Parts whose ISA contradicts a table's answer: a hypervisor may present a model number that is
+# not the host's (a Xeon with AMX seen as family 6 model 0xA7, a client part). Such a name is
+# withheld rather than shown wrong.
+_AMX_PARTS = {"Sapphire Rapids", "Emerald Rapids", "Granite Rapids", "Granite Rapids-D"}
+_NO_AVX512 = {"Zen", "Zen 2", "Zen 3", "Haswell", "Haswell-X", "Broadwell", "Broadwell-X",
+              "Broadwell-D", "Skylake", "Kaby Lake", "Coffee Lake", "Comet Lake", "Alder Lake",
+              "Raptor Lake", "Meteor Lake", "Arrow Lake", "Lunar Lake", "Sierra Forest",
+              "Grand Ridge"}
+
+
+def _table(vendor: str | None, family: int, model: int, stepping: int | None) -> str | None:
     v = (vendor or "").lower()
     if "amd" in v:
         for fam, ranges, label in _AMD:
@@ -72,13 +78,40 @@ def name(vendor: str | None, family: int | None, model: int | None,
     return None
 
 
+def contradiction(label: str | None, flags: list[str] | None) -> str | None:
+    """Why the ISA flags rule ``label`` out (None when they do not)."""
+    have = {f.replace("_", "").lower() for f in flags or ()}
+    if label is None or not have:
+        return None
+    if "amxtile" in have and label not in _AMX_PARTS and label in _INTEL6.values():
+        return f"the CPU has AMX, which {label} lacks"
+    if "avx512f" in have and label in _NO_AVX512:
+        return f"the CPU has AVX-512, which {label} lacks"
+    return None
+
+
+def name(vendor: str | None, family: int | None, model: int | None,
+         stepping: int | None = None, flags: list[str] | None = None) -> str | None:
+    """The microarchitecture, or None where the tables do not know it or the ISA flags
+    contradict them (a masked model number)."""
+    if not isinstance(family, int) or not isinstance(model, int):
+        return None
+    label = _table(vendor, family, model, stepping)
+    return None if contradiction(label, flags) else label
+
+
 def describe(vendor: str | None, family: int | None, model: int | None,
-             stepping: int | None = None) -> dict[str, Any] | None:
+             stepping: int | None = None, flags: list[str] | None = None) -> dict[str, Any] | None:
     """What the fingerprint records: the name with the figures it came from (None if no CPUID)."""
     if not isinstance(family, int) or not isinstance(model, int):
         return None
-    return {"name": name(vendor, family, model, stepping), "vendor": vendor, "family": family,
-            "model": model, "stepping": stepping, "source": SOURCE}
+    out = {"name": name(vendor, family, model, stepping, flags), "vendor": vendor,
+           "family": family, "model": model, "stepping": stepping, "source": SOURCE}
+    why = contradiction(_table(vendor, family, model, stepping), flags)
+    if why:
+        out["note"] = (f"model {model:#x} reads as {_table(vendor, family, model, stepping)} but "
+                       f"{why}: a masked model number, so no name is given")
+    return out
 
 
 def of(fingerprint: dict[str, Any] | None) -> str | None:
@@ -93,7 +126,8 @@ def of(fingerprint: dict[str, Any] | None) -> str | None:
     if isinstance(recorded, dict) and recorded.get("name"):
         return str(recorded["name"])
     cpu = fingerprint.get("cpu") if isinstance(fingerprint.get("cpu"), dict) else {}
-    return name(cpu.get("vendor"), cpu.get("family"), cpu.get("model"), cpu.get("stepping"))
+    return name(cpu.get("vendor"), cpu.get("family"), cpu.get("model"), cpu.get("stepping"),
+                cpu.get("flags"))
 
 
 def cpu_label(fingerprint: dict[str, Any] | None) -> str | None:

@@ -11,6 +11,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -67,11 +68,14 @@ def sql(url: str, query: str, params: tuple = ()) -> list[tuple]:
 class PrivateServer:
     """A server of the test's own (``.ci/postgres``), for tests that stop and restart it."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
+    def __init__(self) -> None:
+        # Not under pytest's tmp_path: its parents are private to root, and the server runs as
+        # the postgres user, which must reach its data folder.
+        self.folder = Path(tempfile.mkdtemp(prefix="accelbench-pg-")) / "server"
+        os.chmod(self.folder.parent, 0o755)
         if shutil.which("initdb") is None or shutil.which("pg_ctl") is None:
             pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl) on PATH")
-        out = subprocess.run([str(ROOT / ".ci" / "postgres"), "start", str(folder)],
+        out = subprocess.run([str(ROOT / ".ci" / "postgres"), "start", str(self.folder)],
                              capture_output=True, text=True, timeout=120)
         if out.returncode != 0:
             pytest.skip(f"could not start a private PostgreSQL server: {out.stderr.strip()}")
@@ -96,3 +100,4 @@ class PrivateServer:
     def remove(self) -> None:
         subprocess.run([str(ROOT / ".ci" / "postgres"), "stop", str(self.folder)],
                        capture_output=True, timeout=60)
+        shutil.rmtree(self.folder.parent, ignore_errors=True)
