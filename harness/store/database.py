@@ -94,6 +94,12 @@ class SqliteStore(Store):
             return cls(conn, p, readonly=True, ref=ref)
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
+            locked = ("it" if kind == "sqlite" and not os.access(p, os.W_OK)
+                      else "its folder" if not os.access(p.parent, os.W_OK) else None)
+            if locked:  # else SQLite opens it and fails later, talking of journal modes
+                raise StoreError(f"cannot open store {p} for writing: {locked} is read-only "
+                                 "(SQLite writes its journal beside the file); pass a writable "
+                                 "--store, or copy the store elsewhere")
             conn = sqlite3.connect(p, isolation_level=None, timeout=BUSY_TIMEOUT_S)
         except (OSError, sqlite3.Error) as e:
             raise StoreError(f"cannot open store {p}: {e}") from None
@@ -131,7 +137,9 @@ class SqliteStore(Store):
         while True:
             try:
                 mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            except sqlite3.OperationalError:
+            except sqlite3.OperationalError as e:
+                if "readonly" in str(e) or "read-only" in str(e):
+                    raise StoreError(f"store {self.path}: {_explain(e)}") from None
                 mode = None
             if mode == "wal":
                 return
