@@ -13,7 +13,8 @@ environment variable instead: ``--store env:FLEET_DSN`` reads the DSN (or path) 
 
 A PostgreSQL URL may carry ``?machine=ID`` (an id or a unique prefix): the store then shows only
 that machine's sessions, so ``compare postgresql://...?machine=A postgresql://...?machine=B``
-takes two machines from one fleet database. The selector is ours: it is removed before the
+takes two machines from one fleet database (``env:VAR?machine=A`` does the same with the URL
+in ``$VAR``). The selector is ours: it is removed before the
 URL reaches the driver, and so is the password from every message (``text``).
 """
 
@@ -77,13 +78,18 @@ def parse(text: str | os.PathLike[str], *, env: Mapping[str, str] | None = None)
         return StoreRef("sqlite", str(text), path=Path(text))
     environ = os.environ if env is None else env
     if text.startswith("env:"):
-        var = text[4:]
+        var, sep, selector = text[4:].partition("?")  # env:VAR?machine=ID adds a selector
         value = environ.get(var, "").strip()
         if not var or not value:
             raise StoreError(f"--store {text}: the environment variable {var or '(none)'} is not "
                              "set or is empty; set it to a store path or a postgresql:// URL")
         if value.startswith("env:"):
             raise StoreError(f"--store {text}: ${var} names another variable; give it the URL")
+        if sep:
+            if _SCHEME.match(value) is None:
+                raise StoreError(f"--store {text}: ?{selector} selects from a database; "
+                                 f"${var} holds a file path")
+            value += ("&" if "?" in value else "?") + selector
         return dataclasses.replace(parse(value, env=environ), via=text)
     m = _SCHEME.match(text)
     if m is None:
