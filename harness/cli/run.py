@@ -255,7 +255,7 @@ def _latest_here(store):  # noqa: ANN001, ANN202 - a Store, a SessionInfo
     from harness.store import StoreError
 
     here = fingerprint()["id"]
-    mine = [s for s in store.sessions() if s.machine_id == here]
+    mine = [s for s in store.sessions() if s.machine_id in (here, None)]  # None: not recorded
     if not mine:
         raise StoreError(f"store {store.where} has no session of this machine ({here}) to resume")
     return mine[-1]

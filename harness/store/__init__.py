@@ -7,6 +7,7 @@ database; ``schema`` is the format (version history, row coding, file checks); `
 gathers other stores into one; ``locator`` parses ``--store`` (paths, URLs, ``env:VAR``).
 """
 
+from harness.store import database, postgres  # noqa: F401 - each registers its kind of store
 from harness.store.base import Store
 from harness.store.locator import DEFAULT_PATH, StoreRef
 from harness.store.schema import SCHEMA_VERSION, StoreError

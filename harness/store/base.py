@@ -26,6 +26,7 @@ from typing import Any
 
 from harness.results import FINISHED, INTERRUPTED, RUNNING, CellKey, CellResult, SessionInfo
 from harness.store import locator
+from harness.store import merge as store_merge
 from harness.store.schema import (
     CELL_COLS,
     PEAK_COLS,
@@ -41,6 +42,17 @@ from harness.store.schema import (
     session_from_row,
     session_row,
 )
+
+# Implementations by the kind of store a locator names ("sqlite", "postgresql"): each module
+# registers its opener when imported (``harness.store`` imports both), so this interface never
+# imports an implementation and no import runs in a circle.
+OPENERS: dict[str, Any] = {}
+
+
+def register(kind: str, opener: Any) -> None:
+    """``opener(ref, create=, readonly=)`` opens a store of ``kind``."""
+    OPENERS[kind] = opener
+
 
 _CELL_UPDATES = ", ".join(f"{c} = excluded.{c}" for c in (
     "status", "reason", "warmup_ms", "samples", "meta", "started", "finished"))
@@ -72,13 +84,7 @@ class Store:
         """Open the store ``ref`` names (a path, ``postgresql://...``, ``env:VAR``); see
         ``harness.store.locator``. ``create`` makes a missing store; ``readonly`` never writes."""
         where = ref if isinstance(ref, locator.StoreRef) else locator.parse(ref)
-        if where.kind == "postgresql":
-            from harness.store.postgres import PostgresStore
-
-            return PostgresStore.connect(where, create=create, readonly=readonly)
-        from harness.store.database import SqliteStore
-
-        return SqliteStore.open_file(where, create=create, readonly=readonly)
+        return OPENERS[where.kind](where, create=create, readonly=readonly)
 
     @property
     def where(self) -> str:
@@ -291,10 +297,19 @@ class Store:
         ``?machine=`` selector on the other store copies only that machine's sessions.
         See ``harness.store.merge``.
         """
-        from harness.store import merge as store_merge
-
         self._check_writable()
-        snap = store_merge.read_all(other, into=self)
+        ref = other if isinstance(other, locator.StoreRef) else locator.parse(other)
+        try:
+            src = Store.open(ref, create=False, readonly=True)
+        except StoreError as e:
+            raise StoreError(str(e).replace("; open it once", "; cannot merge it: open it once")
+                             ) from None
+        with src:
+            if src.same_store(self):
+                raise StoreError(f"cannot merge store {self.where} into itself")
+            machine = src.selected_machine()
+            with src._read() as conn:  # one snapshot, even while a session is still writing it
+                snap = store_merge.snapshot(src, conn, machine)
         with self._write() as c:
             return store_merge.insert_all(c, snap)
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from harness.store import locator
 from harness.store import schema as store_schema
-from harness.store.base import Store, accelbench_version
+from harness.store.base import Store, accelbench_version, register
 from harness.store.schema import (
     SCHEMA_VERSION,
     RowError,
@@ -197,6 +197,9 @@ class SqliteStore(Store):
         with contextlib.suppress(OSError):
             return os.path.samefile(other.path, self.path)
         return False
+
+
+register("sqlite", SqliteStore.open_file)
 
 
 def _explain(e: sqlite3.Error) -> str:

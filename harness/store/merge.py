@@ -13,11 +13,9 @@ file twice adds nothing. A session present in both still gains the cells only th
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from harness.store import locator
 from harness.store.schema import (
     CELL_COLS,
     PEAK_COLS,
@@ -34,9 +32,6 @@ from harness.store.schema import (
     session_row,
 )
 
-if TYPE_CHECKING:
-    from harness.store.base import Store
-
 
 @dataclass
 class Snapshot:
@@ -49,29 +44,9 @@ class Snapshot:
     peaks: list[tuple] = field(default_factory=list)
 
 
-def read_all(other: str | os.PathLike[str] | locator.StoreRef, *, into: Store | None = None
-             ) -> Snapshot:
-    """Read and check every row of the store ``other`` names, opened read-only.
-
-    A store written by an older accelbench whose format this one reads as it is
-    (``READ_COMPATIBLE``) is accepted; one that needs upgrading is refused by ``Store.open``.
-    """
-    from harness.store.base import Store
-
-    ref = other if isinstance(other, locator.StoreRef) else locator.parse(other)
-    try:
-        src = Store.open(ref, create=False, readonly=True)
-    except StoreError as e:
-        raise StoreError(str(e).replace("; open it once", "; cannot merge it: open it once")) from None
-    with src:
-        if into is not None and src.same_store(into):
-            raise StoreError(f"cannot merge store {into.where} into itself")
-        machine = src.selected_machine()
-        with src._read() as conn:  # one snapshot, even while a session is still writing it
-            return _snapshot(src, conn, machine)
-
-
-def _snapshot(src: Store, conn: Any, machine: str | None) -> Snapshot:
+def snapshot(src: Any, conn: Any, machine: str | None) -> Snapshot:
+    """Every row of the open store ``src`` (read through ``conn``, one read snapshot), checked
+    and re-encoded; only ``machine``'s when given. A bad row refuses the whole store."""
     snap = Snapshot(src.where)
     where = ""
     try:

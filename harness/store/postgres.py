@@ -28,7 +28,7 @@ from typing import Any
 
 from harness.store import locator
 from harness.store import schema as store_schema
-from harness.store.base import Store, accelbench_version
+from harness.store.base import Store, accelbench_version, register
 from harness.store.schema import FORMAT_NAME, TABLES, RowError, StoreError
 
 CONNECT_TIMEOUT_S = 10
@@ -225,6 +225,9 @@ class PostgresStore(Store):
             return False
         mine, theirs = self._raw.info, other._raw.info
         return (mine.host, mine.port, mine.dbname) == (theirs.host, theirs.port, theirs.dbname)
+
+
+register("postgresql", PostgresStore.connect)
 
 
 def _first_line(e: BaseException) -> str:
