@@ -50,3 +50,8 @@ def flops(x: float | None) -> str:
 def one_line(s: object) -> str:
     """Reasons can be multi-line tracebacks; a table cell holds one line."""
     return " ".join(line.strip() for line in str(s).splitlines() if line.strip())
+
+
+def percent(x: float | None) -> str:
+    """A share as a whole percentage; "—" when unknown."""
+    return "—" if x is None else f"{100 * x:.0f}%"

@@ -100,7 +100,7 @@ def test_resume_never_touches_another_machines_session(pg_url: str) -> None:
 
 WRITER = textwrap.dedent("""
     import sys
-    from harness.results import CellKey, CellResult, SessionInfo
+    from harness.measure.results import CellKey, CellResult, SessionInfo
     from harness.store import Store
     url, sid, machine, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     with Store.open(url) as s:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from harness.backends.ladder import LADDER
-from harness.results import DONE, FAILED, CellKey, CellResult
+from harness.measure.results import DONE, FAILED, CellKey, CellResult
 from reports.ladder import depth_trend, ladder_rows, plot_ladder
 
 
@@ -102,7 +102,7 @@ def test_depth_trend_and_plot(tmp_path):
 def test_paper_section_names_the_native_framework_rung_and_ov_over_the_best_torch():
     """The issue's MobileNetV2 ladder: OpenVINO is 4.8x over eager (the nearest to the paper's
     3.8x/4.8x readings) and 1.9x over the fastest PyTorch rung (compile with freezing)."""
-    from harness.results import SessionInfo
+    from harness.measure.results import SessionInfo
     from reports.sections.paper import ladder_claims
     from reports.tables import build_report
 
@@ -118,7 +118,7 @@ def test_paper_section_names_the_native_framework_rung_and_ov_over_the_best_torc
 
 
 def test_paper_claims_of_a_ladder_session_are_about_openvino_not_the_first_rung():
-    from harness.results import SessionInfo
+    from harness.measure.results import SessionInfo
     from reports.sections.paper import claims, study_view
     from reports.tables import build_report
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness import microarch
-from harness.machine import machine_id
+from harness.machine import microarch
+from harness.machine.fingerprint import machine_id
 
 CACHES = {"l1d": 32 << 10, "l2": 1 << 20, "l3": 32 << 20}
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from harness import peak
 from harness.cli import main
-from harness.results import CellKey, CellResult, SessionInfo
+from harness.machine import peak
+from harness.measure.results import CellKey, CellResult, SessionInfo
 from reports import build_report
 from reports.render import render_markdown
 from reports.roofline import above_roof, attainable, axis_label, plot_roofline, roofline_points

@@ -33,7 +33,7 @@ def test_tiny(accelbench):
 def _plugin_args() -> list[str]:
     """Load the plugin by module name unless an installed entry point already does."""
     names = {ep.name for ep in metadata.entry_points(group="pytest11")}
-    return [] if "accelbench" in names else ["-p", "harness.pytest_plugin"]
+    return [] if "accelbench" in names else ["-p", "harness.pytest_bench.plugin"]
 
 
 def test_fixture_reports_both_backends_and_gates(pytester: pytest.Pytester) -> None:

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 
-from harness.results import CellKey, CellResult, SessionInfo
+from harness.measure.results import CellKey, CellResult, SessionInfo
 from reports import (
     build_report,
     md_escape,
@@ -281,7 +281,7 @@ def test_non_finite_samples_do_not_break_json():
 
 
 def test_busy_machine_and_unconverged_cells_are_warned_about():
-    from harness.results import CellKey, CellResult, SessionInfo
+    from harness.measure.results import CellKey, CellResult, SessionInfo
     from reports import build_report
 
     key = CellKey("plain", "torch", "f32", 2)

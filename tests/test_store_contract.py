@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.results import DONE, FAILED, FINISHED, INTERRUPTED, RUNNING, CellResult
+from harness.measure.results import DONE, FAILED, FINISHED, INTERRUPTED, RUNNING, CellResult
 from harness.store import SCHEMA_VERSION, Store, StoreError
 from tests import pg_support
 from tests.store_support import SID_A, SID_B, cell, key, session

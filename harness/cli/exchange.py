@@ -31,7 +31,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from harness.cli.compare import read_sources
-    from harness.exchange import export_session
+    from harness.pytest_bench.exchange import export_session
 
     (src,) = read_sources([(args.store, args.session)])
     text = json.dumps(export_session(src.session, src.cells, src.machine), indent=2,
@@ -48,7 +48,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from harness.cli.common import UsageError
-    from harness.exchange import ExchangeError, import_document
+    from harness.pytest_bench.exchange import ExchangeError, import_document
     from harness.store import Store
 
     try:

@@ -33,9 +33,9 @@ def cmd_peak(args: argparse.Namespace) -> int:
 
     from harness.backends import split_backend_list
     from harness.cli.common import UsageError, print_json
-    from harness.config import SessionConfig, default_threads
-    from harness.machine import fingerprint
-    from harness.peak import measure_peaks
+    from harness.machine.fingerprint import fingerprint
+    from harness.machine.peak import measure_peaks
+    from harness.run.config import SessionConfig, default_threads
     from harness.store import Store
 
     threads = args.threads or default_threads()

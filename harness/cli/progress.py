@@ -22,7 +22,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from harness.results import DONE, CellKey, CellResult
+from harness.measure.results import DONE, CellKey, CellResult
 
 
 class SessionProgress:

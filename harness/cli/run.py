@@ -15,7 +15,8 @@ from typing import Any
 from rich.console import Console
 
 from harness.cli.common import add_store_option, make_console, plural, warn
-from harness.config import (
+from harness.counters import choices as counter_choices
+from harness.run.config import (
     MODEL_PREFIX,
     PRESETS,
     ConfigError,
@@ -28,14 +29,14 @@ from harness.config import (
     preset_value,
     with_overrides,
 )
-from harness.counters import choices as counter_choices
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 
 # flag -> SessionConfig field it overrides (argparse dest is the flag without dashes)
 OVERRIDES = {"--backends": "backends", "--precision": "precisions", "--threads": "threads",
              "--budget": "budget_s", "--target": "target", "--timeout": "timeout_s",
-             "--counters": "counters", "--layers": "layers"}
+             "--counters": "counters", "--layers": "layers", "--processes": "processes",
+             "--max-processes": "max_processes"}
 
 
 def _default(name: str) -> Any:
@@ -69,6 +70,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                                 f"±TARGET (fraction; default {_default('target'):g})")
     p.add_argument("--timeout", type=float, metavar="SECONDS",
                    help=f"limit on one cell's setup (default: {_default('timeout_s'):g} s)")
+    p.add_argument("--processes", type=int, metavar="N",
+                   help="worker process pairs per cell, spread over the session so minutes "
+                        "separate them; the interval resamples processes, then blocks "
+                        f"(default {_default('processes')})")
+    p.add_argument("--max-processes", type=int, metavar="N",
+                   help="most process pairs a cell may get when the process level dominates "
+                        "its interval and budget remains (default: twice --processes)")
     add_store_option(p)
     p.add_argument("--ladder", action="store_true",
                    help="time every rung of the baseline ladder (eager, channels_last, "
@@ -93,7 +101,7 @@ def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
     """The override flags the user gave, parsed and checked in the flags' own words."""
     from harness.backends import split_backend_list
 
-    raw = {flag: getattr(args, flag[2:]) for flag in OVERRIDES}
+    raw = {flag: getattr(args, flag[2:].replace("-", "_")) for flag in OVERRIDES}
     out: dict[str, Any] = {}
     if raw["--backends"] is not None:
         out["--backends"] = tuple(split_backend_list(raw["--backends"]))
@@ -103,7 +111,7 @@ def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
         out["--threads"] = _csv(raw["--threads"], int, "--threads")
         for t in out["--threads"]:
             check_field("threads", t, "--threads")
-    for flag in ("--budget", "--target", "--timeout"):
+    for flag in ("--budget", "--target", "--timeout", "--processes", "--max-processes"):
         if raw[flag] is not None:
             check_field(OVERRIDES[flag], raw[flag], flag)
             out[flag] = raw[flag]
@@ -251,7 +259,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _latest_here(store):  # noqa: ANN001, ANN202 - a Store, a SessionInfo
     """``--resume`` without an id: the latest session of *this* machine. In a fleet database the
     latest session overall is often another machine's, which must never be resumed here."""
-    from harness.machine import fingerprint
+    from harness.machine.fingerprint import fingerprint
     from harness.store import StoreError
 
     here = fingerprint()["id"]
@@ -307,7 +315,7 @@ def dry_run(args: argparse.Namespace) -> int:
 def finish(args, config, outcome, machine, out: Console) -> int:
     import reports
     from harness.cli.common import write_report_files
-    from harness.results import DONE
+    from harness.measure.results import DONE
 
     report = reports.build_report(outcome.info, outcome.cells, machine, baseline=config.baseline,
                                   store=str(args.store))

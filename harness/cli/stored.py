@@ -45,7 +45,7 @@ def _open_existing(ref):  # noqa: ANN001 - a StoreRef
 
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.cli.common import make_console, print_json, write_report_files
-    from harness.results import DONE, INTERRUPTED
+    from harness.measure.results import DONE, INTERRUPTED
 
     with _open_existing(args.store) as store:
         info = store.session(args.session)

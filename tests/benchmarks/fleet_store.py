@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 WRITER = textwrap.dedent("""
     import sys, time
-    from harness.results import CellKey, CellResult, SessionInfo
+    from harness.measure.results import CellKey, CellResult, SessionInfo
     from harness.store import Store
     url, sid, n, k = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     t0 = time.time()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.results import DONE, CellKey, CellResult
+from harness.measure.results import DONE, CellKey, CellResult
 from harness.store import Store, StoreError
 from tests.conftest import run_cli
 from tests.store_support import SID_A, populate, session, sha

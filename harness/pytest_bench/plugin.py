@@ -12,7 +12,7 @@ keep working; what pytest-benchmark lacks, the speed-up with a CI, comes back as
 Why in-process backends (``harness.backends.get_backend``) and alternated blocks: the timing
 loop, conversion, static shapes and explicit precision are the harness's, not re-written here;
 alternating blocks between the backends lets drift hit both sides alike, so the speed-up's
-interval is a paired block bootstrap (``harness.stats.speedup``), as in ``accelbench run``.
+interval is a paired block bootstrap (``harness.measure.stats.speedup``), as in ``accelbench run``.
 Registered through the ``pytest11`` entry point, so installing accelbench is enough.
 """
 
@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from harness import stats
+from harness.measure import stats
 
 BLOCK_S = 0.05  # one timed block: long enough to amortize the loop, short enough to alternate
 MIN_BLOCKS = 8  # enough blocks for a block bootstrap (stats.MIN_BOOTSTRAP_BLOCKS is 4)

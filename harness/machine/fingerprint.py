@@ -8,7 +8,7 @@ every result file.
 
 ``id`` hashes only hardware identity (hostname, CPU brand, logical CPU count, cache sizes,
 memory) so upgrading torch keeps the id while moving to another box changes it. The
-microarchitecture (``harness.microarch``, from CPUID family/model) joins the hash only when the
+microarchitecture (``harness.machine.microarch``, from CPUID family/model) joins the hash only when the
 brand names no part (``AMD EPYC`` on a VM): there it is what tells a Zen 4 from a Zen 5 host,
 while a brand with a part number already implies it, so every such machine keeps the id it
 had before the microarchitecture was recorded (its stored sessions and peaks stay its own). Cache sizes
@@ -31,8 +31,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from harness import microarch
-from harness.microarch import brand_is_ambiguous as _brand_is_ambiguous
+from harness.machine import microarch
+from harness.machine.microarch import brand_is_ambiguous as _brand_is_ambiguous
 
 SYSFS_CACHE = Path("/sys/devices/system/cpu/cpu0/cache")
 ISA_FLAGS = (
@@ -98,6 +98,16 @@ def _fingerprint() -> dict[str, Any]:
 
     out["counters"] = availability_report()
     return out
+
+
+def local_caches() -> tuple[dict[str, Any], dict[str, dict[str, int]]]:
+    """Cache sizes and geometry without the full fingerprint (py-cpuinfo costs a second): what a
+    worker hands its counter source (``harness.counters``) for the cache geometry."""
+    sizes, geometry = read_sysfs_caches(SYSFS_CACHE)
+    if any(sizes.values()):
+        return sizes, geometry
+    fp = fingerprint()
+    return fp["caches"], fp.get("cache_geometry") or {}
 
 
 def machine_id(hostname: str, brand: str, logical: int | None, caches: dict[str, Any],
