@@ -1,8 +1,8 @@
 """What a cell runs: a built-in spec or a user's own model, seen the same way by the runner.
 
 Why a separate notion from the spec: ``--model path.py:factory`` models have no spec, yet they
-get everything the built-in families get (FLOPs from the same profiler, IR caching keyed by the
-file's content, the same workers). The coordinator only ever talks to a ``Workload``.
+get everything the built-in families get (FLOPs from the same profiler, IR caching keyed by
+the built model, the same workers). The coordinator only ever talks to a ``Workload``.
 
 No model is ever built by the coordinator: building and profiling happen in a worker process
 (for specs and user files alike), so a model that crashes, hangs or exhausts memory fails its
@@ -11,9 +11,7 @@ own cells only.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from harness.config import MODEL_PREFIX
@@ -40,25 +38,11 @@ class Workload:
         return {"spec": None, "model": ref} if ref else {"spec": self.text, "model": None}
 
     def ir_key(self, seed: int) -> str:
-        """Identity of the converted model: a spec and seed, or a model file's content.
-
-        Library versions are part of the key so an upgrade never reuses a stale IR.
-        """
-        import torch
-
-        from harness import __version__
-
-        ref = self.model_ref
-        if ref:
-            path, _, factory = ref.rpartition(":")
-            try:
-                digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
-            except OSError:
-                digest = "missing"
-            what = f"model={digest}:{factory}"
-        else:
-            what = f"spec={self.text}"
-        return f"{what}|seed={seed}|torch={torch.__version__}|accelbench={__version__}"
+        """A label for cache entries made for this workload (the spec or model reference and
+        seed), for a person browsing the cache. Not the key: a name says nothing of what a
+        model file's imports build today, so the worker keys every artefact by the built
+        model itself (``harness.backends.artefacts.artefact_key``)."""
+        return f"{self.text}|seed={seed}"
 
     def profile_meta(self, worker_profile: dict[str, Any] | None = None) -> dict[str, Any]:
         """FLOPs, params, working set and modelled cache traffic joined into every cell."""
