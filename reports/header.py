@@ -58,6 +58,11 @@ def peaks(machine: Mapping[str, Any], cells) -> str | None:
         parts.append("gflops: " + ", ".join(inner))
     if num(bw := found.get("bandwidth_gbs")):
         parts.append(f"bandwidth_gbs {bw:.4g}{ci(found.get('bandwidth_ci95'))}")
+    levels = _m(found.get("cache_bandwidth_gbs"))
+    inner = [f"{lv.upper()} {x:.4g}{ci(_m(found.get('cache_bandwidth_ci95')).get(lv))}"
+             for lv, x in sorted(levels.items()) if num(x)]
+    if inner:
+        parts.append("cache triads GB/s: " + ", ".join(inner))
     how = [f"{found['threads']} threads" if num(found.get("threads")) else "",
            f"best of {found['rounds']} rounds" if num(found.get("rounds")) else "",
            time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(found["measured_at"]))

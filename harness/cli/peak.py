@@ -14,7 +14,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     from harness.store import DEFAULT_PATH as DEFAULT_STORE
 
     p = sub.add_parser("peak", help="measure attainable GEMM GFLOP/s and memory bandwidth "
-                       "(the roofline's roofs) and store them with the machine")
+                       "from DRAM, L3 and L2 (the roofline's roofs) and store them with the machine")
     p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"default {DEFAULT_STORE}")
     p.add_argument("--json", action="store_true", help="print the measured peaks as JSON")
     p.add_argument("--threads", type=int, help="threads (default: the sessions' default, all cores)")
@@ -65,7 +65,9 @@ def cmd_peak(args: argparse.Namespace) -> int:
             continue
         print(f"  GEMM {name:<10} {_ci(g['gflops'])} GFLOP/s (f32, {g['n']}^3; {_rounds(g)})")
     tri = peaks["detail"]["triad"]
-    print(f"  triad           {_ci(tri['gbs'])} GB/s ({tri['sized']}; {_rounds(tri)})")
+    print(f"  triad DRAM      {_ci(tri['gbs'])} GB/s ({tri['sized']}; {_rounds(tri)})")
+    for level, t in (peaks["detail"].get("cache_triads") or {}).items():
+        print(f"  triad {level.upper():<9} {_ci(t['gbs'])} GB/s ({t['sized']}; {_rounds(t)})")
     print(f"stored in {args.store}")
     return 0
 
@@ -95,4 +97,5 @@ def stored_peak(store_path: Path, machine_id: str) -> dict[str, Any] | None:
         return None
     return {"gflops": peak.get("gflops"), "bandwidth_gbs": peak.get("bandwidth_gbs"),
             "gflops_ci95": peak.get("gflops_ci95"), "bandwidth_ci95": peak.get("bandwidth_ci95"),
+            "cache_bandwidth_gbs": peak.get("cache_bandwidth_gbs"),
             "threads": peak.get("threads"), "measured_at": peak.get("measured_at")}
