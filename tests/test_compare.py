@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from reports.compare_gates import Rule
 from tests.compare_support import AMD, INTEL, SPECS, latencies, machine_store
 from tests.conftest import run_cli
 from tests.store_support import sha
@@ -74,7 +73,7 @@ def test_lost_speedup_fails_the_speedup_gate(tmp_path: Path) -> None:
     a = machine_store(tmp_path / "a.sqlite", "aaaa", latencies(), seed=1)
     b = machine_store(tmp_path / "b.sqlite", "bbbb", latencies(slow_ov=1.25), seed=2)
     proc = run_cli("compare", str(a), str(b), "--fail-on-regression", "speedup:5%",
-                   "--fail-on-regression", "median:0.5")  # 0.5 s: far beyond any change here
+                   "--fail-on-regression", "median:0.5s")  # far beyond any change here
     assert proc.returncode == 1
     lines = [x for x in proc.stderr.splitlines() if "regression" in x]
     assert len(lines) == len(SPECS) and all(x.count("speedup:5%") == 1 for x in lines)
@@ -83,12 +82,9 @@ def test_lost_speedup_fails_the_speedup_gate(tmp_path: Path) -> None:
 @pytest.mark.parametrize("rule", ["median", "median:5", "mean:5%", "speedup:-5%", "median:5%%",
                                   "median:five%"])
 def test_malformed_rule_exits_2(tmp_path: Path, rule: str) -> None:
-    if rule == "median:5":  # an absolute rule in seconds is well formed
-        assert Rule.parse(rule) == Rule("median", 5.0, False)
-        return
     proc = run_cli("compare", str(INTEL), str(AMD), "--fail-on-regression", rule)
     assert proc.returncode == 2
-    assert "malformed regression rule" in proc.stderr and rule in proc.stderr
+    assert "regression rule" in proc.stderr and rule in proc.stderr
     assert proc.stdout == ""
 
 

@@ -19,13 +19,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "compare", help="compare sessions from different machines, with significance",
         description="Join the cells of several sessions (stores, or STORE#SESSION) on identity "
-                    "and show per-machine speed-ups and latencies with 95%% intervals of their "
+                    "and show per-machine speed-ups and latencies with 95% intervals of their "
                     "ratios. The first source is the reference.")
     p.add_argument("sources", nargs="+", metavar="STORE[#SESSION]",
                    help="a store (its latest session) or a session in it; at least two")
     p.add_argument("--fail-on-regression", action="append", default=[], metavar="RULE",
-                   help="e.g. median:5%% or speedup:5%% (repeatable); exit 1 when the whole "
-                        "interval of a cell lies beyond the threshold")
+                   help="median:5%% (latency up 5%%), median:2ms or median:0.002s, speedup:5%% "
+                        "or speedup:0.2x (repeatable); a unit is required (%%, ms, s; x for "
+                        "speedup): a bare number is refused. Exit 1 when the whole interval of "
+                        "a cell lies beyond the threshold")
     p.add_argument("--out", type=Path, help="write compare.md/.html/.png/.json here")
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
     p.set_defaults(func=cmd_compare)
