@@ -69,6 +69,8 @@ def peaks(machine: Mapping[str, Any], cells) -> str | None:
            if num(found.get("measured_at")) else ""]
     if parts and any(how):  # how the roofs were measured; the rounds themselves stay in the store
         parts.append("measured with " + ", ".join(h for h in how if h))
+    if parts and machine.get("peaks_from"):
+        parts.append(f"from {machine['peaks_from']}")
     return "; ".join(parts) or None
 
 

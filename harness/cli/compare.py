@@ -106,5 +106,7 @@ def _read(path: Path, session: str | None):
             store = Store.open(path, readonly=True)
         with store:
             info = store.session(session)
-            machine = store.machine(info.machine_id) if info.machine_id else None
+            from harness.peaks_home import machine_with_peaks
+
+            machine = machine_with_peaks(store, info.machine_id, path)
             return info, machine, store.cells(info.id)

@@ -32,6 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_peak(args: argparse.Namespace) -> int:
     from dataclasses import fields
 
+    from harness import peaks_home
     from harness.backends import split_backend_list
     from harness.cli.common import UsageError, print_json
     from harness.config import SessionConfig, default_threads
@@ -54,6 +55,7 @@ def cmd_peak(args: argparse.Namespace) -> int:
                           triad_elements_override=elements)
     with Store.open(args.store) as store:
         store.put_peak(machine["id"], peaks, measured=peaks["measured_at"])
+    home = peaks_home.save(machine["id"], peaks)  # where every other store finds them
     if args.json:
         print_json(peaks)
         return 0
@@ -68,7 +70,8 @@ def cmd_peak(args: argparse.Namespace) -> int:
     print(f"  triad DRAM      {_ci(tri['gbs'])} GB/s ({tri['sized']}; {_rounds(tri)})")
     for level, t in (peaks["detail"].get("cache_triads") or {}).items():
         print(f"  triad {level.upper():<9} {_ci(t['gbs'])} GB/s ({t['sized']}; {_rounds(t)})")
-    print(f"stored in {args.store}")
+    print(f"stored in {args.store}" + (f" and in {home}, where reports from any store on this "
+                                       f"machine find them" if home else ""))
     return 0
 
 
@@ -87,12 +90,14 @@ def _ci(summary: dict[str, Any]) -> str:
 
 def stored_peak(store_path: Path, machine_id: str) -> dict[str, Any] | None:
     """The latest stored peaks of a machine as ``accelbench machine`` shows them, or None."""
+    from harness import peaks_home
     from harness.store import Store
 
     if not store_path.exists():
-        return None
-    with Store.open(store_path, readonly=True) as store:
-        peak = store.peaks(machine_id)
+        peak = peaks_home.load(machine_id)
+    else:
+        with Store.open(store_path, readonly=True) as store:
+            peak = peaks_home.peaks_for(store, machine_id)
     if peak is None:
         return None
     return {"gflops": peak.get("gflops"), "bandwidth_gbs": peak.get("bandwidth_gbs"),

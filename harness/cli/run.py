@@ -224,7 +224,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                 on_start=lambda info, total: progress.start(info.id, total),
                 on_cell=progress.cell, on_block=progress.block, on_wait=progress.wait,
             )
-        machine = store.machine(outcome.info.machine_id) if outcome.info.machine_id else None
+        from harness.peaks_home import machine_with_peaks
+
+        machine = machine_with_peaks(store, outcome.info.machine_id, args.store)
     if outcome.interrupted:
         # The user asked to stop and the cells are saved: further Ctrl-Cs must not turn the
         # short way out (report, resume hint, exit 130) into a death by signal.

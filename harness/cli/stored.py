@@ -48,7 +48,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     with _open_existing(args.store) as store:
         info = store.session(args.session)
         cells = store.cells(info.id)
-        machine = store.machine(info.machine_id) if info.machine_id else None
+        from harness.peaks_home import machine_with_peaks
+
+        machine = machine_with_peaks(store, info.machine_id, args.store)
     import reports  # after the store is known good: a bad one is refused without the plotting stack
 
     config = info.config if isinstance(info.config, dict) else {}

@@ -24,9 +24,14 @@ def roofline(report: Report):
         return None
     blocks: list[Block] = [Heading("Roofline")]
     if not peaks:
-        blocks.append(Paragraph("This machine's peaks were never measured, so the points have "
-                                "no roofs: run `accelbench peak` once and render again.",
-                                tone="warning"))
+        searched = (report.machine or {}).get("peaks_searched") or []
+        where = (f" (looked in {' and in '.join(searched)})" if searched else "")
+        blocks.append(Paragraph(
+            f"No measured peaks for this machine{where}, so the points have no roofs. Run "
+            f"`accelbench peak` once on this machine: it keeps the roofs in its store and in a "
+            f"per-machine file that reports from every store find. Peaks measured into another "
+            f"store before that file existed: render with `--store` of that store, or run "
+            f"`accelbench peak` again.", tone="warning"))
     rows = [{"spec": p["spec"], "backend": p["backend"],
              "ai": f"{p['arithmetic_intensity']:.3g}", "basis": basis_words(p.get("intensity_basis")),
              "source": str(p.get("source")), "gflops": f"{p['achieved_gflops']:.3g}",
