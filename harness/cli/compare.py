@@ -106,7 +106,5 @@ def _read(path: Path, session: str | None):
             store = Store.open(path, readonly=True)
         with store:
             info = store.session(session)
-            from harness.peaks_home import machine_with_peaks
-
-            machine = machine_with_peaks(store, info.machine_id, path)
+            machine = store.machine(info.machine_id) if info.machine_id else None
             return info, machine, store.cells(info.id)

@@ -93,14 +93,15 @@ def stored_peak(store_path: Path, machine_id: str) -> dict[str, Any] | None:
     from harness import peaks_home
     from harness.store import Store
 
-    if not store_path.exists():
-        peak = peaks_home.load(machine_id)
-    else:
+    peak, where = None, None
+    if store_path.exists():
         with Store.open(store_path, readonly=True) as store:
-            peak = peaks_home.peaks_for(store, machine_id)
+            peak, where = store.peaks(machine_id), str(store_path)
+    if peak is None:
+        peak, where = peaks_home.load(machine_id), str(peaks_home.peaks_file(machine_id))
     if peak is None:
         return None
     return {"gflops": peak.get("gflops"), "bandwidth_gbs": peak.get("bandwidth_gbs"),
             "gflops_ci95": peak.get("gflops_ci95"), "bandwidth_ci95": peak.get("bandwidth_ci95"),
-            "cache_bandwidth_gbs": peak.get("cache_bandwidth_gbs"),
+            "cache_bandwidth_gbs": peak.get("cache_bandwidth_gbs"), "from": where,
             "threads": peak.get("threads"), "measured_at": peak.get("measured_at")}

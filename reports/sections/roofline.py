@@ -3,6 +3,7 @@ the machine's measured roofs (``accelbench peak``); numbers from ``reports.roofl
 
 from __future__ import annotations
 
+from reports import fmt
 from reports.document import Block, Figure, Heading, Paragraph, table
 from reports.roofline import (
     above_roof,
@@ -43,7 +44,7 @@ def roofline(report: Report):
            and not (r.meta.get("counters") or {}).get("arithmetic_intensity")]
     if off:  # e.g. cachegrind measured 0 LLC misses: no traffic, so no finite intensity
         blocks.append(Paragraph(
-            f"{len(off)} timed cells have no arithmetic intensity (no traffic measured, or no "
+            f"{fmt.count(len(off), 'timed cell')} {'has' if len(off) == 1 else 'have'} no arithmetic intensity (no traffic measured, or no "
             f"counters; e.g. {off[0].key.spec} on {off[0].key.backend}) and are left off."))
     unroofed = sorted({p["level"] for p in points if p["level"] != p["roof_level"]})
     if peaks and unroofed:  # peaks from before `accelbench peak` measured the cache levels
