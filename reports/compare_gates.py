@@ -79,6 +79,6 @@ def regressions(cmp: Comparison, rules: Sequence[Rule]) -> list[str]:
                 what = (f"{row.key.spec} {row.key.backend} {row.key.precision} "
                         f"t={row.key.threads}" if rule.field == "median" else
                         f"{row.spec} {row.candidate}/{row.baseline} {row.precision} t={row.threads}")
-                out.append(f"{rule}: {what}: {labels[i]} vs {labels[0]} x{ch.ratio:.3f} "
+                out.append(f"{rule}: {what}: {labels[i]} vs {labels[0]} ×{ch.ratio:.3f} "
                            f"[{ch.ci95[0]:.3f}, {ch.ci95[1]:.3f}]")
     return out

@@ -157,3 +157,19 @@ def test_paper_claims_of_a_ladder_session_are_about_openvino_not_the_first_rung(
     average = claims(view)[0]["here"]
     geo = math.sqrt((15.3 / 3.17) * (10.9 / 2.2))
     assert math.isclose(float(average.split()[1].rstrip("×")), geo, rel_tol=0.02)
+
+
+def test_ladder_shares_are_printed_in_the_terminal():
+    """Issue 28: `run --ladder` showed the rung shares only in report.md."""
+    from rich.console import Console
+
+    from harness.results import SessionInfo
+    from reports.render import render_terminal
+    from reports.tables import build_report
+
+    report = build_report(SessionInfo("s", 0.0),
+                          cells("mobilenetv2", latencies(15.3, 11.8, 8.7, 6.0, 3.17)), None)
+    console = Console(record=True, width=250, color_system=None)
+    render_terminal(report, console)
+    text = console.export_text()
+    assert "baseline ladder" in text and "share: layout" in text and "17%" in text
