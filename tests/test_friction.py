@@ -48,3 +48,15 @@ def test_sessions_and_machine_read_as_text(tmp_path: Path) -> None:
     peak = text[text.index("peak "):]
     assert "{" not in peak and "torch 51.25" in peak and "DRAM 9.5, L2 80" in peak
     assert f"from {store}" in peak
+
+
+def test_compare_warns_when_one_session_comes_from_two_stores(tmp_path: Path) -> None:
+    import shutil
+
+    from tests.compare_support import INTEL
+
+    copy = tmp_path / "merged.sqlite"
+    shutil.copyfile(INTEL, copy)
+    proc = run_cli("compare", str(INTEL), str(copy))
+    assert proc.returncode == 0, proc.stderr
+    assert "hold the same session" in proc.stderr and str(copy) in proc.stderr

@@ -83,7 +83,22 @@ def read_sources(refs: list[str]):
     if len(set(labels)) != len(labels):
         from harness.cli.common import UsageError
         raise UsageError(f"the same session is given twice: {', '.join(refs)}")
+    _warn_same_session(out)
     return out
+
+
+def _warn_same_session(sources) -> None:
+    """One session read from two stores (a merged copy): its "change" is no change at all."""
+    from harness.cli.common import warn
+
+    seen: dict[str, str] = {}
+    for s in sources:
+        if s.session.id in seen:
+            warn(f"{seen[s.session.id]} and {s.path} hold the same session {s.session.id} (a "
+                 f"merged or copied store?): comparing it with itself shows no change by "
+                 f"construction")
+        else:
+            seen[s.session.id] = s.path
 
 
 def _read(path: Path, session: str | None):
