@@ -60,3 +60,11 @@ def test_compare_warns_when_one_session_comes_from_two_stores(tmp_path: Path) ->
     proc = run_cli("compare", str(INTEL), str(copy))
     assert proc.returncode == 0, proc.stderr
     assert "hold the same session" in proc.stderr and str(copy) in proc.stderr
+
+
+def test_explain_piped_prints_full_width(tmp_path: Path) -> None:
+    proc = run_cli("explain", TINY, "--threads", "1", "--passes", "2",
+                   "--store", str(tmp_path / "s.sqlite"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "openvino:CPU ms" in proc.stdout and "activation" in proc.stdout
+    assert "…" not in proc.stdout  # rich folded nothing at an assumed 80 columns
