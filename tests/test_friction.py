@@ -68,3 +68,25 @@ def test_explain_piped_prints_full_width(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "openvino:CPU ms" in proc.stdout and "activation" in proc.stdout
     assert "…" not in proc.stdout  # rich folded nothing at an assumed 80 columns
+
+
+def test_piped_progress_shows_a_running_group_as_it_goes(monkeypatch) -> None:
+    import io
+
+    from rich.console import Console
+
+    from harness.cli import progress
+    from harness.results import CellKey
+
+    now = [100.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: now[0])
+    out = io.StringIO()
+    p = progress.SessionProgress(Console(file=out, width=200), live=False)
+    p.start("s1", 2)
+    key = CellKey(TINY, "torch", "f32", 1)
+    for t in (101.0, 102.0, 112.0, 113.0):  # blocks: a line now, then none until 10 s later
+        now[0] = t
+        p.block(key, [1.0, 2.0, 3.0])
+    lines = [ln for ln in out.getvalue().splitlines() if "..." in ln]
+    assert len(lines) == 2 and "median 2.000 ms (n=3)" in lines[0]
+    assert "elapsed 1 s" in lines[0] and "elapsed 12 s" in lines[1]
