@@ -94,3 +94,24 @@ def test_key_follows_weights_input_shape_and_settings_not_the_object():
     assert artefacts.artefact_key("int8-ir", net, x) != key
     assert artefacts.artefact_key("openvino-ir", net, x, precision="int8") != key
     assert key.startswith("openvino-ir:")
+
+
+def test_a_user_model_cell_is_named_by_file_name_and_content(tmp_path: Path) -> None:
+    import hashlib
+    import re
+
+    specs = []
+    for folder in ("alice", "bob"):  # two checkouts of the same file
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "net.py").write_text(NET)
+        _write(tmp_path / folder, width=8)
+        proc = run_cli("run", "--model", f"{tmp_path / folder / 'net.py'}:make", "--dry-run",
+                       "--json")
+        assert proc.returncode == 0, proc.stderr
+        specs += [c["spec"] for c in json.loads(proc.stdout)["cells"]]
+    digest = hashlib.sha256(NET.encode()).hexdigest()[:8]
+    assert set(specs) == {f"@net.py#{digest}:make"}  # no absolute path: comparable anywhere
+    (tmp_path / "bob" / "net.py").write_text(NET + "\n# edited\n")
+    proc = run_cli("run", "--model", f"{tmp_path / 'bob' / 'net.py'}:make", "--dry-run", "--json")
+    (edited,) = {c["spec"] for c in json.loads(proc.stdout)["cells"]}
+    assert re.fullmatch(r"@net\.py#[0-9a-f]{8}:make", edited) and edited != specs[0]

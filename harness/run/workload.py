@@ -11,7 +11,9 @@ own cells only.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from harness.config import MODEL_PREFIX
@@ -22,11 +24,13 @@ PROFILE_KEYS = ("flops", "macs", "params", "weight_bytes", "activation_bytes",
 
 @dataclass(frozen=True)
 class Workload:
-    text: str  # canonical spec, or "@path.py:factory"
+    text: str  # canonical spec, or "@/absolute/path.py:factory" (where to find the file)
+    name: str = ""  # what its cells are called; the spec, or see ``model_name``
 
     @classmethod
     def from_text(cls, text: str) -> Workload:
-        return cls(text)
+        ref = text[len(MODEL_PREFIX):] if text.startswith(MODEL_PREFIX) else None
+        return cls(text, model_name(ref) if ref else text)
 
     @property
     def model_ref(self) -> str | None:
@@ -48,6 +52,25 @@ class Workload:
         """FLOPs, params, working set and modelled cache traffic joined into every cell."""
         return meta_from_profile(worker_profile or {"error": "no worker returned a profile"})
 
+
+
+def model_name(ref: str) -> str:
+    """A user model's cell name: ``@net.py#1a2b3c4d:make``, the file's name and the first
+    hex digits of its content's SHA-256, never its absolute path.
+
+    Why: the same model file on another machine (another checkout, another home folder) must
+    give the same cell, or ``compare`` cannot join them; and an edited file is another model,
+    so it gets another name (a resumed session re-times it instead of mixing the two). What
+    the file imports is not part of the name; the IR cache is keyed by the built model itself
+    (``harness.backends.artefacts``). Stores written before keep their path names: a name is
+    only text to the store and the reports.
+    """
+    path, _, factory = ref.rpartition(":")
+    try:
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:8]
+    except OSError:
+        return MODEL_PREFIX + ref  # no file to read (yet): the worker will say so
+    return f"{MODEL_PREFIX}{Path(path).name}#{digest}:{factory}"
 
 
 def meta_from_profile(prof: dict[str, Any]) -> dict[str, Any]:
