@@ -12,7 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .registry import example_input, family, input_shape, parse, resolve
+from .families import family, parse, resolve
+from .registry import example_input, input_shape
 from .spec import Spec
 
 CALIBRATION_BATCH = 2  # >1 so train-mode BN has more than one value per channel at 1x1 maps

@@ -7,16 +7,27 @@ every renderer prints them at the top.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from harness.results import CellResult
+from harness.measure.results import CellResult
 
 from . import fmt
 
-if TYPE_CHECKING:
-    from .tables import CellRow
+
+class RowInterval(Protocol):
+    """What a caveat reads of a cell's row: its median and that median's 95% CI, in ms.
+
+    Why a protocol and not ``reports.tables.CellRow``: tables builds the rows and then asks for
+    their caveats, so naming its class here would point the arrow back (tables <-> caveats).
+    """
+
+    @property
+    def median_ms(self) -> float | None: ...
+
+    @property
+    def ci95_ms(self) -> tuple[float | None, float | None]: ...
 
 
 # Minor page faults per timed inference above which a cell's time includes memory mapping. A
@@ -28,7 +39,7 @@ def number(x: Any) -> float | None:
     return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
 
 
-def caveats(cells: Sequence[CellResult], rows: Sequence[CellRow],
+def caveats(cells: Sequence[CellResult], rows: Sequence[RowInterval],
             machine: Mapping[str, Any] | None) -> tuple[str, ...]:
     """Cells timed on a busy machine, stopped by the budget before their CI was tight, or whose
     timed inferences page-faulted.

@@ -55,3 +55,8 @@ def count(n: int, word: str, words: str | None = None) -> str:
 def one_line(s: object) -> str:
     """Reasons can be multi-line tracebacks; a table cell holds one line."""
     return " ".join(line.strip() for line in str(s).splitlines() if line.strip())
+
+
+def percent(x: float | None) -> str:
+    """A share as a whole percentage; "—" when unknown."""
+    return "—" if x is None else f"{100 * x:.0f}%"

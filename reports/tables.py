@@ -1,7 +1,7 @@
 """The report's data: per-cell statistics, speed-ups with intervals, and a per-backend summary.
 
 Why a separate data layer: Markdown, HTML, the terminal, the plots and ``--json`` must all say the
-same numbers, so they are computed once here from the raw samples (``harness.stats``) and every
+same numbers, so they are computed once here from the raw samples (``harness.measure.stats``) and every
 renderer only formats. Nothing here reads the store or times anything; the CLI passes plain data.
 
 A speed-up is only reported when both cells of a comparison are ``done``. A ``flagged`` cell ran,
@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from harness import parity, stats
 from harness.backends import DEFAULT_BASELINE
-from harness.results import DONE, FLAGGED, CellKey, CellResult, SessionInfo
+from harness.measure import parity, stats
+from harness.measure.estimate import cell_speedup, cell_summary
+from harness.measure.results import DONE, FLAGGED, CellKey, CellResult, SessionInfo
 
 from .caveats import caveats, number
 
@@ -40,7 +41,7 @@ class CellRow:
     key: CellKey
     status: str
     reason: str | None
-    stats: Mapping[str, Any]  # harness.stats.summarize() of the samples ({"n": 0, ...} if none)
+    stats: Mapping[str, Any]  # harness.measure.stats.summarize() of the samples ({"n": 0, ...} if none)
     warmup_ms: float | None
     meta: Mapping[str, Any]
     evidence: Mapping[str, Any] = field(default_factory=dict)  # CellResult.evidence()
@@ -72,6 +73,10 @@ class CellRow:
             "fraction_of_peak": (m.get("counters") or {}).get("fraction_of_peak"),  # the roofline
             "reason_kind": reason_kind(self.status, self.reason),
             "ci_method": s.get("ci_method"),
+            # process pairs the interval resampled, the variance components and what a
+            # one-process interval cannot tell (harness.measure)
+            "processes": s.get("processes", 1), "variance": s.get("variance"),
+            "ci_note": s.get("ci_note"),
             "p99_ms": s.get("p99"), "mean_ms": s.get("mean"), "iqr_ms": s.get("iqr"),
             "min_ms": s.get("min"), "max_ms": s.get("max"),
             "first_inference_ms": self.warmup_ms, "warmup_ms": self.warmup_ms,  # old name
@@ -116,7 +121,12 @@ class SpeedupRow:
     candidate: str
     speedup: float
     ci95: tuple[float, float]
-    ci_method: str | None = None  # harness.stats.speedup()'s: paired-blocks | blocks | iid
+    ci_method: str | None = None  # nested-pairs | paired-blocks | blocks | iid (estimate.py)
+    processes: int = 1  # process pairs the interval resampled (1: a one-process interval)
+    log_se: float | None = None  # standard error of log(speed-up): comparisons combine these
+    df: float | None = None
+    variance: Mapping[str, Any] | None = None  # components (harness.measure.nested)
+    ci_note: str | None = None  # what the interval cannot tell (one process, unpaired)
 
     @property
     def significant(self) -> bool:
@@ -129,6 +139,7 @@ class SpeedupRow:
             "speedup": self.speedup, "ci95": list(self.ci95),
             "precision": self.precision, "threads": self.threads,
             "significant": self.significant, "ci_method": self.ci_method,
+            "processes": self.processes, "variance": self.variance, "ci_note": self.ci_note,
         })
 
 
@@ -246,11 +257,12 @@ def build_report(
             if why is not None or base is None:  # _why_not says why whenever base is None
                 excluded.append(Excluded(spec, prec, thr, baseline, cand.key.backend,
                                          why or f"no {baseline} cell"))
-            else:  # clean, alternated block pairs only (harness.results.CellResult.clean)
-                (bs, bb), (cs, cb) = base.clean(), cand.clean()
-                r = stats.speedup(bs, cs, baseline_blocks=bb, candidate_blocks=cb)
+            else:  # clean, alternated block pairs only (CellResult.clean), nested over processes
+                r = cell_speedup(base, cand)
                 speedups.append(SpeedupRow(spec, prec, thr, baseline, cand.key.backend,
-                                           r["speedup"], tuple(r["ci95"]), r["ci_method"]))
+                                           r["speedup"], tuple(r["ci95"]), r["ci_method"],
+                                           r.get("processes") or 1, r.get("log_se"),
+                                           r.get("df"), r.get("variance"), r.get("ci_note")))
 
     mid, brand = _machine(machine, session)
     return Report(session=session, store=store, baseline=baseline, machine_id=mid,
@@ -263,7 +275,7 @@ def build_report(
 
 def _row(c: CellResult) -> CellRow:
     timed = c.status in _TIMED
-    summary = stats.summarize(*c.clean()) if timed else stats.summarize([])
+    summary = cell_summary(c) if timed else stats.summarize([])
     return CellRow(key=c.key, status=c.status, reason=_reason(c), stats=summary,
                    warmup_ms=c.warmup_ms if timed else None, meta=dict(c.meta),
                    evidence=c.evidence())

@@ -21,7 +21,7 @@ def test_every_family_of_the_study_is_registered():
 def test_family_takes_the_common_keys(name):
     params = {p.name: p for p in archs.family(name).params}
     assert {"batch", "res", "classes", "act"} <= set(params)
-    assert set(params["act"].choices) == {"relu", "relu6", "silu", "gelu", "tanh", "hardswish"}
+    assert set(params["act"].choices) == {"relu", "relu6", "silu", "gelu", "tanh", "hardswish", "leakyrelu"}
     assert archs.family(name).doc, "family docstring is its user-facing description"
 
 

@@ -76,7 +76,7 @@ def test_piped_progress_shows_a_running_group_as_it_goes(monkeypatch) -> None:
     from rich.console import Console
 
     from harness.cli import progress
-    from harness.results import CellKey
+    from harness.measure.results import CellKey
 
     now = [100.0]
     monkeypatch.setattr(progress.time, "monotonic", lambda: now[0])

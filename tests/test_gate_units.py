@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from reports.compare_gates import Rule
+from reports.compare.gates import Rule
 from tests.compare_support import AMD, INTEL
 from tests.conftest import run_cli
 

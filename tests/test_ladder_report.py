@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from harness.backends.ladder import LADDER
-from harness.results import DONE, FAILED, CellKey, CellResult
+from harness.measure.results import DONE, FAILED, CellKey, CellResult
 from reports.ladder import depth_trend, ladder_rows, plot_ladder
 
 
@@ -103,7 +103,7 @@ def test_paper_section_names_the_native_framework_rung_and_ov_over_the_best_torc
     """The issue's MobileNetV2 ladder over ten specs: OpenVINO is 4.8x over eager (the nearest
     to the paper's 3.8x/4.8x readings) and 1.9x over the fastest PyTorch rung (compile with
     freezing)."""
-    from harness.results import SessionInfo
+    from harness.measure.results import SessionInfo
     from reports.sections.paper import ladder_claims
     from reports.tables import build_report
 
@@ -123,7 +123,7 @@ def test_paper_section_names_the_native_framework_rung_and_ov_over_the_best_torc
 def test_a_one_spec_ladder_judges_no_average_and_says_differs_nowhere():
     """Issue 28: a one-spec --ladder session said "differs" on a claim while the average rows
     said "cannot tell". One spec is no sample of the paper's grid: not measured, everywhere."""
-    from harness.results import SessionInfo
+    from harness.measure.results import SessionInfo
     from reports.render import render_markdown
     from reports.sections.paper import NOT_MEASURED, claims, ladder_claims, study_view
     from reports.tables import build_report
@@ -145,7 +145,7 @@ def test_a_one_spec_ladder_judges_no_average_and_says_differs_nowhere():
 
 
 def test_paper_claims_of_a_ladder_session_are_about_openvino_not_the_first_rung():
-    from harness.results import SessionInfo
+    from harness.measure.results import SessionInfo
     from reports.sections.paper import claims, study_view
     from reports.tables import build_report
 
@@ -163,7 +163,7 @@ def test_ladder_shares_are_printed_in_the_terminal():
     """Issue 28: `run --ladder` showed the rung shares only in report.md."""
     from rich.console import Console
 
-    from harness.results import SessionInfo
+    from harness.measure.results import SessionInfo
     from reports.render import render_terminal
     from reports.tables import build_report
 

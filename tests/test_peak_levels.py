@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import peak
 from harness.counters.cell import roof_fraction
+from harness.machine import peak
 from harness.store import Store
 from reports.roofline import attainable, serving_level
 from tests.conftest import run_cli

@@ -33,7 +33,7 @@ def test_tiny(accelbench):
 def _plugin_args() -> list[str]:
     """Load the plugin by module name unless an installed entry point already does."""
     names = {ep.name for ep in metadata.entry_points(group="pytest11")}
-    return [] if "accelbench" in names else ["-p", "harness.pytest_plugin"]
+    return [] if "accelbench" in names else ["-p", "harness.pytest_bench.plugin"]
 
 
 def test_fixture_reports_both_backends_and_gates(pytester: pytest.Pytester) -> None:
@@ -112,7 +112,7 @@ def test_fixture_matches_the_cli_threads_parity_machine_and_pairs(pytester: pyte
                                                                    tmp_path) -> None:
     """Issue 28, item 4: the CLI's threads, outputs checked, one machine id, pairs that
     import as pairs, and a one-paragraph print."""
-    from harness.config import default_threads
+    from harness.run.config import default_threads
     from tests.conftest import run_cli
 
     pytester.makepyfile(test_user=CLI_LIKE)

@@ -10,7 +10,7 @@ from pathlib import Path  # noqa: F401  (type of tmp_path)
 
 import pytest
 
-from harness.results import SessionInfo
+from harness.measure.results import SessionInfo
 from reports import build_report, write_report
 from tests.test_report_sections import study_cells
 from tests.test_reports import MACHINE, png_size

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from rich.console import Console
 
-from harness.results import SessionInfo
+from harness.measure.results import SessionInfo
 from reports import (
     build_report,
     document,
@@ -184,7 +184,7 @@ def test_an_average_over_a_few_specs_cannot_settle_the_papers_average():
 
 def test_the_paper_preset_sweeps_depth_and_width_for_every_design_pattern():
     import archs
-    from harness.config import load_preset
+    from harness.run.config import load_preset
     from reports.trends import PATTERNS
 
     resolved = [(w.split(":", 1)[0], archs.resolve(w)) for w in load_preset("paper").workloads]

@@ -17,22 +17,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from harness.backends.errors import BackendError, PrepareError  # noqa: F401  (re-exported)
+from harness.backends.options import config_kwargs, format_options
+
 # Failure kinds are defined with the worker protocol; re-exported here for the backends.
-from harness.run.protocol import CONVERSION, RUNTIME  # noqa: F401
+from harness.run.protocol import AVAILABILITY, CONVERSION, RUNTIME  # noqa: F401
 
 PRECISIONS = ("f32", "bf16")
-
-
-class BackendError(ValueError):
-    """A backend string that names nothing runnable (unknown name, malformed device)."""
-
-
-class PrepareError(RuntimeError):
-    """Preparation failed. ``kind`` says at which stage: conversion/compilation or running."""
-
-    def __init__(self, message: str, kind: str = CONVERSION) -> None:
-        super().__init__(message)
-        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -172,8 +163,6 @@ class Backend(ABC):
 
     def make_config(self, device: str, options: tuple[tuple[str, Any], ...] = ()) -> Any:
         """The backend's frozen config for a (normalized) device and parsed options."""
-        from harness.backends.options import config_kwargs
-
         return self.Config(device=device, **config_kwargs(self.Config, options))
 
     @classmethod
@@ -202,8 +191,6 @@ class Backend(ABC):
 
     @classmethod
     def canonical(cls, device: str, options: tuple[tuple[str, Any], ...] = ()) -> str:
-        from harness.backends.options import format_options
-
         if device == cls.default_device and not cls.spell_default_device:
             return cls.name + format_options(options)
         return f"{cls.name}:{device}" + format_options(options)

@@ -10,6 +10,12 @@ including what OpenVINO chose when it could not honour a request (bf16 without h
 Options: ``openvino:CPU[hint=THROUGHPUT,streams=4]`` sets the performance hint and the stream
 count (``streams=auto`` leaves the count to the hint). The timing loop is one synchronous
 request either way, so these options show what a latency measurement costs under each setting.
+``openvino:CPU[sparse_rate=0.5]`` sets ``CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE``: OpenVINO may
+then pack the weights of MatMul/FullyConnected layers with at least that share of zeros
+(documented for int8 weights on CPUs with AMX). The rate is read back, and so are the kernels
+the FullyConnected layers run (``fully_connected_kernels``; ``sparse_weights_packed`` is true
+only when one of them is a sparse kernel), so a cell says whether the packing happened. A
+device without the property skips the cell with that reason.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import numpy as np
 
 from harness.backends import artefacts, ircache, register
 from harness.backends.base import (
+    AVAILABILITY,
     RUNTIME,
     Backend,
     BackendError,
@@ -38,6 +45,7 @@ from harness.backends.base import (
 from harness.backends.openvino_props import (
     READ_BACK,
     effective_precision,
+    fully_connected_kernels,
     openvino_devices,
     plain,
     read_properties,
@@ -45,6 +53,7 @@ from harness.backends.openvino_props import (
 )
 from harness.backends.options import option
 
+SPARSE_RATE = "CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE"
 _PHYSICAL = re.compile(r"^[A-Z][A-Z0-9_]*(\.\d+)?$")
 VIRTUAL = ("AUTO", "HETERO", "MULTI", "BATCH")  # devices that place work on other devices
 HINTS = ("LATENCY", "THROUGHPUT", "CUMULATIVE_THROUGHPUT")
@@ -74,6 +83,9 @@ class OpenVINOConfig:
     performance_hint: str = option("hint", str, "LATENCY", "PERFORMANCE_HINT", choices=HINTS)
     num_streams: int | str = option("streams", int, 1, "NUM_STREAMS (auto: the hint decides)",
                                     lo=1, hi=1024, words=("auto",))
+    sparse_rate: float = option("sparse_rate", float, 1.0, "CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE "
+                                "(pack weights with at least this share of zeros; 1: off)",
+                                lo=0.0, hi=1.0)
 
     def __post_init__(self) -> None:
         split_device(self.device)
@@ -201,12 +213,25 @@ class OpenVINOBackend(Backend):
         if self.config.num_streams == "auto":  # the hint decides; read back into properties
             del wanted["NUM_STREAMS"]
         virtual, targets = split_device(self.config.device)
+        if self.config.sparse_rate != 1.0:
+            self._require(SPARSE_RATE, targets or [self.config.device])
+            wanted[SPARSE_RATE] = float(self.config.sparse_rate)
         if virtual is None:
             return self._supported(self.config.device, wanted)
         config = self._supported(virtual, {"PERFORMANCE_HINT": self.config.performance_hint})
         targets = targets or list(self.core.available_devices)
         config["DEVICE_PROPERTIES"] = {t: self._supported(t, wanted) for t in targets}
         return config
+
+    def _require(self, key: str, devices: list[str]) -> None:
+        """A property the user asked for that a device lacks skips the cell, saying so."""
+        for dev in devices:
+            try:
+                supported = self.core.get_property(dev, "SUPPORTED_PROPERTIES")
+            except Exception:  # unknown to this Core: compile_model will say why
+                continue
+            if key not in supported:
+                raise PrepareError(f"OpenVINO device {dev} has no property {key}", AVAILABILITY)
 
     def _supported(self, device: str, wanted: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -235,6 +260,10 @@ class OpenVINOBackend(Backend):
                     continue
         props["devices"] = devices
         props["runtime_precisions"] = runtime_precisions(cm)
+        kernels = fully_connected_kernels(cm)
+        if kernels:
+            props["fully_connected_kernels"] = kernels
+            props["sparse_weights_packed"] = any("sparse" in k for k in kernels)
         props["openvino_version"] = ov.get_version()
         return props
 

@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 
 import archs
-from harness.config import ConfigError
+from harness.run.config import ConfigError
 from harness.store import StoreError
 
 

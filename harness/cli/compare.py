@@ -28,6 +28,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "or speedup:0.2x (repeatable); a unit is required (%%, ms, s; x for "
                         "speedup): a bare number is refused. Exit 1 when the whole interval of "
                         "a cell lies beyond the threshold")
+    p.add_argument("--noise", default="5%", metavar="PERCENT",
+                   help="noise threshold: a change is real only when its whole 95%% interval "
+                        "lies beyond ±PERCENT (default 5%%); comparing two sessions of one "
+                        "machine (an A/A run) prints the spread it has shown")
     p.add_argument("--out", type=Path, help="write compare.md/.html/.png/.json here")
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
     p.set_defaults(func=cmd_compare)
@@ -37,7 +41,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from harness.cli.common import UsageError, print_json
 
     try:
-        from reports.compare_gates import Rule
+        from reports.compare.gates import Rule
         rules = [Rule.parse(r) for r in args.fail_on_regression]
     except ValueError as e:
         raise UsageError(str(e)) from None
@@ -45,12 +49,23 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UsageError("compare needs at least two sources (STORE or STORE#SESSION)")
     sources = read_sources(args.sources)
 
-    from reports.compare import build_comparison
-    from reports.compare_gates import regressions
-    from reports.compare_render import render_markdown, write_comparison
+    from reports.compare.analysis import build_comparison
+    from reports.compare.gates import regressions
+    from reports.compare.render import render_markdown, write_comparison
 
-    cmp = build_comparison(sources)
+    cmp = build_comparison(sources, noise=_noise(args.noise))
     bad = regressions(cmp, rules)
+    from reports.compare.analysis import run_to_run_spread
+
+    spread = run_to_run_spread(cmp)
+    if spread:
+        seen = max(spread.values())
+        shown = ", ".join(f"{k} {v:.1%}" for k, v in spread.items())
+        print(f"accelbench: {cmp.sources[0].label} and {cmp.sources[1].label} ran on one machine: "
+              f"run-to-run spread (95th percentile of |change|) {shown}"
+              + (f"; the noise threshold {cmp.noise:.0%} is below it, so some changes called "
+                 f"real may be this machine's noise" if seen > cmp.noise else ""),
+              file=sys.stderr)
     if args.out:
         paths = write_comparison(cmp, args.out, regressions=bad)
     if args.json:
@@ -65,9 +80,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _noise(text: str) -> float:
+    from harness.cli.common import UsageError
+
+    t = str(text).strip()
+    try:
+        value = float(t[:-1]) / 100 if t.endswith("%") else None
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value < 1:
+        raise UsageError(f"--noise {text!r}: give a percentage from 0% to 99%, e.g. 5%")
+    return value
+
+
 def read_sources(refs: list[str]):
-    """Read each ``STORE[#SESSION]`` into a ``reports.compare.Source`` with a unique label."""
-    from reports.compare import Source
+    """Read each ``STORE[#SESSION]`` into a ``reports.compare.analysis.Source`` with a unique label."""
+    from reports.compare.analysis import Source
 
     read = []
     for ref in refs:

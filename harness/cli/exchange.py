@@ -33,7 +33,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from harness.cli.compare import read_sources
-    from harness.exchange import export_session
+    from harness.pytest_bench.exchange import export_session
 
     (src,) = read_sources([f"{args.store}#{args.session}" if args.session else str(args.store)])
     text = json.dumps(export_session(src.session, src.cells, src.machine), indent=2,
@@ -50,7 +50,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from harness.cli.common import UsageError
-    from harness.exchange import ExchangeError, import_document
+    from harness.pytest_bench.exchange import ExchangeError, import_document
     from harness.store import Store
 
     try:

@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from harness.config import MODEL_PREFIX, ConfigError, canonical_workload, default_threads
+from harness.run.config import MODEL_PREFIX, ConfigError, canonical_workload, default_threads
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import archs
 from harness.cli.common import UsageError, plural, print_json
-from harness.config import MODEL_PREFIX, canonical_workload
+from harness.run.config import MODEL_PREFIX, canonical_workload
 from harness.store import DEFAULT_PATH
 
 
@@ -70,7 +70,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 def cmd_machine(args: argparse.Namespace) -> int:
     from harness.cli.peak import stored_peak
-    from harness.machine import fingerprint
+    from harness.machine.fingerprint import fingerprint
 
     fp = fingerprint()
     fp["peak"] = stored_peak(args.store, fp["id"])

@@ -32,12 +32,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_peak(args: argparse.Namespace) -> int:
     from dataclasses import fields
 
-    from harness import peaks_home
     from harness.backends import split_backend_list
     from harness.cli.common import UsageError, print_json
-    from harness.config import SessionConfig, default_threads
-    from harness.machine import fingerprint
-    from harness.peak import measure_peaks
+    from harness.machine import peaks_home
+    from harness.machine.fingerprint import fingerprint
+    from harness.machine.peak import measure_peaks
+    from harness.run.config import SessionConfig, default_threads
     from harness.store import Store
 
     threads = args.threads or default_threads()
@@ -90,7 +90,7 @@ def _ci(summary: dict[str, Any]) -> str:
 
 def stored_peak(store_path: Path, machine_id: str) -> dict[str, Any] | None:
     """The latest stored peaks of a machine as ``accelbench machine`` shows them, or None."""
-    from harness import peaks_home
+    from harness.machine import peaks_home
     from harness.store import Store
 
     peak, where = None, None

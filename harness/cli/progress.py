@@ -25,7 +25,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from harness.results import DONE, CellKey, CellResult
+from harness.measure.results import DONE, CellKey, CellResult
 
 PIPE_EVERY_S = 10.0  # a plain progress line while a group runs, at most this often
 

@@ -44,12 +44,12 @@ def _open_existing(path: Path):
 
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.cli.common import make_console, print_json, write_report_files
-    from harness.results import DONE, INTERRUPTED
+    from harness.measure.results import DONE, INTERRUPTED
 
     with _open_existing(args.store) as store:
         info = store.session(args.session)
         cells = store.cells(info.id)
-        from harness.peaks_home import machine_with_peaks
+        from harness.machine.peaks_home import machine_with_peaks
 
         machine = machine_with_peaks(store, info.machine_id, args.store)
     import reports  # after the store is known good: a bad one is refused without the plotting stack

@@ -69,17 +69,6 @@ class CellCounters:
             return {**base, "error": f"{type(exc).__name__}: {exc}"}
 
 
-def local_caches() -> tuple[dict[str, Any], dict[str, dict[str, int]]]:
-    """Cache sizes and geometry without the full fingerprint (py-cpuinfo costs a second)."""
-    from harness.machine import SYSFS_CACHE, fingerprint, read_sysfs_caches
-
-    sizes, geometry = read_sysfs_caches(SYSFS_CACHE)
-    if any(sizes.values()):
-        return sizes, geometry
-    fp = fingerprint()
-    return fp["caches"], fp.get("cache_geometry") or {}
-
-
 def request_counters(client: Any, choice: str) -> dict[str, Any] | None:
     """Ask a worker (``harness.run.client.WorkerClient``) to stop its window and answer.
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.config import SessionConfig
-from harness.results import CellKey
+from harness.measure.results import CellKey
+from harness.run.config import SessionConfig
 from harness.run.workload import Workload
 
 

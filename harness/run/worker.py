@@ -188,7 +188,7 @@ class Worker:
     def _open_counters(self, msg: dict[str, Any], profile: Any) -> None:
         """Start the session's counter source after setup, so only timed work is counted."""
         from harness.counters import CellCounters, CountContext
-        from harness.counters.cell import local_caches
+        from harness.machine.fingerprint import local_caches
 
         self.counting = None
         choice = msg.get("counters") or "off"
@@ -224,7 +224,7 @@ class Worker:
         path = msg.get("path")
         if not isinstance(path, str) or not path.endswith(".npy"):
             raise Failure(f"path={path!r}: expected a .npy file path", PROTOCOL)
-        from harness import parity
+        from harness.measure import parity
 
         out = np.asarray(self._need_prepared().output(), dtype=np.float32)
         np.save(path, out, allow_pickle=False)

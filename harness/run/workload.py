@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.config import MODEL_PREFIX
+from harness.run.config import MODEL_PREFIX
 
 PROFILE_KEYS = ("flops", "macs", "params", "weight_bytes", "activation_bytes",
-                "peak_working_set_bytes", "input_shape", "resolved")
+                "peak_working_set_bytes", "input_shape", "resolved", "nonzero_params")
 
 
 @dataclass(frozen=True)

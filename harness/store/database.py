@@ -25,7 +25,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from harness.results import FINISHED, INTERRUPTED, RUNNING, CellKey, CellResult, SessionInfo
+from harness.measure.results import FINISHED, INTERRUPTED, RUNNING, CellKey, CellResult, SessionInfo
 from harness.store import merge as store_merge
 from harness.store import schema as store_schema
 from harness.store.schema import (

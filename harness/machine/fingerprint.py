@@ -87,6 +87,16 @@ def _fingerprint() -> dict[str, Any]:
     return out
 
 
+def local_caches() -> tuple[dict[str, Any], dict[str, dict[str, int]]]:
+    """Cache sizes and geometry without the full fingerprint (py-cpuinfo costs a second): what a
+    worker hands its counter source (``harness.counters``) for the cache geometry."""
+    sizes, geometry = read_sysfs_caches(SYSFS_CACHE)
+    if any(sizes.values()):
+        return sizes, geometry
+    fp = fingerprint()
+    return fp["caches"], fp.get("cache_geometry") or {}
+
+
 def machine_id(hostname: str, brand: str, logical: int | None, caches: dict[str, Any],
                memory_bytes: int | None) -> str:
     """12 hex digits of a hash of the hardware identity. Memory is rounded to whole GiB because

@@ -12,7 +12,7 @@ keep working; what pytest-benchmark lacks, the speed-up with a CI, comes back as
 Why in-process backends (``harness.backends.get_backend``) and alternated blocks: the timing
 loop, conversion, static shapes and explicit precision are the harness's, not re-written here;
 alternating blocks between the backends lets drift hit both sides alike, so the speed-up's
-interval is a paired block bootstrap (``harness.stats.speedup``), as in ``accelbench run``.
+interval is a paired block bootstrap (``harness.measure.stats.speedup``), as in ``accelbench run``.
 Registered through the ``pytest11`` entry point, so installing accelbench is enough.
 
 Why it behaves as ``accelbench run`` does (issue 28: 4.50x here against 5.64x from the CLI):
@@ -35,7 +35,7 @@ from typing import Any
 
 import pytest
 
-from harness import parity, stats
+from harness.measure import parity, stats
 
 BLOCK_S = 0.05  # one timed block: long enough to amortize the loop, short enough to alternate
 MIN_BLOCKS = 8  # enough blocks for a block bootstrap (stats.MIN_BOOTSTRAP_BLOCKS is 4)
@@ -109,7 +109,7 @@ class AccelBench:
         use). The test process's torch thread count is the same after the call as before."""
         import torch
 
-        from harness.config import default_threads
+        from harness.run.config import default_threads
 
         threads = threads or default_threads()
         before = torch.get_num_threads()
@@ -197,7 +197,7 @@ def _check_parity(result: AccelResult, prepared: dict[str, Any], precision: str)
 def pytest_benchmark_update_machine_info(config: Any, machine_info: dict[str, Any]) -> None:
     """The saved JSON names the machine as ``accelbench machine`` does, so an import of it
     lands on the same machine id as the CLI's sessions."""
-    from harness.machine import fingerprint
+    from harness.machine.fingerprint import fingerprint
 
     fp = fingerprint()
     machine_info["accelbench"] = {"id": fp["id"], "fingerprint": fp}

@@ -141,7 +141,7 @@ def median_draws(samples: Sequence[float], blocks: Sequence[int] | None = None, 
 
     Why draws and not an interval: comparing two machines needs the ratio of two medians
     whose sessions ran apart, so their draws are independent and dividing them elementwise
-    gives the ratio's bootstrap distribution (``reports.compare``). The blocks are resampled
+    gives the ratio's bootstrap distribution (``reports.compare.analysis``). The blocks are resampled
     whole, as ``summarize`` does, so drift within a session stays in the interval.
     """
     x = np.asarray(samples, dtype=float)
@@ -217,21 +217,28 @@ DENSE_COUNT_LIMIT = 8_000_000  # samples x blocks up to which a 32 MB count tabl
 
 def _block_medians_of(blocks: list[np.ndarray], picks: np.ndarray,
                       dense_limit: int = DENSE_COUNT_LIMIT) -> np.ndarray:
-    """Median of the pooled samples of the picked blocks, one per row of ``picks``.
+    """Median of the pooled samples of the picked blocks, one per row of ``picks``."""
+    rows = picks.shape[0]
+    counts = np.zeros((rows, len(blocks)), dtype=np.int64)
+    np.add.at(counts, (np.arange(rows)[:, None], picks), 1)
+    return pooled_medians(blocks, counts, dense_limit)
 
-    A resample is the pooled samples of its blocks, each block counted as often as it was
-    picked. Without building the pools: a row's pooled count of samples <= v is
+
+def pooled_medians(blocks: list[np.ndarray], counts: np.ndarray,
+                   dense_limit: int = DENSE_COUNT_LIMIT) -> np.ndarray:
+    """Median of each resample's pooled samples, block k counted ``counts[row, k]`` times.
+
+    Without building the pools: a row's pooled count of samples <= v is
     ``sum_k counts[row, k] * (block k's samples <= v)``, and a bisection over the sorted
     samples finds the two middle ranks. The per-block counts come from a table over the
     sorted samples (fast) or, for very long cells, from a search in each block (small).
+    The nested bootstrap (``harness.measure.nested``) fills ``counts`` level by level.
     """
     values = np.concatenate(blocks)
     owner = np.repeat(np.arange(len(blocks)), [b.size for b in blocks])
     order = np.argsort(values, kind="stable")
     values, owner = values[order], owner[order]
-    rows = picks.shape[0]
-    counts = np.zeros((rows, len(blocks)), dtype=np.int64)
-    np.add.at(counts, (np.arange(rows)[:, None], picks), 1)
+    rows = counts.shape[0]
     total = counts @ np.array([b.size for b in blocks])
 
     if values.size * len(blocks) <= dense_limit:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .compare import Change, Comparison
+from .analysis import Change, Comparison
 
 _RULE = re.compile(r"^(median|speedup):(\d+(?:\.\d+)?)(%|ms|s|x|×)?$")
 _UNITS = {"median": ("%", "ms", "s"), "speedup": ("%", "x")}

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import stats
+from harness.measure import stats
 
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 LLC_FACTOR = 4  # each triad array is at least this many times the last-level cache
@@ -79,7 +79,7 @@ def gemm_in_process(backend: str, n: int, threads: int, seconds: float = 2.0,
 def gemm(backend: str, n: int, threads: int, seconds: float = 2.0) -> dict[str, Any]:
     """``gemm_in_process`` in a fresh process with the thread environment set before import."""
     env = {**os.environ, **{k: str(threads) for k in THREAD_ENV}}
-    cmd = [sys.executable, "-m", "harness.peak", "--backend", backend, "--n", str(n),
+    cmd = [sys.executable, "-m", "harness.machine.peak", "--backend", backend, "--n", str(n),
            "--threads", str(threads), "--seconds", str(seconds)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
@@ -226,7 +226,7 @@ def measure_peaks(machine: dict[str, Any], threads: int, backends: Sequence[str]
 
 def main(argv: list[str] | None = None) -> int:
     """Child entry point: one backend's GEMM, answered as one JSON line on stdout."""
-    p = argparse.ArgumentParser(prog="python -m harness.peak")
+    p = argparse.ArgumentParser(prog="python -m harness.machine.peak")
     p.add_argument("--backend", required=True)
     p.add_argument("--n", type=int, required=True)
     p.add_argument("--threads", type=int, required=True)
