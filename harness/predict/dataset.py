@@ -13,6 +13,7 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
+from harness.measure.results import DONE
 from harness.predict.fusion import Kernel, backend_kernels
 
 KERNEL_FAMILY = "kernel"
@@ -32,7 +33,7 @@ def measured(store_path: Path, *, kernels_only: bool | None) -> dict[tuple[str, 
             for cell in store.cells(info.id):
                 key = cell.key
                 is_kernel = key.spec.split(":", 1)[0] == KERNEL_FAMILY
-                if cell.status != "ok" or (kernels_only is not None and is_kernel != kernels_only):
+                if cell.status != DONE or (kernels_only is not None and is_kernel != kernels_only):
                     continue
                 samples, _ = cell.clean()
                 if samples:
