@@ -131,7 +131,7 @@ def test_cli_predicts_scores_and_refuses_bad_input(tmp_path: Path, capsys) -> No
     summary = out["score"]["summary"]
     assert set(summary) == {"torch", "openvino:CPU", "speedup openvino:CPU/torch"}
     assert summary["torch"]["plain"]["n"] == 1
-    assert (tmp_path / "k.sqlite.kernels.json").is_file()
+    assert (tmp_path / "k.sqlite.kernels.json").is_file()  # kernels cached beside the store
 
     assert main(["predict", "plain:depth=1,width=8,res=16", "--store", str(store)]) == 0
     text = capsys.readouterr().out

@@ -8,12 +8,11 @@ networks of another store, as nn-Meter does (share within ±5% and ±10%, RMSPE)
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from harness.store import DEFAULT_PATH as DEFAULT_STORE
+    from harness.cli.common import add_store_option, store_ref
 
     p = sub.add_parser(
         "predict", help="predict latency and speed-up from kernel measurements (no timing)",
@@ -24,9 +23,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("specs", nargs="*", metavar="SPEC", help="e.g. dwbottleneck:depth=4,res=64")
     p.add_argument("--model", metavar="FILE.py:FACTORY",
                    help="your own nn.Module: FACTORY() returns (module, example_input)")
-    p.add_argument("--store", type=Path, default=DEFAULT_STORE,
-                   help="store with kernel-family cells to fit on (default %(default)s)")
-    p.add_argument("--score", type=Path, metavar="STORE",
+    add_store_option(p, "the store whose kernel-family cells are fitted on: ")
+    p.add_argument("--score", type=store_ref, metavar="STORE",
                    help="score on the measured networks of this store (not fitted on)")
     p.add_argument("--precision", help="fit the cells at this precision (when several)")
     p.add_argument("--threads", type=int, help="fit the cells at this thread count (when several)")
@@ -44,9 +42,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     specs = [str(archs.parse(s)) for s in args.specs]  # bad specs fail before any fitting
     if args.model and ":" not in args.model:
         raise UsageError(f"--model {args.model!r}: expected FILE.py:FACTORY")
-    for path in (args.store, args.score):
-        if path is not None and not path.is_file():
-            raise UsageError(f"no store at {path}")
+    for ref in (args.store, args.score):
+        if ref is not None and ref.path is not None and not ref.path.is_file():
+            raise UsageError(f"no store at {ref.path}")
     try:
         trained = train(args.store, precision=args.precision, threads=args.threads)
         results = [predict(trained, s) for s in specs]

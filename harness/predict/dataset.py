@@ -19,7 +19,7 @@ from harness.predict.fusion import Kernel, backend_kernels
 KERNEL_FAMILY = "kernel"
 
 
-def measured(store_path: Path, *, kernels_only: bool | None) -> dict[tuple[str, int], dict[str, dict[str, float]]]:
+def measured(store_path: Any, *, kernels_only: bool | None) -> dict[tuple[str, int], dict[str, dict[str, float]]]:
     """``{(precision, threads): {backend: {spec: median_ms}}}`` over every session's done cells.
 
     ``kernels_only``: True keeps the kernel family's cells, False every other spec, None all.
@@ -28,7 +28,7 @@ def measured(store_path: Path, *, kernels_only: bool | None) -> dict[tuple[str, 
     from harness.store import Store
 
     out: dict[tuple[str, int], dict[str, dict[str, float]]] = {}
-    with Store.open(store_path, create=False) as store:
+    with Store.open(store_path, create=False, readonly=True) as store:
         for info in sorted(store.sessions(), key=lambda s: s.started):
             for cell in store.cells(info.id):
                 key = cell.key
@@ -87,5 +87,13 @@ class KernelCache:
             self.dirty = False
 
 
-def cache_path(store_path: Path) -> Path:
-    return store_path.with_name(store_path.name + ".kernels.json")
+def cache_path(store: Any) -> Path:
+    """Beside a SQLite file; in the local results folder for a database store."""
+    from harness.store import StoreRef
+
+    if isinstance(store, StoreRef):
+        if store.path is None:
+            return store.home / "predict.kernels.json"
+        store = store.path
+    store = Path(store)
+    return store.with_name(store.name + ".kernels.json")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -62,7 +61,7 @@ def _spec_builder(spec: str) -> Callable[[], Any]:
     return build
 
 
-def train(store_path: Path, *, precision: str | None = None, threads: int | None = None) -> Trained:
+def train(store_path: Any, *, precision: str | None = None, threads: int | None = None) -> Trained:
     from harness.backends import DEFAULT_BASELINE
 
     groups = measured(store_path, kernels_only=True)
@@ -136,7 +135,7 @@ def _stats(errors: list[float]) -> dict[str, Any]:
             "rmspe": float(np.sqrt(np.mean(e ** 2))) if errors else None}
 
 
-def score(trained: Trained, store_path: Path) -> dict[str, Any]:
+def score(trained: Trained, store_path: Any) -> dict[str, Any]:
     """Predict every measured non-kernel network of ``store_path`` at the fitted settings and
     compare: per backend and per speed-up, overall and per family."""
     groups = measured(store_path, kernels_only=False)
