@@ -135,6 +135,12 @@ class Prepared(ABC):
         timed blocks: profiling must never touch a reported latency."""
         raise NotImplementedError(f"{type(self).__name__} cannot time single layers")
 
+    def kernel_rows(self) -> list[dict[str, Any]] | None:
+        """The kernels this backend runs the model as, for the latency predictor: rows of
+        ``{"name", "type", "original_names", "inputs"}`` as ``layer_times`` (untimed), or None
+        when every unit of the model runs as its own kernel (eager execution fuses nothing)."""
+        raise NotImplementedError(f"{type(self).__name__} has no reading of its fused kernels")
+
 
 class Backend(ABC):
     """One runtime, named in the registry. Instances live in a worker process.

@@ -284,6 +284,12 @@ class OpenVINOPrepared(Prepared):
         self._infer()
         return np.array(self.req.get_output_tensor(0).data, dtype=np.float32, copy=True)
 
+    def kernel_rows(self) -> list[dict[str, Any]] | None:
+        """The compiled model's runtime graph: one row per primitive, with what it absorbed."""
+        from harness.backends.ov_layers import runtime_rows
+
+        return runtime_rows(self.cm)
+
     def layer_times(self, n: int) -> list[dict[str, Any]]:
         from harness.backends.ov_layers import layer_times
 

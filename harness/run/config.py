@@ -23,7 +23,7 @@ import archs
 from harness.backends import DEFAULT_BACKENDS, DEFAULT_BASELINE
 from harness.backends.base import PRECISIONS
 
-PRESETS = ("quick", "paper", "full", "ladder", "axes", "sparse")
+PRESETS = ("quick", "paper", "full", "ladder", "axes", "sparse", "kernels")
 MODEL_PREFIX = "@"  # a workload named "@path/to/file.py:factory" is a user's own model
 
 
