@@ -35,6 +35,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="noise threshold: a change is real only when its whole 95%% interval "
                         "lies beyond ±PERCENT (default 5%%); comparing two sessions of one "
                         "machine (an A/A run) prints the spread it has shown")
+    p.add_argument("--record-noise", action="store_true",
+                   help="the two sessions are an A/A run (the same command twice on one "
+                        "machine): keep their run-to-run spread with the machine, so later "
+                        "comparisons warn when their threshold is below it")
     p.add_argument("--out", type=Path, help="write compare.md/.html/.png/.json here")
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
     p.set_defaults(func=cmd_compare)
@@ -61,6 +65,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from reports.compare.analysis import run_to_run_spread
 
     spread = run_to_run_spread(cmp)
+    _noise_record(args, cmp, spread)
     if spread:
         seen = max(spread.values())
         shown = ", ".join(f"{k} {v:.1%}" for k, v in spread.items())
@@ -81,6 +86,28 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for line in bad:
         print(f"accelbench: regression: {line}", file=sys.stderr)
     return 1 if bad else 0
+
+
+def _noise_record(args: argparse.Namespace, cmp, spread) -> None:  # noqa: ANN001
+    """``--record-noise``: keep an A/A spread with the machine; otherwise warn when the
+    threshold is below a spread recorded for a compared machine (``harness.machine.noise``)."""
+    from harness.cli.common import UsageError, warn
+    from harness.machine import noise
+
+    if args.record_noise:
+        if not spread:
+            raise UsageError("--record-noise needs two sessions of one machine (an A/A run: "
+                             "the same command twice), with cells in common")
+        a, b = cmp.sources
+        procs = max((e.processes for r in cmp.latencies for e in r.latency if e), default=None)
+        path = noise.save(a.session.machine_id, spread, [a.session.id, b.session.id], procs)
+        print(f"accelbench: run-to-run spread of machine {a.session.machine_id} kept in "
+              f"{path or 'nowhere (its folder is not writable)'}", file=sys.stderr)
+        return
+    for mid in dict.fromkeys(s.session.machine_id for s in cmp.sources):
+        said = noise.below_noise(mid, cmp.noise)
+        if said:
+            warn(said)
 
 
 def _noise(text: str) -> float:
