@@ -323,8 +323,6 @@ def test_ir_cache_key_includes_openvino_version(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_small_family_spec_runs_on_both_backends():
-    if "mobilenetv2" not in [f.name for f in archs.list_archs()]:
-        pytest.skip("mobilenetv2 family not registered yet")
     model, x = archs.build("mobilenetv2:res=32,width=0.35")
     ref = get_backend("torch").prepare(model, x, Ctx("f32", 1)).output()
     out = get_backend("openvino").prepare(model, x, Ctx("f32", 1)).output()
