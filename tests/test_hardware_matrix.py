@@ -138,3 +138,35 @@ def test_matrix_steps_locally_report_and_verdict(tmp_path: Path) -> None:
 
     proc = _run(stores, tmp_path / "bad", "speedup:lots", summary=tmp_path / "s3.md")
     assert proc.returncode == 2 and "malformed regression rule" in proc.stderr
+
+
+REQUIRE_DONE = ROOT / ".github" / "scripts" / "require-done-cells.py"
+
+
+def test_a_session_whose_every_cell_failed_fails_the_smoke_check(tmp_path: Path) -> None:
+    """tox -e bench-smoke and the matrix accept `accelbench run`'s exit 1 (some cells failed);
+    this check then fails them when no cell at all is done."""
+    from harness.measure.results import FAILED
+    from harness.store import Store
+    from tests.store_support import cell, session
+
+    store = tmp_path / "s.sqlite"
+    with Store.open(store) as s:
+        s.begin_session(session("20240105T101010-aaaa1111", config={"baseline": "torch"}))
+        for backend in ("torch", "openvino:CPU"):
+            s.put_cell("20240105T101010-aaaa1111",
+                       cell(backend=backend, status=FAILED, samples_ms=[], reason="cannot load"))
+    failed = subprocess.run([sys.executable, str(REQUIRE_DONE), str(store)], capture_output=True,
+                            text=True, timeout=120, cwd=ROOT)
+    assert failed.returncode == 1
+    assert "no cell of the session is done (2 cells): failed: cannot load" in failed.stderr
+    ok = subprocess.run([sys.executable, str(REQUIRE_DONE), str(INTEL)], capture_output=True,
+                        text=True, timeout=120, cwd=ROOT)
+    assert ok.returncode == 0, ok.stderr
+    assert "cells done" in ok.stdout
+
+
+def test_bench_smoke_and_the_matrix_run_the_check() -> None:
+    tox = (ROOT / "tox.ini").read_text()
+    assert "python {toxinidir}/.github/scripts/require-done-cells.py smoke/store.sqlite" in tox
+    assert '.venv/bin/python .github/scripts/require-done-cells.py "stores/' in WORKFLOW.read_text()
