@@ -159,6 +159,11 @@ def test_median_draws_match_the_cells_own_block_ci() -> None:
     assert method == "blocks" and draws.shape == (2000,)
     lo, hi = np.percentile(draws, [2.5, 97.5])
     assert [lo, hi] == pytest.approx(stats.summarize(x, blocks)["ci95"])
+    # ...and what they mean: their spread is the spread of the median over fresh sessions of
+    # the same model (block offsets sd 0.1, 10 blocks; about 0.04), not just equal to summarize's
+    fresh = [np.median(np.repeat(1 + 0.1 * rng.standard_normal(10), 30)
+                       + 0.01 * rng.standard_normal(300)) for _ in range(2000)]
+    assert 0.65 < np.std(draws) / np.std(fresh) < 1.5  # a 2x too narrow bootstrap fails here
     iid, method = stats.median_draws(x, None, seed=0)
     assert method == "iid"
     # iterations treated as independent ignore the drift between blocks: a narrower interval
