@@ -28,12 +28,16 @@ _TERM_CELL = 160  # a full traceback stays in the Markdown/HTML/JSON; the termin
 _MD_SPECIAL = "\\`*_[]<>|&~"
 _TERM_STYLE = {"flagged": "yellow", "failed": "red", "skipped": "dim",
                "invalid": "red"}
+# Why the wrapper and the wrapping: a page must fit a 1280-pixel window. Wide tables (many
+# columns, long specs or reasons) scroll inside their own box (div.table) instead of widening
+# the page; figures shrink to the text width; long unbroken words (paths, ids) break.
 _CSS = """body{font:14px/1.4 system-ui,sans-serif;margin:2em;max-width:84em;color:#222}
-table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:.25em .6em}
+div.table{overflow-x:auto;max-width:100%;margin:1em 0}table{border-collapse:collapse}
+p,li,dd,figcaption,caption{overflow-wrap:anywhere}th,td{border:1px solid #ccc;padding:.25em .6em}
 th{background:#f3f3f3;text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.flagged{background:#fff6d5}tr.failed,tr.invalid{background:#fde2e2}tr.skipped{color:#888}
 tr.differs{background:#fde2e2}tr.agrees{background:#e6f4e6}
-figure{margin:1.5em 0}img{max-width:100%;display:block}figcaption{color:#555;font-size:90%}
+figure{margin:1.5em 0}img{max-width:100%;height:auto;display:block}figcaption{color:#555;font-size:90%}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.15em 1em}dd{margin:0}
 dt{font-weight:bold}p.warning{background:#fff6d5;padding:.4em .6em}caption{text-align:left;color:#555}"""
 
@@ -106,7 +110,7 @@ def render_markdown(report, *, images: Images = ()) -> str:
 # ---- HTML ------------------------------------------------------------------------------------
 
 def _html_table(t: Table) -> list[str]:
-    out = ["<table>"] + ([f"<caption>{html_escape(t.caption)}</caption>"] if t.caption else [])
+    out = ['<div class="table"><table>'] + ([f"<caption>{html_escape(t.caption)}</caption>"] if t.caption else [])
     cols = _page(t)
     out.append("<tr>" + "".join(f"<th>{html_escape(c.title)}</th>" for c in cols) + "</tr>")
     for r in t.rows:
@@ -114,7 +118,7 @@ def _html_table(t: Table) -> list[str]:
         cells = "".join(f'<td{" class=num" if c.numeric else ""}>{html_escape(r.get(c.key, ""))}</td>'
                         for c in cols)
         out.append(f'<tr class="{html_escape(cls)}">{cells}</tr>' if cls else f"<tr>{cells}</tr>")
-    return out + ["</table>"]
+    return out + ["</table></div>"]
 
 
 def _img_src(path: Path) -> str:

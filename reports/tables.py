@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from harness.backends import DEFAULT_BASELINE
+from harness.machine import microarch
 from harness.measure import parity, stats
 from harness.measure.estimate import cell_speedup, cell_summary
 from harness.measure.results import DONE, FLAGGED, CellKey, CellResult, SessionInfo
@@ -346,7 +347,8 @@ def _machine(machine: Mapping[str, Any] | None, session: SessionInfo) -> tuple[s
     cpu: Mapping[str, Any] = cpu_m if isinstance(cpu_m, Mapping) else {}
     mid = m.get("id") or session.machine_id
     brand = cpu.get("brand_raw") or cpu.get("brand") or m.get("brand")
-    return (None if mid is None else str(mid), None if brand is None else str(brand))
+    label = microarch.cpu_label(dict(m)) if brand is not None else None  # "AMD EPYC (Zen 4)"
+    return (None if mid is None else str(mid), label)
 
 
 def _find(rows, key: CellKey):

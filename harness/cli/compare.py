@@ -1,6 +1,7 @@
 """``accelbench compare A B …``: sessions from different machines, with significance and gates.
 
-Every store is opened read-only (a comparison never changes its inputs). A store written by an
+Every store is opened read-only (a comparison never changes its inputs). A source is a file or a
+PostgreSQL URL; ``URL?machine=ID`` takes that machine's latest session from a fleet database. A store written by an
 older accelbench is upgraded in a temporary copy, never in place. Exit codes: 0 no gate failed,
 1 a ``--fail-on-regression`` rule found a regression (each regressed cell is named), 2 bad
 input (a malformed rule, a missing store or session).
@@ -22,7 +23,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "and show per-machine speed-ups and latencies with 95%% intervals of their "
                     "ratios. The first source is the reference.")
     p.add_argument("sources", nargs="+", metavar="STORE[#SESSION]",
-                   help="a store (its latest session) or a session in it; at least two")
+                   help="a store (its latest session) or a session in it; at least two. A "
+                        "store is a file, postgresql://host/db (?machine=ID: that machine's "
+                        "sessions only) or env:VAR")
     p.add_argument("--fail-on-regression", action="append", default=[], metavar="RULE",
                    help="e.g. median:5%% or speedup:5%% (repeatable); exit 1 when the whole "
                         "interval of a cell lies beyond the threshold")
@@ -91,31 +94,43 @@ def _noise(text: str) -> float:
     return value
 
 
-def read_sources(refs: list[str]):
-    """Read each ``STORE[#SESSION]`` into a ``reports.compare.analysis.Source`` with a unique label."""
+def read_sources(refs: list):
+    """Read each ``STORE[#SESSION]`` (text, or a parsed (StoreRef, session) pair) into a
+    ``reports.compare.analysis.Source`` with a unique label."""
+    from harness.store import locator
     from reports.compare.analysis import Source
 
     read = []
     for ref in refs:
-        path_text, _, session = ref.partition("#")
-        info, machine, cells = _read(Path(path_text), session or None)
-        read.append((Path(path_text), info, machine, cells))
-    stems = [p.stem for p, *_ in read]
+        if isinstance(ref, tuple):
+            where, session = ref
+        else:
+            store_text, session = locator.split_session(ref)
+            where = locator.parse(store_text)
+        info, machine, cells = _read(where, session)
+        read.append((where, info, machine, cells))
+    stems = [w.stem for w, *_ in read]
     out = []
-    for (path, info, machine, cells), stem in zip(read, stems, strict=True):
+    for (where, info, machine, cells), stem in zip(read, stems, strict=True):
         label = stem if stems.count(stem) == 1 else f"{stem}#{info.id}"
-        out.append(Source(label, str(path), info, machine, tuple(cells)))
+        out.append(Source(label, str(where), info, machine, tuple(cells)))
     labels = [s.label for s in out]
     if len(set(labels)) != len(labels):
         from harness.cli.common import UsageError
-        raise UsageError(f"the same session is given twice: {', '.join(refs)}")
+        raise UsageError(f"the same session is given twice: {', '.join(map(str, refs))}")
     return out
 
 
-def _read(path: Path, session: str | None):
+def _read(where, session: str | None):  # noqa: ANN001 - a StoreRef
     from harness.store import Store, StoreError
     from harness.store.schema import SCHEMA_VERSION, check_store, connect_readonly, sniff
 
+    if where.path is None:  # a database: read in place (a newer schema is refused, an older one read)
+        with Store.open(where, create=False, readonly=True) as store:
+            info = store.session(session)
+            machine = store.machine(info.machine_id) if info.machine_id else None
+            return info, machine, store.cells(info.id)
+    path = where.path
     if sniff(path) != "sqlite":
         raise StoreError(f"no store at {path}" if not path.exists() else f"store {path} is empty")
     conn = connect_readonly(path)

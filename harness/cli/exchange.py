@@ -14,18 +14,18 @@ from pathlib import Path
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    from harness.store import DEFAULT_PATH as DEFAULT_STORE
+    from harness.cli.common import add_store_option
 
     p = sub.add_parser("export", help="write a session in another tool's format")
     p.add_argument("session", nargs="?", help="session id or a unique prefix (default: latest)")
     p.add_argument("--format", required=True, choices=["pytest-benchmark"])
-    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"default {DEFAULT_STORE}")
+    add_store_option(p)
     p.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("import", help="add a pytest-benchmark JSON file to a store")
     p.add_argument("file", type=Path, help="a pytest-benchmark JSON file (with raw data)")
-    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"default {DEFAULT_STORE}")
+    add_store_option(p)
     p.set_defaults(func=cmd_import)
 
 
@@ -33,7 +33,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from harness.cli.compare import read_sources
     from harness.pytest_bench.exchange import export_session
 
-    (src,) = read_sources([f"{args.store}#{args.session}" if args.session else str(args.store)])
+    (src,) = read_sources([(args.store, args.session)])
     text = json.dumps(export_session(src.session, src.cells, src.machine), indent=2,
                       default=str) + "\n"
     if args.output:

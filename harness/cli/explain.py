@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
-from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -19,7 +18,7 @@ from harness.run.config import MODEL_PREFIX, ConfigError, canonical_workload, de
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from harness.store import DEFAULT_PATH as DEFAULT_STORE
+    from harness.cli.common import add_store_option
 
     p = sub.add_parser(
         "explain", help="per-layer times on each backend, by layer kind: where a speed-up comes from",
@@ -36,8 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--passes", type=int, default=30, help="profiled inferences per backend")
     p.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
                    help="limit on one backend's setup or layer pass")
-    p.add_argument("--store", type=Path, default=DEFAULT_STORE,
-                   help="its folder holds the IR cache (default %(default)s)")
+    add_store_option(p, "its local folder holds the IR cache (results/ for a database): ")
     p.add_argument("--json", action="store_true", help="print the explanation as JSON")
     p.set_defaults(func=cmd_explain)
 
@@ -60,7 +58,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     try:
         got = collect(workload, backends, precision=args.precision, threads=threads,
                       passes=args.passes, timeout_s=args.timeout,
-                      cache_dir=cache_dir_for(args.store))
+                      cache_dir=cache_dir_for(args.store.home))
     except LayersError as exc:
         print(f"accelbench explain: {exc}", file=sys.stderr)
         return 1

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 import archs
-from harness.cli.common import UsageError, plural, print_json
+from harness.cli.common import UsageError, add_store_option, plural, print_json
 from harness.run.config import MODEL_PREFIX, canonical_workload
-from harness.store import DEFAULT_PATH
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -27,8 +25,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("machine", help="the machine fingerprint recorded with every result")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--store", type=Path, default=DEFAULT_PATH,
-                   help=f"where `accelbench peak` stored the machine's roofs (default {DEFAULT_PATH})")
+    add_store_option(p, "where `accelbench peak` stored the machine's roofs: ")
     p.set_defaults(func=cmd_machine)
 
 
@@ -80,7 +77,7 @@ def cmd_machine(args: argparse.Namespace) -> int:
     print(machine_text(fp))
     peak = fp["peak"]
     print(f"peak     {peak['gflops']} GFLOP/s, {peak['bandwidth_gbs']} GB/s" if peak
-          else f"peak     not measured (run `accelbench peak --store {args.store}`)")
+          else f"peak     not measured (run `accelbench peak --store {args.store.cli}`)")
     return 0
 
 
@@ -108,6 +105,10 @@ def machine_text(fp: dict[str, Any]) -> str:
     lines = [f"machine  {fp['id']} ({fp.get('hostname')})",
              f"cpu      {cpu.get('brand_raw')}, {plural(cpu.get('count') or 0, 'logical core')}"
              f"{clock}"]
+    arch = fp.get("microarch") if isinstance(fp.get("microarch"), dict) else None
+    if arch:
+        figures = f"{arch.get('vendor')} family {arch.get('family')} model {arch.get('model')}"
+        lines.append(f"uarch    {arch.get('name') or 'unknown'} ({figures}, from CPUID)")
     caches = [f"{k} {size_text(v)}" for k, v in fp.get("caches", {}).items() if isinstance(v, int)]
     source = fp.get("caches", {}).get("source")
     lines.append(f"caches   {', '.join(caches) or 'unknown'}" + (f" (from {source})" if source else ""))

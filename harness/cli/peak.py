@@ -6,16 +6,15 @@ Also the ``peak`` part of ``accelbench machine --store``: the stored roofs, read
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from harness.store import DEFAULT_PATH as DEFAULT_STORE
+    from harness.cli.common import add_store_option
 
     p = sub.add_parser("peak", help="measure attainable GEMM GFLOP/s and memory bandwidth "
                        "(the roofline's roofs) and store them with the machine")
-    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"default {DEFAULT_STORE}")
+    add_store_option(p)
     p.add_argument("--json", action="store_true", help="print the measured peaks as JSON")
     p.add_argument("--threads", type=int, help="threads (default: the sessions' default, all cores)")
     p.add_argument("--backends", help="comma list (default: the sessions' default backends)")
@@ -83,13 +82,20 @@ def _ci(summary: dict[str, Any]) -> str:
     return f"{summary['median']:.1f}" + (f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else "")
 
 
-def stored_peak(store_path: Path, machine_id: str) -> dict[str, Any] | None:
-    """The latest stored peaks of a machine as ``accelbench machine`` shows them, or None."""
-    from harness.store import Store
+def stored_peak(ref, machine_id: str) -> dict[str, Any] | None:  # noqa: ANN001 - a StoreRef
+    """The latest stored peaks of a machine as ``accelbench machine`` shows them, or None
+    (also when the store does not exist yet: a file not written, a database without tables)."""
+    from harness.store import Store, StoreError
 
-    if not store_path.exists():
+    if ref.path is not None and not ref.path.exists():
         return None
-    with Store.open(store_path, readonly=True) as store:
+    try:
+        store = Store.open(ref, create=False, readonly=True)
+    except StoreError as e:
+        if str(e).startswith("no store at"):
+            return None
+        raise
+    with store:
         peak = store.peaks(machine_id)
     if peak is None:
         return None

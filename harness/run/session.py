@@ -26,7 +26,7 @@ from harness.run.client import reap_on_exit
 from harness.run.config import SessionConfig
 from harness.run.coordinator import GroupRunner
 from harness.run.plan import GroupPlan, plan_groups
-from harness.store import Store
+from harness.store import Store, StoreError
 
 
 class Interrupted(Exception):
@@ -45,14 +45,15 @@ def new_session_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
 
 
-def cache_dir_for(store_path: Path) -> Path:
-    """Converted IR lives beside the store, so a second run with the same store converts nothing."""
-    return Path(os.environ.get("ACCELBENCH_CACHE", store_path.parent / "ircache"))
+def cache_dir_for(home: Path) -> Path:
+    """Converted IR lives beside the store (``StoreRef.home``: the file's folder, ``results/``
+    for a database), so a second run with the same store converts nothing."""
+    return Path(os.environ.get("ACCELBENCH_CACHE", home / "ircache"))
 
 
 def run_session(
     store: Store,
-    store_path: Path,
+    home: Path,
     config: SessionConfig,
     *,
     resume: SessionInfo | None = None,
@@ -66,6 +67,12 @@ def run_session(
     """Run (or resume) a session into ``store``; ``runner`` replaces the real one in tests
     (fake workers), with its callbacks left as given to it."""
     machine = fingerprint()
+    if resume is not None and resume.machine_id and resume.machine_id != machine["id"]:
+        # Many machines share a fleet database: finishing another machine's session here
+        # would mix two machines' timings under one id. Refused before anything is written.
+        raise StoreError(f"session {resume.id} was run on machine {resume.machine_id}; this is "
+                         f"machine {machine['id']}: a session is resumed on the machine that "
+                         "started it")
     store.add_machine(machine["id"], machine)
     stored: dict[CellKey, CellResult] = {}
     if resume is None:
@@ -81,7 +88,7 @@ def run_session(
     total -= sum(min(passes.processes_in(c), config.processes) for c in stored.values())
     if on_start:
         on_start(info, total)
-    runner = runner or GroupRunner(config, cache_dir_for(store_path), on_block, on_wait=on_wait)
+    runner = runner or GroupRunner(config, cache_dir_for(home), on_block, on_wait=on_wait)
     runner.peaks = store.peaks(machine["id"])  # the roofline's roofs, when `peak` measured them
     done = 0
     interrupted = False

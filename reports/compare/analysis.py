@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.machine import microarch
 from harness.measure import nested
 from harness.measure.estimate import cell_speedup, cell_summary, processes_of
 from harness.measure.results import DONE, CellKey, CellResult, SessionInfo
@@ -40,8 +41,9 @@ class Source:
 
     @property
     def brand(self) -> str:
-        cpu = (self.machine or {}).get("cpu") or {}
-        return str(cpu.get("brand_raw") or cpu.get("brand") or "unknown CPU")
+        """The brand with the microarchitecture when the brand does not name it (``AMD EPYC
+        (Zen 4)``): two VMs both called "AMD EPYC" may be a generation apart."""
+        return microarch.cpu_label(self.machine) or "unknown CPU"
 
     @property
     def versions(self) -> dict[str, str]:

@@ -96,17 +96,20 @@ def render_html(cmp: Comparison, *, regressions: Sequence[str] = (),
                 png: bytes | None = None) -> str:
     h = html_escape
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>accelbench compare</title>",
+             # Fits a 1280-pixel window: wide tables scroll in their own box, the chart shrinks.
              "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+             ".table{overflow-x:auto;max-width:100%}img{max-width:100%;height:auto}"
+             "li,p{overflow-wrap:anywhere}"
              "td,th{border:1px solid #ccc;padding:2px 6px;font-size:90%}"
              ".warn{color:#a60}</style></head><body><h1>accelbench compare</h1><ul>"]
     parts += [f"<li><b>{h(k)}</b>: {h(v)}</li>" for k, v in _sources_lines(cmp)]
     parts.append("</ul>")
     parts += [f"<p class='warn'>warning: {h(w)}</p>" for w in cmp.warnings]
     for title, head, rows in tables(cmp):
-        parts.append(f"<h2>{h(title)}</h2><table><tr>" + "".join(f"<th>{h(x)}</th>" for x in head)
+        parts.append(f"<h2>{h(title)}</h2><div class='table'><table><tr>" + "".join(f"<th>{h(x)}</th>" for x in head)
                      + "</tr>")
         parts += ["<tr>" + "".join(f"<td>{h(x)}</td>" for x in r) + "</tr>" for r in rows]
-        parts.append("</table>")
+        parts.append("</table></div>")
     if png:
         parts.append("<img alt='speed-ups and latencies per machine' src='data:image/png;base64,"
                      + base64.b64encode(png).decode("ascii") + "'>")
