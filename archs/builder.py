@@ -23,7 +23,7 @@ def build(spec: str | Spec, seed: int = 0) -> tuple[nn.Module, torch.Tensor]:
     """Build ``spec`` as an eval-mode module and its seeded example input."""
     spec = parse(spec)
     values = resolve(spec)
-    shape = input_shape(values)
+    shape = input_shape(values, family(spec.family))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = family(spec.family).builder(values)

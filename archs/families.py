@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import darts, mlp, mobilenetv2, overlap, patterns, resnet  # noqa: F401  (registers each family)
+from . import darts, kernel, mlp, mobilenetv2, overlap, patterns, resnet  # noqa: F401  (registers each family)
 from .registry import FAMILIES, Family
 from .spec import Spec, SpecError, check_values, fill_defaults, make_spec, split_spec
 

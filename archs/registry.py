@@ -49,6 +49,8 @@ class Family:
     resolve: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     # Small values for tests and quick conversion checks; merged over the defaults.
     small: tuple[tuple[str, Any], ...] = ()
+    # The example input's shape from the resolved values; None: ``batch x 3 x res x res``.
+    input_shape: Callable[[Mapping[str, Any]], tuple[int, ...]] | None = None
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -69,12 +71,14 @@ def register(
     *,
     resolve: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     small: Mapping[str, Any] | None = None,
+    input_shape: Callable[[Mapping[str, Any]], tuple[int, ...]] | None = None,
 ) -> Callable[[Builder], Builder]:
     """Register ``builder(values) -> nn.Module`` as family ``name``.
 
     ``params`` must include the common ones (``common_params()``); ``resolve`` derives values
     whose default is None; ``small`` names a cheap configuration the test-suite and the
-    conversion check use. The builder's docstring's first paragraph becomes the family's doc.
+    conversion check use; ``input_shape`` replaces the image input (a single kernel's family
+    feeds the kernel its own input). The builder's docstring's first paragraph becomes the family's doc.
     """
     names = [p.name for p in params]
     missing = {"batch", "res", "classes", "act"} - set(names)
@@ -95,14 +99,17 @@ def register(
             raise TypeError(f"family {name} registered twice")
         doc = (builder.__doc__ or "").strip().split("\n\n")[0]
         FAMILIES[name] = Family(
-            name, tuple(params), builder, " ".join(doc.split()), resolve, tuple((small or {}).items())
+            name, tuple(params), builder, " ".join(doc.split()), resolve,
+            tuple((small or {}).items()), input_shape,
         )
         return builder
 
     return deco
 
 
-def input_shape(values: Mapping[str, Any]) -> tuple[int, int, int, int]:
+def input_shape(values: Mapping[str, Any], fam: Family | None = None) -> tuple[int, ...]:
+    if fam is not None and fam.input_shape is not None:
+        return fam.input_shape(values)
     return (values["batch"], 3, values["res"], values["res"])
 
 

@@ -200,7 +200,7 @@ def plot_ladder(rows: Sequence[LadderRow], path: str | Path, *, source: str = ""
                 left_pos += width
             else:
                 left_neg += width
-        ax.text(max(left_pos, 0) + 1, y, f"{row.total_speedup:.2f}x", va="center", fontsize=8)
+        ax.text(max(left_pos, 0) + 1, y, f"{row.total_speedup:.2f}×", va="center", fontsize=8)
         lo_x, hi_x = min(lo_x, left_neg), max(hi_x, left_pos)
     families = [r.family for r in rows]
     for y in range(1, len(rows)):

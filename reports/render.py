@@ -50,6 +50,28 @@ def md_escape(text: object) -> str:
     return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in s)
 
 
+def md_inline(text: object, *, in_table: bool = False) -> str:
+    """``md_escape``, except that a pair of backticks stays a code span: the report's own
+    sentences name commands (`accelbench peak`), which read as code, not as backslashed text.
+    A code span's content is literal in Markdown (no links, emphasis or HTML); in a table its
+    ``|`` is still escaped, as GFM requires."""
+    s = " ".join(str(text).splitlines())
+    parts = s.split("`")
+    if len(parts) < 3:
+        return md_escape(s)
+    if len(parts) % 2 == 0:  # an odd backtick out: the last one stays escaped text
+        parts[-2:] = [parts[-2] + "`" + parts[-1]]
+    out = []
+    for i, part in enumerate(parts):
+        if i % 2 == 0:
+            out.append(md_escape(part))
+        elif part.strip():
+            out.append("`" + (part.replace("|", "\\|") if in_table else part) + "`")
+        else:
+            out.append(md_escape("`" + part + "`"))
+    return "".join(out)
+
+
 def html_escape(text: object) -> str:
     return html.escape(str(text), quote=True)
 
@@ -76,7 +98,7 @@ def _md_table(t: Table) -> list[str]:
     out = [f"*{md_escape(t.caption)}*", ""] if t.caption else []
     out += ["| " + " | ".join(md_escape(c.title) for c in cols) + " |",
             "|" + "|".join("---:" if c.numeric else "---" for c in cols) + "|"]
-    out += ["| " + " | ".join(md_escape(r.get(c.key, "")) for c in cols) + " |"
+    out += ["| " + " | ".join(md_inline(r.get(c.key, ""), in_table=True) for c in cols) + " |"
             for r in t.rows]
     return out
 
@@ -89,12 +111,12 @@ def blocks_to_markdown(blocks: Sequence[Block], images: Images = ()) -> str:
         if isinstance(b, Heading):
             parts.append(["#" * b.level + " " + md_escape(b.text)])
         elif isinstance(b, Paragraph):
-            text = md_escape(b.text)
+            text = md_inline(b.text)
             parts.append([f"> **Warning:** {text}" if b.tone == "warning" else text])
         elif isinstance(b, Fields):
             parts.append([f"- **{md_escape(k)}:** {md_escape(v)}" for k, v in b.items])
         elif isinstance(b, Bullets):
-            parts.append([f"- {md_escape(i)}" for i in b.items])
+            parts.append([f"- {md_inline(i)}" for i in b.items])
         elif isinstance(b, Table):
             parts.append(_md_table(b))
         elif isinstance(b, Figure) and b.name in drawn:

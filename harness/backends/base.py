@@ -59,8 +59,10 @@ class PrepareContext:
     Why one object and not keyword arguments: the worker hands every backend the same
     context; a backend reads what it needs (OpenVINO its IR cache, torch only the precision
     and threads) and a new field reaches every backend without touching each signature.
-    ``cache_key`` names the model (spec, seed, library versions) and ``cache_dir`` is where a
-    backend may keep what it derives from it; without both, nothing is cached.
+    ``cache_dir`` is where a backend may keep what it derives from the model (without it,
+    nothing is cached); entries are keyed by what the model is
+    (``harness.backends.artefacts.artefact_key``). ``cache_key`` is only a label for a person
+    browsing the cache (the spec or model file), never part of a key.
     """
 
     precision: str = "f32"
@@ -132,6 +134,12 @@ class Prepared(ABC):
         model's nodes the layer absorbed and ``inputs`` the rows feeding it. Run only after the
         timed blocks: profiling must never touch a reported latency."""
         raise NotImplementedError(f"{type(self).__name__} cannot time single layers")
+
+    def kernel_rows(self) -> list[dict[str, Any]] | None:
+        """The kernels this backend runs the model as, for the latency predictor: rows of
+        ``{"name", "type", "original_names", "inputs"}`` as ``layer_times`` (untimed), or None
+        when every unit of the model runs as its own kernel (eager execution fuses nothing)."""
+        raise NotImplementedError(f"{type(self).__name__} has no reading of its fused kernels")
 
 
 class Backend(ABC):

@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from harness.backends import ircache, register
+from harness.backends import artefacts, ircache, register
 from harness.backends.base import (
     AVAILABILITY,
     RUNTIME,
@@ -151,25 +151,23 @@ class OpenVINOBackend(Backend):
         # Owned, contiguous float32 memory that the input tensor will share for the whole run.
         data = np.ascontiguousarray(x.numpy(), dtype=np.float32).copy()
 
+        # The trace is both what OpenVINO converts (on a cache miss) and what the cache key
+        # reads: the key is what the model is, not the name it came by (harness.backends.artefacts).
         def convert() -> Any:
-            # OpenVINO's PyTorch frontend traces with torch.jit, which torch deprecates; the
-            # warning is not the user's to act on and would bury real messages in the log.
-            #
-            # We trace ourselves with check_trace=False: the check re-runs the traced graph
-            # and compares it with eager, which cost 4x the trace itself (16 s of 17 s for an
-            # 8-cell DARTS net here). Parity against PyTorch is checked on every cell anyway.
-            import torch
-
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
-                with torch.no_grad():
-                    traced = torch.jit.trace(model, x, check_trace=False, strict=False)
                 return ov.convert_model(traced, example_input=x, input=[tuple(x.shape)])
 
         try:
-            om, info = ircache.load_or_convert(ctx.cache_dir, ctx.cache_key, convert)
+            t0 = time.perf_counter()
+            traced = artefacts.trace(model, x)
+            key = artefacts.artefact_key("openvino-ir", model, x, traced=traced) \
+                if ctx.cache_dir else ""
+            trace_s = time.perf_counter() - t0
+            om, info = ircache.load_or_convert(ctx.cache_dir, key, convert, label=ctx.cache_key)
         except Exception as exc:
             raise PrepareError(f"OpenVINO conversion failed: {readable(exc)}") from exc
+        info.update(trace_s=trace_s, artefact_key=key or None)
         config = self._compile_config(precision, threads)
         t0 = time.perf_counter()
         try:
@@ -285,6 +283,12 @@ class OpenVINOPrepared(Prepared):
     def output(self) -> np.ndarray:
         self._infer()
         return np.array(self.req.get_output_tensor(0).data, dtype=np.float32, copy=True)
+
+    def kernel_rows(self) -> list[dict[str, Any]] | None:
+        """The compiled model's runtime graph: one row per primitive, with what it absorbed."""
+        from harness.backends.ov_layers import runtime_rows
+
+        return runtime_rows(self.cm)
 
     def layer_times(self, n: int) -> list[dict[str, Any]]:
         from harness.backends.ov_layers import layer_times

@@ -20,15 +20,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "compare", help="compare sessions from different machines, with significance",
         description="Join the cells of several sessions (stores, or STORE#SESSION) on identity "
-                    "and show per-machine speed-ups and latencies with 95%% intervals of their "
+                    "and show per-machine speed-ups and latencies with 95% intervals of their "
                     "ratios. The first source is the reference.")
     p.add_argument("sources", nargs="+", metavar="STORE[#SESSION]",
                    help="a store (its latest session) or a session in it; at least two. A "
                         "store is a file, postgresql://host/db (?machine=ID: that machine's "
                         "sessions only) or env:VAR")
     p.add_argument("--fail-on-regression", action="append", default=[], metavar="RULE",
-                   help="e.g. median:5%% or speedup:5%% (repeatable); exit 1 when the whole "
-                        "interval of a cell lies beyond the threshold")
+                   help="median:5%% (latency up 5%%), median:2ms or median:0.002s, speedup:5%% "
+                        "or speedup:0.2x (repeatable); a unit is required (%%, ms, s; x for "
+                        "speedup): a bare number is refused. Exit 1 when the whole interval of "
+                        "a cell lies beyond the threshold")
     p.add_argument("--noise", default="5%", metavar="PERCENT",
                    help="noise threshold: a change is real only when its whole 95%% interval "
                         "lies beyond ±PERCENT (default 5%%); comparing two sessions of one "
@@ -118,7 +120,22 @@ def read_sources(refs: list):
     if len(set(labels)) != len(labels):
         from harness.cli.common import UsageError
         raise UsageError(f"the same session is given twice: {', '.join(map(str, refs))}")
+    _warn_same_session(out)
     return out
+
+
+def _warn_same_session(sources) -> None:
+    """One session read from two stores (a merged copy): its "change" is no change at all."""
+    from harness.cli.common import warn
+
+    seen: dict[str, str] = {}
+    for s in sources:
+        if s.session.id in seen:
+            warn(f"{seen[s.session.id]} and {s.path} hold the same session {s.session.id} (a "
+                 f"merged or copied store?): comparing it with itself shows no change by "
+                 f"construction")
+        else:
+            seen[s.session.id] = s.path
 
 
 def _read(where, session: str | None):  # noqa: ANN001 - a StoreRef

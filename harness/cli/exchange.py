@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from harness.cli.common import plural
+
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     from harness.cli.common import add_store_option
@@ -39,7 +41,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(text)
-        print(f"{len(src.cells)} cells of session {src.session.id} -> {args.output}",
+        print(f"{plural(len(src.cells), 'cell')} of session {src.session.id} -> {args.output}",
               file=sys.stderr)
     else:
         sys.stdout.write(text)
@@ -74,6 +76,6 @@ def cmd_import(args: argparse.Namespace) -> int:
         if info.status != "running":
             store.finish_session(info.id, info.status if info.status in ("finished", "interrupted")
                                  else "finished", finished=info.finished)
-    print(f"imported session {info.id}: {len(cells)} cells, machine {fingerprint['id']} "
+    print(f"imported session {info.id}: {plural(len(cells), 'cell')}, machine {fingerprint['id']} "
           f"-> {args.store}")
     return 0

@@ -42,7 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from harness.backends import check_precision, parse_backend, split_backend_list
-    from harness.cli.common import UsageError, print_json
+    from harness.cli.common import UsageError, make_console, print_json
     from harness.layers import explain
     from harness.layers.collect import LayersError, collect
     from harness.run.session import cache_dir_for
@@ -68,7 +68,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.json:
         print_json({**result.as_json(), "source": source})
     else:
-        render(result, source, Console())
+        render(result, source, make_console())  # full width when piped, as run's tables
     for warning in result.warnings:
         print(f"accelbench explain: warning: {warning}", file=sys.stderr)
     return 0

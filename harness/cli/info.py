@@ -75,10 +75,26 @@ def cmd_machine(args: argparse.Namespace) -> int:
         print_json(machine_json(fp))
         return 0
     print(machine_text(fp))
-    peak = fp["peak"]
-    print(f"peak     {peak['gflops']} GFLOP/s, {peak['bandwidth_gbs']} GB/s" if peak
-          else f"peak     not measured (run `accelbench peak --store {args.store.cli}`)")
+    print(peak_text(fp["peak"], args.store.cli))
     return 0
+
+
+def peak_text(peak: dict[str, Any] | None, store: Any) -> str:
+    """The stored roofs in words: GFLOP/s per backend, GB/s per memory level, when measured."""
+    import time
+
+    if not peak:
+        return f"peak     not measured (run `accelbench peak --store {store}`)"
+    num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
+    gemm = ", ".join(f"{b} {v:.4g}" for b, v in (peak.get("gflops") or {}).items() if num(v))
+    levels = [("DRAM", peak.get("bandwidth_gbs"))] + [
+        (k.upper(), v) for k, v in sorted((peak.get("cache_bandwidth_gbs") or {}).items())]
+    triads = ", ".join(f"{k} {v:.4g}" for k, v in levels if num(v))
+    when = (time.strftime(" (measured %Y-%m-%d %H:%M UTC", time.gmtime(peak["measured_at"]))
+            + (f", {peak['threads']} threads)" if num(peak.get("threads")) else ")")
+            if num(peak.get("measured_at")) else "")
+    return (f"peak     GEMM GFLOP/s: {gemm or '-'}; triad GB/s: {triads or '-'}{when}"
+            + (f"\n         from {peak['from']}" if peak.get("from") else ""))
 
 
 def machine_json(fp: dict[str, Any]) -> dict[str, Any]:

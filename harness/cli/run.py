@@ -245,7 +245,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise StoreError(f"{e}. Session {started[0]} keeps its saved cells; finish it with "
                              f"`accelbench run --resume {started[0]} --store {args.store.cli}`"
                              ) from None
-        machine = store.machine(outcome.info.machine_id) if outcome.info.machine_id else None
+        from harness.machine.peaks_home import machine_with_peaks
+
+        machine = machine_with_peaks(store, outcome.info.machine_id, args.store.cli)
     if outcome.interrupted:
         # The user asked to stop and the cells are saved: further Ctrl-Cs must not turn the
         # short way out (report, resume hint, exit 130) into a death by signal.

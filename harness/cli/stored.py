@@ -8,6 +8,7 @@ the store's bytes and its folder are exactly as they were (a report's files go e
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 from harness.backends import DEFAULT_BASELINE
@@ -50,7 +51,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     with _open_existing(args.store) as store:
         info = store.session(args.session)
         cells = store.cells(info.id)
-        machine = store.machine(info.machine_id) if info.machine_id else None
+        from harness.machine.peaks_home import machine_with_peaks
+
+        machine = machine_with_peaks(store, info.machine_id, args.store.cli)
     import reports  # after the store is known good: a bad one is refused without the plotting stack
 
     config = info.config if isinstance(info.config, dict) else {}
@@ -77,19 +80,26 @@ def cmd_sessions(args: argparse.Namespace) -> int:
 
     with _open_existing(args.store) as store:
         rows = []
-        counts = store.cell_counts()
         for info in store.sessions():
+            cells = store.cells(info.id)
+            config = info.config if isinstance(info.config, dict) else {}
             rows.append({"session": info.id, "status": info.status, "started": info.started,
                          "started_epoch_s": info.started, "finished_epoch_s": info.finished,
-                         "machine": info.machine_id, "cells": counts.get(info.id, 0),
-                         "preset": info.config.get("name") if isinstance(info.config, dict) else None})
+                         "machine": info.machine_id, "cells": len(cells),
+                         "preset": config.get("name"),
+                         "specs": sorted({c.key.spec for c in cells})
+                         or list(config.get("workloads") or [])})
     if args.json:
         print_json(rows)
         return 0
     for r in rows:
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(r["started"]))
         cells = plural(r["cells"], "cell")
-        print(f"{r['session']}  {r['status']:<11} {cells:>10}  machine {r['machine']}  "
-              f"preset {r['preset']}")
+        specs = ", ".join(r["specs"][:3]) + (f" and {len(r['specs']) - 3} more"
+                                            if len(r["specs"]) > 3 else "")
+        preset = f"preset {r['preset']}: " if r["preset"] else ""
+        print(f"{r['session']}  {when}  {r['status']:<11} {cells:>9}  machine {r['machine']}  "
+              f"{preset}{specs or '-'}")
     return 0
 
 

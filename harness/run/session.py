@@ -89,7 +89,9 @@ def run_session(
     if on_start:
         on_start(info, total)
     runner = runner or GroupRunner(config, cache_dir_for(home), on_block, on_wait=on_wait)
-    runner.peaks = store.peaks(machine["id"])  # the roofline's roofs, when `peak` measured them
+    from harness.machine.peaks_home import peaks_for
+
+    runner.peaks = peaks_for(store, machine["id"])  # the roofs, when `peak` measured them
     done = 0
     interrupted = False
     with _signals_as_interrupt():

@@ -29,13 +29,13 @@ def _est(e: Estimate | None, unit: str) -> str:
     if e is None:
         return "-"
     fmt = "{:.3g}" if unit == "ms" else "{:.2f}"
-    return f"{fmt.format(e.value)}{' ms' if unit == 'ms' else 'x'} [{fmt.format(e.ci95[0])}, {fmt.format(e.ci95[1])}]"
+    return f"{fmt.format(e.value)}{' ms' if unit == 'ms' else '×'} [{fmt.format(e.ci95[0])}, {fmt.format(e.ci95[1])}]"
 
 
 def _chg(c: Change | None) -> str:
     if c is None:
         return "-"
-    text = f"x{c.ratio:.3f} [{c.ci95[0]:.3f}, {c.ci95[1]:.3f}]"
+    text = f"×{c.ratio:.3f} [{c.ci95[0]:.3f}, {c.ci95[1]:.3f}]"
     return text if c.significant else f"{text} within noise"
 
 
