@@ -36,9 +36,12 @@ def test_gemm_and_triad_figures_from_a_stubbed_clock(monkeypatch):
     assert g["gflops"]["n"] == 10
     # the triad: each repeat 0.5 ms, 3 arrays x 8 B x 100,000 elements = 2.4 MB -> 4.8 GB/s
     s = iter(x * 0.0005 for x in range(10**6))
-    monkeypatch.setattr(peak, "time", SimpleNamespace(perf_counter=lambda: next(s)))
+    monkeypatch.setattr(peak, "CLOCK", lambda: next(s))
     t = peak.triad(1, 100_000, repeats=8)
     assert t["gbs"]["median"] == pytest.approx(4.8) and t["gbs"]["n"] == 8
+    # a cache-sized triad loops inside each repeat: 10 loops in 0.5 ms move ten times the bytes
+    t = peak.triad(1, 100_000, repeats=8, loops=10)
+    assert t["gbs"]["median"] == pytest.approx(48.0)
 
 
 def test_triad_sizing_says_which():
