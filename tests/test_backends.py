@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gc
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -20,6 +22,7 @@ from harness.backends import (
     registered_backends,
     split_backend_list,
 )
+from harness.backends import base as base_module
 from harness.backends.base import PrepareContext as Ctx
 from harness.backends.base import readable, time_calls
 
@@ -138,6 +141,33 @@ def test_time_calls_counts_and_restores_gc():
     assert gc.isenabled()
     with pytest.raises(ValueError):
         time_calls(lambda: None, 0)
+
+
+def test_time_calls_reports_milliseconds_of_a_known_sleep():
+    # a 20 ms sleep must read 20 ms: sleep never returns early, and a shared machine may only add.
+    # A unit error (us or s read as ms) is off by 1000x and lands far outside [20, 200).
+    samples = time_calls(lambda: time.sleep(0.020), 3)
+    assert all(20.0 <= s < 200.0 for s in samples), samples
+
+
+def test_time_calls_converts_nanoseconds_exactly(monkeypatch):
+    ticks = iter(range(0, 10 * 2_500_000, 2_500_000))  # each clock read 2.5 ms after the last
+    monkeypatch.setattr(base_module, "time", SimpleNamespace(perf_counter_ns=lambda: next(ticks)))
+    assert time_calls(lambda: None, 3) == [2.5, 2.5, 2.5]
+
+
+class _Sleeps(torch.nn.Module):
+    """A model whose forward takes a known 20 ms, to check the backend's timed block."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        time.sleep(0.020)
+        return x + 1
+
+
+def test_torch_backend_times_a_known_forward_in_milliseconds():
+    prepared = get_backend("torch").prepare(_Sleeps().eval(), torch.zeros(1, 3), Ctx("f32", 1))
+    assert 20.0 <= prepared.first_ms < 1000.0
+    assert all(20.0 <= s < 200.0 for s in prepared.time_block(3))
 
 
 def test_readable_drops_cpp_locations_and_truncates():
@@ -293,8 +323,6 @@ def test_ir_cache_key_includes_openvino_version(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_small_family_spec_runs_on_both_backends():
-    if "mobilenetv2" not in [f.name for f in archs.list_archs()]:
-        pytest.skip("mobilenetv2 family not registered yet")
     model, x = archs.build("mobilenetv2:res=32,width=0.35")
     ref = get_backend("torch").prepare(model, x, Ctx("f32", 1)).output()
     out = get_backend("openvino").prepare(model, x, Ctx("f32", 1)).output()

@@ -138,9 +138,9 @@ def test_run_end_to_end_stores_times_and_reports(tmp_path: Path):
     assert (out / "report.md").stat().st_size > 0 and (out / "report.html").stat().st_size > 0
     # The store holds raw samples and the OpenVINO properties read back from the compiled model.
     con = sqlite3.connect(tmp_path / "s.sqlite")
-    rows = con.execute("SELECT backend, samples, meta FROM cells").fetchall()
+    rows = con.execute("SELECT spec, backend, samples, meta FROM cells").fetchall()
     con.close()
-    for backend, samples, meta in rows:
+    for _, backend, samples, meta in rows:
         assert len(json.loads(samples)) >= 6
         meta = json.loads(meta)
         # every cell says which allocator regime it ran in and how often its timed blocks faulted
@@ -155,9 +155,13 @@ def test_run_end_to_end_stores_times_and_reports(tmp_path: Path):
     proc = run_cli("report", "--store", str(tmp_path / "s.sqlite"), "--json")
     assert proc.returncode == 0
     again = json.loads(proc.stdout)
+    stored = {(spec, backend): json.loads(meta)["minor_faults_per_inference"]
+              for spec, backend, _, meta in rows}
     for c in again["cells"]:  # where a figure comes from: the allocator regime, its evidence
         assert c["allocator"]["policy"] == "fixed thresholds (accelbench)"
         assert c["minor_faults_per_inference"] >= 0
+        # the worker's count reaches the report unchanged (what it means: tests/test_worker.py)
+        assert c["minor_faults_per_inference"] == stored[c["spec"], c["backend"]]
     assert again["session"] == data["session"]
     assert [c["median_ms"] for c in again["cells"]] == [c["median_ms"] for c in data["cells"]]
 

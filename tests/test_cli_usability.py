@@ -288,30 +288,49 @@ def test_report_of_a_session_interrupted_before_any_cell_says_how_to_resume(tmp_
     assert f"accelbench run --resume {sid}" in text
 
 
-def test_run_interrupted_before_any_cell_says_so_and_how_to_resume(tmp_path, monkeypatch, capsys):
-    """The run's own closing words (a Ctrl-C before the first cell is timed is hard to aim from
-    outside, so the session's outcome is stubbed; everything after it is the real command)."""
+STUCK_MODEL = """
+import pathlib, time, torch
+class Stuck(torch.nn.Module):
+    def forward(self, x):  # the first inference (in the worker's setup) never ends by itself
+        pathlib.Path({mark!r}).touch()
+        time.sleep(300)
+        return x
+def make(): return Stuck(), torch.zeros(1, 3)
+"""
+
+
+def test_run_interrupted_before_any_cell_says_so_and_how_to_resume(tmp_path: Path):
+    """A real Ctrl-C: SIGINT to the command's process group (as a terminal sends it) while the
+    first cell's worker is still in its first inference, so no cell can have finished."""
     import signal
+    import subprocess
+    import sys
+    import time
 
-    import harness.run.session as session_mod
-    from harness.cli import main
-    from harness.run.session import SessionOutcome
-
-    def interrupted_at_once(store, store_path, config, **kw):
-        info = session("20240105T101010-cccc3333", config=config.as_dict())
-        store.begin_session(info)
-        store.finish_session(info.id, INTERRUPTED)
-        return SessionOutcome(info, [], interrupted=True)
-
-    monkeypatch.setattr(session_mod, "run_session", interrupted_at_once)
-    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    mark = tmp_path / "reached"
+    (tmp_path / "stuck.py").write_text(STUCK_MODEL.format(mark=str(mark)))
+    store = tmp_path / "s.sqlite"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "run", "--model", f"{tmp_path / 'stuck.py'}:make",
+         "--backends", "torch", *FAST, "--no-report", "--store", str(store)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
     try:
-        rc = main(["run", TINY, "--backends", "torch", *FAST, "--no-report",
-                   "--store", str(tmp_path / "s.sqlite")])
+        deadline = time.monotonic() + 120
+        while not mark.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert mark.exists(), proc.communicate(timeout=30)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
     finally:
-        for s, h in saved.items():
-            signal.signal(s, h)
-    out = " ".join(capsys.readouterr().out.split())
-    assert rc == 130
-    assert "interrupted before any cell finished" in out
-    assert "accelbench run --resume 20240105T101010-cccc3333" in out
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    text = " ".join(out.split())
+    assert "interrupted before any cell finished" in text
+    with Store.open(store) as s:
+        (info,) = s.sessions()
+    assert info.status == INTERRUPTED
+    assert f"accelbench run --resume {info.id}" in text

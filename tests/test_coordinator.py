@@ -144,7 +144,10 @@ def test_stops_once_converged_and_only_after_min_pairs():
         blocks = cell.meta["blocks"]
         assert len(blocks) == 6  # tight samples: converged as soon as min_pairs allows
         assert cell.meta["converged"] is True
-        assert cell.meta["converged"] == stats.converged(cell.samples_ms, blocks, 0.01, 30)
+        # every sample within 0.2% of the scripted latency: the median is known far inside the
+        # 1% target, so nothing but min_pairs could have kept the cell running
+        lat = 1.0 if cell.key.backend == "torch" else 0.5
+        assert {round(v / lat, 6) for v in cell.samples_ms} == {1.0, 1.001, 1.002}
 
 
 def test_a_noisy_cell_stops_at_its_budget_unconverged():

@@ -209,4 +209,7 @@ def test_registry():
     with pytest.raises(KeyError, match="valid: cachegrind, model, perf"):
         counters.get_source("papi")
     report = counters.availability_report()
-    assert report["model"] == {"ok": True, "why": counters.get_source("model").availability()[1]}
+    assert report["model"] == {"ok": True, "why": "analytic working-set model (an estimate from "
+                                                  "layer sizes and cache sizes)"}
+    assert set(report) == {"perf", "cachegrind", "model"}
+    assert all(isinstance(r["ok"], bool) and r["why"] for r in report.values())

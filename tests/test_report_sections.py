@@ -105,7 +105,12 @@ def test_paper_claims_and_verdicts():
     assert low["verdict"] == DIFFERS and "darts is faster than MobileNetV2" in low["why"]
     avg = [row for c, row in rows.items() if c.startswith("average speed-up 380%")]
     assert len(avg) == 2 and {a["paper"] for a in avg} == {"3.8×", "4.8×"}
-    assert all(a["verdict"] in (AGREES, DIFFERS, "cannot tell at this precision") for a in avg)
+    # the session's geomean is 3.14x [2.21, 4.70] (six 2x, two 5.5x, 4x, 12x): 3.8x lies inside
+    # it, so that reading agrees; 4.8x lies above it, so that reading cannot agree
+    by_paper = {a["paper"]: a for a in avg}
+    assert "geomean 3.14× [2.21, 4.70] over 10 specs" == by_paper["3.8×"]["here"]
+    assert by_paper["3.8×"]["verdict"] == AGREES
+    assert by_paper["4.8×"]["verdict"] != AGREES
     md = render_markdown(r)
     assert "## The paper and this machine" in md
     from reports.sections.paper import trend_rows
@@ -280,3 +285,37 @@ def test_each_branch_of_the_pattern_verdict(speedups, verdict):
             cells += pair(f"{fam}:depth={depth},res=32", 20.0, 20.0 / x, seed=10 * i + 2 * j)
     rows = {row["claim"]: row for row in claims(build_report(SESSION, cells, MACHINE))}
     assert rows["design pattern that gains most"]["verdict"] == verdict
+
+
+def _ten_specs(speedups):
+    cells = []
+    for i, x in enumerate(speedups):
+        cells += pair(f"plain:depth={i + 1},res=32", 20.0, 20.0 / x, seed=2 * i)
+    return cells
+
+
+@pytest.mark.parametrize("speedups, v38, v48", [
+    ([3.8] * 10, AGREES, DIFFERS),  # a tight interval around 3.8
+    ([4.8] * 10, DIFFERS, AGREES),  # ... around 4.8
+    ([2.0] * 10, DIFFERS, DIFFERS),  # tight, and below both readings
+    ([10.0] * 5 + [1000.0] * 5, "cannot tell at this precision",
+     "cannot tell at this precision"),  # an interval far wider than 1.5x, off both readings
+])
+def test_each_branch_of_the_average_verdict(speedups, v38, v48):
+    rows = {row["paper"]: row for row in claims(build_report(SESSION, _ten_specs(speedups), MACHINE))
+            if row["claim"].startswith("average speed-up")}
+    assert (rows["3.8×"]["verdict"], rows["4.8×"]["verdict"]) == (v38, v48)
+
+
+@pytest.mark.parametrize("mobilenet_ms, resnet_ms, verdict, why", [
+    (2.4, None, AGREES, ""),
+    (10.0, None, DIFFERS, "MobileNetV2 is fastest, but at 10.00 ms, not about 2.4 ms"),
+    (2.4, 1.0, DIFFERS, "resnet is faster than MobileNetV2 here"),
+])
+def test_each_branch_of_the_lowest_latency_verdict(mobilenet_ms, resnet_ms, verdict, why):
+    cells = pair("mobilenetv2", 3 * mobilenet_ms, mobilenet_ms)
+    if resnet_ms is not None:
+        cells += pair("resnet", 2 * resnet_ms, resnet_ms, seed=4)
+    (row,) = [r for r in claims(build_report(SESSION, cells, MACHINE))
+              if r["claim"] == "lowest latency"]
+    assert row["verdict"] == verdict and row["why"].startswith(why)

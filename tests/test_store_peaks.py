@@ -1,5 +1,5 @@
-"""Store schema v2: the ``peaks`` table, and v1 stores (e.g. the Xeon stores in
-/work/shared/data/stores) opening read-only as they are and migrating without losing data."""
+"""Store schema v2: the ``peaks`` table, and v1 stores (the real stores in tests/data/stores)
+opening read-only as they are and migrating without losing data."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ import pytest
 
 from harness.store import Store
 from harness.store import schema as store_schema
+from tests.compare_support import real_store
 from tests.store_support import SID_A, populate
 
-SHARED = Path("/work/shared/data/stores")
+REAL = sorted(p.stem for p in (Path(__file__).parent / "data" / "stores").glob("*.sql"))
 
 
 def sha(path: Path) -> str:
@@ -83,16 +84,32 @@ def test_merge_accepts_v1_and_carries_peaks(tmp_path: Path) -> None:
         assert s.peaks("mx") == {"gflops": {"openvino": 3.0}, "bandwidth_gbs": 1.0}
 
 
-@pytest.mark.skipif(not SHARED.is_dir() or not list(SHARED.glob("*.sqlite")),
-                    reason="no shared real stores on this machine")
-def test_real_shared_stores_open_and_migrate(tmp_path: Path) -> None:
-    for original in sorted(SHARED.glob("*.sqlite")):
-        copy = tmp_path / original.name
-        shutil.copyfile(original, copy)
-        rows = dump(copy)
-        with Store.open(copy, readonly=True) as s:
-            sessions = s.sessions()
-        with Store.open(copy) as s:
-            assert [x.id for x in s.sessions()] == [x.id for x in sessions]
-            assert sum(len(s.cells(x.id)) for x in sessions) == len(rows["cells"])
-        assert dump(copy) == rows
+@pytest.mark.parametrize("name", REAL)
+def test_real_stores_open_and_migrate(tmp_path: Path, name: str) -> None:
+    """Stores written by real sessions on other machines (v1 and v2), from the project's own
+    test data: read-only they stay as they are; opened for writing they migrate, rows intact."""
+    original = real_store(name)
+    copy = tmp_path / original.name
+    shutil.copyfile(original, copy)
+    rows, before = dump(copy), sha(copy)
+    assert rows["cells"], name
+    with Store.open(copy, readonly=True) as s:
+        sessions = s.sessions()
+    assert sha(copy) == before and sessions
+    with Store.open(copy) as s:
+        assert [x.id for x in s.sessions()] == [x.id for x in sessions]
+        assert sum(len(s.cells(x.id)) for x in sessions) == len(rows["cells"])
+        assert s.peaks("none") is None
+    assert dump(copy) == rows
+    c = sqlite3.connect(copy)
+    assert c.execute("PRAGMA user_version").fetchone()[0] == store_schema.SCHEMA_VERSION
+    c.close()
+
+
+def test_the_real_stores_span_both_schema_versions() -> None:
+    versions = set()
+    for name in REAL:
+        c = sqlite3.connect(f"{real_store(name).resolve().as_uri()}?mode=ro", uri=True)
+        versions.add(c.execute("PRAGMA user_version").fetchone()[0])
+        c.close()
+    assert versions == {1, 2}  # the migration test above sees a v1 store, not only v2 ones
