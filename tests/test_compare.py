@@ -185,3 +185,22 @@ def test_compare_and_export_import_neither_torch_nor_openvino(tmp_path: Path) ->
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads(proc.stdout) == [[0, 0], []]
     assert (tmp_path / "c" / "compare.html").is_file()
+
+
+def test_absolute_rules_fire_on_the_size_of_the_change(tmp_path: Path) -> None:
+    """``median:Nms`` and ``speedup:Nx`` read the difference's interval, in their own units:
+    torch 30% slower is +0.6 ms on the first spec and +1.2 ms on the second."""
+    from harness.cli import main
+
+    a = machine_store(tmp_path / "a.sqlite", "aaaa", latencies(), seed=1)
+    b = machine_store(tmp_path / "b.sqlite", "bbbb", latencies(slow=1.3), seed=2)
+    proc = run_cli("compare", str(a), str(b), "--fail-on-regression", "median:0.9ms")
+    assert proc.returncode == 1
+    named = [x for x in proc.stderr.splitlines() if "regression" in x]
+    assert len(named) == 1 and SPECS[1] in named[0] and "torch" in named[0]
+    assert main(["compare", str(a), str(b), "--fail-on-regression", "median:0.3ms"]) == 1
+    assert main(["compare", str(a), str(b), "--fail-on-regression", "median:2ms"]) == 0
+    # OpenVINO 25% slower: the speed-up falls from 2x to 1.6x (-0.4x) on every spec
+    c = machine_store(tmp_path / "c.sqlite", "cccc", latencies(slow_ov=1.25), seed=3)
+    assert main(["compare", str(a), str(c), "--fail-on-regression", "speedup:0.2x"]) == 1
+    assert main(["compare", str(a), str(c), "--fail-on-regression", "speedup:0.6x"]) == 0
