@@ -1,4 +1,4 @@
-"""Backends registered by name: ``torch``, ``torch-compile``, ``openvino``.
+"""Backends registered by name: ``torch``, ``torch-compile``, ``openvino``, ``onnxruntime``.
 
 A backend string is ``name[:device][[key=value,...]]`` (``torch:cuda``,
 ``openvino:HETERO:GPU,CPU``, ``openvino:CPU[hint=THROUGHPUT,streams=4]``,
@@ -33,7 +33,8 @@ DEFAULT_BASELINE = "torch"
 # What a session measures when it names no backends: the baseline against OpenVINO on the CPU.
 DEFAULT_BACKENDS = (DEFAULT_BASELINE, "openvino:CPU")
 # Built-in backends by name -> the module (in this package) that registers them.
-_BUILTIN = {"torch": "torch_backend", "torch-compile": "torch_backend", "openvino": "openvino_backend"}
+_BUILTIN = {"torch": "torch_backend", "torch-compile": "torch_backend", "openvino": "openvino_backend",
+            "onnxruntime": "onnxruntime_backend"}
 _REGISTRY: dict[str, type[Backend]] = {}
 
 
