@@ -33,7 +33,7 @@ DEFAULT_BASELINE = "torch"
 # What a session measures when it names no backends: the baseline against OpenVINO on the CPU.
 DEFAULT_BACKENDS = (DEFAULT_BASELINE, "openvino:CPU")
 # Built-in backends by name -> the module (in this package) that registers them.
-_BUILTIN = {"torch": "torch_backend", "torch-compile": "torch_backend", "openvino": "openvino_backend",
+_BUILTIN = {"torch": "torch_backend", "torch-compile": "torch_compile", "openvino": "openvino_backend",
             "onnxruntime": "onnxruntime_backend"}
 _REGISTRY: dict[str, type[Backend]] = {}
 
