@@ -56,7 +56,8 @@ def quantize(model: Any, x: Any, samples: int,
             prepared(torch.from_numpy(data).to(memory_format=_format(x)))
     converted = convert_pt2e(prepared)
     return converted, {
-        "method": "PT2E: torch.export, X86InductorQuantizer, prepare_pt2e, convert_pt2e",
+        "method": "PT2E: torch.export, X86InductorQuantizer, prepare_pt2e, convert_pt2e, "
+                  "torch.compile (inductor, freezing)",
         "quantizer": "get_default_x86_inductor_quantization_config() (static, weights int8 "
                      "per channel symmetric, activations uint8 per tensor)",
         "torchao": metadata.version("torchao"),
