@@ -130,3 +130,23 @@ def test_paper_claims_of_a_ladder_session_are_about_openvino_not_the_first_rung(
     average = claims(view)[0]["here"]
     geo = math.sqrt((15.3 / 3.17) * (10.9 / 2.2))
     assert math.isclose(float(average.split()[1].rstrip("×")), geo, rel_tol=0.02)
+
+
+def test_other_rungs_report_over_eager_and_over_the_best_pytorch_rung():
+    """int8 cells (another precision group) and other runtimes join the f32 row; the int8
+    group makes no row of its own."""
+    from harness.backends.ladder import OTHERS
+
+    base = cells("mobilenetv2", latencies(15.3, 11.8, 8.7, 6.0, 3.17))
+    extra = []
+    for rung, ms in zip(OTHERS, (3.0, 1.5, 3.3, 5.0), strict=True):
+        key = CellKey("mobilenetv2", rung.backend, rung.precision or "f32", 2)
+        extra.append(CellResult(key, DONE, samples_ms=list(ms * np.ones(60)), meta={"blocks": [15] * 4}))
+    (row,) = ladder_rows(base + extra)
+    got = {(g.backend, g.precision): g for g in row.others}
+    ov_int8 = got[("openvino:CPU", "int8")]
+    assert ov_int8.median_ms == pytest.approx(1.5)
+    assert ov_int8.over_eager == pytest.approx(15.3 / 1.5, rel=0.03)
+    assert ov_int8.over_best_torch == pytest.approx(6.0 / 1.5, rel=0.03)
+    assert got[("onnxruntime", "f32")].over_best_torch == pytest.approx(6.0 / 5.0, rel=0.03)
+    assert math.isclose(sum(r.share for r in row.rungs), 1.0)  # the chain is unchanged

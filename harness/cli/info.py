@@ -69,10 +69,9 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 
 def cmd_machine(args: argparse.Namespace) -> int:
+    from harness.backends import capabilities
     from harness.cli.peak import stored_peak
     from harness.machine import fingerprint
-
-    from harness.backends import capabilities
 
     fp = fingerprint()
     fp["peak"] = stored_peak(args.store, fp["id"])
