@@ -77,6 +77,10 @@ class SessionConfig:
     counters: str = "auto"  # harness.counters: auto | perf | cachegrind | model | off
     # Per-layer times after each comparison's timed blocks, stored in the cell's meta["layers"].
     layers: bool = False
+    # Worker process pairs per cell, spread over the session (``harness.run.passes``): the
+    # fewest, and the most the adaptive stop may add (0: twice ``processes``).
+    processes: int = 3
+    max_processes: int = 0
 
     def __post_init__(self) -> None:
         if not self.workloads:
@@ -122,6 +126,14 @@ class SessionConfig:
                 or not 4 <= self.min_pairs <= 10**6:
             raise ConfigError("min_pairs must be an integer from 4 (the fewest a paired-block "
                               f"interval can use) to 1000000, got {self.min_pairs!r}")
+        for name in ("processes", "max_processes"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ConfigError(f"{name} must be an integer, got {value!r}")
+            check_field(name, value)
+        if self.max_processes and self.max_processes < self.processes:
+            raise ConfigError(f"max_processes ({self.max_processes}) is below processes "
+                              f"({self.processes}); give at least as many, or 0 for twice")
         if not isinstance(self.min_samples, int) or not 6 <= self.min_samples <= 10**7:
             raise ConfigError("min_samples must be an integer from 6 to 10000000")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**31:
@@ -167,7 +179,7 @@ class SessionConfig:
                 if not isinstance(value, (int, float)) or isinstance(value, bool):
                     raise ConfigError(f"{where}: {f.name} must be a number")
                 value = float(value)
-            elif f.name in ("min_samples", "seed", "min_pairs"):
+            elif f.name in ("min_samples", "seed", "min_pairs", "processes", "max_processes"):
                 if not isinstance(value, int) or isinstance(value, bool):
                     raise ConfigError(f"{where}: {f.name} must be an integer")
             elif f.name == "layers":
@@ -200,6 +212,7 @@ def _env_number(name: str, default: float) -> float:
 LIMITS: dict[str, tuple[float, float]] = {
     "threads": (1, 1024), "budget_s": (0.1, 86400), "target": (1e-4, 0.5),
     "block_s": (0.001, 60), "timeout_s": (1, 86400),
+    "processes": (1, 1000), "max_processes": (0, 1000),
     "max_foreign_cpu": (0.01, 4096), "wait_s": (0, 86400),
 }
 

@@ -217,21 +217,28 @@ DENSE_COUNT_LIMIT = 8_000_000  # samples x blocks up to which a 32 MB count tabl
 
 def _block_medians_of(blocks: list[np.ndarray], picks: np.ndarray,
                       dense_limit: int = DENSE_COUNT_LIMIT) -> np.ndarray:
-    """Median of the pooled samples of the picked blocks, one per row of ``picks``.
+    """Median of the pooled samples of the picked blocks, one per row of ``picks``."""
+    rows = picks.shape[0]
+    counts = np.zeros((rows, len(blocks)), dtype=np.int64)
+    np.add.at(counts, (np.arange(rows)[:, None], picks), 1)
+    return pooled_medians(blocks, counts, dense_limit)
 
-    A resample is the pooled samples of its blocks, each block counted as often as it was
-    picked. Without building the pools: a row's pooled count of samples <= v is
+
+def pooled_medians(blocks: list[np.ndarray], counts: np.ndarray,
+                   dense_limit: int = DENSE_COUNT_LIMIT) -> np.ndarray:
+    """Median of each resample's pooled samples, block k counted ``counts[row, k]`` times.
+
+    Without building the pools: a row's pooled count of samples <= v is
     ``sum_k counts[row, k] * (block k's samples <= v)``, and a bisection over the sorted
     samples finds the two middle ranks. The per-block counts come from a table over the
     sorted samples (fast) or, for very long cells, from a search in each block (small).
+    The nested bootstrap (``harness.measure.nested``) fills ``counts`` level by level.
     """
     values = np.concatenate(blocks)
     owner = np.repeat(np.arange(len(blocks)), [b.size for b in blocks])
     order = np.argsort(values, kind="stable")
     values, owner = values[order], owner[order]
-    rows = picks.shape[0]
-    counts = np.zeros((rows, len(blocks)), dtype=np.int64)
-    np.add.at(counts, (np.arange(rows)[:, None], picks), 1)
+    rows = counts.shape[0]
     total = counts @ np.array([b.size for b in blocks])
 
     if values.size * len(blocks) <= dense_limit:

@@ -22,12 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from harness import stats
+from harness.measure import nested
+from harness.measure.estimate import cell_speedup, cell_summary, processes_of
 from harness.results import DONE, CellKey, CellResult, SessionInfo
 
 from .tables import _jsonable
-
-RESAMPLES = 2000
 
 
 @dataclass(frozen=True)
@@ -64,14 +63,31 @@ class Source:
 
 @dataclass(frozen=True)
 class Estimate:
-    """A point value with its bootstrap 95% interval (``method``: blocks or iid)."""
+    """A point value with its 95% interval (``method``: nested, nested-pairs, or the
+    one-process blocks / paired-blocks / iid), the process pairs behind it, and the log-scale
+    standard error and degrees of freedom that comparisons combine."""
 
     value: float
     ci95: tuple[float, float]
     method: str
+    processes: int = 1
+    log_se: float | None = None
+    df: float | None = None
+
+    @classmethod
+    def of(cls, summary: Mapping[str, Any], field_name: str) -> Estimate:
+        lo, hi = summary.get("ci95") or (float("nan"), float("nan"))
+        return cls(float(summary[field_name]),
+                   (float(lo if lo is not None else "nan"), float(hi if hi is not None else "nan")),
+                   str(summary.get("ci_method")), int(summary.get("processes") or 1),
+                   summary.get("log_se"), summary.get("df"))
+
+    def as_summary(self) -> dict[str, Any]:
+        return {"median": self.value, "log_se": self.log_se, "df": self.df}
 
     def as_json(self) -> dict[str, Any]:
-        return {"value": self.value, "ci95": list(self.ci95), "ci_method": self.method}
+        return {"value": self.value, "ci95": list(self.ci95), "ci_method": self.method,
+                "processes": self.processes}
 
 
 @dataclass(frozen=True)
@@ -83,16 +99,23 @@ class Change:
     diff: float
     diff_ci95: tuple[float, float]
     method: str
+    noise: float = 0.0  # the threshold: a change must lie wholly beyond ±noise to be real
 
     @property
     def significant(self) -> bool:
-        """The interval excludes 1: the machines really differ at 95%."""
-        return self.ci95[0] > 1.0 or self.ci95[1] < 1.0
+        """The whole interval lies beyond the noise threshold (1 ± noise on the ratio)."""
+        return self.ci95[0] > 1.0 + self.noise or self.ci95[1] < 1.0 / (1.0 + self.noise)
+
+    @property
+    def verdict(self) -> str:
+        if self.significant:
+            return "up" if self.ci95[0] > 1.0 else "down"
+        return "within noise"
 
     def as_json(self) -> dict[str, Any]:
         return {"ratio": self.ratio, "ci95": list(self.ci95), "diff": self.diff,
                 "diff_ci95": list(self.diff_ci95), "significant": self.significant,
-                "ci_method": self.method}
+                "verdict": self.verdict, "noise": self.noise, "ci_method": self.method}
 
 
 @dataclass(frozen=True)
@@ -135,6 +158,7 @@ class Comparison:
     speedups: tuple[SpeedupCompare, ...]
     warnings: tuple[str, ...]  # per pair: what changes the answer more than the hardware
     unmatched: Mapping[str, int] = field(default_factory=dict)  # label -> cells only it has
+    noise: float = 0.0  # the threshold every Change was judged against
 
     def as_json(self) -> dict[str, Any]:
         return _jsonable({
@@ -143,44 +167,47 @@ class Comparison:
             "latencies": [r.as_json() for r in self.latencies],
             "speedups": [r.as_json() for r in self.speedups],
             "warnings": list(self.warnings), "unmatched": dict(self.unmatched),
-            "ci_method": "bootstrap over the timed blocks of each session; ratio of independent "
-                         "draws between machines",
+            "noise": self.noise, "spread": run_to_run_spread(self),
+            "ci_method": "nested bootstrap (process pairs, then blocks) per session; a change "
+                         "combines the two sessions' log-scale errors (Welch-Satterthwaite) "
+                         "and is real only when its interval lies beyond the noise threshold",
         })
 
 
-def build_comparison(sources: Sequence[Source], *, resamples: int = RESAMPLES) -> Comparison:
-    """Join the sources' done cells on identity and derive every figure the renderers show."""
+NOISE = 0.05  # default noise threshold: changes whose interval lies within ±5% are noise
+
+
+def build_comparison(sources: Sequence[Source], *, noise: float = NOISE) -> Comparison:
+    """Join the sources' done cells on identity and derive every figure the renderers show.
+
+    Each session's estimate carries its nested interval's log-scale standard error and degrees
+    of freedom (``harness.measure.estimate``); a change between two sessions combines them
+    (Welch–Satterthwaite), and is called real only when its whole interval lies beyond
+    ``noise`` (as asv's change factor and criterion's noise threshold do).
+    """
     if len(sources) < 2:
         raise ValueError("a comparison needs at least two sessions")
     done = [{c.key: c for c in s.cells if c.status == DONE and c.samples_ms} for s in sources]
     # the reference's order; a cell counts once another session also has it
     shared = [k for k in done[0] if any(k in d for d in done[1:])]
-    draws: dict[tuple[int, CellKey], tuple[np.ndarray, str]] = {}
+    summaries: dict[tuple[int, CellKey], dict[str, Any]] = {}
 
-    def drawn(i: int, key: CellKey) -> tuple[np.ndarray, str]:
-        if (i, key) not in draws:
-            c = done[i][key]
-            # one seed per source: the backends of one session share picks (paired blocks),
-            # two sessions do not (they ran apart)
-            draws[i, key] = stats.median_draws(c.samples_ms, _blocks(c), resamples=resamples,
-                                               seed=i)
-        return draws[i, key]
+    def summary(i: int, key: CellKey) -> dict[str, Any]:
+        if (i, key) not in summaries:
+            summaries[i, key] = cell_summary(done[i][key], seed=i)  # independent sessions
+        return summaries[i, key]
 
     def estimate(i: int, key: CellKey) -> Estimate | None:
         if key not in done[i]:
             return None
-        d, method = drawn(i, key)
-        lo, hi = np.percentile(d, [2.5, 97.5])
-        return Estimate(float(np.median(done[i][key].samples_ms)), (float(lo), float(hi)), method)
+        return Estimate.of(summary(i, key), "median")
 
     latencies = []
     for key in shared:
         ests = tuple(estimate(i, key) for i in range(len(sources)))
         first = ests[0]
-        changes = tuple(
-            _change(first.value, e.value, drawn(0, key), drawn(i, key))
-            if first is not None and e is not None else None
-            for i, e in enumerate(ests) if i > 0)
+        changes = tuple(_change(first, e, noise) if first is not None and e is not None else None
+                        for e in ests[1:])
         latencies.append(LatencyRow(key, ests, changes))
 
     speedups = []
@@ -189,38 +216,60 @@ def build_comparison(sources: Sequence[Source], *, resamples: int = RESAMPLES) -
         if key.backend == base:
             continue
         bkey = CellKey(key.spec, base, key.precision, key.threads)
-        per: list[tuple[float, np.ndarray, str] | None] = []
-        for i in range(len(sources)):
-            if key in done[i] and bkey in done[i]:
-                (bd, bm), (cd, cm) = drawn(i, bkey), drawn(i, key)
-                point = float(np.median(done[i][bkey].samples_ms) / np.median(done[i][key].samples_ms))
-                per.append((point, bd / cd, bm if bm == cm else "iid"))
-            else:
-                per.append(None)
+        per = [Estimate.of(cell_speedup(done[i][bkey], done[i][key], seed=i), "speedup")
+               if key in done[i] and bkey in done[i] else None for i in range(len(sources))]
         if sum(p is not None for p in per) < 2 or per[0] is None:
             continue
-        ests = tuple(Estimate(p[0], _ci95(p[1]), p[2]) if p else None for p in per)
-        changes = tuple(_change(per[0][0], p[0], per[0][1:], p[1:]) if p else None
-                        for p in per[1:])
+        changes = tuple(_change(per[0], p, noise) if p else None for p in per[1:])
         speedups.append(SpeedupCompare(key.spec, key.precision, key.threads, base, key.backend,
-                                       ests, changes))
+                                       tuple(per), changes))
 
     unmatched = {s.label: sum(k not in shared for k in d) for s, d in zip(sources, done, strict=True)}
-    return Comparison(tuple(sources), tuple(latencies), tuple(speedups),
-                      _pair_warnings(sources, shared), unmatched)
+    warnings = _pair_warnings(sources, shared) + _process_warnings(sources, done, shared)
+    return Comparison(tuple(sources), tuple(latencies), tuple(speedups), warnings, unmatched,
+                      noise)
 
 
-def _change(ref: float, other: float, ref_draws: tuple, other_draws: tuple) -> Change:
-    (rd, rm), (od, om) = ref_draws, other_draws
-    lo, hi = np.percentile(od / rd, [2.5, 97.5])
-    dlo, dhi = np.percentile(od - rd, [2.5, 97.5])
-    return Change(other / ref, (float(lo), float(hi)), other - ref, (float(dlo), float(dhi)),
-                  rm if rm == om else "iid")
+def _change(ref: Estimate, other: Estimate, noise: float) -> Change:
+    got = nested.ratio_of(ref.as_summary(), other.as_summary())
+    ratio = other.value / ref.value
+    lo, hi = got["ci95"] if got else (float("nan"), float("nan"))
+    # the difference's interval from the ratio's, with the reference at its point
+    diff_ci = (ref.value * (lo - 1), ref.value * (hi - 1))
+    method = ref.method if ref.method == other.method else f"{ref.method}/{other.method}"
+    return Change(ratio, (float(lo), float(hi)), other.value - ref.value, diff_ci, method, noise)
 
 
-def _blocks(cell: CellResult) -> list | None:
-    blocks = cell.meta.get("blocks") if isinstance(cell.meta, Mapping) else None
-    return blocks if isinstance(blocks, list) else None
+def _process_warnings(sources: Sequence[Source], done: Sequence[Mapping[CellKey, CellResult]],
+                      shared: Sequence[CellKey]) -> tuple[str, ...]:
+    """Say when a session's cells were timed in one process: their intervals cannot show the
+    variation between processes, so a change that looks real may be a different draw."""
+    out = []
+    for s, cells in zip(sources, done, strict=True):
+        one = sum(1 for k in shared if k in cells and processes_of(cells[k]) < 2)
+        if one:
+            out.append(f"{s.label}: {one} compared cells were timed in one worker process "
+                       f"(a session from before process pairs were recorded, or --processes 1): "
+                       f"their intervals cannot tell the variation between processes and "
+                       f"minutes, so a change beyond them may still be noise")
+    return tuple(out)
+
+
+def run_to_run_spread(cmp: Comparison) -> dict[str, float] | None:
+    """For an A/A comparison (two sessions of one machine and one config): the 95th
+    percentile of |change| over latencies and over speed-ups — the noise this machine has
+    shown, below which a threshold calls noise a change."""
+    if len(cmp.sources) != 2:
+        return None
+    a, b = cmp.sources
+    if a.session.machine_id != b.session.machine_id:
+        return None
+    out = {}
+    for name, rows in (("latency", cmp.latencies), ("speedup", cmp.speedups)):
+        ratios = [abs(np.log(r.change[0].ratio)) for r in rows if r.change and r.change[0]]
+        if ratios:
+            out[name] = float(np.expm1(np.percentile(ratios, 95)))
+    return out or None
 
 
 def _pair_warnings(sources: Sequence[Source], shared: Sequence[CellKey]) -> tuple[str, ...]:

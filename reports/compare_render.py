@@ -18,9 +18,10 @@ from .compare import Change, Comparison, Estimate
 from .render import html_escape, md_escape
 
 _COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
-_METHOD = ("Intervals are 95% bootstraps over each session's timed blocks; a ratio between "
-           "machines divides independent draws of the two sessions. \"not significant\": the "
-           "ratio's interval contains 1.")
+_METHOD = ("Intervals are 95%: each session's from a nested bootstrap (its cell's process "
+           "pairs, then the blocks within each); a ratio between sessions combines their "
+           "log-scale errors. \"within noise\": the ratio's interval does not lie wholly beyond "
+           "the noise threshold.")
 
 
 def _est(e: Estimate | None, unit: str) -> str:
@@ -34,7 +35,7 @@ def _chg(c: Change | None) -> str:
     if c is None:
         return "-"
     text = f"x{c.ratio:.3f} [{c.ci95[0]:.3f}, {c.ci95[1]:.3f}]"
-    return text if c.significant else f"{text} not significant"
+    return text if c.significant else f"{text} within noise"
 
 
 def tables(cmp: Comparison) -> list[tuple[str, list[str], list[list[str]]]]:

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import stats
 from harness.backends.ladder import LADDER, OTHERS, Rung
 from harness.backends.precision import QUANTIZED
+from harness.measure.estimate import cell_summary
 from harness.results import DONE
 
 _COLORS = {"baseline": "#7f7f7f", "layout": "#1f77b4", "compilation": "#ff7f0e",
@@ -74,7 +74,7 @@ def _cells_of(report_or_cells: Any) -> list[tuple[Any, str, str | None, Mapping[
     out: list[tuple[Any, str, str | None, Mapping[str, Any], Mapping]] = []
     for c in rows:
         if hasattr(c, "samples_ms"):  # a CellResult: derive statistics from its raw samples
-            summary = stats.summarize(c.samples_ms, c.meta.get("blocks"))
+            summary = cell_summary(c)  # nested over processes where recorded
         else:
             summary = c.stats
         out.append((c.key, c.status, c.reason, summary, c.meta))

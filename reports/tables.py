@@ -22,6 +22,7 @@ import numpy as np
 
 from harness import parity, stats
 from harness.backends import DEFAULT_BASELINE
+from harness.measure.estimate import cell_speedup, cell_summary
 from harness.results import DONE, FLAGGED, CellKey, CellResult, SessionInfo
 
 from .caveats import caveats, number
@@ -72,6 +73,10 @@ class CellRow:
             "fraction_of_peak": (m.get("counters") or {}).get("fraction_of_peak"),  # the roofline
             "reason_kind": reason_kind(self.status, self.reason),
             "ci_method": s.get("ci_method"),
+            # process pairs the interval resampled, the variance components and what a
+            # one-process interval cannot tell (harness.measure)
+            "processes": s.get("processes", 1), "variance": s.get("variance"),
+            "ci_note": s.get("ci_note"),
             "p99_ms": s.get("p99"), "mean_ms": s.get("mean"), "iqr_ms": s.get("iqr"),
             "min_ms": s.get("min"), "max_ms": s.get("max"),
             "first_inference_ms": self.warmup_ms, "warmup_ms": self.warmup_ms,  # old name
@@ -116,7 +121,12 @@ class SpeedupRow:
     candidate: str
     speedup: float
     ci95: tuple[float, float]
-    ci_method: str | None = None  # harness.stats.speedup()'s: paired-blocks | blocks | iid
+    ci_method: str | None = None  # nested-pairs | paired-blocks | blocks | iid (estimate.py)
+    processes: int = 1  # process pairs the interval resampled (1: a one-process interval)
+    log_se: float | None = None  # standard error of log(speed-up): comparisons combine these
+    df: float | None = None
+    variance: Mapping[str, Any] | None = None  # components (harness.measure.nested)
+    ci_note: str | None = None  # what the interval cannot tell (one process, unpaired)
 
     @property
     def significant(self) -> bool:
@@ -129,6 +139,7 @@ class SpeedupRow:
             "speedup": self.speedup, "ci95": list(self.ci95),
             "precision": self.precision, "threads": self.threads,
             "significant": self.significant, "ci_method": self.ci_method,
+            "processes": self.processes, "variance": self.variance, "ci_note": self.ci_note,
         })
 
 
@@ -247,10 +258,11 @@ def build_report(
                 excluded.append(Excluded(spec, prec, thr, baseline, cand.key.backend,
                                          why or f"no {baseline} cell"))
             else:  # clean, alternated block pairs only (harness.results.CellResult.clean)
-                (bs, bb), (cs, cb) = base.clean(), cand.clean()
-                r = stats.speedup(bs, cs, baseline_blocks=bb, candidate_blocks=cb)
+                r = cell_speedup(base, cand)  # nested over process pairs where recorded
                 speedups.append(SpeedupRow(spec, prec, thr, baseline, cand.key.backend,
-                                           r["speedup"], tuple(r["ci95"]), r["ci_method"]))
+                                           r["speedup"], tuple(r["ci95"]), r["ci_method"],
+                                           r.get("processes") or 1, r.get("log_se"),
+                                           r.get("df"), r.get("variance"), r.get("ci_note")))
 
     mid, brand = _machine(machine, session)
     return Report(session=session, store=store, baseline=baseline, machine_id=mid,
@@ -263,7 +275,7 @@ def build_report(
 
 def _row(c: CellResult) -> CellRow:
     timed = c.status in _TIMED
-    summary = stats.summarize(*c.clean()) if timed else stats.summarize([])
+    summary = cell_summary(c) if timed else stats.summarize([])
     return CellRow(key=c.key, status=c.status, reason=_reason(c), stats=summary,
                    warmup_ms=c.warmup_ms if timed else None, meta=dict(c.meta),
                    evidence=c.evidence())

@@ -26,6 +26,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fail-on-regression", action="append", default=[], metavar="RULE",
                    help="e.g. median:5%% or speedup:5%% (repeatable); exit 1 when the whole "
                         "interval of a cell lies beyond the threshold")
+    p.add_argument("--noise", default="5%", metavar="PERCENT",
+                   help="noise threshold: a change is real only when its whole 95%% interval "
+                        "lies beyond ±PERCENT (default 5%%); comparing two sessions of one "
+                        "machine (an A/A run) prints the spread it has shown")
     p.add_argument("--out", type=Path, help="write compare.md/.html/.png/.json here")
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
     p.set_defaults(func=cmd_compare)
@@ -47,8 +51,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from reports.compare_gates import regressions
     from reports.compare_render import render_markdown, write_comparison
 
-    cmp = build_comparison(sources)
+    cmp = build_comparison(sources, noise=_noise(args.noise))
     bad = regressions(cmp, rules)
+    from reports.compare import run_to_run_spread
+
+    spread = run_to_run_spread(cmp)
+    if spread:
+        seen = max(spread.values())
+        shown = ", ".join(f"{k} {v:.1%}" for k, v in spread.items())
+        print(f"accelbench: {cmp.sources[0].label} and {cmp.sources[1].label} ran on one machine: "
+              f"run-to-run spread (95th percentile of |change|) {shown}"
+              + (f"; the noise threshold {cmp.noise:.0%} is below it, so some changes called "
+                 f"real may be this machine's noise" if seen > cmp.noise else ""),
+              file=sys.stderr)
     if args.out:
         paths = write_comparison(cmp, args.out, regressions=bad)
     if args.json:
@@ -61,6 +76,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for line in bad:
         print(f"accelbench: regression: {line}", file=sys.stderr)
     return 1 if bad else 0
+
+
+def _noise(text: str) -> float:
+    from harness.cli.common import UsageError
+
+    t = str(text).strip()
+    try:
+        value = float(t[:-1]) / 100 if t.endswith("%") else None
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value < 1:
+        raise UsageError(f"--noise {text!r}: give a percentage from 0% to 99%, e.g. 5%")
+    return value
 
 
 def read_sources(refs: list[str]):

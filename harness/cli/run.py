@@ -37,7 +37,8 @@ EXIT_OK, EXIT_SOME_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 # flag -> SessionConfig field it overrides (argparse dest is the flag without dashes)
 OVERRIDES = {"--backends": "backends", "--precision": "precisions", "--threads": "threads",
              "--budget": "budget_s", "--target": "target", "--timeout": "timeout_s",
-             "--counters": "counters", "--layers": "layers"}
+             "--counters": "counters", "--layers": "layers", "--processes": "processes",
+             "--max-processes": "max_processes"}
 
 
 def _default(name: str) -> Any:
@@ -71,6 +72,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                                 f"±TARGET (fraction; default {_default('target'):g})")
     p.add_argument("--timeout", type=float, metavar="SECONDS",
                    help=f"limit on one cell's setup (default: {_default('timeout_s'):g} s)")
+    p.add_argument("--processes", type=int, metavar="N",
+                   help="worker process pairs per cell, spread over the session so minutes "
+                        "separate them; the interval resamples processes, then blocks "
+                        f"(default {_default('processes')})")
+    p.add_argument("--max-processes", type=int, metavar="N",
+                   help="most process pairs a cell may get when the process level dominates "
+                        "its interval and budget remains (default: twice --processes)")
     p.add_argument("--store", type=Path, default=DEFAULT_PATH, help=f"default {DEFAULT_PATH}")
     p.add_argument("--ladder", action="store_true",
                    help="time every rung of the baseline ladder (eager, channels_last, "
@@ -97,7 +105,7 @@ def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
     """The override flags the user gave, parsed and checked in the flags' own words."""
     from harness.backends import split_backend_list
 
-    raw = {flag: getattr(args, flag[2:]) for flag in OVERRIDES}
+    raw = {flag: getattr(args, flag[2:].replace("-", "_")) for flag in OVERRIDES}
     out: dict[str, Any] = {}
     if raw["--backends"] is not None:
         out["--backends"] = tuple(split_backend_list(raw["--backends"]))
@@ -107,7 +115,7 @@ def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
         out["--threads"] = _csv(raw["--threads"], int, "--threads")
         for t in out["--threads"]:
             check_field("threads", t, "--threads")
-    for flag in ("--budget", "--target", "--timeout"):
+    for flag in ("--budget", "--target", "--timeout", "--processes", "--max-processes"):
         if raw[flag] is not None:
             check_field(OVERRIDES[flag], raw[flag], flag)
             out[flag] = raw[flag]

@@ -34,6 +34,7 @@ from harness.results import DONE, FAILED, FLAGGED, INVALID, SKIPPED, CellKey, Ce
 from harness.run import protocol
 from harness.run.client import WorkerClient, WorkerCrashed, WorkerError, WorkerTimeout
 from harness.run.interference import CpuMeter, cores, invalid_reason, loadavg, worth_checking
+from harness.run.passes import PassPlan
 from harness.run.plan import GroupPlan
 from harness.run.side import Side as _Side
 from harness.run.side import WorkerFactory
@@ -60,7 +61,11 @@ class GroupRunner:
         self.meter = meter or CpuMeter()
         self.sleep = sleep
 
-    def run(self, plan: GroupPlan) -> list[CellResult]:
+    def run(self, plan: GroupPlan, step: PassPlan | None = None) -> list[CellResult]:
+        """One process pair (one pass, ``harness.run.passes``) of the group: fresh workers,
+        set up, parity on the first pass only, timed; a result per side for this pass."""
+        self._step = step or PassPlan(0, self.config.budget_s, self.config.target,
+                                      max(self.config.min_pairs, MIN_ROUNDS))
         sides = [_Side(b, plan.key(b)) for b in plan.backends]
         self._worker_profile: dict[str, Any] | None = None
         self._waited = {"seconds": 0.0, "pauses": 0}
@@ -73,9 +78,10 @@ class GroupRunner:
             for side in sides:
                 if side.client is not None:
                     self._setup(side, plan)
-            self._check_parity(sides, plan)
+            if self._step.index == 0:  # outputs do not change between processes
+                self._check_parity(sides, plan)
             self._time(sides)
-            if self.config.layers:
+            if self.config.layers and self._step.index == 0:
                 self._layers(sides)
             return [self._finish(side, plan) for side in sides]
         except BaseException:  # Ctrl-C, SIGTERM: no polite quit for workers mid-inference
@@ -110,7 +116,8 @@ class GroupRunner:
                 {"op": protocol.SETUP, **plan.workload.setup_fields(), "seed": cfg.seed,
                  "precision": plan.precision, "threads": plan.threads,
                  "ir_key": plan.workload.ir_key(cfg.seed), "cache_dir": str(self.cache_dir),
-                 "profile": self._worker_profile is None, "counters": cfg.counters},
+                 "profile": self._worker_profile is None and self._step.index == 0,
+                 "counters": cfg.counters if self._step.index == 0 else "off"},
                 timeout=cfg.timeout_s,
             )
             side.info = dict(reply.get("info", {}))
@@ -211,7 +218,8 @@ class GroupRunner:
             side.block = max(1, int(cfg.block_s * 1000 / max(first_ms, 1e-3)))
         self._warm_up(sides)
         load_before = loadavg()
-        budget = cfg.budget_s * max(1, sum(s.active for s in sides))
+        step = self._step
+        budget = step.budget_s * max(1, sum(s.active for s in sides))
         clean_s, clean_rounds, rounds, backoff = 0.0, 0, 0, FIRST_BACKOFF_S
         while any(s.active for s in sides):
             order = sides if rounds % 2 == 0 else list(reversed(sides))
@@ -243,9 +251,9 @@ class GroupRunner:
             backoff = FIRST_BACKOFF_S
             clean_s += wall
             clean_rounds += 1
-            if clean_rounds >= max(cfg.min_pairs, MIN_ROUNDS) and (
+            if clean_rounds >= max(step.min_rounds, MIN_ROUNDS) and (
                     clean_s >= budget - 1e-9 or (worth_checking(clean_rounds, cfg.min_pairs)
-                                                 and self._converged(sides))):
+                                                 and self._converged(sides, step.target))):
                 break
         # The 1-minute load average before and after, kept for reports of old and new stores
         # alike; the per-block foreign-CPU figures are what decide.
@@ -291,10 +299,10 @@ class GroupRunner:
             side.block = max(1, int(self.config.block_s * 1000 / med))
         return got
 
-    def _converged(self, sides: list[_Side]) -> bool:
-        """Every active side's clean samples meet the target (``stats.converged``)."""
+    def _converged(self, sides: list[_Side], target: float) -> bool:
+        """Every active side's clean samples meet the pass's target (``stats.converged``)."""
         cfg = self.config
-        return all(stats.converged(*side.clean(), cfg.target, cfg.min_samples)
+        return all(stats.converged(*side.clean(), target, cfg.min_samples)
                    for side in sides if side.active)
 
     def _finish(self, side: _Side, plan: GroupPlan) -> CellResult:
@@ -312,7 +320,7 @@ class GroupRunner:
         info["max_rss_bytes"] = (reply or {}).get("max_rss_bytes")
         info["minor_faults_per_inference"] = (reply or {}).get("minor_faults_per_inference")
         clean_samples, clean_blocks = side.clean()
-        if counted is not None:  # harness.counters: the source's figures + the derived ones
+        if counted is not None and self._step.index == 0:  # harness.counters: the source's figures + the derived ones
             from harness.counters import derive
 
             info["counters"] = derive(  # achieved GFLOP/s from the clean blocks' median only
@@ -327,9 +335,9 @@ class GroupRunner:
                                               cfg.min_samples))
         status, reason = (FLAGGED, flag) if flag else (DONE, None)
         pairs = len(clean_blocks or [])
-        if not flag and pairs < cfg.min_pairs:
+        if not flag and pairs < self._step.min_rounds:
             status, reason = INVALID, invalid_reason(
-                pairs, side.foreign, side.disturbed, cfg.min_pairs, cfg.max_foreign_cpu,
+                pairs, side.foreign, side.disturbed, self._step.min_rounds, cfg.max_foreign_cpu,
                 self._waited["seconds"], cfg.wait_s)
         return CellResult(side.key, status, reason, side.samples, warmup, info,
                           side.started, time.time())

@@ -15,16 +15,17 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness import __version__
 from harness.config import SessionConfig
 from harness.machine import fingerprint
 from harness.results import FINISHED, INTERRUPTED, CellKey, CellResult, SessionInfo
+from harness.run import passes
 from harness.run.client import reap_on_exit
 from harness.run.coordinator import GroupRunner
-from harness.run.plan import plan_groups
+from harness.run.plan import GroupPlan, plan_groups
 from harness.store import Store
 
 
@@ -63,17 +64,18 @@ def run_session(
 ) -> SessionOutcome:
     machine = fingerprint()
     store.add_machine(machine["id"], machine)
+    stored: dict[CellKey, CellResult] = {}
     if resume is None:
         info = SessionInfo(new_session_id(), time.time(), machine_id=machine["id"],
                            config=config.as_dict(), argv=list(argv or sys.argv), version=__version__)
         store.begin_session(info)
-        finished: set[CellKey] = set()
     else:
         info = resume
         store.resume_session(info.id)
-        finished = store.done_keys(info.id)
-    plans = plan_groups(config, finished)
-    total = sum(len(p.backends) for p in plans)
+        stored = {c.key: c for c in store.cells(info.id)}
+    plans = plan_groups(config, set())
+    total = sum(len(p.backends) for p in plans) * config.processes
+    total -= sum(min(passes.processes_in(c), config.processes) for c in stored.values())
     if on_start:
         on_start(info, total)
     runner = GroupRunner(config, cache_dir_for(store_path), on_block, on_wait=on_wait)
@@ -83,12 +85,22 @@ def run_session(
     with _signals_as_interrupt():
         try:
             with reap_on_exit():  # no worker outlives the session, however it is interrupted
-                for plan in plans:
-                    for result in runner.run(plan):
-                        store.put_cell(info.id, result)
-                        done += 1
-                        if on_cell:
-                            on_cell(done, total, result)
+                for index in range(passes.max_processes(config)):
+                    ran = False
+                    for plan in plans:
+                        got = _next_pass(plan, stored, index, config)
+                        if got is None:
+                            continue
+                        ran = True
+                        for result in runner.run(*got):
+                            merged = passes.merge(stored.get(result.key), result, index)
+                            stored[result.key] = merged
+                            store.put_cell(info.id, merged)
+                            done += 1
+                            if on_cell:
+                                on_cell(done, max(total, done), merged)
+                    if not ran and index >= config.processes:
+                        break
         except (KeyboardInterrupt, Interrupted):
             interrupted = True
     status = INTERRUPTED if interrupted else FINISHED
@@ -97,6 +109,21 @@ def run_session(
         info = store.session(info.id)
         cells = store.cells(info.id)
     return SessionOutcome(info, cells, interrupted)
+
+
+def _next_pass(plan: GroupPlan, stored: dict[CellKey, CellResult], index: int,
+               config: SessionConfig) -> tuple[GroupPlan, passes.PassPlan] | None:
+    """Pass ``index`` of a group, for the backends that have not had it yet (a resumed
+    session continues each cell from the passes it has); None when none needs it."""
+    cells = [stored.get(plan.key(b)) for b in plan.backends]
+    todo = tuple(b for b, c in zip(plan.backends, cells, strict=True)
+                 if passes.processes_in(c) <= index)
+    if not todo or any(passes.finished(c) for c in cells):
+        return None
+    if len(todo) < len(plan.backends) and index > 0:
+        return None  # a pair cut apart by an interruption: its processes no longer pair up
+    step = passes.plan_pass(cells, index, config)
+    return None if step is None else (replace(plan, backends=todo), step)
 
 
 class _signals_held:

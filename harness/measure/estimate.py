@@ -1,0 +1,81 @@
+"""A cell's figures from its raw samples: the nested interval when the cell was timed in several
+processes, the one-process interval (with a note saying what it cannot tell) otherwise.
+
+Every report, table, comparison and gate reads a cell through these two functions, so a store
+written before processes were recorded and one written after are read by the same rules.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from harness import stats
+from harness.measure import nested
+
+ONE_PROCESS_NOTE = ("timed in one worker process: the interval covers the blocks of that "
+                    "process only, not the variation between processes or minutes of a session, "
+                    "so a repeat run may land outside it")
+
+
+def process_parts(cell: Any) -> list[list[Any]] | None:
+    """The cell's clean blocks grouped by process, or None without process structure."""
+    meta = cell.meta if isinstance(cell.meta, dict) else {}
+    return nested.by_process(cell.samples_ms, meta.get("blocks"), meta.get("disturbed"),
+                             meta.get("block_process"))
+
+
+def processes_of(cell: Any) -> int:
+    """How many worker processes timed the cell (1 for stores without process structure)."""
+    parts = process_parts(cell)
+    return len(parts) if parts else 1
+
+
+def cell_summary(cell: Any, *, seed: int = 0) -> dict[str, Any]:
+    """``stats.summarize`` of the clean samples, its interval nested when processes allow."""
+    samples, blocks = cell.clean()
+    summary = stats.summarize(samples, blocks, seed=seed)
+    summary["processes"] = 1
+    if not samples:
+        return summary
+    parts = process_parts(cell)
+    if parts and len(parts) >= 2:
+        got = nested.nested_summary(parts, seed=seed)
+        summary.update(ci95=got["ci95"], ci_method="nested", processes=got["processes"],
+                       log_se=got["log_se"], df=got["df"], variance=got["variance"],
+                       ci_note=None)
+    else:
+        summary["ci_note"] = ONE_PROCESS_NOTE
+        summary.update(_log_scale(summary.get("median"), summary.get("ci95")))
+    return summary
+
+
+def cell_speedup(base: Any, cand: Any, *, seed: int = 0) -> dict[str, Any]:
+    """Speed-up of ``cand`` over ``base`` with the nested paired interval where both were timed
+    in the same process pairs; the one-process paired-block interval otherwise."""
+    bp, cp = process_parts(base), process_parts(cand)
+    if bp and cp and len(bp) >= 2:
+        got = nested.nested_speedup(bp, cp, seed=seed)
+        if got is not None:
+            return got
+    (bs, bb), (cs, cb) = base.clean(), cand.clean()
+    r = stats.speedup(bs, cs, baseline_blocks=bb, candidate_blocks=cb, seed=seed)
+    r["processes"] = 1
+    if r.get("speedup") is not None:
+        note = ONE_PROCESS_NOTE if not (bp and cp) or len(bp) < 2 else (
+            "the two sides' processes or blocks could not be paired")
+        r["ci_note"] = f"{r['ci_note']}; {note}" if r.get("ci_note") else note
+        r.update(_log_scale(r["speedup"], r.get("ci95")))
+    return r
+
+
+def _log_scale(point: float | None, ci: Any) -> dict[str, Any]:
+    """``log_se`` and ``df`` of a percentile interval, so comparisons can combine it with a
+    nested one (a normal approximation on the log scale; many blocks, so df is large)."""
+    try:
+        lo, hi = float(ci[0]), float(ci[1])
+        if point and lo > 0 and hi > 0:
+            return {"log_se": math.log(hi / lo) / (2 * nested.Z95), "df": 1e6}
+    except (TypeError, ValueError, IndexError):
+        pass
+    return {"log_se": None, "df": None}

@@ -1,0 +1,227 @@
+"""Intervals that see every level a latency varies at: processes, blocks, iterations.
+
+Why: a worker process is one draw of everything that is fixed for its lifetime (allocation and
+page layout, thread placement, what the VM's host did that minute). An interval that resamples
+the blocks of one process cannot see that draw: two identical quick-preset runs on one machine
+disagreed on 27 of 40 latencies and 9 of 20 speed-ups that such intervals called significant
+(``tests/data/stores/amd-aa``). So a cell is measured in several process pairs spread across the
+session (``harness.run.passes``), and its interval comes from a hierarchical bootstrap — process
+(pairs) resampled, then blocks (pairs) within each (Kalibera & Jones, "Rigorous Benchmarking in
+Reasonable Time", 2013; Davison & Hinkley 1997, §3.8).
+
+How the interval is made from the draws: with three processes a percentile bootstrap is far too
+narrow (it knows only ten distinct multisets of three, and the top level's variance comes out
+short by (P-1)/P). So the draws give a standard error on the log scale, corrected by P/(P-1) at
+the top level, and the interval is ``point × exp(± t · se)`` with the degrees of freedom of
+Welch–Satterthwaite over the levels: close to P-1 when the process level dominates (as honest as
+a t interval over P process means), large when it does not (then the old block interval's width).
+
+Variance components are method-of-moments estimates on log latencies (a nested ANOVA): the
+variance of one iteration between processes, between blocks of a process, and within a block,
+and each level's share of the variance of the cell's estimate — which level to sample more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+RESAMPLES = 2000
+Z95 = 1.959963984540054
+
+
+def by_process(samples: Sequence[float], blocks: Sequence[int] | None,
+               disturbed: Sequence[Any] | None,
+               block_process: Sequence[int] | None) -> list[list[np.ndarray]] | None:
+    """The clean blocks of a cell grouped by the worker process that timed them.
+
+    None when the cell has no process structure (a store from before processes were recorded,
+    or lengths that do not add up): callers then fall back to the one-process interval.
+    """
+    from harness import stats
+
+    parts = stats.split_blocks(samples, blocks)
+    if parts is None or not isinstance(block_process, (list, tuple)) \
+            or len(block_process) != len(parts):
+        return None
+    flags = disturbed if isinstance(disturbed, (list, tuple)) and len(disturbed) == len(parts) \
+        else [False] * len(parts)
+    grouped: dict[int, list[np.ndarray]] = {}
+    for part, proc, bad in zip(parts, block_process, flags, strict=True):
+        if bad is not True and part.size:
+            grouped.setdefault(int(proc), []).append(part)
+    return [grouped[k] for k in sorted(grouped)]
+
+
+def _coarsen_each(procs: list[list[np.ndarray]], most_total: int = 96) -> list[list[np.ndarray]]:
+    """Merge neighbouring blocks within each process so the whole cell keeps at most about
+    ``most_total`` blocks (a longer block is a valid, slightly conservative block)."""
+    from harness import stats
+
+    per = max(2, most_total // max(len(procs), 1))
+    return [stats.coarsen(p, per) for p in procs]
+
+
+def nested_counts(sizes: Sequence[int], rng: np.random.Generator, resamples: int,
+                  pick: np.ndarray | None = None) -> np.ndarray:
+    """How often each block is drawn in each resample: processes drawn with replacement, then
+    as many blocks as that process has, drawn with replacement within it. ``pick`` (resamples
+    × P) fixes the processes drawn, so two sides of a comparison can share them."""
+    sizes = list(sizes)
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    counts = np.zeros((resamples, int(sum(sizes))), dtype=np.int64)
+    chosen = rng.integers(0, len(sizes), size=(resamples, len(sizes))) if pick is None else pick
+    for j, size in enumerate(sizes):
+        times = (chosen == j).sum(axis=1)
+        rows = np.repeat(np.arange(resamples), times * size)
+        cols = offsets[j] + rng.integers(0, size, size=rows.size)
+        np.add.at(counts, (rows, cols), 1)
+    return counts
+
+
+def paired_counts(sizes: Sequence[int], rng: np.random.Generator,
+                  resamples: int) -> np.ndarray:
+    """``nested_counts`` for two sides whose processes and blocks ran side by side: the draws
+    are made once and applied to both (the caller uses the same matrix for each side)."""
+    return nested_counts(sizes, rng, resamples)
+
+
+def components(procs: list[list[np.ndarray]]) -> dict[str, Any]:
+    """Variance components of log latency (nested ANOVA, method of moments), and each level's
+    share of the variance of the cell's estimate. Shares are None for one process."""
+    logs = [[np.log(b[b > 0]) for b in p if np.any(b > 0)] for p in procs]
+    logs = [p for p in logs if p]
+    within = [float(np.var(b, ddof=1)) for p in logs for b in p if b.size > 1]
+    s_iter = float(np.mean(within)) if within else 0.0
+    n_iter = float(np.mean([b.size for p in logs for b in p])) if logs else 1.0
+    block_means = [np.array([b.mean() for b in p]) for p in logs]
+    between_blocks = [float(np.var(m, ddof=1)) for m in block_means if m.size > 1]
+    s_block = max(float(np.mean(between_blocks)) - s_iter / n_iter, 0.0) if between_blocks else 0.0
+    n_blocks = float(np.mean([m.size for m in block_means])) if block_means else 1.0
+    proc_means = np.array([m.mean() for m in block_means])
+    s_proc = 0.0
+    if proc_means.size > 1:
+        s_proc = max(float(np.var(proc_means, ddof=1)) - s_block / n_blocks
+                     - s_iter / (n_blocks * n_iter), 0.0)
+    p = max(len(logs), 1)
+    share = {"processes": s_proc / p, "blocks": s_block / (p * n_blocks),
+             "iterations": s_iter / (p * n_blocks * n_iter)}
+    total = sum(share.values())
+    out: dict[str, Any] = {
+        "between_processes": s_proc, "between_blocks": s_block, "within_blocks": s_iter,
+        "processes": len(logs), "blocks_per_process": n_blocks,
+        "iterations_per_block": n_iter,
+    }
+    if total > 0 and len(logs) > 1:
+        out["share"] = {k: v / total for k, v in share.items()}
+        out["dominant"] = max(share, key=lambda k: share[k])
+    else:
+        out["share"], out["dominant"] = None, None
+    return out
+
+
+def _interval(point: float, log_draws: np.ndarray, procs: int,
+              process_share: float | None, blocks_total: int) -> tuple[list[float], float, float]:
+    """``point × exp(± t · se)`` from log-scale bootstrap draws: (ci, se, df)."""
+    from scipy import stats as _st
+
+    var = float(np.var(log_draws, ddof=1)) * procs / (procs - 1)
+    share = min(max(process_share if process_share is not None else 1.0, 0.0), 1.0)
+    top, rest = var * share, var * (1 - share)
+    df_rest = max(blocks_total - procs, 1)
+    denom = top * top / (procs - 1) + rest * rest / df_rest
+    df = var * var / denom if denom > 0 else float(procs - 1)
+    se = var ** 0.5
+    t = float(_st.t.ppf(0.975, df))
+    return [point * float(np.exp(-t * se)), point * float(np.exp(t * se))], se, df
+
+
+def nested_summary(procs: list[list[np.ndarray]], *, resamples: int = RESAMPLES,
+                   seed: int = 0) -> dict[str, Any]:
+    """The cell's median with a nested interval (needs at least two processes)."""
+    from harness import stats
+
+    if len(procs) < 2:
+        raise ValueError("a nested interval needs at least two processes")
+    procs = _coarsen_each(procs)
+    flat = [b for p in procs for b in p]
+    pooled = np.concatenate(flat)
+    point = float(np.median(pooled))
+    counts = nested_counts([len(p) for p in procs], np.random.default_rng(seed), resamples)
+    draws = stats.pooled_medians(flat, counts)
+    comp = components(procs)
+    share = comp["share"]["processes"] if comp["share"] else None
+    ci, se, df = _interval(point, np.log(draws), len(procs), share, len(flat))
+    return {"median": point, "ci95": ci, "ci_method": "nested", "processes": len(procs),
+            "log_se": se, "df": df, "variance": comp}
+
+
+def nested_speedup(base: list[list[np.ndarray]], cand: list[list[np.ndarray]], *,
+                   resamples: int = RESAMPLES, seed: int = 0) -> dict[str, Any] | None:
+    """Speed-up = median(base) / median(cand) over process pairs that ran side by side.
+
+    Process pair k and block pair i within it are drawn together for both sides; None when
+    the two sides' processes or blocks cannot be paired (the caller falls back).
+    """
+    from harness import stats
+
+    if len(base) != len(cand) or len(base) < 2:
+        return None
+    base, cand = _coarsen_each(base), _coarsen_each(cand)
+    if any(len(b) != len(c) for b, c in zip(base, cand, strict=True)):
+        return None
+    sizes = [len(p) for p in base]
+    counts = paired_counts(sizes, np.random.default_rng(seed), resamples)
+    fb, fc = [b for p in base for b in p], [b for p in cand for b in p]
+    ratio = stats.pooled_medians(fb, counts) / stats.pooled_medians(fc, counts)
+    point = float(np.median(np.concatenate(fb)) / np.median(np.concatenate(fc)))
+    # The components of the log ratio: per block pair, log(median base / median cand).
+    pair_logs = [[np.array([np.log(np.median(b) / np.median(c))])
+                  for b, c in zip(pb, pc, strict=True)] for pb, pc in zip(base, cand, strict=True)]
+    comp = _ratio_components(pair_logs)
+    share = comp["share"]["processes"] if comp["share"] else None
+    ci, se, df = _interval(point, np.log(ratio), len(base), share, len(fb))
+    return {"speedup": point, "ci95": ci, "ci_method": "nested-pairs", "processes": len(base),
+            "pairs": len(fb), "log_se": se, "df": df, "variance": comp, "ci_note": None}
+
+
+def _ratio_components(pair_logs: list[list[np.ndarray]]) -> dict[str, Any]:
+    """Components of the log speed-up: between process pairs and between block pairs."""
+    means = [np.array([float(x[0]) for x in p]) for p in pair_logs]
+    within = [float(np.var(m, ddof=1)) for m in means if m.size > 1]
+    s_block = float(np.mean(within)) if within else 0.0
+    n_blocks = float(np.mean([m.size for m in means]))
+    top = np.array([m.mean() for m in means])
+    s_proc = max(float(np.var(top, ddof=1)) - s_block / n_blocks, 0.0) if top.size > 1 else 0.0
+    p = len(means)
+    share = {"processes": s_proc / p, "blocks": s_block / (p * n_blocks)}
+    total = sum(share.values())
+    out: dict[str, Any] = {"between_processes": s_proc, "between_blocks": s_block,
+                           "processes": p, "blocks_per_process": n_blocks}
+    if total > 0 and p > 1:
+        out["share"] = {k: v / total for k, v in share.items()}
+        out["dominant"] = max(share, key=lambda k: share[k])
+    else:
+        out["share"], out["dominant"] = None, None
+    return out
+
+
+def ratio_of(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | None:
+    """Ratio b/a of two independent estimates (two sessions) that carry ``log_se`` and ``df``:
+    Welch–Satterthwaite on the log scale. None when either lacks them."""
+    from scipy import stats as _st
+
+    pa, pb = a.get("median", a.get("speedup")), b.get("median", b.get("speedup"))
+    if not pa or not pb or a.get("log_se") is None or b.get("log_se") is None:
+        return None
+    va, vb = float(a["log_se"]) ** 2, float(b["log_se"]) ** 2
+    df_a, df_b = float(a.get("df") or 1e6), float(b.get("df") or 1e6)
+    denom = va * va / df_a + vb * vb / df_b
+    df = (va + vb) ** 2 / denom if denom > 0 else 1e6
+    point = float(pb) / float(pa)
+    t = float(_st.t.ppf(0.975, df))
+    half = t * (va + vb) ** 0.5
+    return {"ratio": point, "ci95": [point * float(np.exp(-half)), point * float(np.exp(half))],
+            "df": df}

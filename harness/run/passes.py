@@ -1,0 +1,165 @@
+"""A cell measured in several worker processes, spread over the session.
+
+Why: everything fixed for a worker's lifetime — allocation and page layout, thread placement,
+what the VM's host is doing that minute — is one draw per process. A cell timed in one process
+in one stretch of seconds knows nothing of that draw, and two identical runs then disagree far
+beyond their intervals. So the session runs in *passes* over its plan: pass k times every group
+in a fresh process pair, and a cell's pairs are minutes apart (the whole plan runs between them).
+Its interval resamples processes, then blocks (``harness.measure.nested``).
+
+How the budget is shared (Kalibera & Jones's allocation, within a fixed budget): each cell has
+``budget_s`` of timing per side over all its passes. The first ``processes`` passes share it;
+from the second pass on, a process stops timing once its own median is known to half the spread
+already seen between processes (more blocks cannot narrow what the process level dominates).
+The budget that saves pays for more processes: while the nested interval is wider than the
+target, the process level dominates and budget remains, passes continue up to
+``max_processes``.
+
+Each pass's result is merged into the cell and stored at once (a crash or Ctrl-C keeps every
+finished pass; ``--resume`` continues from the passes stored).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from harness.results import DONE, FAILED, FLAGGED, INVALID, SKIPPED, CellResult
+
+# How a pass's outcome and the cell's so far combine: the more severe wins, except that an
+# invalid pass (disturbed by other work) does not undo the clean passes before it.
+_SEVERITY = {DONE: 0, INVALID: 1, FLAGGED: 2, SKIPPED: 3, FAILED: 4}
+_PER_PASS_KEYS = ("blocks", "disturbed", "block_foreign")
+
+
+@dataclass(frozen=True)
+class PassPlan:
+    """What one pass of a group may spend and when its process may stop."""
+
+    index: int  # 0-based; parity, profile, counters and layers run on pass 0 only
+    budget_s: float  # timing budget per side for this process
+    target: float  # relative CI half-width at which this process stops early
+    min_rounds: int  # clean alternated rounds this process needs
+
+
+def processes_in(cell: CellResult | None) -> int:
+    """Passes already merged into a stored cell (1 for a cell from before passes)."""
+    if cell is None:
+        return 0
+    procs = cell.meta.get("processes") if isinstance(cell.meta, dict) else None
+    return len(procs) if isinstance(procs, list) else 1
+
+
+def timed_s(cell: CellResult | None) -> float:
+    """Seconds of timed inference the cell has spent (its share of the budget used)."""
+    if cell is None or not cell.samples_ms:
+        return 0.0
+    return float(np.sum(cell.samples_ms)) / 1000.0
+
+
+def finished(cell: CellResult | None) -> bool:
+    """A cell whose outcome no further process can change (failed, skipped, flagged)."""
+    return cell is not None and cell.status in (FAILED, SKIPPED, FLAGGED)
+
+
+def merge(prev: CellResult | None, new: CellResult, index: int) -> CellResult:
+    """The cell after pass ``index``: samples and per-block records appended, each block
+    labelled with its process (``block_process``), the pass's own facts kept in
+    ``meta["processes"]``; the first pass's metadata (parity, profile, properties) stays."""
+    blocks = new.meta.get("blocks") if isinstance(new.meta.get("blocks"), list) else []
+    proc_info = {
+        "index": index, "started": new.started, "finished": new.finished,
+        "warmup_ms": new.warmup_ms, "blocks": len(blocks), "samples": len(new.samples_ms),
+        "status": new.status, "reason": new.reason,
+        **{k: new.meta.get(k) for k in ("compile_s", "convert_s", "ir_cache_hit", "loadavg",
+                                        "max_rss_bytes", "minor_faults_per_inference",
+                                        "warmup_block", "waited") if k in new.meta},
+    }
+    if prev is None:
+        meta = dict(new.meta)
+        meta["block_process"] = [index] * len(blocks)
+        meta["processes"] = [proc_info]
+        return CellResult(new.key, new.status, new.reason, list(new.samples_ms), new.warmup_ms,
+                          meta, new.started, new.finished)
+    meta = dict(prev.meta)
+    for k in _PER_PASS_KEYS:
+        old = meta.get(k) if isinstance(meta.get(k), list) else []
+        meta[k] = list(old) + list(new.meta.get(k) or [])
+    before = meta.get("block_process")
+    if not isinstance(before, list):  # a cell stored before processes were recorded
+        before = [0] * len(prev.meta.get("blocks") or [])
+    meta["block_process"] = list(before) + [index] * len(blocks)
+    meta["processes"] = list(meta.get("processes") or []) + [proc_info]
+    status, reason = prev.status, prev.reason
+    if _SEVERITY[new.status] > _SEVERITY[status] and not (new.status == INVALID):
+        status, reason = new.status, f"process {index + 1}: {new.reason}"
+    elif status == INVALID and new.status == DONE:
+        status, reason = DONE, None  # a clean process after a disturbed one
+    return CellResult(prev.key, status, reason, list(prev.samples_ms) + list(new.samples_ms),
+                      prev.warmup_ms, meta, prev.started, new.finished)
+
+
+def plan_pass(cells: list[CellResult | None], index: int, config: Any) -> PassPlan | None:
+    """The next pass of a group whose cells (one per backend, None if never timed) are given,
+    or None when the group is done: every cell finished, or enough processes and either the
+    nested interval meets the target, the process level no longer dominates, the budget is
+    spent, or ``max_processes`` is reached."""
+    if any(finished(c) for c in cells):
+        return None
+    least = max(math.ceil(config.min_pairs / config.processes), 3)
+    spent = max((timed_s(c) for c in cells), default=0.0)
+    left = config.budget_s - spent
+    spread = _process_spread(cells)
+    target = config.target if spread is None else max(config.target, spread / 2)
+    if index < config.processes:
+        share = left / (config.processes - index)
+        return PassPlan(index, max(share, 0.0), target, least)
+    if index >= max_processes(config):
+        return None
+    done = [c for c in cells if c is not None]
+    per_process = spent / max(processes_in(done[0]) if done else 1, 1)
+    if left < 0.5 * per_process or not _wants_more_processes(done, config.target):
+        return None
+    return PassPlan(index, min(left, per_process), target, least)
+
+
+def max_processes(config: Any) -> int:
+    """The most processes a cell may get: ``max_processes``, or twice ``processes``."""
+    return config.max_processes or 2 * config.processes
+
+
+def _process_spread(cells: list[CellResult | None]) -> float | None:
+    """Relative spread (SD of log medians) between the processes timed so far, the largest
+    over the group's cells; None before two processes."""
+    from harness.measure.estimate import process_parts
+
+    worst = None
+    for cell in cells:
+        parts = process_parts(cell) if cell is not None else None
+        if not parts or len(parts) < 2:
+            continue
+        meds = [float(np.median(np.concatenate(p))) for p in parts]
+        sd = float(np.std(np.log(meds), ddof=1))
+        worst = sd if worst is None else max(worst, sd)
+    return worst
+
+
+def _wants_more_processes(cells: list[CellResult], target: float) -> bool:
+    """Some cell's nested interval is wider than the target and its process level dominates."""
+    from harness.measure.estimate import cell_summary
+
+    for cell in cells:
+        if cell.status != DONE:
+            continue
+        s = cell_summary(cell)
+        lo, hi = s.get("ci95") or (None, None)
+        if lo is None or hi is None or not s.get("median"):
+            continue
+        wide = (hi - lo) / 2 / s["median"] > target
+        var = s.get("variance") or {}
+        if wide and var.get("dominant") == "processes":
+            return True
+    return False
