@@ -43,8 +43,11 @@ def _import() -> tuple[Any, Any, Any]:
 def quantize(model: Any, x: Any, samples: int,
              seed: int = CALIBRATION_SEED) -> tuple[Any, dict[str, Any]]:
     """``(quantized GraphModule, what to record)`` for ``model`` at input ``x`` (f32, CPU)."""
+    import time
+
     import torch
 
+    t0 = time.perf_counter()
     xiq, prepare_pt2e, convert_pt2e = _import()
     example = x.float().contiguous()
     exported = torch.export.export(model, (example,)).module()
@@ -62,6 +65,7 @@ def quantize(model: Any, x: Any, samples: int,
                      "per channel symmetric, activations uint8 per tensor)",
         "torchao": metadata.version("torchao"),
         "calibration": calibration_record(samples, seed),
+        "quantize_s": time.perf_counter() - t0,  # export, calibration, convert: not compile_s
     }
 
 
