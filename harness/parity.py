@@ -93,11 +93,15 @@ def describe(verdict: Any) -> str:
 # when it picks one class for every input, agreement is trivially 1 and only rel L2 judges.
 QUANT_INPUTS = 32
 QUANT_SEED = 7919  # apart from the calibration seed: the judge never sees calibration data
-# Tolerances, stated (issue 23): a working per-tensor/per-channel int8 quantization of these
-# random-weight networks stays near 0.01-0.15 rel L2 (measured: plain nets ~0.01-0.03, deep
-# ResNet-50 and DARTS up to ~0.1); a broken one (zeros calibration, a wrong scale) lands
-# near 1. Top-1 agreement is asked to stay at 0.8 or above.
-QUANT_TOLERANCE = {"rel_l2": 0.25, "top1_agreement": 0.8}
+# Tolerances, stated (issue 23), from measurements (AMD EPYC, 2 threads, 32 inputs): working
+# int8 quantizations of these random-weight networks land at rel L2 0.016 (plain:depth=1),
+# 0.17 (ResNet-50, NNCF) and 0.21-0.22 (MobileNetV2: NNCF and PT2E, two independent flows,
+# alike), top-1 agreement 69-78%: random-weight logits are near-tied (MobileNetV2 picks only 5
+# classes over 32 inputs), so int8 rounding flips some decisions legitimately. A broken one
+# (calibrated on zeros: activation scales collapse) lands at rel L2 0.59-0.64 and 0% top-1.
+# The bounds sit between the two; ``top1_classes`` is stored so a reader sees how telling the
+# agreement is.
+QUANT_TOLERANCE = {"rel_l2": 0.35, "top1_agreement": 0.5}
 
 
 def top1(outputs: list[np.ndarray]) -> np.ndarray:
