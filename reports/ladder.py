@@ -97,6 +97,8 @@ def ladder_rows(report_or_cells: Any, rungs: Sequence[Rung] = LADDER, *,
         row = _row(spec, precision, threads, cells, rungs, scale)
         extra = []
         for rung in others:
+            if rung.precision and precision != "f32":  # int8 rungs stand against f32 only
+                continue
             group = by_group.get((spec, rung.precision or precision, threads), {})
             if rung.backend in group:
                 extra.append(_other(rung, group[rung.backend], row))

@@ -150,3 +150,18 @@ def test_other_rungs_report_over_eager_and_over_the_best_pytorch_rung():
     assert ov_int8.over_best_torch == pytest.approx(6.0 / 1.5, rel=0.03)
     assert got[("onnxruntime", "f32")].over_best_torch == pytest.approx(6.0 / 5.0, rel=0.03)
     assert math.isclose(sum(r.share for r in row.rungs), 1.0)  # the chain is unchanged
+
+
+def test_int8_rungs_join_the_f32_row_only():
+    from harness.backends.ladder import OTHERS
+
+    f32 = cells("mobilenetv2", latencies(15.3, 11.8, 8.7, 6.0, 3.17))
+    bf16 = [CellResult(CellKey(c.key.spec, c.key.backend, "bf16", 2), DONE, samples_ms=c.samples_ms,
+                       meta=c.meta) for c in f32]
+    int8 = [CellResult(CellKey("mobilenetv2", r.backend, "int8", 2), DONE,
+                       samples_ms=list(np.ones(60)), meta={"blocks": [15] * 4})
+            for r in OTHERS if r.precision == "int8"]
+    rows = {r.precision: r for r in ladder_rows(f32 + bf16 + int8)}
+    assert set(rows) == {"f32", "bf16"}
+    assert {g.precision for g in rows["f32"].others} == {"int8"}
+    assert rows["bf16"].others == ()
