@@ -113,6 +113,10 @@ class OpenVINOBackend(Backend):
             out["versions"] = {"openvino": metadata.version("openvino")}
         except metadata.PackageNotFoundError:
             out["versions"] = {"openvino": None}
+        try:  # int8 on OpenVINO is NNCF's
+            out["versions"]["nncf"] = metadata.version("nncf")
+        except metadata.PackageNotFoundError:
+            out["versions"]["nncf"] = None
         out["openvino_devices"], error = openvino_devices()
         if error:
             out["openvino_error"] = error

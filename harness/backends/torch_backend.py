@@ -118,8 +118,12 @@ class TorchBackend(Backend):
             version = metadata.version("torch")
         except metadata.PackageNotFoundError:
             version = torch.__version__
+        try:  # PT2E int8 (torch-compile at int8) lives in torchao
+            torchao: str | None = metadata.version("torchao")
+        except metadata.PackageNotFoundError:
+            torchao = None
         return {
-            "versions": {"torch": version},
+            "versions": {"torch": version, "torchao": torchao},
             "torch": {"cuda_available": torch.cuda.is_available(),
                       "num_threads": torch.get_num_threads(),
                       "mkldnn": torch.backends.mkldnn.is_available()},
