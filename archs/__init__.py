@@ -16,9 +16,10 @@ from .spec import Param, Spec, SpecError, format_spec
 
 _LAZY = {
     "build": ".builder",
-    "FAMILIES": ".registry", "Family": ".registry", "family": ".registry",
-    "list_archs": ".registry", "parse": ".registry", "register": ".registry",
-    "resolve": ".registry",
+    "Family": ".registry", "register": ".registry",
+    # Look-ups go through the catalogue, which imports every built-in family first.
+    "FAMILIES": ".families", "family": ".families", "list_archs": ".families",
+    "parse": ".families", "resolve": ".families",
 }
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .registry import example_input, family, input_shape, parse, resolve
+from .families import family, parse, resolve
+from .registry import example_input, input_shape
 from .spec import Spec
 
 CALIBRATION_BATCH = 2  # >1 so train-mode BN has more than one value per channel at 1x1 maps
@@ -22,7 +23,7 @@ def build(spec: str | Spec, seed: int = 0) -> tuple[nn.Module, torch.Tensor]:
     """Build ``spec`` as an eval-mode module and its seeded example input."""
     spec = parse(spec)
     values = resolve(spec)
-    shape = input_shape(values)
+    shape = input_shape(values, family(spec.family))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = family(spec.family).builder(values)

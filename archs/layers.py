@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from torch import nn
 
+from .factorised import conv
+
+LEAKY_SLOPE = 0.01  # PyTorch's default; Kumar et al.'s wide networks use a small fixed slope
+
 _ACTS = {
     "relu": lambda: nn.ReLU(inplace=True),
     "relu6": lambda: nn.ReLU6(inplace=True),
@@ -14,6 +18,7 @@ _ACTS = {
     "gelu": nn.GELU,
     "tanh": nn.Tanh,
     "hardswish": lambda: nn.Hardswish(inplace=True),
+    "leakyrelu": lambda: nn.LeakyReLU(LEAKY_SLOPE, inplace=True),
 }
 
 
@@ -24,12 +29,13 @@ def make_act(name: str) -> nn.Module:
 
 def conv_bn_act(
     cin: int, cout: int, kernel: int = 3, stride: int = 1, *, groups: int = 1,
-    act: str | None = "relu", padding: int | None = None,
+    act: str | None = "relu", padding: int | None = None, rank: int = 0,
 ) -> nn.Sequential:
-    """Conv (no bias) -> BatchNorm -> activation; ``act=None`` gives a linear projection."""
+    """Conv (no bias) -> BatchNorm -> activation; ``act=None`` gives a linear projection.
+    ``rank > 0`` factorises the conv where ``archs.factorised`` says it applies."""
     pad = (kernel - 1) // 2 if padding is None else padding
     layers: list[nn.Module] = [
-        nn.Conv2d(cin, cout, kernel, stride, pad, groups=groups, bias=False),
+        conv(cin, cout, kernel, stride, pad, groups=groups, rank=rank),
         nn.BatchNorm2d(cout),
     ]
     if act is not None:

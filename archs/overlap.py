@@ -21,6 +21,7 @@ from typing import Any
 
 from torch import nn
 
+from .factorised import RANK_DOC, conv_macs, conv_params
 from .layers import classifier, conv_bn_act
 from .registry import common_params, register
 from .spec import Param, SpecError
@@ -35,26 +36,31 @@ def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int, int]:
     return out, total // 2, total - total // 2
 
 
-def _layer(cin: int, cout: int, size: int, kernel: int, stride: int, act: str) -> nn.Module:
+def _layer(cin: int, cout: int, size: int, kernel: int, stride: int, act: str,
+           rank: int = 0) -> nn.Module:
     _, before, after = same_padding(size, kernel, stride)
     if before == after:
-        return conv_bn_act(cin, cout, kernel, stride, act=act, padding=before)
+        return conv_bn_act(cin, cout, kernel, stride, act=act, padding=before, rank=rank)
     pad = nn.ZeroPad2d((before, after, before, after))
-    return nn.Sequential(pad, conv_bn_act(cin, cout, kernel, stride, act=act, padding=0))
+    return nn.Sequential(pad, conv_bn_act(cin, cout, kernel, stride, act=act, padding=0, rank=rank))
 
 
 def size_of(values: Mapping[str, Any], kernel: int, width: int, metric: str) -> int:
     """Exact parameter count or multiply-adds of the network with this kernel and width.
 
     Counts what ``torch.utils.flop_counter`` and ``numel`` count: conv and linear MACs;
-    conv weights, BN affine pairs and the classifier's weights and bias.
+    conv weights, BN affine pairs and the classifier's weights and bias. A ``rank`` counts
+    the factorised convolutions (``archs.factorised``), so ``match`` matches those.
     """
-    size, cin, total = values["res"], 3, 0
+    size, cin, total, rank = values["res"], 3, 0, values.get("rank", 0)
     for _ in range(values["depth"]):
-        size, _, _ = same_padding(size, kernel, values["stride"])
-        weights = cin * width * kernel * kernel
-        total += weights * size * size if metric == "flops" else weights + 2 * width
-        cin = width
+        out, before, after = same_padding(size, kernel, values["stride"])
+        if metric == "flops":  # an odd padding is a ZeroPad2d before the conv: it sees the pad
+            seen = size if before == after else size + before + after
+            total += conv_macs(cin, width, kernel, rank, seen, out)
+        else:
+            total += conv_params(cin, width, kernel, rank) + 2 * width
+        size, cin = out, width
     head = width * values["classes"]
     return total + head + (values["classes"] if metric == "params" else 0)
 
@@ -102,6 +108,7 @@ def _check(values: dict[str, Any]) -> dict[str, Any]:
         Param("width", int, 64, min=4, max=256, doc="channels of every conv"),
         Param("match", str, "none", choices=MATCH,
               doc="rescale width to the params or FLOPs of the kernel=stride reference"),
+        Param("rank", int, 0, min=0, max=256, doc=RANK_DOC),
     ),
     resolve=_check,
     small={"res": 32, "depth": 2, "width": 16},
@@ -117,7 +124,8 @@ def build_overlap(values: Mapping[str, Any]) -> nn.Module:
     width, size, cin = matched_width(values), values["res"], 3
     layers: list[nn.Module] = []
     for _ in range(values["depth"]):
-        layers.append(_layer(cin, width, size, values["kernel"], values["stride"], values["act"]))
+        layers.append(_layer(cin, width, size, values["kernel"], values["stride"], values["act"],
+                             values["rank"]))
         size, cin = same_padding(size, values["kernel"], values["stride"])[0], width
     model = nn.Sequential(*layers, classifier(width, values["classes"]))
     setattr(model, "matched_width", width)  # noqa: B010 - a plain int, not a parameter

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .factorised import RANK_DOC, conv
 from .layers import classifier, conv_bn_act, make_act
 from .registry import common_params, register
 from .spec import Param
@@ -66,23 +67,25 @@ def _tagged(module: nn.Module, cout: int) -> nn.Module:
     return module
 
 
-def plain_block(cin: int, cout: int, stride: int, act: str) -> nn.Module:
+def plain_block(cin: int, cout: int, stride: int, act: str, rank: int = 0) -> nn.Module:
     """VGG: a single 3x3 conv-BN-act."""
-    return _tagged(conv_bn_act(cin, cout, 3, stride, act=act), cout)
+    return _tagged(conv_bn_act(cin, cout, 3, stride, act=act, rank=rank), cout)
 
 
-def basic_block(cin: int, cout: int, stride: int, act: str) -> nn.Module:
+def basic_block(cin: int, cout: int, stride: int, act: str, rank: int = 0) -> nn.Module:
     """ResNet basic block: two 3x3 convs, the stride on the first."""
-    body = nn.Sequential(conv_bn_act(cin, cout, 3, stride, act=act), conv_bn_act(cout, cout, 3, act=None))
+    body = nn.Sequential(conv_bn_act(cin, cout, 3, stride, act=act, rank=rank),
+                         conv_bn_act(cout, cout, 3, act=None, rank=rank))
     return Residual(body, _projection(cin, cout, stride), act, cout)
 
 
-def bottleneck_block(cin: int, mid: int, stride: int, act: str, expansion: int = 4) -> nn.Module:
+def bottleneck_block(cin: int, mid: int, stride: int, act: str, expansion: int = 4,
+                     rank: int = 0) -> nn.Module:
     """ResNet v1.5 bottleneck: 1x1 reduce, strided 3x3, 1x1 expand to ``expansion * mid``."""
     cout = mid * expansion
     body = nn.Sequential(
         conv_bn_act(cin, mid, 1, act=act),
-        conv_bn_act(mid, mid, 3, stride, act=act),
+        conv_bn_act(mid, mid, 3, stride, act=act, rank=rank),
         conv_bn_act(mid, cout, 1, act=None),
     )
     return Residual(body, _projection(cin, cout, stride), act, cout)
@@ -114,19 +117,19 @@ def separable_block(cin: int, cout: int, stride: int, act: str) -> nn.Module:
     ), cout)
 
 
-def _bn_act_conv(cin: int, cout: int, kernel: int, act: str) -> nn.Sequential:
+def _bn_act_conv(cin: int, cout: int, kernel: int, act: str, rank: int = 0) -> nn.Sequential:
     return nn.Sequential(
-        nn.BatchNorm2d(cin), make_act(act),
-        nn.Conv2d(cin, cout, kernel, padding=(kernel - 1) // 2, bias=False),
+        nn.BatchNorm2d(cin), make_act(act), conv(cin, cout, kernel, 1, (kernel - 1) // 2, rank=rank),
     )
 
 
 class DenseLayer(nn.Module):
     """DenseNet-BC layer (pre-activation 1x1 to 4*growth, 3x3 to growth), concatenated on."""
 
-    def __init__(self, cin: int, growth: int, act: str):
+    def __init__(self, cin: int, growth: int, act: str, rank: int = 0):
         super().__init__()
-        self.body = nn.Sequential(_bn_act_conv(cin, 4 * growth, 1, act), _bn_act_conv(4 * growth, growth, 3, act))
+        self.body = nn.Sequential(_bn_act_conv(cin, 4 * growth, 1, act),
+                                  _bn_act_conv(4 * growth, growth, 3, act, rank))
         self.out_channels = cin + growth
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -136,16 +139,16 @@ class DenseLayer(nn.Module):
 DENSE_COMPRESSION = 0.5  # DenseNet-BC's theta
 
 
-def dense_block(cin: int, stride: int, act: str, growth: int) -> nn.Module:
+def dense_block(cin: int, stride: int, act: str, growth: int, rank: int = 0) -> nn.Module:
     """A dense layer; a downsampling one is preceded by a transition (compress, 2x2 avg-pool).
 
     Dense channels grow by ``growth`` per layer instead of doubling per stage, so the stage
     width is not used; the transition is where the stage boundary shows.
     """
     if stride == 1:
-        return DenseLayer(cin, growth, act)
+        return DenseLayer(cin, growth, act, rank)
     mid = max(1, int(cin * DENSE_COMPRESSION))
-    layer = DenseLayer(mid, growth, act)
+    layer = DenseLayer(mid, growth, act, rank)
     transition = nn.Sequential(_bn_act_conv(cin, mid, 1, act), nn.AvgPool2d(2, ceil_mode=True))
     return _tagged(nn.Sequential(transition, layer), layer.out_channels)
 
@@ -166,17 +169,21 @@ class Pattern:
 
 _EXPAND = Param("expand", int, 6, min=1, max=8, doc="expansion ratio of the 1x1 conv")
 _GROWTH = Param("growth", int, 32, min=4, max=64, doc="channels each dense layer adds")
+# Only where a dense kxk conv exists in the blocks: the depthwise patterns' kxk convs are
+# depthwise already (and the stem, shared by all patterns, stays whole so they stay comparable).
+_RANK = Param("rank", int, 0, min=0, max=256, doc=RANK_DOC)
 
 PATTERNS: dict[str, Pattern] = {
     "plain": Pattern(
-        lambda cin, w, s, act, v: plain_block(cin, w, s, act),
-        "Plain (VGG-style) stack of 3x3 conv-BN-act layers."),
+        lambda cin, w, s, act, v: plain_block(cin, w, s, act, v.get("rank", 0)),
+        "Plain (VGG-style) stack of 3x3 conv-BN-act layers.", (_RANK,)),
     "residual": Pattern(
-        lambda cin, w, s, act, v: basic_block(cin, w, s, act),
-        "Residual pattern: ResNet basic blocks (two 3x3 convs and a shortcut)."),
+        lambda cin, w, s, act, v: basic_block(cin, w, s, act, v.get("rank", 0)),
+        "Residual pattern: ResNet basic blocks (two 3x3 convs and a shortcut).", (_RANK,)),
     "bottleneck": Pattern(
-        lambda cin, w, s, act, v: bottleneck_block(cin, w, s, act),
-        "Bottleneck pattern: ResNet 1x1-3x3-1x1 blocks with expansion 4 and a shortcut."),
+        lambda cin, w, s, act, v: bottleneck_block(cin, w, s, act, rank=v.get("rank", 0)),
+        "Bottleneck pattern: ResNet 1x1-3x3-1x1 blocks with expansion 4 and a shortcut.",
+        (_RANK,)),
     "dwbottleneck": Pattern(
         lambda cin, w, s, act, v: inverted_residual(cin, w, s, v["expand"], act),
         "Depthwise bottleneck pattern: MobileNetV2 inverted residuals (1x1 expand, 3x3 "
@@ -185,9 +192,9 @@ PATTERNS: dict[str, Pattern] = {
         lambda cin, w, s, act, v: separable_block(cin, w, s, act),
         "Depthwise-separable pattern: MobileNetV1 3x3 depthwise + 1x1 pointwise blocks."),
     "dense": Pattern(
-        lambda cin, w, s, act, v: dense_block(cin, s, act, v["growth"]),
+        lambda cin, w, s, act, v: dense_block(cin, s, act, v["growth"], v.get("rank", 0)),
         "Dense pattern: DenseNet-BC layers, compressing transitions between stages.",
-        (_GROWTH,), final_norm=True),
+        (_GROWTH, _RANK), final_norm=True),
 }
 
 

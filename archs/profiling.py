@@ -40,7 +40,7 @@ from torch.utils._pytree import tree_leaves
 from torch.utils.flop_counter import FlopCounterMode
 
 from .builder import build
-from .registry import parse
+from .families import parse
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,9 @@ class Profile:
     layers: tuple[LayerProfile, ...]
     input_bytes: int = 0
     unattributed_flops: int = 0  # counted, but done outside any leaf module
+    # Parameters that are not exactly zero: below ``params`` where a family zeroes weights
+    # (``wide:sparsity=``); FLOPs still count the zeros, as every dense kernel multiplies them.
+    nonzero_params: int = 0
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -93,6 +96,7 @@ class Profile:
             "input_shape": list(self.input_shape),
             "input_bytes": self.input_bytes,
             "unattributed_flops": self.unattributed_flops,
+            "nonzero_params": self.nonzero_params,
             "layers": [layer.as_json() for layer in self.layers],
         }
 
@@ -139,6 +143,7 @@ def profile_module(module: nn.Module, example_input: Any, name: str) -> Profile:
         layers=layers,
         input_bytes=sum(_nbytes(t) for t in inputs),
         unattributed_flops=flops - sum(layer.flops for layer in layers),
+        nonzero_params=sum(int(torch.count_nonzero(p)) for p in module.parameters()),
     )
 
 
@@ -286,7 +291,9 @@ def format_table(profile: Profile, limit: int | None = None) -> str:
         f"input              {'x'.join(map(str, profile.input_shape))}",
         f"FLOPs              {_si(profile.flops)} ({_si(profile.macs)} MACs;"
         f" {_si(profile.unattributed_flops)} outside leaf layers)",
-        f"params             {_si(profile.params)}",
+        f"params             {_si(profile.params)}"
+        + (f" ({_si(profile.nonzero_params)} non-zero)"
+           if 0 < profile.nonzero_params < profile.params else ""),
         f"weights            {_bytes(profile.weight_bytes)}",
         f"activations        {_bytes(profile.activation_bytes)}",
         f"peak working set   {_bytes(profile.peak_working_set_bytes)}",

@@ -3,6 +3,11 @@
 A family is a builder function plus the table of parameters it accepts. ``@register`` puts it in
 ``FAMILIES``; everything else (the CLI, tests parametrized over the registry, the harness) looks
 families up by name and never imports a family module directly.
+
+This module is the plug-in side only: family modules import it, and it imports none of them.
+Discovery (importing every built-in family) and the look-ups by name (``family``, ``parse``,
+``resolve``, ``list_archs``) live in ``archs.families``, so the arrows run one way:
+``families`` -> each family module -> ``registry``.
 """
 
 from __future__ import annotations
@@ -14,9 +19,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from .spec import Param, Spec, SpecError, check_values, fill_defaults, make_spec, split_spec
+from .spec import Param
 
-ACTIVATIONS = ("relu", "relu6", "silu", "gelu", "tanh", "hardswish")
+ACTIVATIONS = ("relu", "relu6", "silu", "gelu", "tanh", "hardswish", "leakyrelu")
 
 
 def common_params(
@@ -44,6 +49,8 @@ class Family:
     resolve: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     # Small values for tests and quick conversion checks; merged over the defaults.
     small: tuple[tuple[str, Any], ...] = ()
+    # The example input's shape from the resolved values; None: ``batch x 3 x res x res``.
+    input_shape: Callable[[Mapping[str, Any]], tuple[int, ...]] | None = None
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -64,12 +71,14 @@ def register(
     *,
     resolve: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     small: Mapping[str, Any] | None = None,
+    input_shape: Callable[[Mapping[str, Any]], tuple[int, ...]] | None = None,
 ) -> Callable[[Builder], Builder]:
     """Register ``builder(values) -> nn.Module`` as family ``name``.
 
     ``params`` must include the common ones (``common_params()``); ``resolve`` derives values
     whose default is None; ``small`` names a cheap configuration the test-suite and the
-    conversion check use. The builder's docstring's first paragraph becomes the family's doc.
+    conversion check use; ``input_shape`` replaces the image input (a single kernel's family
+    feeds the kernel its own input). The builder's docstring's first paragraph becomes the family's doc.
     """
     names = [p.name for p in params]
     missing = {"batch", "res", "classes", "act"} - set(names)
@@ -90,55 +99,20 @@ def register(
             raise TypeError(f"family {name} registered twice")
         doc = (builder.__doc__ or "").strip().split("\n\n")[0]
         FAMILIES[name] = Family(
-            name, tuple(params), builder, " ".join(doc.split()), resolve, tuple((small or {}).items())
+            name, tuple(params), builder, " ".join(doc.split()), resolve,
+            tuple((small or {}).items()), input_shape,
         )
         return builder
 
     return deco
 
 
-def family(name: str) -> Family:
-    _load_families()
-    try:
-        return FAMILIES[name]
-    except KeyError:
-        raise SpecError(f"unknown family {name!r}; valid: {', '.join(sorted(FAMILIES))}") from None
-
-
-def parse(text: str | Spec) -> Spec:
-    """Parse spec text strictly; a Spec passes through unchanged."""
-    if isinstance(text, Spec):
-        return text
-    name, pairs = split_spec(text)
-    fam = family(name)
-    return make_spec(fam.name, fam.params, pairs)
-
-
-def resolve(spec: str | Spec) -> dict[str, Any]:
-    """All parameter values of a spec: given ones, defaults, and derived ones."""
-    spec = parse(spec)
-    fam = family(spec.family)
-    values = fill_defaults(fam.params, spec)
-    if fam.resolve is not None:
-        values = fam.resolve(dict(values))
-    check_values(fam.params, values)
-    return values
-
-
-def list_archs() -> list[Family]:
-    _load_families()
-    return [FAMILIES[k] for k in sorted(FAMILIES)]
-
-
-def input_shape(values: Mapping[str, Any]) -> tuple[int, int, int, int]:
+def input_shape(values: Mapping[str, Any], fam: Family | None = None) -> tuple[int, ...]:
+    if fam is not None and fam.input_shape is not None:
+        return fam.input_shape(values)
     return (values["batch"], 3, values["res"], values["res"])
 
 
 def example_input(shape: tuple[int, ...], seed: int = 0) -> torch.Tensor:
     gen = torch.Generator().manual_seed(seed + 1)
     return torch.randn(shape, generator=gen)
-
-
-def _load_families() -> None:
-    # Importing the package registers every built-in family (each module's decorators run).
-    from . import families  # noqa: F401

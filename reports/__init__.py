@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from .document import Figure
-from .plots import plot_latency_vs_flops, plot_speedups
+from .figures.core import plot_latency_vs_flops, plot_speedups
 from .render import (
     blocks_to_html,
     blocks_to_markdown,

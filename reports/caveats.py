@@ -7,14 +7,27 @@ every renderer prints them at the top.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from harness.results import CellResult
+from harness.measure.results import CellResult
 
-if TYPE_CHECKING:
-    from .tables import CellRow
+from . import fmt
+
+
+class RowInterval(Protocol):
+    """What a caveat reads of a cell's row: its median and that median's 95% CI, in ms.
+
+    Why a protocol and not ``reports.tables.CellRow``: tables builds the rows and then asks for
+    their caveats, so naming its class here would point the arrow back (tables <-> caveats).
+    """
+
+    @property
+    def median_ms(self) -> float | None: ...
+
+    @property
+    def ci95_ms(self) -> tuple[float | None, float | None]: ...
 
 
 # Minor page faults per timed inference above which a cell's time includes memory mapping. A
@@ -26,7 +39,7 @@ def number(x: Any) -> float | None:
     return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
 
 
-def caveats(cells: Sequence[CellResult], rows: Sequence[CellRow],
+def caveats(cells: Sequence[CellResult], rows: Sequence[RowInterval],
             machine: Mapping[str, Any] | None) -> tuple[str, ...]:
     """Cells timed on a busy machine, stopped by the budget before their CI was tight, or whose
     timed inferences page-faulted.
@@ -53,17 +66,17 @@ def caveats(cells: Sequence[CellResult], rows: Sequence[CellRow],
                 reached.append((hi - lo) / 2 / row.median_ms)
     out = []
     if busy:
-        out.append(f"{len(busy)} cells ran while the machine was busier than its {cores:g} cores "
+        out.append(f"{fmt.count(len(busy), 'cell')} ran while the machine was busier than its {cores:g} cores "
                    f"(e.g. {busy[0]}); their times and speed-ups may be inflated")
     if loose:
         target = next((t for c in cells if isinstance(t := c.meta.get("target"), (int, float))),
                       None)
         goal = f"±{target:.1%}" if target else "its target"
         got = f"; their CIs reach ±{float(np.median(reached)):.1%} (median)" if reached else ""
-        out.append(f"{len(loose)} cells reached their time budget before the median's CI met "
+        out.append(f"{fmt.count(len(loose), 'cell')} reached their time budget before the median's CI met "
                    f"{goal} (e.g. {loose[0]}){got}; a longer --budget narrows them")
     if faulting:
-        out.append(f"{len(faulting)} cells page-faulted in their timed blocks (e.g. {faulting[0]} "
+        out.append(f"{fmt.count(len(faulting), 'cell')} page-faulted in their timed blocks (e.g. {faulting[0]} "
                    f"minor faults per inference): their times include the kernel mapping and "
                    f"zeroing memory each inference, which depends on the allocator's regime in "
                    f"that process (see harness/run/allocator.py)")

@@ -47,6 +47,16 @@ def flops(x: float | None) -> str:
     return si(x, "FLOP")
 
 
+def count(n: int, word: str, words: str | None = None) -> str:
+    """``1 cell``, ``2 cells`` (``words``: an irregular plural)."""
+    return f"{n} {word}" if n == 1 else f"{n} {words or word + 's'}"
+
+
 def one_line(s: object) -> str:
     """Reasons can be multi-line tracebacks; a table cell holds one line."""
     return " ".join(line.strip() for line in str(s).splitlines() if line.strip())
+
+
+def percent(x: float | None) -> str:
+    """A share as a whole percentage; "—" when unknown."""
+    return "—" if x is None else f"{100 * x:.0f}%"

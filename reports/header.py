@@ -58,12 +58,19 @@ def peaks(machine: Mapping[str, Any], cells) -> str | None:
         parts.append("gflops: " + ", ".join(inner))
     if num(bw := found.get("bandwidth_gbs")):
         parts.append(f"bandwidth_gbs {bw:.4g}{ci(found.get('bandwidth_ci95'))}")
+    levels = _m(found.get("cache_bandwidth_gbs"))
+    inner = [f"{lv.upper()} {x:.4g}{ci(_m(found.get('cache_bandwidth_ci95')).get(lv))}"
+             for lv, x in sorted(levels.items()) if num(x)]
+    if inner:
+        parts.append("cache triads GB/s: " + ", ".join(inner))
     how = [f"{found['threads']} threads" if num(found.get("threads")) else "",
            f"best of {found['rounds']} rounds" if num(found.get("rounds")) else "",
            time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(found["measured_at"]))
            if num(found.get("measured_at")) else ""]
     if parts and any(how):  # how the roofs were measured; the rounds themselves stay in the store
         parts.append("measured with " + ", ".join(h for h in how if h))
+    if parts and machine.get("peaks_from"):
+        parts.append(f"from {machine['peaks_from']}")
     return "; ".join(parts) or None
 
 

@@ -27,7 +27,7 @@ from typing import Any
 from harness.backends.ladder import LADDER, OTHERS, Rung
 from harness.backends.precision import QUANTIZED
 from harness.measure.estimate import cell_summary
-from harness.results import DONE
+from harness.measure.results import DONE
 
 _COLORS = {"baseline": "#7f7f7f", "layout": "#1f77b4", "compilation": "#ff7f0e",
            "graph optimization (freezing)": "#2ca02c", "OpenVINO's own kernels": "#d62728"}
@@ -230,7 +230,7 @@ def plot_ladder(rows: Sequence[LadderRow], path: str | Path, *, source: str = ""
                 left_pos += width
             else:
                 left_neg += width
-        ax.text(max(left_pos, 0) + 1, y, f"{row.total_speedup:.2f}x", va="center", fontsize=8)
+        ax.text(max(left_pos, 0) + 1, y, f"{row.total_speedup:.2f}×", va="center", fontsize=8)
         lo_x, hi_x = min(lo_x, left_neg), max(hi_x, left_pos)
     families = [r.family for r in rows]
     for y in range(1, len(rows)):

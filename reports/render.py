@@ -28,12 +28,16 @@ _TERM_CELL = 160  # a full traceback stays in the Markdown/HTML/JSON; the termin
 _MD_SPECIAL = "\\`*_[]<>|&~"
 _TERM_STYLE = {"flagged": "yellow", "failed": "red", "skipped": "dim",
                "invalid": "red"}
+# Why the wrapper and the wrapping: a page must fit a 1280-pixel window. Wide tables (many
+# columns, long specs or reasons) scroll inside their own box (div.table) instead of widening
+# the page; figures shrink to the text width; long unbroken words (paths, ids) break.
 _CSS = """body{font:14px/1.4 system-ui,sans-serif;margin:2em;max-width:84em;color:#222}
-table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:.25em .6em}
+div.table{overflow-x:auto;max-width:100%;margin:1em 0}table{border-collapse:collapse}
+p,li,dd,figcaption,caption{overflow-wrap:anywhere}th,td{border:1px solid #ccc;padding:.25em .6em}
 th{background:#f3f3f3;text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.flagged{background:#fff6d5}tr.failed,tr.invalid{background:#fde2e2}tr.skipped{color:#888}
 tr.differs{background:#fde2e2}tr.agrees{background:#e6f4e6}
-figure{margin:1.5em 0}img{max-width:100%;display:block}figcaption{color:#555;font-size:90%}
+figure{margin:1.5em 0}img{max-width:100%;height:auto;display:block}figcaption{color:#555;font-size:90%}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.15em 1em}dd{margin:0}
 dt{font-weight:bold}p.warning{background:#fff6d5;padding:.4em .6em}caption{text-align:left;color:#555}"""
 
@@ -44,6 +48,28 @@ def md_escape(text: object) -> str:
     """Backslash-escape Markdown's inline syntax and fold newlines, so a value stays one cell."""
     s = " ".join(str(text).splitlines())
     return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in s)
+
+
+def md_inline(text: object, *, in_table: bool = False) -> str:
+    """``md_escape``, except that a pair of backticks stays a code span: the report's own
+    sentences name commands (`accelbench peak`), which read as code, not as backslashed text.
+    A code span's content is literal in Markdown (no links, emphasis or HTML); in a table its
+    ``|`` is still escaped, as GFM requires."""
+    s = " ".join(str(text).splitlines())
+    parts = s.split("`")
+    if len(parts) < 3:
+        return md_escape(s)
+    if len(parts) % 2 == 0:  # an odd backtick out: the last one stays escaped text
+        parts[-2:] = [parts[-2] + "`" + parts[-1]]
+    out = []
+    for i, part in enumerate(parts):
+        if i % 2 == 0:
+            out.append(md_escape(part))
+        elif part.strip():
+            out.append("`" + (part.replace("|", "\\|") if in_table else part) + "`")
+        else:
+            out.append(md_escape("`" + part + "`"))
+    return "".join(out)
 
 
 def html_escape(text: object) -> str:
@@ -72,7 +98,7 @@ def _md_table(t: Table) -> list[str]:
     out = [f"*{md_escape(t.caption)}*", ""] if t.caption else []
     out += ["| " + " | ".join(md_escape(c.title) for c in cols) + " |",
             "|" + "|".join("---:" if c.numeric else "---" for c in cols) + "|"]
-    out += ["| " + " | ".join(md_escape(r.get(c.key, "")) for c in cols) + " |"
+    out += ["| " + " | ".join(md_inline(r.get(c.key, ""), in_table=True) for c in cols) + " |"
             for r in t.rows]
     return out
 
@@ -85,12 +111,12 @@ def blocks_to_markdown(blocks: Sequence[Block], images: Images = ()) -> str:
         if isinstance(b, Heading):
             parts.append(["#" * b.level + " " + md_escape(b.text)])
         elif isinstance(b, Paragraph):
-            text = md_escape(b.text)
+            text = md_inline(b.text)
             parts.append([f"> **Warning:** {text}" if b.tone == "warning" else text])
         elif isinstance(b, Fields):
             parts.append([f"- **{md_escape(k)}:** {md_escape(v)}" for k, v in b.items])
         elif isinstance(b, Bullets):
-            parts.append([f"- {md_escape(i)}" for i in b.items])
+            parts.append([f"- {md_inline(i)}" for i in b.items])
         elif isinstance(b, Table):
             parts.append(_md_table(b))
         elif isinstance(b, Figure) and b.name in drawn:
@@ -106,7 +132,7 @@ def render_markdown(report, *, images: Images = ()) -> str:
 # ---- HTML ------------------------------------------------------------------------------------
 
 def _html_table(t: Table) -> list[str]:
-    out = ["<table>"] + ([f"<caption>{html_escape(t.caption)}</caption>"] if t.caption else [])
+    out = ['<div class="table"><table>'] + ([f"<caption>{html_escape(t.caption)}</caption>"] if t.caption else [])
     cols = _page(t)
     out.append("<tr>" + "".join(f"<th>{html_escape(c.title)}</th>" for c in cols) + "</tr>")
     for r in t.rows:
@@ -114,7 +140,7 @@ def _html_table(t: Table) -> list[str]:
         cells = "".join(f'<td{" class=num" if c.numeric else ""}>{html_escape(r.get(c.key, ""))}</td>'
                         for c in cols)
         out.append(f'<tr class="{html_escape(cls)}">{cells}</tr>' if cls else f"<tr>{cells}</tr>")
-    return out + ["</table>"]
+    return out + ["</table></div>"]
 
 
 def _img_src(path: Path) -> str:

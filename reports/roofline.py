@@ -7,6 +7,13 @@ statistic the report states), not taken from the stored counters, so the point a
 always agree. The intensity comes from the cell's counters and names their source: measured
 LLC misses (perf), simulated misses (cachegrind, AVX2 code) or the analytic model's DRAM or
 compulsory bytes - points of different sources are not the same kind of figure.
+
+Why one roof per cache level: a cell whose working set lives in L2 or L3 is fed by that level,
+whose bandwidth is several times DRAM's; under the DRAM roof such a cell sits "above its roof"
+and the report would blame the roofs. ``serving_level`` takes the level from the analytic
+model's counters (the largest level any layer needs, DRAM as soon as any byte comes from it)
+and the point's roof is that level's triad bandwidth (``accelbench peak`` measures one per
+level). Measured counters (perf, cachegrind) count LLC misses, i.e. DRAM traffic: DRAM roof.
 """
 
 from __future__ import annotations
@@ -17,7 +24,11 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from harness.counters.roofs import attainable, cache_roofs, roof_level, serving_level
+
 from .tables import Report
+
+__all__ = ["attainable", "cache_roofs", "roofline_points", "serving_level"]
 
 _COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
 
@@ -31,11 +42,14 @@ def roofline_points(report: Report, peaks: Mapping[str, Any] | None) -> list[dic
         if not row.flops or not row.median_ms or not intensity:
             continue
         achieved = row.flops / (row.median_ms * 1e6)
-        roof = attainable(intensity, row.key.backend, peaks)
+        level = serving_level(counters)
+        used = roof_level(level, peaks)
+        roof = attainable(intensity, row.key.backend, peaks, used)
         points.append({
             **row.key.as_dict(), "arithmetic_intensity": intensity, "achieved_gflops": achieved,
             "source": counters.get("source"),
             "intensity_basis": counters.get("arithmetic_intensity_basis"),
+            "level": level, "roof_level": used,
             "attainable_gflops": roof, "fraction_of_peak": achieved / roof if roof else None,
         })
     return points
@@ -68,18 +82,6 @@ def above_roof(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [p for p in points if (p.get("fraction_of_peak") or 0) > 1.0]
 
 
-def attainable(intensity: float, backend: str, peaks: Mapping[str, Any] | None) -> float | None:
-    """min(compute roof of the backend's library, intensity x bandwidth); None without peaks."""
-    if not peaks:
-        return None
-    gflops = peaks.get("gflops") or {}
-    compute = gflops.get(backend.split(":", 1)[0]) or max((v for v in gflops.values() if v),
-                                                          default=None)
-    bandwidth = peaks.get("bandwidth_gbs")
-    roofs = [r for r in (compute, intensity * bandwidth if bandwidth else None) if r]
-    return min(roofs) if roofs else None
-
-
 def plot_roofline(points: list[dict[str, Any]], peaks: Mapping[str, Any] | None,
                   path: str | Path, title: str = "roofline") -> Path | None:
     """Log-log roofline PNG; nothing is written without points (an empty plot reads as zero)."""
@@ -97,7 +99,11 @@ def plot_roofline(points: list[dict[str, Any]], peaks: Mapping[str, Any] | None,
         top = max(gflops.values(), default=float("inf"))
         grid = [lo * (hi / lo) ** (k / 64) for k in range(65)]
         ax.plot(grid, [min(x * bandwidth, top) for x in grid], color="0.3", lw=1.2,
-                label=f"memory roof: triad {bandwidth:.1f} GB/s")
+                label=f"memory roof: DRAM triad {bandwidth:.1f} GB/s")
+        for (level, bw), ls in zip(sorted(cache_roofs(peaks).items()), ("-.", "--"),
+                                   strict=False):
+            ax.plot(grid, [min(x * bw, top) for x in grid], color="0.55", lw=1.0, ls=ls,
+                    label=f"cache roof: {level} triad {bw:.1f} GB/s")
     styles = ["--", ":", "-.", (0, (5, 1, 1, 1))]
     for i, (name, value) in enumerate(sorted(gflops.items())):  # greys: colours are backends
         ax.axhline(value, color="0.45", ls=styles[i % len(styles)], lw=1.1,

@@ -1,7 +1,7 @@
 """The report's data: per-cell statistics, speed-ups with intervals, and a per-backend summary.
 
 Why a separate data layer: Markdown, HTML, the terminal, the plots and ``--json`` must all say the
-same numbers, so they are computed once here from the raw samples (``harness.stats``) and every
+same numbers, so they are computed once here from the raw samples (``harness.measure.stats``) and every
 renderer only formats. Nothing here reads the store or times anything; the CLI passes plain data.
 
 A speed-up is only reported when both cells of a comparison are ``done``. A ``flagged`` cell ran,
@@ -20,10 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from harness import parity, stats
 from harness.backends import DEFAULT_BASELINE
+from harness.machine import microarch
+from harness.measure import parity, stats
 from harness.measure.estimate import cell_speedup, cell_summary
-from harness.results import DONE, FLAGGED, CellKey, CellResult, SessionInfo
+from harness.measure.results import DONE, FLAGGED, CellKey, CellResult, SessionInfo
 
 from .caveats import caveats, number
 
@@ -41,7 +42,7 @@ class CellRow:
     key: CellKey
     status: str
     reason: str | None
-    stats: Mapping[str, Any]  # harness.stats.summarize() of the samples ({"n": 0, ...} if none)
+    stats: Mapping[str, Any]  # harness.measure.stats.summarize() of the samples ({"n": 0, ...} if none)
     warmup_ms: float | None
     meta: Mapping[str, Any]
     evidence: Mapping[str, Any] = field(default_factory=dict)  # CellResult.evidence()
@@ -257,8 +258,8 @@ def build_report(
             if why is not None or base is None:  # _why_not says why whenever base is None
                 excluded.append(Excluded(spec, prec, thr, baseline, cand.key.backend,
                                          why or f"no {baseline} cell"))
-            else:  # clean, alternated block pairs only (harness.results.CellResult.clean)
-                r = cell_speedup(base, cand)  # nested over process pairs where recorded
+            else:  # clean, alternated block pairs only (CellResult.clean), nested over processes
+                r = cell_speedup(base, cand)
                 speedups.append(SpeedupRow(spec, prec, thr, baseline, cand.key.backend,
                                            r["speedup"], tuple(r["ci95"]), r["ci_method"],
                                            r.get("processes") or 1, r.get("log_se"),
@@ -346,7 +347,8 @@ def _machine(machine: Mapping[str, Any] | None, session: SessionInfo) -> tuple[s
     cpu: Mapping[str, Any] = cpu_m if isinstance(cpu_m, Mapping) else {}
     mid = m.get("id") or session.machine_id
     brand = cpu.get("brand_raw") or cpu.get("brand") or m.get("brand")
-    return (None if mid is None else str(mid), None if brand is None else str(brand))
+    label = microarch.cpu_label(dict(m)) if brand is not None else None  # "AMD EPYC (Zen 4)"
+    return (None if mid is None else str(mid), label)
 
 
 def _find(rows, key: CellKey):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.results import DONE, CellKey, CellResult, SessionInfo
+from harness.measure.results import DONE, CellKey, CellResult, SessionInfo
 from harness.store import Store
 
 DATA = Path(__file__).resolve().parent / "data" / "stores"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # CI runner is busy: they accept any foreign load. The interference tests set their own limit
 # (tests/test_coordinator.py, tests/test_interference_e2e.py).
 os.environ.setdefault("ACCELBENCH_MAX_FOREIGN_CPU", "4096")
+# Peaks are kept per machine in the user's cache folder (harness.machine.peaks_home): tests neither
+# read the user's nor leave theirs there.
+os.environ["ACCELBENCH_PEAKS"] = tempfile.mkdtemp(prefix="accelbench-test-peaks-")
 FAMILY_NAMES = [f.name for f in archs.list_archs()]
 
 

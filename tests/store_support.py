@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from harness.results import (
+from harness.measure.results import (
     DONE,
     CellKey,
     CellResult,

@@ -74,7 +74,7 @@ def _option_values(opt):
         return [True, False]
     if opt.choices:
         return list(opt.choices)
-    if opt.kind is int:
+    if opt.kind in (int, float):
         return [v for v in (opt.lo, opt.hi) if v is not None] + list(opt.words)
     return [opt.default]
 
@@ -139,7 +139,7 @@ def test_split_backend_list_keeps_commas_inside_brackets(text, expected):
 
 
 def test_registry_imports_neither_runtime():
-    code = ("import sys, harness.backends as b, harness.config, reports; "
+    code = ("import sys, harness.backends as b, harness.run.config, reports; "
             "b.parse_backend('openvino:CPU[hint=THROUGHPUT]'); b.parse_backend('torch-compile'); "
             "print(sorted(m for m in ('torch', 'openvino') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,

@@ -89,7 +89,9 @@ def test_quick_preset_dry_run_has_at_least_20_cells_of_every_family():
     assert len(cells) >= 20
     assert {c["backend"] for c in cells} == {"torch", "openvino:CPU"}
     assert {c["precision"] for c in cells} == {"f32"}
-    assert {c["spec"].split(":")[0] for c in cells} >= set(FAMILY_NAMES)
+    # every architecture family; ``kernel:`` is one layer at a time, the predictor's building
+    # block (its own preset, ``--preset kernels``), not an architecture to benchmark
+    assert {c["spec"].split(":")[0] for c in cells} >= set(FAMILY_NAMES) - {"kernel"}
 
 
 def test_config_file_and_preset_formats(tmp_path: Path):

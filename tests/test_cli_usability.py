@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import SessionConfig
-from harness.results import DONE, FAILED, INTERRUPTED
+from harness.measure.results import DONE, FAILED, INTERRUPTED
+from harness.run.config import SessionConfig
 from harness.store import Store
 from tests.conftest import run_cli
 from tests.store_support import cell, session

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from reports.compare_gates import Rule
 from tests.compare_support import AMD, INTEL, SPECS, latencies, machine_store
 from tests.conftest import run_cli
 from tests.store_support import sha
@@ -75,7 +74,7 @@ def test_lost_speedup_fails_the_speedup_gate(tmp_path: Path) -> None:
     a = machine_store(tmp_path / "a.sqlite", "aaaa", latencies(), seed=1)
     b = machine_store(tmp_path / "b.sqlite", "bbbb", latencies(slow_ov=1.25), seed=2)
     proc = run_cli("compare", str(a), str(b), "--fail-on-regression", "speedup:5%",
-                   "--fail-on-regression", "median:0.5")  # 0.5 s: far beyond any change here
+                   "--fail-on-regression", "median:0.5s")  # far beyond any change here
     assert proc.returncode == 1
     lines = [x for x in proc.stderr.splitlines() if "regression" in x]
     assert len(lines) == len(SPECS) and all(x.count("speedup:5%") == 1 for x in lines)
@@ -84,12 +83,9 @@ def test_lost_speedup_fails_the_speedup_gate(tmp_path: Path) -> None:
 @pytest.mark.parametrize("rule", ["median", "median:5", "mean:5%", "speedup:-5%", "median:5%%",
                                   "median:five%"])
 def test_malformed_rule_exits_2(tmp_path: Path, rule: str) -> None:
-    if rule == "median:5":  # an absolute rule in seconds is well formed
-        assert Rule.parse(rule) == Rule("median", 5.0, False)
-        return
     proc = run_cli("compare", str(INTEL), str(AMD), "--fail-on-regression", rule)
     assert proc.returncode == 2
-    assert "malformed regression rule" in proc.stderr and rule in proc.stderr
+    assert "regression rule" in proc.stderr and rule in proc.stderr
     assert proc.stdout == ""
 
 
@@ -124,7 +120,7 @@ def test_session_selection_and_outputs(tmp_path: Path) -> None:
     assert "data:image/png;base64," in html and "<img" in html and "src='compare.png'" not in html
     assert (out / "compare.png").read_bytes()[:4] == b"\x89PNG"
     md = (out / "compare.md").read_text()
-    assert "Speed-ups per machine" in md and "x2.0" in md  # torch twice as slow: ratio ~2
+    assert "Speed-ups per machine" in md and "×2.0" in md  # torch twice as slow: ratio ~2
     data = json.loads((out / "compare.json").read_text())
     assert data["regressions"] == [] and len(data["sources"]) == 2
 
@@ -144,7 +140,7 @@ def test_median_draws_match_the_cells_own_block_ci() -> None:
     """The draws behind a comparison are the same bootstrap that gives a cell its CI."""
     import numpy as np
 
-    from harness import stats
+    from harness.measure import stats
 
     rng = np.random.default_rng(5)
     blocks = [30] * 10

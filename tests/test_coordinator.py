@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harness import stats
-from harness.config import SessionConfig
-from harness.results import DONE, FLAGGED, INVALID, SKIPPED, CellResult, SessionInfo
+from harness.measure import stats
+from harness.measure.results import DONE, FLAGGED, INVALID, SKIPPED, CellResult, SessionInfo
 from harness.run.client import WorkerError
+from harness.run.config import SessionConfig
 from harness.run.coordinator import GroupRunner
 from harness.run.interference import CpuMeter, cores
 from harness.run.plan import plan_groups

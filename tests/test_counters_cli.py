@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import ConfigError, SessionConfig, _from_toml_text
+from harness.run.config import ConfigError, SessionConfig, _from_toml_text
 from tests.conftest import run_cli
 
 TINY = "plain:res=16,depth=1,width=4"

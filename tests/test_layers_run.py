@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import ConfigError, SessionConfig
+from harness.run.config import ConfigError, SessionConfig
 from harness.store import Store
 from reports.layers import layer_kind_rows, plot_layer_kinds
 from tests.conftest import run_cli

@@ -1,4 +1,4 @@
-"""harness.machine: the fingerprint's shape, a stable id, and the parsers behind it."""
+"""harness.machine.fingerprint: the fingerprint's shape, a stable id, and the parsers behind it."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from harness import machine
 from harness.backends.openvino_backend import OpenVINOBackend
 from harness.backends.openvino_props import openvino_devices
 from harness.counters import SOURCES
+from harness.machine import fingerprint as machine
 
 
 @pytest.fixture(scope="module")

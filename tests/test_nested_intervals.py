@@ -13,11 +13,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness import stats
+from harness.measure import stats
 from harness.measure.estimate import cell_speedup, cell_summary
-from harness.results import DONE, CellKey, CellResult, SessionInfo
+from harness.measure.results import DONE, CellKey, CellResult, SessionInfo
 from harness.store import Store
-from reports.compare import Source, build_comparison
+from reports.compare.analysis import Source, build_comparison
 from tests.compare_support import real_store
 
 REPEATS = 200
@@ -176,3 +176,32 @@ def test_compare_of_one_process_sessions_calls_noise_a_change(aa) -> None:
     machine-wide spread, the old intervals flag far more than 5% of A/A pairs."""
     sigma, _ = _sigma(aa)
     assert _compare_rates(aa, "mobilenetv2:res=160", 0.0, 1, sigma, repeats=60) > 0.2
+
+
+def test_an_aa_pair_reports_its_spread_and_keeps_it_with_the_machine(tmp_path) -> None:
+    """The issue's A/A stores: compare says what they cannot tell (one process per cell), prints
+    the machine's run-to-run spread, keeps it with --record-noise, and a later compare warns
+    that a 5% threshold is below it."""
+    import json
+
+    from tests.conftest import run_cli
+
+    env = {"ACCELBENCH_PEAKS": str(tmp_path / "peaks")}
+    a, b = real_store("amd-zen5-aa-a"), real_store("amd-zen5-aa-b")
+    proc = run_cli("compare", str(a), str(b), "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert any("timed in one worker process" in w for w in data["warnings"])
+    assert "run-to-run spread" in proc.stderr and data["noise"] == 0.05
+    spread = data["spread"]
+    assert spread["latency"] > 0.05 and spread["speedup"] > 0.05  # these two runs disagreed
+    proc = run_cli("compare", str(a), str(b), "--record-noise", env=env)
+    assert proc.returncode == 0, proc.stderr
+    [kept] = list((tmp_path / "noise").glob("*.json"))
+    record = json.loads(kept.read_text())
+    assert record["spread"] == pytest.approx(spread)
+    proc = run_cli("compare", str(a), str(b), "--noise", "5%", env=env)
+    assert "above the noise threshold 5%" in proc.stderr
+    proc = run_cli("compare", str(a), str(b), "--noise", "60%", env=env)
+    assert "above the noise threshold" not in proc.stderr
+    assert run_cli("compare", str(a), str(b), "--noise", "5").returncode == 2

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from harness import peak
 from harness.cli import main
-from harness.results import CellKey, CellResult, SessionInfo
+from harness.machine import peak
+from harness.measure.results import CellKey, CellResult, SessionInfo
 from reports import build_report
 from reports.render import render_markdown
 from reports.roofline import above_roof, attainable, axis_label, plot_roofline, roofline_points
@@ -31,7 +31,7 @@ def test_triad_sizing_says_which():
     assert peak.triad_elements(None, None, elements=1000) == (1000, "0 MiB per array (as asked)")
 
 
-def test_peak_cli_stores_and_machine_shows_them(tmp_path, capsys):
+def test_peak_cli_stores_and_machine_shows_them(tmp_path, capsys, monkeypatch):
     store = tmp_path / "s.sqlite"
     args = ["peak", "--store", str(store), "--json", "--backends", "torch", "--gemm-n", "128",
             "--seconds", "0.1", "--threads", "1", "--triad-mib", "4", "--rounds", "2"]
@@ -50,6 +50,11 @@ def test_peak_cli_stores_and_machine_shows_them(tmp_path, capsys):
     assert shown["peak"]["bandwidth_gbs"] == measured["bandwidth_gbs"]
     assert {"perf", "cachegrind", "model"} <= set(shown["counters"])
     assert all(c["ok"] or c["why"] for c in shown["counters"].values())
+    # another store finds them in the per-machine file; with neither, there are none
+    assert main(["machine", "--store", str(tmp_path / "none.sqlite"), "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)["peak"]
+    assert found["gflops"] == measured["gflops"] and found["from"].endswith(".json")
+    monkeypatch.setenv("ACCELBENCH_PEAKS", str(tmp_path / "empty"))
     assert main(["machine", "--store", str(tmp_path / "none.sqlite"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["peak"] is None
 
@@ -105,7 +110,7 @@ def test_roofline_points_and_plot(tmp_path):
     text = render_markdown(with_roofs)
     assert "1 of 2 points lie above their roof (up to 125%, a:x=1 on openvino:CPU)" in text
     assert "LLC-miss traffic" in text and "compulsory bytes" in text
-    assert "1 timed cells have no arithmetic intensity" in text and "a:x=1 on other" in text
+    assert "1 timed cell has no arithmetic intensity" in text and "a:x=1 on other" in text
     out = plot_roofline(points, peaks, tmp_path / "roof.png")
     assert out is not None and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert plot_roofline([], peaks, tmp_path / "none.png") is None

@@ -33,7 +33,7 @@ def test_tiny(accelbench):
 def _plugin_args() -> list[str]:
     """Load the plugin by module name unless an installed entry point already does."""
     names = {ep.name for ep in metadata.entry_points(group="pytest11")}
-    return [] if "accelbench" in names else ["-p", "harness.pytest_plugin"]
+    return [] if "accelbench" in names else ["-p", "harness.pytest_bench.plugin"]
 
 
 def test_fixture_reports_both_backends_and_gates(pytester: pytest.Pytester) -> None:
@@ -79,3 +79,66 @@ def test_fixture_under_benchmark_disable_is_a_smoke_run(pytester: pytest.Pyteste
     res.assert_outcomes(passed=1)  # 30 s asked, but disabled: a short run, no table
     assert "test_tiny[torch]" not in res.stdout.str()
     assert res.duration < 25
+
+
+CLI_LIKE = '''
+import torch
+
+def make():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(),
+                               torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                               torch.nn.Linear(8, 4)).eval(), torch.randn(1, 3, 16, 16)
+
+def test_like_the_cli(accelbench):
+    torch.set_num_threads(1)  # the user's own setting, which the fixture must leave alone
+    model, x = make()
+    result = accelbench(model, x, budget_s=0.3)
+    assert torch.get_num_threads() == 1
+    assert result.info["openvino:CPU"]["parity"]["ok"] is True
+    print("RESULT<" + str(result) + ">")
+
+class Noisy(torch.nn.Module):
+    def forward(self, x):
+        return x + torch.rand_like(x)  # each runtime draws its own noise: not one function
+
+def test_outputs_differ(accelbench):
+    accelbench(Noisy(), torch.zeros(1, 64), budget_s=0.1)
+'''
+
+
+@pytest.mark.slow
+def test_fixture_matches_the_cli_threads_parity_machine_and_pairs(pytester: pytest.Pytester,
+                                                                   tmp_path) -> None:
+    """Issue 28, item 4: the CLI's threads, outputs checked, one machine id, pairs that
+    import as pairs, and a one-paragraph print."""
+    from harness.run.config import default_threads
+    from tests.conftest import run_cli
+
+    pytester.makepyfile(test_user=CLI_LIKE)
+    res = pytester.runpytest_subprocess(*_plugin_args(), "-p", "no:cacheprovider",
+                                        "--benchmark-only", "-s", "--benchmark-json=run.json")
+    res.assert_outcomes(passed=1, failed=1)
+    out = res.stdout.str()
+    assert "openvino:CPU's outputs differ from torch's: rel_l2" in out
+    printed = out[out.index("RESULT<") + 7:out.index(">", out.index("RESULT<"))]
+    assert printed.startswith(f"accelbench, f32, {default_threads()} threads: torch median")
+    assert "openvino:CPU over torch" in printed and "outputs agree" in printed
+    assert "\n" not in printed and len(printed) < 400  # a summary, not every sample
+
+    data = json.loads((pytester.path / "run.json").read_text())
+    ext = [b["extra_info"]["accelbench"] for b in data["benchmarks"]]
+    assert {e["threads"] for e in ext} == {default_threads()}
+    assert {e["key"]["spec"] for e in ext} == {"test_user.py::test_like_the_cli"}
+    machine = json.loads(run_cli("machine", "--json").stdout)
+    assert data["machine_info"]["accelbench"]["id"] == machine["id"]
+
+    store = tmp_path / "s.sqlite"
+    done = run_cli("import", str(pytester.path / "run.json"), "--store", str(store))
+    assert done.returncode == 0, done.stderr
+    report = json.loads(run_cli("report", "--store", str(store), "--json",
+                                "--out", str(tmp_path / "r")).stdout)
+    (pair,) = report["speedups"]  # torch and OpenVINO read back as one comparison
+    assert (pair["baseline"], pair["candidate"]) == ("torch", "openvino:CPU")
+    (session,) = json.loads(run_cli("sessions", "--store", str(store), "--json").stdout)
+    assert session["machine"] == machine["id"]  # the CLI's own sessions land on the same id

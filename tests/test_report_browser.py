@@ -10,8 +10,9 @@ from pathlib import Path  # noqa: F401  (type of tmp_path)
 
 import pytest
 
-from harness.results import SessionInfo
+from harness.measure.results import SessionInfo
 from reports import build_report, write_report
+from tests.conftest import run_cli
 from tests.test_report_sections import study_cells
 from tests.test_reports import MACHINE, png_size
 
@@ -87,3 +88,41 @@ def test_report_html_renders_in_chromium(tmp_path):
     rows = _rows(shot.read_bytes())
     distinct = {px for r in rows[::8] for px in (r[i:i + 3] for i in range(0, len(r), 24))}
     assert len(distinct) > 50  # text, tables and figures, not a blank page
+
+
+# Runs after load: how wide the page scrolls, against the window, in CSS pixels.
+WIDTH_PROBE = """<script>window.addEventListener('load', () => {
+  const d = document.scrollingElement;
+  document.body.setAttribute('data-scroll', d.scrollWidth + ',' + d.clientWidth);
+});</script>"""
+
+
+def _scroll_width(tmp: Path, page: Path, window: int) -> tuple[int, int]:
+    probed = tmp / f"probed-{page.name}"
+    probed.write_text(page.read_text().replace("</body>", WIDTH_PROBE + "</body>"))
+    dom = _chromium(tmp, f"--window-size={window},2000", "--hide-scrollbars",
+                    "--virtual-time-budget=5000", "--dump-dom", probed.as_uri())
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    scroll, client = dom.stdout.split('data-scroll="', 1)[1].split('"', 1)[0].split(",")
+    return int(scroll), int(client)
+
+
+def test_report_and_compare_pages_fit_a_1280_pixel_window(tmp_path):
+    """A real machine's session (its latency table is wider than the text) and a comparison of
+    two machines: no horizontal scrollbar on the page at 1280 px; wide tables scroll in their
+    own box. Measured in the browser, since only layout knows a table's width."""
+    from tests.compare_support import AMD, INTEL
+
+    out = tmp_path / "report"
+    proc = run_cli("report", "--store", str(INTEL), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    cmp = tmp_path / "compare"
+    proc = run_cli("compare", str(INTEL), str(AMD), "--out", str(cmp))
+    assert proc.returncode == 0, proc.stderr
+    for page in (out / "report.html", cmp / "compare.html"):
+        scroll, client = _scroll_width(tmp_path, page, 1280)
+        assert client == 1280 and scroll <= client, (page.name, scroll, client)
+    # A narrower window (a laptop's half screen): figures and text shrink, tables still scroll
+    # in their boxes, so the page itself still fits.
+    scroll, client = _scroll_width(tmp_path, out / "report.html", 700)
+    assert scroll <= client, ("report.html at 700 px", scroll, client)

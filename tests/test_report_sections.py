@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from rich.console import Console
 
-from harness.results import SessionInfo
+from harness.measure.results import SessionInfo
 from reports import (
     build_report,
     document,
@@ -178,13 +178,13 @@ def test_an_average_over_a_few_specs_cannot_settle_the_papers_average():
     r = build_report(SESSION, pair("mobilenetv2", 38.0, 10.0) + pair("darts", 40.0, 10.0, seed=3),
                      MACHINE)
     avg = [row for row in claims(r) if row["claim"].startswith("average speed-up")]
-    assert [a["verdict"] for a in avg] == ["cannot tell at this precision"] * 2
-    assert "over 2 specs says little" in avg[0]["why"]
+    assert [a["verdict"] for a in avg] == ["not measured in this session"] * 2
+    assert "at least 10 specs (this session has 2)" in avg[0]["why"]
 
 
 def test_the_paper_preset_sweeps_depth_and_width_for_every_design_pattern():
     import archs
-    from harness.config import load_preset
+    from harness.run.config import load_preset
     from reports.trends import PATTERNS
 
     resolved = [(w.split(":", 1)[0], archs.resolve(w)) for w in load_preset("paper").workloads]
@@ -261,3 +261,52 @@ def test_precision_section_gives_ratios_with_cis_parity_flags_and_slow_bf16():
     assert "flagged: quantized outputs differ" in md
     assert "bf16 is slower than f32 on the same backend for: torch on mobilenetv2" in md
     assert "MobileNetV2 1.7-4.0x" in md and "ResNet-50 1.9-3.9x" in md
+
+
+def _three_families():
+    """The issue's session: plain, dwseparable and mobilenetv2, no dwbottleneck, no darts."""
+    out = []
+    for i, (spec, x) in enumerate({"plain:res=32": 2.0, "plain:res=64": 2.0,
+                                   "dwseparable:res=32": 10.0, "dwseparable:res=64": 10.0,
+                                   "mobilenetv2": 4.0}.items()):
+        out += pair(spec, 10.0 * (i + 1), 10.0 * (i + 1) / x, seed=2 * i)
+    return out
+
+
+def test_a_session_without_dwbottleneck_does_not_judge_which_pattern_gains_most():
+    from reports.sections.paper import NOT_MEASURED, judged
+
+    r = build_report(SESSION, _three_families(), MACHINE)
+    rows = {row["claim"]: row for row in claims(r)}
+    pattern = rows["design pattern that gains most"]
+    assert pattern["verdict"] == NOT_MEASURED
+    assert pattern["why"] == "needs dwbottleneck and at least one other design pattern."
+    assert "dwseparable" in pattern["here"]  # what the session does hold
+    net = rows["network that gains most"]
+    assert net["verdict"] == NOT_MEASURED and "needs darts" in net["why"]
+    assert rows["average speed-up 380% (as a ratio, 3.8×)"]["verdict"] == NOT_MEASURED
+    assert [row["claim"] for row in judged(list(rows.values()))] == ["lowest latency"]
+    md = render_markdown(r)
+    line = next(ln for ln in md.splitlines() if ln.startswith("| design pattern that gains"))
+    assert "| not measured in this session |" in line and "differs" not in line
+
+
+def test_paper_section_is_left_out_when_no_claim_can_be_judged():
+    cells = [c for c in _three_families() if c.key.spec != "mobilenetv2"]
+    md = render_markdown(build_report(SESSION, cells, MACHINE))
+    assert "The paper and this machine" not in md
+
+
+@pytest.mark.parametrize("speedups, verdict", [
+    ({"dwbottleneck": 5.5, "plain": 2.0}, AGREES),  # the paper's winner, by the paper's margin
+    ({"dwbottleneck": 2.0, "plain": 5.5}, DIFFERS),  # another pattern wins, CIs apart
+    ({"dwbottleneck": 2.975, "plain": 3.0}, "cannot tell at this precision"),  # CIs overlap
+    ({"dwbottleneck": 3.0, "plain": 1.5}, "agrees on which; differs on how much"),
+])
+def test_each_branch_of_the_pattern_verdict(speedups, verdict):
+    cells = []
+    for i, (fam, x) in enumerate(speedups.items()):
+        for j, depth in enumerate((2, 4)):
+            cells += pair(f"{fam}:depth={depth},res=32", 20.0, 20.0 / x, seed=10 * i + 2 * j)
+    rows = {row["claim"]: row for row in claims(build_report(SESSION, cells, MACHINE))}
+    assert rows["design pattern that gains most"]["verdict"] == verdict

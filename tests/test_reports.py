@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 
-from harness.results import CellKey, CellResult, SessionInfo
+from harness.measure.results import CellKey, CellResult, SessionInfo
 from reports import (
     build_report,
     md_escape,
@@ -281,7 +281,7 @@ def test_non_finite_samples_do_not_break_json():
 
 
 def test_busy_machine_and_unconverged_cells_are_warned_about():
-    from harness.results import CellKey, CellResult, SessionInfo
+    from harness.measure.results import CellKey, CellResult, SessionInfo
     from reports import build_report
 
     key = CellKey("plain", "torch", "f32", 2)
@@ -295,9 +295,9 @@ def test_busy_machine_and_unconverged_cells_are_warned_about():
     report = build_report(SessionInfo("s1", 0.0), [busy, quiet], {"cpu": {"count": 2}})
     assert len(report.warnings) == 3
     assert "busier than its 2 cores" in report.warnings[0] and "load 6.5" in report.warnings[0]
-    assert "1 cells reached their time budget" in report.warnings[1]
+    assert "1 cell reached their time budget" in report.warnings[1]
     assert "met ±1.0%" in report.warnings[1] and "reach ±5.0% (median)" in report.warnings[1]
-    assert report.warnings[2].startswith("1 cells page-faulted in their timed blocks "
+    assert report.warnings[2].startswith("1 cell page-faulted in their timed blocks "
                                          "(e.g. plain torch (4,333) minor faults per inference)")
     assert report.as_json()["warnings"] == list(report.warnings)
     assert build_report(SessionInfo("s2", 0.0), [quiet], {"cpu": {"count": 2}}).warnings == ()

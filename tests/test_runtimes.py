@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from harness import parity
 from harness.backends import PrepareContext, get_backend, registered_backends
 from harness.backends import precision as precision_mod
+from harness.measure import parity
 from harness.run.worker import Worker
 from tests.conftest import run_cli
 

@@ -1,4 +1,4 @@
-"""harness.stats: intervals that stay honest when the machine drifts between timed blocks."""
+"""harness.measure.stats: intervals that stay honest when the machine drifts between timed blocks."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness import stats
+from harness.measure import stats
 
 TRUE_SPEEDUP = 2.0
 
@@ -114,7 +114,7 @@ def test_many_blocks_are_merged_alike_on_both_sides():
 
 
 def test_speedup_fallbacks_say_why_and_count_pairs():
-    from harness import stats
+    from harness.measure import stats
 
     base, cand = [2.0, 2.1] * 20, [1.0, 1.05] * 20
     old = stats.speedup(base, cand)
@@ -127,7 +127,7 @@ def test_speedup_fallbacks_say_why_and_count_pairs():
 
 
 def test_clean_sets_disturbed_blocks_aside_and_keeps_old_stores_whole():
-    from harness import stats
+    from harness.measure import stats
 
     samples = [1.0, 1.0, 9.0, 9.0, 1.0]
     assert stats.clean(samples, [2, 2, 1], [False, True, False]) == ([1.0, 1.0, 1.0], [2, 1])

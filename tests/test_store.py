@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.results import (
+from harness.measure.results import (
     DONE,
     FAILED,
     FINISHED,

@@ -89,7 +89,7 @@ def test_merge_refuses_malformed_store_whole(tmp_path: Path, damage: str) -> Non
 
 WRITER = textwrap.dedent("""
     import sys
-    from harness.results import CellKey, CellResult, SessionInfo
+    from harness.measure.results import CellKey, CellResult, SessionInfo
     from harness.store import Store
     path, sid, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
     with Store.open(path) as s:

@@ -17,22 +17,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from harness.backends.errors import BackendError, PrepareError  # noqa: F401  (re-exported)
+from harness.backends.options import config_kwargs, format_options
 from harness.backends.precision import PRECISIONS, cpu_bf16  # noqa: F401 - re-exported
 
 # Failure kinds are defined with the worker protocol; re-exported here for the backends.
-from harness.run.protocol import CONVERSION, RUNTIME  # noqa: F401
-
-
-class BackendError(ValueError):
-    """A backend string that names nothing runnable (unknown name, malformed device)."""
-
-
-class PrepareError(RuntimeError):
-    """Preparation failed. ``kind`` says at which stage: conversion/compilation or running."""
-
-    def __init__(self, message: str, kind: str = CONVERSION) -> None:
-        super().__init__(message)
-        self.kind = kind
+from harness.run.protocol import AVAILABILITY, CONVERSION, RUNTIME  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -68,8 +58,10 @@ class PrepareContext:
     Why one object and not keyword arguments: the worker hands every backend the same
     context; a backend reads what it needs (OpenVINO its IR cache, torch only the precision
     and threads) and a new field reaches every backend without touching each signature.
-    ``cache_key`` names the model (spec, seed, library versions) and ``cache_dir`` is where a
-    backend may keep what it derives from it; without both, nothing is cached.
+    ``cache_dir`` is where a backend may keep what it derives from the model (without it,
+    nothing is cached); entries are keyed by what the model is
+    (``harness.backends.artefacts.artefact_key``). ``cache_key`` is only a label for a person
+    browsing the cache (the spec or model file), never part of a key.
     """
 
     precision: str = "f32"
@@ -137,7 +129,7 @@ class Prepared(ABC):
 
     def outputs_for(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         """The (first) output, float32, for each of ``inputs`` (arrays of the example input's
-        shape): a quantized model is judged over many inputs, not one (``harness.parity``).
+        shape): a quantized model is judged over many inputs, not one (``harness.measure.parity``).
         The timed input is left as it was."""
         raise NotImplementedError(f"{type(self).__name__} runs only its example input")
 
@@ -147,6 +139,12 @@ class Prepared(ABC):
         model's nodes the layer absorbed and ``inputs`` the rows feeding it. Run only after the
         timed blocks: profiling must never touch a reported latency."""
         raise NotImplementedError(f"{type(self).__name__} cannot time single layers")
+
+    def kernel_rows(self) -> list[dict[str, Any]] | None:
+        """The kernels this backend runs the model as, for the latency predictor: rows of
+        ``{"name", "type", "original_names", "inputs"}`` as ``layer_times`` (untimed), or None
+        when every unit of the model runs as its own kernel (eager execution fuses nothing)."""
+        raise NotImplementedError(f"{type(self).__name__} has no reading of its fused kernels")
 
 
 class Backend(ABC):
@@ -176,8 +174,6 @@ class Backend(ABC):
 
     def make_config(self, device: str, options: tuple[tuple[str, Any], ...] = ()) -> Any:
         """The backend's frozen config for a (normalized) device and parsed options."""
-        from harness.backends.options import config_kwargs
-
         return self.Config(device=device, **config_kwargs(self.Config, options))
 
     @classmethod
@@ -223,8 +219,6 @@ class Backend(ABC):
 
     @classmethod
     def canonical(cls, device: str, options: tuple[tuple[str, Any], ...] = ()) -> str:
-        from harness.backends.options import format_options
-
         if device == cls.default_device and not cls.spell_default_device:
             return cls.name + format_options(options)
         return f"{cls.name}:{device}" + format_options(options)

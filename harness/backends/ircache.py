@@ -1,9 +1,11 @@
 """On-disk cache of converted models (OpenVINO IR, int8 IR, ONNX files): a second run converts nothing.
 
 Why: ``ov.convert_model`` traces the PyTorch model and costs seconds to minutes per model,
-while reading IR back costs milliseconds. The caller's key names the model (spec, seed,
-library versions); the OpenVINO version is added here because IR written by one release is
-only guaranteed to be read as intended by that release. Weights are saved uncompressed
+while reading IR back costs milliseconds. The caller's key says what the model is: it comes
+from ``harness.backends.artefacts.artefact_key`` (graph, weights, input shape, versions), never
+from a file or spec name, so an edit anywhere in the model's code or weights is a miss. The
+OpenVINO version is added here too because IR written by one release is only guaranteed to be
+read as intended by that release. Weights are saved uncompressed
 (``compress_to_fp16=False``; ``ov.save_model`` halves them by default), so the cached model is
 the converted model, not an approximation of it.
 
@@ -75,11 +77,14 @@ def load_or_write_file(cache_dir: str | os.PathLike | None, key: str, suffix: st
 
 def load_or_convert(
     cache_dir: str | os.PathLike | None, ir_key: str, convert: Callable[[], Any],
+    label: str = "",
 ) -> tuple[Any, dict[str, Any]]:
     """Return ``(ov.Model, info)`` from the cache, or from ``convert()`` (then stored).
 
     ``info``: ``ir_cache_hit``, ``convert_s`` (0 on a hit), ``ir_read_s``/``ir_save_s``,
     ``ir_path``. Without a directory or key there is no caching: every call converts.
+    ``label`` (e.g. the spec) is written beside the entry for a person browsing the cache;
+    it takes no part in the key.
     """
     import openvino as ov
 
@@ -101,12 +106,12 @@ def load_or_convert(
     info["convert_s"] = time.perf_counter() - t0
     if stem is not None:
         t0 = time.perf_counter()
-        _store(model, stem, ir_key)
+        _store(model, stem, ir_key, label)
         info.update(ir_save_s=time.perf_counter() - t0, ir_path=str(stem.with_suffix(".xml")))
     return model, info
 
 
-def _store(model: Any, stem: Path, ir_key: str) -> None:
+def _store(model: Any, stem: Path, ir_key: str, label: str = "") -> None:
     import openvino as ov
 
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -114,7 +119,8 @@ def _store(model: Any, stem: Path, ir_key: str) -> None:
     tmp_xml, tmp_bin = stem.parent / f"{tmp}.xml", stem.parent / f"{tmp}.bin"
     try:
         ov.save_model(model, str(tmp_xml), compress_to_fp16=False)
-        sidecar = {"key": ir_key, "openvino": ov.get_version(), "format": FORMAT}
+        sidecar = {"key": ir_key, "label": label, "openvino": ov.get_version(),
+                   "format": FORMAT}
         stem.with_suffix(".json").write_text(json.dumps(sidecar, indent=1) + "\n")
         os.replace(tmp_bin, stem.with_suffix(".bin"))
         os.replace(tmp_xml, stem.with_suffix(".xml"))

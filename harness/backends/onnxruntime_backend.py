@@ -4,7 +4,7 @@ How the model gets there: ``torch.onnx.export(model, (x,), dynamo=True)``, the e
 torch 2.13 recommends (``torch.export`` to an FX graph, then onnxscript's translation and its
 graph optimizer); the TorchScript exporter (``dynamo=False``) is deprecated and not used. The
 ONNX file is cached like the IR, keyed by the model's cache key and the exporter's versions
-(``ircache.load_or_write_file``), so a second run exports nothing.
+(``artefacts.artefact_key``, ``ircache.load_or_write_file``), so a second run exports nothing.
 
 Why these session settings: the same rules as OpenVINO's cell. ``intra_op_num_threads`` is the
 cell's thread count, one inter-op thread and sequential execution (one request at a time, as
@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from harness.backends import ircache, register
+from harness.backends import artefacts, ircache, register
 from harness.backends.base import (
     RUNTIME,
     Backend,
@@ -97,9 +97,11 @@ class OnnxRuntimeBackend(Backend):
                 torch.onnx.export(model.eval(), (x,), str(path), dynamo=True, verbose=False,
                                   input_names=["input"])
 
-        key = f"{ctx.cache_key}|onnx|{EXPORTER}|" + ",".join(f"{k}={v}" for k, v in versions.items())
         try:
-            path, info = ircache.load_or_write_file(ctx.cache_dir, ctx.cache_key and key, ".onnx", export)
+            # keyed by what the model is (harness.backends.artefacts), as the IR is
+            key = artefacts.artefact_key("onnx", model, x, exporter=EXPORTER, **versions) \
+                if ctx.cache_dir else ""
+            path, info = ircache.load_or_write_file(ctx.cache_dir, key, ".onnx", export)
         except Exception as exc:
             raise PrepareError(f"ONNX export failed: {readable(exc)}") from exc
         options = ort.SessionOptions()

@@ -11,6 +11,12 @@ Options: ``openvino:CPU[hint=THROUGHPUT,streams=4]`` sets the performance hint a
 count (``streams=auto`` leaves the count to the hint); ``[calibration=N]`` the size of the int8
 calibration set (``harness.backends.openvino_int8``: NNCF, cached beside the f32 IR). The timing loop is one synchronous
 request either way, so these options show what a latency measurement costs under each setting.
+``openvino:CPU[sparse_rate=0.5]`` sets ``CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE``: OpenVINO may
+then pack the weights of MatMul/FullyConnected layers with at least that share of zeros
+(documented for int8 weights on CPUs with AMX). The rate is read back, and so are the kernels
+the FullyConnected layers run (``fully_connected_kernels``; ``sparse_weights_packed`` is true
+only when one of them is a sparse kernel), so a cell says whether the packing happened. A
+device without the property skips the cell with that reason.
 """
 
 from __future__ import annotations
@@ -25,8 +31,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from harness.backends import ircache, register
+from harness.backends import artefacts, ircache, register
 from harness.backends.base import (
+    AVAILABILITY,
     RUNTIME,
     Backend,
     BackendError,
@@ -39,6 +46,7 @@ from harness.backends.base import (
 from harness.backends.openvino_props import (
     READ_BACK,
     effective_precision,
+    fully_connected_kernels,
     openvino_devices,
     plain,
     read_properties,
@@ -47,6 +55,7 @@ from harness.backends.openvino_props import (
 from harness.backends.options import option
 from harness.backends.precision import CALIBRATION_SAMPLES
 
+SPARSE_RATE = "CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE"
 _PHYSICAL = re.compile(r"^[A-Z][A-Z0-9_]*(\.\d+)?$")
 VIRTUAL = ("AUTO", "HETERO", "MULTI", "BATCH")  # devices that place work on other devices
 HINTS = ("LATENCY", "THROUGHPUT", "CUMULATIVE_THROUGHPUT")
@@ -79,6 +88,9 @@ class OpenVINOConfig:
     calibration: int = option("calibration", int, CALIBRATION_SAMPLES, "int8 only: samples in "
                               "the seeded synthetic calibration set (NNCF subset_size)",
                               lo=1, hi=100_000)
+    sparse_rate: float = option("sparse_rate", float, 1.0, "CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE "
+                                "(pack weights with at least this share of zeros; 1: off)",
+                                lo=0.0, hi=1.0)
 
     def __post_init__(self) -> None:
         split_device(self.device)
@@ -161,27 +173,25 @@ class OpenVINOBackend(Backend):
         # Owned, contiguous float32 memory that the input tensor will share for the whole run.
         data = np.ascontiguousarray(x.numpy(), dtype=np.float32).copy()
 
+        # The trace is both what OpenVINO converts (on a cache miss) and what the cache key
+        # reads: the key is what the model is, not the name it came by (harness.backends.artefacts).
         def convert() -> Any:
-            # OpenVINO's PyTorch frontend traces with torch.jit, which torch deprecates; the
-            # warning is not the user's to act on and would bury real messages in the log.
-            #
-            # We trace ourselves with check_trace=False: the check re-runs the traced graph
-            # and compares it with eager, which cost 4x the trace itself (16 s of 17 s for an
-            # 8-cell DARTS net here). Parity against PyTorch is checked on every cell anyway.
-            import torch
-
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
-                with torch.no_grad():
-                    traced = torch.jit.trace(model, x, check_trace=False, strict=False)
                 return ov.convert_model(traced, example_input=x, input=[tuple(x.shape)])
 
         try:
-            om, info = ircache.load_or_convert(ctx.cache_dir, ctx.cache_key, convert)
+            t0 = time.perf_counter()
+            traced = artefacts.trace(model, x)
+            key = artefacts.artefact_key("openvino-ir", model, x, traced=traced) \
+                if ctx.cache_dir else ""
+            trace_s = time.perf_counter() - t0
+            om, info = ircache.load_or_convert(ctx.cache_dir, key, convert, label=ctx.cache_key)
         except Exception as exc:
             raise PrepareError(f"OpenVINO conversion failed: {readable(exc)}") from exc
+        info.update(trace_s=trace_s, artefact_key=key or None)
         if precision == "int8":
-            om, info["quantization"] = self._quantize(om, data.shape, ctx)
+            om, info["quantization"] = self._quantize(om, data.shape, key, ctx)
         config = self._compile_config(precision, threads)
         t0 = time.perf_counter()
         try:
@@ -219,15 +229,18 @@ class OpenVINOBackend(Backend):
         prepared.source = (self.core, om, self.config.device, config)  # for layer_times
         return prepared
 
-    def _quantize(self, om: Any, shape: tuple[int, ...], ctx: PrepareContext) -> tuple[Any, dict]:
-        """The NNCF-quantized model, from the cache beside the f32 IR or made now."""
+    def _quantize(self, om: Any, shape: tuple[int, ...], ir_key: str,
+                  ctx: PrepareContext) -> tuple[Any, dict]:
+        """The NNCF-quantized model, from the cache beside the f32 IR or made now; its key is
+        the f32 IR's (what the model is) and the quantizer's settings."""
         from harness.backends import openvino_int8
 
         record = openvino_int8.settings(self.config.calibration)
-        key = openvino_int8.cache_key(ctx.cache_key, record)
+        key = openvino_int8.cache_key(ir_key, record)
         try:
             qm, qinfo = ircache.load_or_convert(
-                ctx.cache_dir, key, lambda: openvino_int8.quantize(om, shape, self.config.calibration))
+                ctx.cache_dir, key, lambda: openvino_int8.quantize(om, shape, self.config.calibration),
+                label=f"{ctx.cache_key} int8")
         except Exception as exc:
             raise PrepareError(f"NNCF int8 quantization failed: {readable(exc)}") from exc
         return qm, {**record, "cache_hit": qinfo["ir_cache_hit"], "quantize_s": qinfo["convert_s"],
@@ -248,12 +261,25 @@ class OpenVINOBackend(Backend):
         if self.config.num_streams == "auto":  # the hint decides; read back into properties
             del wanted["NUM_STREAMS"]
         virtual, targets = split_device(self.config.device)
+        if self.config.sparse_rate != 1.0:
+            self._require(SPARSE_RATE, targets or [self.config.device])
+            wanted[SPARSE_RATE] = float(self.config.sparse_rate)
         if virtual is None:
             return self._supported(self.config.device, wanted)
         config = self._supported(virtual, {"PERFORMANCE_HINT": self.config.performance_hint})
         targets = targets or list(self.core.available_devices)
         config["DEVICE_PROPERTIES"] = {t: self._supported(t, wanted) for t in targets}
         return config
+
+    def _require(self, key: str, devices: list[str]) -> None:
+        """A property the user asked for that a device lacks skips the cell, saying so."""
+        for dev in devices:
+            try:
+                supported = self.core.get_property(dev, "SUPPORTED_PROPERTIES")
+            except Exception:  # unknown to this Core: compile_model will say why
+                continue
+            if key not in supported:
+                raise PrepareError(f"OpenVINO device {dev} has no property {key}", AVAILABILITY)
 
     def _supported(self, device: str, wanted: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -282,6 +308,10 @@ class OpenVINOBackend(Backend):
                     continue
         props["devices"] = devices
         props["runtime_precisions"] = runtime_precisions(cm)
+        kernels = fully_connected_kernels(cm)
+        if kernels:
+            props["fully_connected_kernels"] = kernels
+            props["sparse_weights_packed"] = any("sparse" in k for k in kernels)
         props["openvino_version"] = ov.get_version()
         return props
 
@@ -312,6 +342,12 @@ class OpenVINOPrepared(Prepared):
         finally:
             self.data[...] = saved
         return outs
+
+    def kernel_rows(self) -> list[dict[str, Any]] | None:
+        """The compiled model's runtime graph: one row per primitive, with what it absorbed."""
+        from harness.backends.ov_layers import runtime_rows
+
+        return runtime_rows(self.cm)
 
     def layer_times(self, n: int) -> list[dict[str, Any]]:
         from harness.backends.ov_layers import layer_times

@@ -18,6 +18,7 @@ READ_BACK = (
     "ENABLE_HYPER_THREADING", "SCHEDULING_CORE_TYPE", "ENABLE_CPU_RESERVATION",
     "CPU_DENORMALS_OPTIMIZATION", "MODEL_DISTRIBUTION_POLICY", "OPTIMAL_NUMBER_OF_INFER_REQUESTS",
     "PERFORMANCE_HINT_NUM_REQUESTS", "MULTI_DEVICE_PRIORITIES", "LOADED_FROM_CACHE",
+    "CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE",
 )
 
 
@@ -92,6 +93,23 @@ def runtime_precisions(cm: Any) -> dict[str, int]:
             if info["layerType"].astype(str) in ("Input", "Output", "Const"):
                 continue
             counts[info["runtimePrecision"].astype(str)] += 1
+    except Exception:  # virtual devices may not expose a runtime model
+        return {}
+    return dict(counts)
+
+
+def fully_connected_kernels(cm: Any) -> dict[str, int]:
+    """The kernels OpenVINO picked for the executed graph's FullyConnected layers, counted.
+
+    Why: setting ``CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE`` only says OpenVINO *may* pack sparse
+    weights; the kernel name (``..._sparse`` where it did) says whether it did on this CPU.
+    """
+    counts: Counter[str] = Counter()
+    try:
+        for op in cm.get_runtime_model().get_ordered_ops():
+            info = op.get_rt_info()
+            if info["layerType"].astype(str) == "FullyConnected":
+                counts[info["primitiveType"].astype(str)] += 1
     except Exception:  # virtual devices may not expose a runtime model
         return {}
     return dict(counts)

@@ -17,7 +17,7 @@ import difflib
 from dataclasses import dataclass
 from typing import Any
 
-from harness.backends.base import BackendError
+from harness.backends.errors import BackendError
 
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 
@@ -27,8 +27,8 @@ class Option:
     """One knob: its name in the backend text, type, default, and valid values.
 
     ``choices`` limits text options (matched case-insensitively, stored as spelled here);
-    ``lo``/``hi`` bound integers; ``words`` are text values an integer option also accepts
-    (``streams=auto``).
+    ``lo``/``hi`` bound integers and numbers (``float``); ``words`` are text values an integer
+    option also accepts (``streams=auto``).
     """
 
     name: str
@@ -36,8 +36,8 @@ class Option:
     default: Any
     doc: str = ""
     choices: tuple[str, ...] = ()
-    lo: int | None = None
-    hi: int | None = None
+    lo: float | None = None
+    hi: float | None = None
     words: tuple[str, ...] = ()
 
     def describe(self) -> str:
@@ -48,6 +48,8 @@ class Option:
         elif self.kind is int:
             valid = f"integer {self.lo if self.lo is not None else ''}..{self.hi if self.hi is not None else ''}"
             valid += "".join(f"|{w}" for w in self.words)
+        elif self.kind is float:
+            valid = f"number {self.lo if self.lo is not None else ''}..{self.hi if self.hi is not None else ''}"
         else:
             valid = self.kind.__name__
         return f"{self.name}={valid} (default {format_value(self.default)})"
@@ -61,13 +63,15 @@ class Option:
             if low in _TRUE or low in _FALSE:
                 return low in _TRUE
             raise BackendError(bad)
-        if self.kind is int:
+        if self.kind in (int, float):
             if low in self.words:
                 return low
             try:
-                value = int(raw)
+                value = self.kind(raw)
             except ValueError:
                 raise BackendError(bad) from None
+            if value != value or value in (float("inf"), float("-inf")):
+                raise BackendError(bad)
             if (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi):
                 raise BackendError(bad)
             return value

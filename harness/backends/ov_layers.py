@@ -50,6 +50,20 @@ def layer_times(core: Any, model: Any, device: str, config: dict[str, Any], data
     return rows
 
 
+def runtime_rows(cm: Any) -> list[dict[str, Any]]:
+    """The primitives an inference runs (no timing): what fusion made of the model's nodes.
+    The same rows as ``layer_times`` without ``ms``; constant sub-graphs are left out."""
+    rows = []
+    for name, node in _runtime_graph(cm).items():
+        if node["type"] in _NOT_TIMED:
+            continue
+        if not node["inputs"] and not any(n.startswith("__module") for n in node["original_names"]):
+            continue
+        rows.append({"name": name, "type": node["type"], "exec_type": node["exec_type"],
+                     "original_names": node["original_names"], "inputs": node["inputs"]})
+    return rows
+
+
 def _runtime_graph(cm: Any) -> dict[str, dict[str, Any]]:
     graph: dict[str, dict[str, Any]] = {}
     for op in cm.get_runtime_model().get_ordered_ops():

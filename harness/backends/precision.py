@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 PRECISIONS = ("f32", "bf16", "int8")
-QUANTIZED = ("int8",)  # judged against the f32 model over many inputs (harness.parity)
+QUANTIZED = ("int8",)  # judged against the f32 model over many inputs (harness.measure.parity)
 # x86: AVX512_BF16 (Cooper Lake, Zen 4+) or AMX-BF16 (Sapphire Rapids+); Arm: the BF16 extension.
 BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
 CALIBRATION_SAMPLES = 300  # NNCF's own default subset_size

@@ -309,6 +309,14 @@ class TorchPrepared(Prepared):
                 outs.append(first_tensor(self.model(x)).detach().float().cpu().numpy().copy())
         return outs
 
+    def kernel_rows(self) -> list[dict[str, Any]] | None:
+        """Eager PyTorch runs each unit as its own kernel; a compiled graph fuses in ways no
+        module boundary shows, so it has no reading here."""
+        if self._sync is not None or hasattr(self.model, "_orig_mod"):
+            raise NotImplementedError("kernel reading needs eager PyTorch on the CPU (a compiled "
+                                      "graph fuses across module boundaries)")
+        return None
+
     def layer_times(self, n: int) -> list[dict[str, Any]]:
         """Leaf modules and functional ops, timed by hooks (see ``harness.layers.units``)."""
         from harness.layers.units import torch_layer_rows, trace_units

@@ -13,7 +13,7 @@ import argparse
 import sys
 
 from harness import __version__
-from harness.cli import compare, exchange, explain, info, peak, run, stored
+from harness.cli import compare, exchange, explain, info, peak, predict, run, stored
 from harness.cli.common import user_errors
 
 
@@ -51,4 +51,5 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_parser(sub)
     exchange.add_parsers(sub)
     explain.add_parser(sub)
+    predict.add_parser(sub)
     return parser

@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 
 import archs
-from harness.config import ConfigError
+from harness.run.config import ConfigError
 from harness.store import StoreError
 
 
@@ -23,6 +23,30 @@ def user_errors() -> tuple[type[Exception], ...]:
     from harness.backends.base import BackendError
 
     return (archs.SpecError, ConfigError, StoreError, UsageError, BackendError)
+
+
+def store_ref(text: str):
+    """argparse type of ``--store`` and compare's sources: a path, ``postgresql://...`` or
+    ``env:VAR`` (``harness.store.locator``); anything else URL-like is a usage error (exit 2)."""
+    import argparse
+
+    from harness.store import locator
+
+    try:
+        return locator.parse(text)
+    except StoreError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def add_store_option(p, what: str = "") -> None:  # noqa: ANN001 - an argparse parser
+    """``--store``: a SQLite file or a PostgreSQL URL; default ``$ACCELBENCH_STORE`` or the file."""
+    from harness.store import locator
+
+    p.add_argument("--store", type=store_ref, default=locator.default_text(),
+                   metavar="PATH|URL|env:VAR",
+                   help=f"{what}a SQLite file, postgresql://user@host/db, or env:VAR naming a "
+                        f"variable that holds either (default: ${locator.ENV_DEFAULT}, else "
+                        f"{locator.DEFAULT_PATH})")
 
 
 def print_json(data: object) -> None:

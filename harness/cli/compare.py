@@ -1,6 +1,7 @@
 """``accelbench compare A B …``: sessions from different machines, with significance and gates.
 
-Every store is opened read-only (a comparison never changes its inputs). A store written by an
+Every store is opened read-only (a comparison never changes its inputs). A source is a file or a
+PostgreSQL URL; ``URL?machine=ID`` takes that machine's latest session from a fleet database. A store written by an
 older accelbench is upgraded in a temporary copy, never in place. Exit codes: 0 no gate failed,
 1 a ``--fail-on-regression`` rule found a regression (each regressed cell is named), 2 bad
 input (a malformed rule, a missing store or session).
@@ -19,17 +20,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "compare", help="compare sessions from different machines, with significance",
         description="Join the cells of several sessions (stores, or STORE#SESSION) on identity "
-                    "and show per-machine speed-ups and latencies with 95%% intervals of their "
+                    "and show per-machine speed-ups and latencies with 95% intervals of their "
                     "ratios. The first source is the reference.")
     p.add_argument("sources", nargs="+", metavar="STORE[#SESSION]",
-                   help="a store (its latest session) or a session in it; at least two")
+                   help="a store (its latest session) or a session in it; at least two. A "
+                        "store is a file, postgresql://host/db (?machine=ID: that machine's "
+                        "sessions only) or env:VAR")
     p.add_argument("--fail-on-regression", action="append", default=[], metavar="RULE",
-                   help="e.g. median:5%% or speedup:5%% (repeatable); exit 1 when the whole "
-                        "interval of a cell lies beyond the threshold")
+                   help="median:5%% (latency up 5%%), median:2ms or median:0.002s, speedup:5%% "
+                        "or speedup:0.2x (repeatable); a unit is required (%%, ms, s; x for "
+                        "speedup): a bare number is refused. Exit 1 when the whole interval of "
+                        "a cell lies beyond the threshold")
     p.add_argument("--noise", default="5%", metavar="PERCENT",
                    help="noise threshold: a change is real only when its whole 95%% interval "
                         "lies beyond ±PERCENT (default 5%%); comparing two sessions of one "
                         "machine (an A/A run) prints the spread it has shown")
+    p.add_argument("--record-noise", action="store_true",
+                   help="the two sessions are an A/A run (the same command twice on one "
+                        "machine): keep their run-to-run spread with the machine, so later "
+                        "comparisons warn when their threshold is below it")
     p.add_argument("--out", type=Path, help="write compare.md/.html/.png/.json here")
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
     p.set_defaults(func=cmd_compare)
@@ -39,7 +48,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from harness.cli.common import UsageError, print_json
 
     try:
-        from reports.compare_gates import Rule
+        from reports.compare.gates import Rule
         rules = [Rule.parse(r) for r in args.fail_on_regression]
     except ValueError as e:
         raise UsageError(str(e)) from None
@@ -47,15 +56,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UsageError("compare needs at least two sources (STORE or STORE#SESSION)")
     sources = read_sources(args.sources)
 
-    from reports.compare import build_comparison
-    from reports.compare_gates import regressions
-    from reports.compare_render import render_markdown, write_comparison
+    from reports.compare.analysis import build_comparison
+    from reports.compare.gates import regressions
+    from reports.compare.render import render_markdown, write_comparison
 
     cmp = build_comparison(sources, noise=_noise(args.noise))
     bad = regressions(cmp, rules)
-    from reports.compare import run_to_run_spread
+    from reports.compare.analysis import run_to_run_spread
 
     spread = run_to_run_spread(cmp)
+    _noise_record(args, cmp, spread)
     if spread:
         seen = max(spread.values())
         shown = ", ".join(f"{k} {v:.1%}" for k, v in spread.items())
@@ -78,6 +88,28 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _noise_record(args: argparse.Namespace, cmp, spread) -> None:  # noqa: ANN001
+    """``--record-noise``: keep an A/A spread with the machine; otherwise warn when the
+    threshold is below a spread recorded for a compared machine (``harness.machine.noise``)."""
+    from harness.cli.common import UsageError, warn
+    from harness.machine import noise
+
+    if args.record_noise:
+        if not spread:
+            raise UsageError("--record-noise needs two sessions of one machine (an A/A run: "
+                             "the same command twice), with cells in common")
+        a, b = cmp.sources
+        procs = max((e.processes for r in cmp.latencies for e in r.latency if e), default=None)
+        path = noise.save(a.session.machine_id, spread, [a.session.id, b.session.id], procs)
+        print(f"accelbench: run-to-run spread of machine {a.session.machine_id} kept in "
+              f"{path or 'nowhere (its folder is not writable)'}", file=sys.stderr)
+        return
+    for mid in dict.fromkeys(s.session.machine_id for s in cmp.sources):
+        said = noise.below_noise(mid, cmp.noise)
+        if said:
+            warn(said)
+
+
 def _noise(text: str) -> float:
     from harness.cli.common import UsageError
 
@@ -91,31 +123,58 @@ def _noise(text: str) -> float:
     return value
 
 
-def read_sources(refs: list[str]):
-    """Read each ``STORE[#SESSION]`` into a ``reports.compare.Source`` with a unique label."""
-    from reports.compare import Source
+def read_sources(refs: list):
+    """Read each ``STORE[#SESSION]`` (text, or a parsed (StoreRef, session) pair) into a
+    ``reports.compare.analysis.Source`` with a unique label."""
+    from harness.store import locator
+    from reports.compare.analysis import Source
 
     read = []
     for ref in refs:
-        path_text, _, session = ref.partition("#")
-        info, machine, cells = _read(Path(path_text), session or None)
-        read.append((Path(path_text), info, machine, cells))
-    stems = [p.stem for p, *_ in read]
+        if isinstance(ref, tuple):
+            where, session = ref
+        else:
+            store_text, session = locator.split_session(ref)
+            where = locator.parse(store_text)
+        info, machine, cells = _read(where, session)
+        read.append((where, info, machine, cells))
+    stems = [w.stem for w, *_ in read]
     out = []
-    for (path, info, machine, cells), stem in zip(read, stems, strict=True):
+    for (where, info, machine, cells), stem in zip(read, stems, strict=True):
         label = stem if stems.count(stem) == 1 else f"{stem}#{info.id}"
-        out.append(Source(label, str(path), info, machine, tuple(cells)))
+        out.append(Source(label, str(where), info, machine, tuple(cells)))
     labels = [s.label for s in out]
     if len(set(labels)) != len(labels):
         from harness.cli.common import UsageError
-        raise UsageError(f"the same session is given twice: {', '.join(refs)}")
+        raise UsageError(f"the same session is given twice: {', '.join(map(str, refs))}")
+    _warn_same_session(out)
     return out
 
 
-def _read(path: Path, session: str | None):
+def _warn_same_session(sources) -> None:
+    """One session read from two stores (a merged copy): its "change" is no change at all."""
+    from harness.cli.common import warn
+
+    seen: dict[str, str] = {}
+    for s in sources:
+        if s.session.id in seen:
+            warn(f"{seen[s.session.id]} and {s.path} hold the same session {s.session.id} (a "
+                 f"merged or copied store?): comparing it with itself shows no change by "
+                 f"construction")
+        else:
+            seen[s.session.id] = s.path
+
+
+def _read(where, session: str | None):  # noqa: ANN001 - a StoreRef
     from harness.store import Store, StoreError
     from harness.store.schema import SCHEMA_VERSION, check_store, connect_readonly, sniff
 
+    if where.path is None:  # a database: read in place (a newer schema is refused, an older one read)
+        with Store.open(where, create=False, readonly=True) as store:
+            info = store.session(session)
+            machine = store.machine(info.machine_id) if info.machine_id else None
+            return info, machine, store.cells(info.id)
+    path = where.path
     if sniff(path) != "sqlite":
         raise StoreError(f"no store at {path}" if not path.exists() else f"store {path} is empty")
     conn = connect_readonly(path)

@@ -12,34 +12,36 @@ import json
 import sys
 from pathlib import Path
 
+from harness.cli.common import plural
+
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    from harness.store import DEFAULT_PATH as DEFAULT_STORE
+    from harness.cli.common import add_store_option
 
     p = sub.add_parser("export", help="write a session in another tool's format")
     p.add_argument("session", nargs="?", help="session id or a unique prefix (default: latest)")
     p.add_argument("--format", required=True, choices=["pytest-benchmark"])
-    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"default {DEFAULT_STORE}")
+    add_store_option(p)
     p.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("import", help="add a pytest-benchmark JSON file to a store")
     p.add_argument("file", type=Path, help="a pytest-benchmark JSON file (with raw data)")
-    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"default {DEFAULT_STORE}")
+    add_store_option(p)
     p.set_defaults(func=cmd_import)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from harness.cli.compare import read_sources
-    from harness.exchange import export_session
+    from harness.pytest_bench.exchange import export_session
 
-    (src,) = read_sources([f"{args.store}#{args.session}" if args.session else str(args.store)])
+    (src,) = read_sources([(args.store, args.session)])
     text = json.dumps(export_session(src.session, src.cells, src.machine), indent=2,
                       default=str) + "\n"
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(text)
-        print(f"{len(src.cells)} cells of session {src.session.id} -> {args.output}",
+        print(f"{plural(len(src.cells), 'cell')} of session {src.session.id} -> {args.output}",
               file=sys.stderr)
     else:
         sys.stdout.write(text)
@@ -48,7 +50,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from harness.cli.common import UsageError
-    from harness.exchange import ExchangeError, import_document
+    from harness.pytest_bench.exchange import ExchangeError, import_document
     from harness.store import Store
 
     try:
@@ -74,6 +76,6 @@ def cmd_import(args: argparse.Namespace) -> int:
         if info.status != "running":
             store.finish_session(info.id, info.status if info.status in ("finished", "interrupted")
                                  else "finished", finished=info.finished)
-    print(f"imported session {info.id}: {len(cells)} cells, machine {fingerprint['id']} "
+    print(f"imported session {info.id}: {plural(len(cells), 'cell')}, machine {fingerprint['id']} "
           f"-> {args.store}")
     return 0

@@ -10,16 +10,15 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
-from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from harness.config import MODEL_PREFIX, ConfigError, canonical_workload, default_threads
+from harness.run.config import MODEL_PREFIX, ConfigError, canonical_workload, default_threads
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from harness.store import DEFAULT_PATH as DEFAULT_STORE
+    from harness.cli.common import add_store_option
 
     p = sub.add_parser(
         "explain", help="per-layer times on each backend, by layer kind: where a speed-up comes from",
@@ -36,15 +35,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--passes", type=int, default=30, help="profiled inferences per backend")
     p.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
                    help="limit on one backend's setup or layer pass")
-    p.add_argument("--store", type=Path, default=DEFAULT_STORE,
-                   help="its folder holds the IR cache (default %(default)s)")
+    add_store_option(p, "its local folder holds the IR cache (results/ for a database): ")
     p.add_argument("--json", action="store_true", help="print the explanation as JSON")
     p.set_defaults(func=cmd_explain)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from harness.backends import check_precision, parse_backend, split_backend_list
-    from harness.cli.common import UsageError, print_json
+    from harness.cli.common import UsageError, make_console, print_json
     from harness.layers import explain
     from harness.layers.collect import LayersError, collect
     from harness.run.session import cache_dir_for
@@ -60,7 +58,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     try:
         got = collect(workload, backends, precision=args.precision, threads=threads,
                       passes=args.passes, timeout_s=args.timeout,
-                      cache_dir=cache_dir_for(args.store))
+                      cache_dir=cache_dir_for(args.store.home))
     except LayersError as exc:
         print(f"accelbench explain: {exc}", file=sys.stderr)
         return 1
@@ -70,7 +68,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.json:
         print_json({**result.as_json(), "source": source})
     else:
-        render(result, source, Console())
+        render(result, source, make_console())  # full width when piped, as run's tables
     for warning in result.warnings:
         print(f"accelbench explain: warning: {warning}", file=sys.stderr)
     return 0

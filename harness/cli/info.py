@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 import archs
-from harness.cli.common import UsageError, plural, print_json
-from harness.config import MODEL_PREFIX, canonical_workload
-from harness.store import DEFAULT_PATH
+from harness.cli.common import UsageError, add_store_option, plural, print_json
+from harness.run.config import MODEL_PREFIX, canonical_workload
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -27,8 +25,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("machine", help="the machine fingerprint recorded with every result")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--store", type=Path, default=DEFAULT_PATH,
-                   help=f"where `accelbench peak` stored the machine's roofs (default {DEFAULT_PATH})")
+    add_store_option(p, "where `accelbench peak` stored the machine's roofs: ")
     p.set_defaults(func=cmd_machine)
 
 
@@ -71,7 +68,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
 def cmd_machine(args: argparse.Namespace) -> int:
     from harness.backends import capabilities
     from harness.cli.peak import stored_peak
-    from harness.machine import fingerprint
+    from harness.machine.fingerprint import fingerprint
 
     fp = fingerprint()
     fp["peak"] = stored_peak(args.store, fp["id"])
@@ -80,10 +77,26 @@ def cmd_machine(args: argparse.Namespace) -> int:
         print_json(machine_json(fp))
         return 0
     print(machine_text(fp))
-    peak = fp["peak"]
-    print(f"peak     {peak['gflops']} GFLOP/s, {peak['bandwidth_gbs']} GB/s" if peak
-          else f"peak     not measured (run `accelbench peak --store {args.store}`)")
+    print(peak_text(fp["peak"], args.store.cli))
     return 0
+
+
+def peak_text(peak: dict[str, Any] | None, store: Any) -> str:
+    """The stored roofs in words: GFLOP/s per backend, GB/s per memory level, when measured."""
+    import time
+
+    if not peak:
+        return f"peak     not measured (run `accelbench peak --store {store}`)"
+    num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
+    gemm = ", ".join(f"{b} {v:.4g}" for b, v in (peak.get("gflops") or {}).items() if num(v))
+    levels = [("DRAM", peak.get("bandwidth_gbs"))] + [
+        (k.upper(), v) for k, v in sorted((peak.get("cache_bandwidth_gbs") or {}).items())]
+    triads = ", ".join(f"{k} {v:.4g}" for k, v in levels if num(v))
+    when = (time.strftime(" (measured %Y-%m-%d %H:%M UTC", time.gmtime(peak["measured_at"]))
+            + (f", {peak['threads']} threads)" if num(peak.get("threads")) else ")")
+            if num(peak.get("measured_at")) else "")
+    return (f"peak     GEMM GFLOP/s: {gemm or '-'}; triad GB/s: {triads or '-'}{when}"
+            + (f"\n         from {peak['from']}" if peak.get("from") else ""))
 
 
 def machine_json(fp: dict[str, Any]) -> dict[str, Any]:
@@ -110,6 +123,10 @@ def machine_text(fp: dict[str, Any]) -> str:
     lines = [f"machine  {fp['id']} ({fp.get('hostname')})",
              f"cpu      {cpu.get('brand_raw')}, {plural(cpu.get('count') or 0, 'logical core')}"
              f"{clock}"]
+    arch = fp.get("microarch") if isinstance(fp.get("microarch"), dict) else None
+    if arch:
+        figures = f"{arch.get('vendor')} family {arch.get('family')} model {arch.get('model')}"
+        lines.append(f"uarch    {arch.get('name') or 'unknown'} ({figures}, from CPUID)")
     caches = [f"{k} {size_text(v)}" for k, v in fp.get("caches", {}).items() if isinstance(v, int)]
     source = fp.get("caches", {}).get("source")
     lines.append(f"caches   {', '.join(caches) or 'unknown'}" + (f" (from {source})" if source else ""))

@@ -6,16 +6,15 @@ Also the ``peak`` part of ``accelbench machine --store``: the stored roofs, read
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from harness.store import DEFAULT_PATH as DEFAULT_STORE
+    from harness.cli.common import add_store_option
 
     p = sub.add_parser("peak", help="measure attainable GEMM GFLOP/s and memory bandwidth "
-                       "(the roofline's roofs) and store them with the machine")
-    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"default {DEFAULT_STORE}")
+                       "from DRAM, L3 and L2 (the roofline's roofs) and store them with the machine")
+    add_store_option(p)
     p.add_argument("--json", action="store_true", help="print the measured peaks as JSON")
     p.add_argument("--threads", type=int, help="threads (default: the sessions' default, all cores)")
     p.add_argument("--backends", help="comma list (default: the sessions' default backends)")
@@ -34,9 +33,10 @@ def cmd_peak(args: argparse.Namespace) -> int:
 
     from harness.backends import split_backend_list
     from harness.cli.common import UsageError, print_json
-    from harness.config import SessionConfig, default_threads
-    from harness.machine import fingerprint
-    from harness.peak import measure_peaks
+    from harness.machine import peaks_home
+    from harness.machine.fingerprint import fingerprint
+    from harness.machine.peak import measure_peaks
+    from harness.run.config import SessionConfig, default_threads
     from harness.store import Store
 
     threads = args.threads or default_threads()
@@ -54,6 +54,7 @@ def cmd_peak(args: argparse.Namespace) -> int:
                           triad_elements_override=elements)
     with Store.open(args.store) as store:
         store.put_peak(machine["id"], peaks, measured=peaks["measured_at"])
+    home = peaks_home.save(machine["id"], peaks)  # where every other store finds them
     if args.json:
         print_json(peaks)
         return 0
@@ -65,8 +66,11 @@ def cmd_peak(args: argparse.Namespace) -> int:
             continue
         print(f"  GEMM {name:<10} {_ci(g['gflops'])} GFLOP/s (f32, {g['n']}^3; {_rounds(g)})")
     tri = peaks["detail"]["triad"]
-    print(f"  triad           {_ci(tri['gbs'])} GB/s ({tri['sized']}; {_rounds(tri)})")
-    print(f"stored in {args.store}")
+    print(f"  triad DRAM      {_ci(tri['gbs'])} GB/s ({tri['sized']}; {_rounds(tri)})")
+    for level, t in (peaks["detail"].get("cache_triads") or {}).items():
+        print(f"  triad {level.upper():<9} {_ci(t['gbs'])} GB/s ({t['sized']}; {_rounds(t)})")
+    print(f"stored in {args.store}" + (f" and in {home}, where reports from any store on this "
+                                       f"machine find them" if home else ""))
     return 0
 
 
@@ -83,16 +87,28 @@ def _ci(summary: dict[str, Any]) -> str:
     return f"{summary['median']:.1f}" + (f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else "")
 
 
-def stored_peak(store_path: Path, machine_id: str) -> dict[str, Any] | None:
-    """The latest stored peaks of a machine as ``accelbench machine`` shows them, or None."""
-    from harness.store import Store
+def stored_peak(ref, machine_id: str) -> dict[str, Any] | None:  # noqa: ANN001 - a StoreRef
+    """The latest stored peaks of a machine as ``accelbench machine`` shows them — the store's,
+    else the per-machine file (``harness.machine.peaks_home``) — or None (also when the store
+    does not exist yet: a file not written, a database without tables)."""
+    from harness.machine import peaks_home
+    from harness.store import Store, StoreError
 
-    if not store_path.exists():
-        return None
-    with Store.open(store_path, readonly=True) as store:
-        peak = store.peaks(machine_id)
+    peak, where = None, None
+    if ref.path is None or ref.path.exists():
+        try:
+            store = Store.open(ref, create=False, readonly=True)
+        except StoreError as e:
+            if not str(e).startswith("no store at"):
+                raise
+        else:
+            with store:
+                peak, where = store.peaks(machine_id), ref.cli
+    if peak is None:
+        peak, where = peaks_home.load(machine_id), str(peaks_home.peaks_file(machine_id))
     if peak is None:
         return None
     return {"gflops": peak.get("gflops"), "bandwidth_gbs": peak.get("bandwidth_gbs"),
             "gflops_ci95": peak.get("gflops_ci95"), "bandwidth_ci95": peak.get("bandwidth_ci95"),
+            "cache_bandwidth_gbs": peak.get("cache_bandwidth_gbs"), "from": where,
             "threads": peak.get("threads"), "measured_at": peak.get("measured_at")}

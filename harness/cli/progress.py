@@ -1,7 +1,10 @@
 """Live progress of a session: cell i/N, elapsed, ETA, the current median.
 
 On a terminal this is a rich progress bar redrawn in place; elsewhere (CI logs, pipes) it is one
-plain line per finished cell, because redraw sequences make logs unreadable. Progress always goes
+plain line per finished cell, because redraw sequences make logs unreadable, plus a line at most
+every ``PIPE_EVERY_S`` while a comparison group runs: the cells of a group alternate blocks and
+finish together, so without it a log showed nothing for minutes, then every line of the group
+at once (issue 28). Progress always goes
 to stderr so ``--json`` on stdout stays machine-readable.
 """
 
@@ -22,7 +25,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from harness.results import DONE, CellKey, CellResult
+from harness.measure.results import DONE, CellKey, CellResult
+
+PIPE_EVERY_S = 10.0  # a plain progress line while a group runs, at most this often
 
 
 class SessionProgress:
@@ -33,7 +38,7 @@ class SessionProgress:
         self._task: TaskID | None = None
         self._t0 = time.monotonic()
         self._total = 0
-        self._last_block = 0.0
+        self._last_block = -1e9
         self._last_wait = -1e9
 
     def __enter__(self) -> SessionProgress:
@@ -58,16 +63,20 @@ class SessionProgress:
             self._progress.start()
 
     def block(self, key: CellKey, samples: list[float]) -> None:
-        if self._progress is None or self._task is None or not samples:
+        if not samples:
             return
         now = time.monotonic()
-        if now - self._last_block < 0.2:
+        live = self._progress is not None and self._task is not None
+        if now - self._last_block < (0.2 if live else PIPE_EVERY_S):
             return
         self._last_block = now
         med = statistics.median(samples)
-        self._progress.update(
-            self._task, description=escape(f"{key.spec} {key.backend}: median {med:.3f} ms (n={len(samples)})")
-        )
+        what = f"{key.spec} {key.backend}: median {med:.3f} ms (n={len(samples)})"
+        if live:
+            self._progress.update(self._task, description=escape(what))  # type: ignore[union-attr]
+        else:
+            self.console.print(escape(f"  ... {what}, elapsed {now - self._t0:.0f} s"),
+                               highlight=False, soft_wrap=True)
 
     def wait(self, message: str) -> None:
         """The runner set disturbed blocks aside and waits for a quiet machine: say so, live in

@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import fields
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from harness.cli.common import make_console, plural, warn
-from harness.config import (
+from harness.cli.common import add_store_option, make_console, plural, warn
+from harness.counters import choices as counter_choices
+from harness.run.config import (
     MODEL_PREFIX,
     PRESETS,
     ConfigError,
@@ -29,8 +29,6 @@ from harness.config import (
     preset_value,
     with_overrides,
 )
-from harness.counters import choices as counter_choices
-from harness.store import DEFAULT_PATH
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 
@@ -79,7 +77,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-processes", type=int, metavar="N",
                    help="most process pairs a cell may get when the process level dominates "
                         "its interval and budget remains (default: twice --processes)")
-    p.add_argument("--store", type=Path, default=DEFAULT_PATH, help=f"default {DEFAULT_PATH}")
+    add_store_option(p)
     p.add_argument("--ladder", action="store_true",
                    help="time every rung of the baseline ladder (eager, channels_last, "
                         "torch.compile with and without freezing), openvino:CPU, then the other runtimes "
@@ -208,7 +206,7 @@ def _check_allocator_policy() -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.run.session import run_session
-    from harness.store import Store
+    from harness.store import Store, StoreError
 
     out = make_console(stderr=bool(args.json))
     _check_allocator_policy()
@@ -222,19 +220,36 @@ def cmd_run(args: argparse.Namespace) -> int:
     with store:
         resume = None
         if args.resume is not None:
-            resume = store.session(args.resume or None)
+            resume = store.session(args.resume) if args.resume else _latest_here(store)
             stored = SessionConfig.from_dict(resume.config, where=f"session {resume.id}")
             config = resumed_config(args, stored, resume.id)
             check_model_files(config)
         from harness.cli.progress import SessionProgress
 
-        with SessionProgress(out) as progress:
-            outcome = run_session(
-                store, args.store, config, resume=resume, argv=sys.argv,
-                on_start=lambda info, total: progress.start(info.id, total),
-                on_cell=progress.cell, on_block=progress.block, on_wait=progress.wait,
-            )
-        machine = store.machine(outcome.info.machine_id) if outcome.info.machine_id else None
+        started: list[str] = []
+
+        def on_start(info, total: int) -> None:  # noqa: ANN001 - a SessionInfo
+            started.append(info.id)
+            progress.start(info.id, total)
+
+        try:
+            with SessionProgress(out) as progress:
+                outcome = run_session(
+                    store, args.store.home, config, resume=resume, argv=sys.argv,
+                    on_start=on_start, on_cell=progress.cell, on_block=progress.block,
+                    on_wait=progress.wait,
+                )
+        except StoreError as e:
+            if not started:
+                raise
+            # The store went away mid-session (server stopped, disk full): the committed cells
+            # are there, the session stays resumable. Say how, in the one error paragraph.
+            raise StoreError(f"{e}. Session {started[0]} keeps its saved cells; finish it with "
+                             f"`accelbench run --resume {started[0]} --store {args.store.cli}`"
+                             ) from None
+        from harness.machine.peaks_home import machine_with_peaks
+
+        machine = machine_with_peaks(store, outcome.info.machine_id, args.store.cli)
     if outcome.interrupted:
         # The user asked to stop and the cells are saved: further Ctrl-Cs must not turn the
         # short way out (report, resume hint, exit 130) into a death by signal.
@@ -243,6 +258,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, signal.SIG_IGN)
     return finish(args, config, outcome, machine, out)
+
+
+def _latest_here(store):  # noqa: ANN001, ANN202 - a Store, a SessionInfo
+    """``--resume`` without an id: the latest session of *this* machine. In a fleet database the
+    latest session overall is often another machine's, which must never be resumed here."""
+    from harness.machine.fingerprint import fingerprint
+    from harness.store import StoreError
+
+    here = fingerprint()["id"]
+    mine = [s for s in store.sessions() if s.machine_id in (here, None)]  # None: not recorded
+    if not mine:
+        raise StoreError(f"store {store.where} has no session of this machine ({here}) to resume")
+    return mine[-1]
 
 
 def _warn_about(config: SessionConfig) -> None:
@@ -291,13 +319,13 @@ def dry_run(args: argparse.Namespace) -> int:
 def finish(args, config, outcome, machine, out: Console) -> int:
     import reports
     from harness.cli.common import write_report_files
-    from harness.results import DONE
+    from harness.measure.results import DONE
 
     report = reports.build_report(outcome.info, outcome.cells, machine, baseline=config.baseline,
                                   store=str(args.store))
     paths = {}
     if not args.no_report:
-        paths = write_report_files(report, args.store.parent / outcome.info.id)
+        paths = write_report_files(report, args.store.home / outcome.info.id)
     if args.json:
         from harness.cli.common import print_json
 
@@ -309,7 +337,7 @@ def finish(args, config, outcome, machine, out: Console) -> int:
                       f"{_pair_for(config.backends[0])}", highlight=False, soft_wrap=True)
     if paths:
         out.print(f"report: {paths.get('html') or next(iter(paths.values()))}", highlight=False)
-    resume_cmd = f"accelbench run --resume {outcome.info.id} --store {args.store}"
+    resume_cmd = f"accelbench run --resume {outcome.info.id} --store {args.store.cli}"
     if outcome.interrupted:
         if not any(c.status == DONE for c in outcome.cells):
             out.print(f"interrupted before any cell finished: nothing to compare yet; finish the "

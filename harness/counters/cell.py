@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.counters.base import CountContext, CountersUnavailable, Window, get_source, resolve
+from harness.counters.roofs import attainable, compute_roof, roof_level, serving_level
 from harness.run import protocol
 
 LINE_BYTES = 64  # cache line assumed when turning misses into DRAM bytes (sysfs says 64 here)
@@ -68,17 +69,6 @@ class CellCounters:
             return {**base, "error": f"{type(exc).__name__}: {exc}"}
 
 
-def local_caches() -> tuple[dict[str, Any], dict[str, dict[str, int]]]:
-    """Cache sizes and geometry without the full fingerprint (py-cpuinfo costs a second)."""
-    from harness.machine import SYSFS_CACHE, fingerprint, read_sysfs_caches
-
-    sizes, geometry = read_sysfs_caches(SYSFS_CACHE)
-    if any(sizes.values()):
-        return sizes, geometry
-    fp = fingerprint()
-    return fp["caches"], fp.get("cache_geometry") or {}
-
-
 def request_counters(client: Any, choice: str) -> dict[str, Any] | None:
     """Ask a worker (``harness.run.client.WorkerClient``) to stop its window and answer.
 
@@ -128,26 +118,24 @@ def derive(counters: Mapping[str, Any] | None, *, flops: float | None, median_ms
                                              if out["arithmetic_intensity"] is not None else None)
     achieved = flops / (median_ms * 1e6) if flops and median_ms else None
     out["achieved_gflops"] = achieved
-    out.update(roof_fraction(achieved, out["arithmetic_intensity"], backend, peaks))
+    out.update(roof_fraction(achieved, out["arithmetic_intensity"], backend, peaks,
+                             serving_level(out)))
     return out
 
 
 def roof_fraction(achieved: float | None, intensity: float | None, backend: str,
-                  peaks: Mapping[str, Any] | None) -> dict[str, Any]:
+                  peaks: Mapping[str, Any] | None, level: str = "DRAM") -> dict[str, Any]:
     """Achieved GFLOP/s over the roofline's attainable figure at this arithmetic intensity:
-    min(GEMM peak of this backend's library, intensity x triad bandwidth)."""
+    min(GEMM peak of this backend's library, intensity x the bandwidth of the memory level
+    that serves the cell, ``harness.counters.roofs``)."""
     none = {"fraction_of_peak": None, "attainable_gflops": None, "peak_basis": None}
     if not peaks or achieved is None:
         return {**none, "peak_basis": "no measured peaks for this machine (run accelbench peak)"
                 if not peaks else None}
-    gflops = peaks.get("gflops") or {}
-    library = backend.split(":", 1)[0]
-    compute = gflops.get(library) or max((v for v in gflops.values() if v), default=None)
-    bandwidth = peaks.get("bandwidth_gbs")
-    roofs = [r for r in (compute, intensity * bandwidth if intensity and bandwidth else None) if r]
-    if not roofs:
+    used = roof_level(level, peaks)
+    best = attainable(intensity, backend, peaks, used)
+    if not best:
         return none
-    attainable = min(roofs)
-    basis = "compute" if compute and attainable == compute else "memory"
-    return {"fraction_of_peak": achieved / attainable, "attainable_gflops": attainable,
+    basis = "compute" if best == compute_roof(backend, peaks) else f"{used} memory"
+    return {"fraction_of_peak": achieved / best, "attainable_gflops": best,
             "peak_basis": f"{basis} roof (measured by accelbench peak)"}

@@ -10,8 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from harness import stats
-from harness.measure import nested
+from harness.measure import nested, stats
 
 ONE_PROCESS_NOTE = ("timed in one worker process: the interval covers the blocks of that "
                     "process only, not the variation between processes or minutes of a session, "

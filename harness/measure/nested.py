@@ -40,7 +40,7 @@ def by_process(samples: Sequence[float], blocks: Sequence[int] | None,
     None when the cell has no process structure (a store from before processes were recorded,
     or lengths that do not add up): callers then fall back to the one-process interval.
     """
-    from harness import stats
+    from harness.measure import stats
 
     parts = stats.split_blocks(samples, blocks)
     if parts is None or not isinstance(block_process, (list, tuple)) \
@@ -58,7 +58,7 @@ def by_process(samples: Sequence[float], blocks: Sequence[int] | None,
 def _coarsen_each(procs: list[list[np.ndarray]], most_total: int = 96) -> list[list[np.ndarray]]:
     """Merge neighbouring blocks within each process so the whole cell keeps at most about
     ``most_total`` blocks (a longer block is a valid, slightly conservative block)."""
-    from harness import stats
+    from harness.measure import stats
 
     per = max(2, most_total // max(len(procs), 1))
     return [stats.coarsen(p, per) for p in procs]
@@ -141,7 +141,7 @@ def _interval(point: float, log_draws: np.ndarray, procs: int,
 def nested_summary(procs: list[list[np.ndarray]], *, resamples: int = RESAMPLES,
                    seed: int = 0) -> dict[str, Any]:
     """The cell's median with a nested interval (needs at least two processes)."""
-    from harness import stats
+    from harness.measure import stats
 
     if len(procs) < 2:
         raise ValueError("a nested interval needs at least two processes")
@@ -165,7 +165,7 @@ def nested_speedup(base: list[list[np.ndarray]], cand: list[list[np.ndarray]], *
     Process pair k and block pair i within it are drawn together for both sides; None when
     the two sides' processes or blocks cannot be paired (the caller falls back).
     """
-    from harness import stats
+    from harness.measure import stats
 
     if len(base) != len(cand) or len(base) < 2:
         return None

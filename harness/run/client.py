@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.backends import check_threads, parse_backend
-from harness.run import allocator
+from harness.run import allocator, forkserver
 from harness.run.protocol import THREAD_ENV
 
+WORKER_MODULE = "harness.run.worker"  # run as ``python -m`` or forked (harness.run.forkserver)
 _ROOT = str(Path(__file__).resolve().parents[2])  # so -m harness.run.worker imports this checkout
 _tracking = threading.local()  # .clients: the set a ``reap_on_exit`` block is filling, if any
 
@@ -75,12 +76,17 @@ class WorkerClient:
         self._stderr = tempfile.TemporaryFile(prefix="accelbench-worker-")
         self._buf = b""
         self._dead: str | None = None
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "harness.run.worker", "--backend", self.backend,
-             "--threads", str(threads)],
+        argv = ["--backend", self.backend, "--threads", str(threads)]
+        # Forked from a server that has imported the libraries (harness.run.forkserver), or,
+        # where that cannot be, a new interpreter; either way a fresh process of its own.
+        forked = forkserver.start(WORKER_MODULE, argv, full_env, self._stderr) \
+            if env is None else None
+        self.proc: Any = forked or subprocess.Popen(
+            [sys.executable, "-m", WORKER_MODULE, *argv],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
             env=full_env, start_new_session=True,  # its own process group, killed as one
         )
+        self.forked = forked is not None
         self._tracker: set[WorkerClient] | None = getattr(_tracking, "clients", None)
         if self._tracker is not None:
             self._tracker.add(self)
@@ -161,6 +167,8 @@ class WorkerClient:
         """SIGKILL the worker's process group now and reap it."""
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
+            self.proc.kill()  # a worker killed before it made its own process group
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=10)
         if self._dead is None:

@@ -27,12 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from harness import parity, stats
 from harness.backends.precision import QUANTIZED
-from harness.config import SessionConfig
-from harness.results import DONE, FAILED, FLAGGED, INVALID, SKIPPED, CellKey, CellResult
+from harness.measure import parity, stats
+from harness.measure.results import DONE, FAILED, FLAGGED, INVALID, SKIPPED, CellKey, CellResult
 from harness.run import protocol
 from harness.run.client import WorkerClient, WorkerCrashed, WorkerError, WorkerTimeout
+from harness.run.config import SessionConfig
 from harness.run.interference import CpuMeter, cores, invalid_reason, loadavg, worth_checking
 from harness.run.passes import PassPlan
 from harness.run.plan import GroupPlan
@@ -65,7 +65,7 @@ class GroupRunner:
         """One process pair (one pass, ``harness.run.passes``) of the group: fresh workers,
         set up, parity on the first pass only, timed; a result per side for this pass."""
         self._step = step or PassPlan(0, self.config.budget_s, self.config.target,
-                                      max(self.config.min_pairs, MIN_ROUNDS))
+                                      max(self.config.min_pairs, MIN_ROUNDS), self.config.wait_s)
         sides = [_Side(b, plan.key(b)) for b in plan.backends]
         self._worker_profile: dict[str, Any] | None = None
         self._waited = {"seconds": 0.0, "pauses": 0}
@@ -237,12 +237,12 @@ class GroupRunner:
                 self.on_block(side.key, side.clean()[0])
             if disturbed:
                 self._waited["seconds"] += wall
-                if self._waited["seconds"] >= cfg.wait_s:
+                if self._waited["seconds"] >= step.wait_s:
                     break
-                pause = min(backoff, cfg.wait_s - self._waited["seconds"])
+                pause = min(backoff, step.wait_s - self._waited["seconds"])
                 self.on_wait(f"waiting for a quiet machine: other work used {load:.2f} cores "
                              f"(limit {cfg.max_foreign_cpu:g}); pausing {pause:.1f} s, "
-                             f"{self._waited['seconds']:.0f}/{cfg.wait_s:g} s of the allowance used")
+                             f"{self._waited['seconds']:.0f}/{step.wait_s:g} s of the allowance used")
                 self.sleep(pause)
                 self._waited["seconds"] += pause
                 self._waited["pauses"] += 1
@@ -330,7 +330,7 @@ class GroupRunner:
         info.update(target=cfg.target, min_samples=cfg.min_samples, blocks=side.blocks,
                     block_foreign=side.foreign, disturbed=side.disturbed,
                     max_foreign_cpu=cfg.max_foreign_cpu, min_pairs=cfg.min_pairs,
-                    waited=dict(self._waited, allowance_s=cfg.wait_s),
+                    waited=dict(self._waited, allowance_s=self._step.wait_s),
                     converged=stats.converged(clean_samples, clean_blocks, cfg.target,
                                               cfg.min_samples))
         status, reason = (FLAGGED, flag) if flag else (DONE, None)
@@ -338,7 +338,7 @@ class GroupRunner:
         if not flag and pairs < self._step.min_rounds:
             status, reason = INVALID, invalid_reason(
                 pairs, side.foreign, side.disturbed, self._step.min_rounds, cfg.max_foreign_cpu,
-                self._waited["seconds"], cfg.wait_s)
+                self._waited["seconds"], self._step.wait_s)
         return CellResult(side.key, status, reason, side.samples, warmup, info,
                           side.started, time.time())
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.results import DONE, FAILED, FLAGGED, INVALID, SKIPPED, CellResult
+from harness.measure.results import DONE, FAILED, FLAGGED, INVALID, SKIPPED, CellResult
 
 # How a pass's outcome and the cell's so far combine: the more severe wins, except that an
 # invalid pass (disturbed by other work) does not undo the clean passes before it.
@@ -43,6 +43,7 @@ class PassPlan:
     budget_s: float  # timing budget per side for this process
     target: float  # relative CI half-width at which this process stops early
     min_rounds: int  # clean alternated rounds this process needs
+    wait_s: float  # what is left of the group's allowance for waiting on a busy machine
 
 
 def processes_in(cell: CellResult | None) -> int:
@@ -58,6 +59,15 @@ def timed_s(cell: CellResult | None) -> float:
     if cell is None or not cell.samples_ms:
         return 0.0
     return float(np.sum(cell.samples_ms)) / 1000.0
+
+
+def waited_s(cell: CellResult | None) -> float:
+    """Seconds the cell's passes spent waiting for a quiet machine (one allowance per group)."""
+    procs = cell.meta.get("processes") if cell is not None and isinstance(cell.meta, dict) else None
+    if not isinstance(procs, list):
+        return 0.0
+    return float(sum((p.get("waited") or {}).get("seconds") or 0.0 for p in procs
+                     if isinstance(p, dict)))
 
 
 def finished(cell: CellResult | None) -> bool:
@@ -109,6 +119,9 @@ def plan_pass(cells: list[CellResult | None], index: int, config: Any) -> PassPl
     spent, or ``max_processes`` is reached."""
     if any(finished(c) for c in cells):
         return None
+    wait_left = config.wait_s - max((waited_s(c) for c in cells), default=0.0)
+    if wait_left <= 0 and any(c is not None and c.status == INVALID for c in cells):
+        return None  # the machine stayed busy for the whole allowance: no more processes
     least = max(math.ceil(config.min_pairs / config.processes), 3)
     spent = max((timed_s(c) for c in cells), default=0.0)
     left = config.budget_s - spent
@@ -116,14 +129,14 @@ def plan_pass(cells: list[CellResult | None], index: int, config: Any) -> PassPl
     target = config.target if spread is None else max(config.target, spread / 2)
     if index < config.processes:
         share = left / (config.processes - index)
-        return PassPlan(index, max(share, 0.0), target, least)
+        return PassPlan(index, max(share, 0.0), target, least, max(wait_left, 0.0))
     if index >= max_processes(config):
         return None
     done = [c for c in cells if c is not None]
     per_process = spent / max(processes_in(done[0]) if done else 1, 1)
     if left < 0.5 * per_process or not _wants_more_processes(done, config.target):
         return None
-    return PassPlan(index, min(left, per_process), target, least)
+    return PassPlan(index, min(left, per_process), target, least, max(wait_left, 0.0))
 
 
 def max_processes(config: Any) -> int:

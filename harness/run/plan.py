@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.config import SessionConfig
-from harness.results import CellKey
+from harness.measure.results import CellKey
+from harness.run.config import SessionConfig
 from harness.run.workload import Workload
 
 
@@ -22,7 +22,8 @@ class GroupPlan:
     backends: tuple[str, ...]  # those still to measure (resume skips finished ones)
 
     def key(self, backend: str) -> CellKey:
-        return CellKey(self.workload.text, backend, self.precision, self.threads)
+        return CellKey(self.workload.name or self.workload.text, backend, self.precision,
+                       self.threads)
 
 
 def plan_groups(config: SessionConfig, finished: set[CellKey]) -> list[GroupPlan]:
@@ -33,7 +34,7 @@ def plan_groups(config: SessionConfig, finished: set[CellKey]) -> list[GroupPlan
             for threads in config.threads:
                 todo = tuple(
                     b for b in config.backends
-                    if CellKey(text, b, precision, threads) not in finished
+                    if CellKey(workload.name, b, precision, threads) not in finished
                 )
                 if todo:
                     plans.append(GroupPlan(workload, precision, threads, todo))

@@ -14,7 +14,7 @@ they drifted. New ops are additive: a worker answers an unknown op with kind ``p
 - ``reference`` ``{"path": "x.npy"}`` -> ``{"shape": [...]}``: the float64 output, from a
   backend that offers one (``Backend.reference``); others answer kind ``availability``.
 - ``quantized`` ``{"n": inputs}`` -> ``{"verdict": {...}}``: a quantized cell's outputs on a
-  seeded input set against the f32 PyTorch model's (``harness.parity.judge_quantized``).
+  seeded input set against the f32 PyTorch model's (``harness.measure.parity.judge_quantized``).
 - ``stats`` -> ``{"max_rss_bytes", "pid"}``;  ``quit`` -> ``{}``
 - ``counters`` -> ``{"counters": {...} or null}``: stops the counter window that ``setup``'s
   ``"counters"`` choice opened around the timed blocks (``time``'s ``"count": false`` leaves a

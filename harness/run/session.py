@@ -19,14 +19,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness import __version__
-from harness.config import SessionConfig
-from harness.machine import fingerprint
-from harness.results import FINISHED, INTERRUPTED, CellKey, CellResult, SessionInfo
+from harness.machine.fingerprint import fingerprint
+from harness.measure.results import FINISHED, INTERRUPTED, CellKey, CellResult, SessionInfo
 from harness.run import passes
 from harness.run.client import reap_on_exit
+from harness.run.config import SessionConfig
 from harness.run.coordinator import GroupRunner
 from harness.run.plan import GroupPlan, plan_groups
-from harness.store import Store
+from harness.store import Store, StoreError
 
 
 class Interrupted(Exception):
@@ -45,14 +45,15 @@ def new_session_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
 
 
-def cache_dir_for(store_path: Path) -> Path:
-    """Converted IR lives beside the store, so a second run with the same store converts nothing."""
-    return Path(os.environ.get("ACCELBENCH_CACHE", store_path.parent / "ircache"))
+def cache_dir_for(home: Path) -> Path:
+    """Converted IR lives beside the store (``StoreRef.home``: the file's folder, ``results/``
+    for a database), so a second run with the same store converts nothing."""
+    return Path(os.environ.get("ACCELBENCH_CACHE", home / "ircache"))
 
 
 def run_session(
     store: Store,
-    store_path: Path,
+    home: Path,
     config: SessionConfig,
     *,
     resume: SessionInfo | None = None,
@@ -61,8 +62,17 @@ def run_session(
     on_block: Callable[[CellKey, list[float]], None] | None = None,
     on_start: Callable[[SessionInfo, int], None] | None = None,
     on_wait: Callable[[str], None] | None = None,
+    runner: GroupRunner | None = None,
 ) -> SessionOutcome:
+    """Run (or resume) a session into ``store``; ``runner`` replaces the real one in tests
+    (fake workers), with its callbacks left as given to it."""
     machine = fingerprint()
+    if resume is not None and resume.machine_id and resume.machine_id != machine["id"]:
+        # Many machines share a fleet database: finishing another machine's session here
+        # would mix two machines' timings under one id. Refused before anything is written.
+        raise StoreError(f"session {resume.id} was run on machine {resume.machine_id}; this is "
+                         f"machine {machine['id']}: a session is resumed on the machine that "
+                         "started it")
     store.add_machine(machine["id"], machine)
     stored: dict[CellKey, CellResult] = {}
     if resume is None:
@@ -78,8 +88,10 @@ def run_session(
     total -= sum(min(passes.processes_in(c), config.processes) for c in stored.values())
     if on_start:
         on_start(info, total)
-    runner = GroupRunner(config, cache_dir_for(store_path), on_block, on_wait=on_wait)
-    runner.peaks = store.peaks(machine["id"])  # the roofline's roofs, when `peak` measured them
+    runner = runner or GroupRunner(config, cache_dir_for(home), on_block, on_wait=on_wait)
+    from harness.machine.peaks_home import peaks_for
+
+    runner.peaks = peaks_for(store, machine["id"])  # the roofs, when `peak` measured them
     done = 0
     interrupted = False
     with _signals_as_interrupt():

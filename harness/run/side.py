@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from harness import stats
-from harness.results import CellKey, CellResult
+from harness.measure import stats
+from harness.measure.results import CellKey, CellResult
 
 
 class Worker(Protocol):

@@ -190,7 +190,7 @@ class Worker:
     def _open_counters(self, msg: dict[str, Any], profile: Any) -> None:
         """Start the session's counter source after setup, so only timed work is counted."""
         from harness.counters import CellCounters, CountContext
-        from harness.counters.cell import local_caches
+        from harness.machine.fingerprint import local_caches
 
         self.counting = None
         choice = msg.get("counters") or "off"
@@ -226,7 +226,7 @@ class Worker:
         path = msg.get("path")
         if not isinstance(path, str) or not path.endswith(".npy"):
             raise Failure(f"path={path!r}: expected a .npy file path", PROTOCOL)
-        from harness import parity
+        from harness.measure import parity
 
         out = np.asarray(self._need_prepared().output(), dtype=np.float32)
         np.save(path, out, allow_pickle=False)
@@ -247,12 +247,12 @@ class Worker:
         return {"shape": list(out.shape)}
 
     def op_quantized(self, msg: dict[str, Any]) -> dict[str, Any]:
-        """The parity verdict of a quantized cell (``harness.parity.judge_quantized``): its
+        """The parity verdict of a quantized cell (``harness.measure.parity.judge_quantized``): its
         outputs against the f32 model's on a seeded input set. The f32 model is the PyTorch
         module itself, run here in eager float32: every workload is one, whatever the backend."""
         import torch
 
-        from harness import parity
+        from harness.measure import parity
 
         prepared = self._need_prepared()
         if self.built is None:

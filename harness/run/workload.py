@@ -1,8 +1,8 @@
 """What a cell runs: a built-in spec or a user's own model, seen the same way by the runner.
 
 Why a separate notion from the spec: ``--model path.py:factory`` models have no spec, yet they
-get everything the built-in families get (FLOPs from the same profiler, IR caching keyed by the
-file's content, the same workers). The coordinator only ever talks to a ``Workload``.
+get everything the built-in families get (FLOPs from the same profiler, IR caching keyed by
+the built model, the same workers). The coordinator only ever talks to a ``Workload``.
 
 No model is ever built by the coordinator: building and profiling happen in a worker process
 (for specs and user files alike), so a model that crashes, hangs or exhausts memory fails its
@@ -16,19 +16,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.config import MODEL_PREFIX
+from harness.run.config import MODEL_PREFIX
 
 PROFILE_KEYS = ("flops", "macs", "params", "weight_bytes", "activation_bytes",
-                "peak_working_set_bytes", "input_shape", "resolved")
+                "peak_working_set_bytes", "input_shape", "resolved", "nonzero_params")
 
 
 @dataclass(frozen=True)
 class Workload:
-    text: str  # canonical spec, or "@path.py:factory"
+    text: str  # canonical spec, or "@/absolute/path.py:factory" (where to find the file)
+    name: str = ""  # what its cells are called; the spec, or see ``model_name``
 
     @classmethod
     def from_text(cls, text: str) -> Workload:
-        return cls(text)
+        ref = text[len(MODEL_PREFIX):] if text.startswith(MODEL_PREFIX) else None
+        return cls(text, model_name(ref) if ref else text)
 
     @property
     def model_ref(self) -> str | None:
@@ -40,30 +42,35 @@ class Workload:
         return {"spec": None, "model": ref} if ref else {"spec": self.text, "model": None}
 
     def ir_key(self, seed: int) -> str:
-        """Identity of the converted model: a spec and seed, or a model file's content.
-
-        Library versions are part of the key so an upgrade never reuses a stale IR.
-        """
-        import torch
-
-        from harness import __version__
-
-        ref = self.model_ref
-        if ref:
-            path, _, factory = ref.rpartition(":")
-            try:
-                digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
-            except OSError:
-                digest = "missing"
-            what = f"model={digest}:{factory}"
-        else:
-            what = f"spec={self.text}"
-        return f"{what}|seed={seed}|torch={torch.__version__}|accelbench={__version__}"
+        """A label for cache entries made for this workload (the spec or model reference and
+        seed), for a person browsing the cache. Not the key: a name says nothing of what a
+        model file's imports build today, so the worker keys every artefact by the built
+        model itself (``harness.backends.artefacts.artefact_key``)."""
+        return f"{self.text}|seed={seed}"
 
     def profile_meta(self, worker_profile: dict[str, Any] | None = None) -> dict[str, Any]:
         """FLOPs, params, working set and modelled cache traffic joined into every cell."""
         return meta_from_profile(worker_profile or {"error": "no worker returned a profile"})
 
+
+
+def model_name(ref: str) -> str:
+    """A user model's cell name: ``@net.py#1a2b3c4d:make``, the file's name and the first
+    hex digits of its content's SHA-256, never its absolute path.
+
+    Why: the same model file on another machine (another checkout, another home folder) must
+    give the same cell, or ``compare`` cannot join them; and an edited file is another model,
+    so it gets another name (a resumed session re-times it instead of mixing the two). What
+    the file imports is not part of the name; the IR cache is keyed by the built model itself
+    (``harness.backends.artefacts``). Stores written before keep their path names: a name is
+    only text to the store and the reports.
+    """
+    path, _, factory = ref.rpartition(":")
+    try:
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:8]
+    except OSError:
+        return MODEL_PREFIX + ref  # no file to read (yet): the worker will say so
+    return f"{MODEL_PREFIX}{Path(path).name}#{digest}:{factory}"
 
 
 def meta_from_profile(prof: dict[str, Any]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, overload
 
-from harness.results import (
+from harness.measure.results import (
     FINISHED,
     INTERRUPTED,
     RUNNING,

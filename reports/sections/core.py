@@ -9,12 +9,14 @@ from datetime import datetime, timezone
 
 from reports import fmt
 from reports.document import Bullets, Fields, Figure, Heading, Paragraph, table
+from reports.figures.core import plot_speedups
 from reports.header import header_fields
-from reports.plots import plot_speedups
 from reports.sections import section
 from reports.tables import CellRow, Report, SpeedupRow, SummaryRow
 
 _CI_METHOD_TEXT = {
+    "nested-pairs": "nested bootstrap over the process pairs, then the paired blocks within "
+                    "each (see \"How sure\")",
     "paired-blocks": "bootstrap over the paired timed blocks of both backends",
     "blocks": "bootstrap over each backend's timed blocks",
     "iid": "bootstrap over single iterations (an old store: too few or no timed blocks stored)",
@@ -149,7 +151,8 @@ def cells(report: Report):
             ("reason", "reason")]
     return [Heading("Latency per cell"),
             Paragraph("Median, p90 and p99 of every timed iteration after warm-up, n samples; "
-                      "95% CI of the median by bootstrap. Failed and skipped cells have no "
+                      "95% CI of the median by a bootstrap over the cell's worker processes, "
+                      "then the blocks within each (one process: blocks only). Failed and skipped cells have no "
                       "figures; flagged cells keep theirs but get no speed-up."),
             table(cols, [cell_fields(report, c) for c in report.cells], row_class="status")]
 
@@ -168,8 +171,8 @@ def problems(report: Report):
 @section("parity", order=70, terminal=True)
 def parity(report: Report):
     """Did both backends compute the same function? One line for all that agree, one per
-    comparison that does not (worded by ``harness.parity.describe``, as the flagged reasons)."""
-    from harness.parity import describe
+    comparison that does not (worded by ``harness.measure.parity.describe``, as the flagged reasons)."""
+    from harness.measure.parity import describe
 
     checked = [(c, c.meta["parity"]) for c in report.cells
                if isinstance(c.meta.get("parity"), dict) and c.meta["parity"]]

@@ -15,14 +15,14 @@ from reports.tables import Report
 
 
 def _x(v: float | None) -> str:
-    return f"{v:.2f}x" if v else ""
+    return f"{v:.2f}×" if v else ""
 
 
 def _pct(v: float | None) -> str:
     return f"{v:.0%}" if v is not None else ""
 
 
-@section("ladder", order=45)
+@section("ladder", order=45, terminal=True)  # --ladder asks for exactly this: show it
 def ladder(report: Report):
     rows = [r for r in ladder_rows(report) if r.total_speedup and len(
         [g for g in r.rungs if g.median_ms]) > 2]

@@ -6,6 +6,13 @@ when our interval is too wide (upper/lower > 1.5) or the ranking's CIs overlap. 
 "380%" without saying whether that is the ratio (3.8×) or the gain (4.8×), so both readings are
 judged. Where a claim differs, the sentence names what separates the two setups (precision,
 threads, CPU generation, library versions), read from this session's own header.
+
+A claim is judged only when the session holds what it needs: the paper's average needs at least
+``_BREADTH`` specs, "the pattern that gains most" needs dwbottleneck and another pattern, "the
+network that gains most" needs darts and another network, "lowest latency" needs MobileNetV2 at
+its published size. Otherwise its verdict is *not measured in this session* with what is
+missing, and the section is left out when no claim at all can be judged (issue 28: a session
+without dwbottleneck said "differs: dwseparable gains more than dwbottleneck here").
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from reports.sections import section
 from reports.tables import Report, SummaryRow
 
 AGREES, DIFFERS, UNSURE = "agrees", "differs", "cannot tell at this precision"
+NOT_MEASURED = "not measured in this session"
 _BREADTH = 10  # fewer specs than this cannot stand for the paper's average
 _WIDE = 1.5  # an interval whose ends differ by more than this factor cannot settle a figure
 _NETWORKS = ("mobilenetv2", "darts", "resnet")  # whole networks, as opposed to design patterns
@@ -46,40 +54,59 @@ def _ratio_ci(s: SummaryRow) -> str:
     return f"{fmt.times(s.geomean)} {fmt.ci(*s.ci95, fmt=fmt.ratio)}"
 
 
+def _unjudged(claim: str, paper: str, here: str, needs: str) -> dict[str, str]:
+    return {"claim": claim, "paper": paper, "here": here, "verdict": NOT_MEASURED,
+            "why": f"needs {needs}."}
+
+
+def judged(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The rows whose claim this session could judge."""
+    return [r for r in rows if r["verdict"] != NOT_MEASURED]
+
+
 def claims(report: Report) -> list[dict[str, str]]:
-    """One row per claim that this session holds the cells for."""
+    """One row per claim of the paper; those the session cannot judge say what they need."""
     rows: list[dict[str, str]] = []
     setup = _setup(report)
     if report.summary:
         s = report.summary[0]
         for label, target in (("as a ratio, 3.8×", 3.8), ("as a gain, 4.8×", 4.8)):
+            claim, here = f"average speed-up 380% ({label})", \
+                f"geomean {_ratio_ci(s)} over {s.n_specs} specs"
+            if s.n_specs < _BREADTH:  # a few specs are no sample of the paper's grid
+                rows.append(_unjudged(claim, f"{target}×", here, (
+                    f"at least {_BREADTH} specs (this session has {s.n_specs}): an average over "
+                    f"{s.n_specs} says little about the paper's whole grid (run the paper preset)")))
+                continue
             v = _verdict(s.ci95, target)
             why = "" if v == AGREES else \
                 f"the average is {'lower' if s.ci95[1] < target else 'higher'}: {setup}."
-            if s.n_specs < _BREADTH:  # a few specs are no sample of the paper's grid
-                v, why = UNSURE, (f"an average over {s.n_specs} specs says little about the "
-                                  "paper's average over its whole grid (run the paper preset).")
-            rows.append({"claim": f"average speed-up 380% ({label})", "paper": f"{target}×",
-                         "here": f"geomean {_ratio_ci(s)} over {s.n_specs} specs",
+            rows.append({"claim": claim, "paper": f"{target}×", "here": here,
                          "verdict": v, "why": why})
     fams = dict(trends.per_family(report))
     pats = sorted(((f, s) for f, s in fams.items() if f in trends.PATTERNS),
                   key=lambda fs: -fs[1].geomean)
-    if len(pats) >= 2:
-        rows.append(_top("design pattern that gains most", "dwbottleneck", 5.5, pats, setup))
+    rows.append(_top("design pattern that gains most", "dwbottleneck", 5.5, pats, setup,
+                     "design pattern"))
     nets = sorted(((f, s) for f, s in fams.items() if f in _NETWORKS), key=lambda fs: -fs[1].geomean)
-    if len(nets) >= 2:
-        rows.append(_top("network that gains most", "darts", 12.0, nets, setup))
+    rows.append(_top("network that gains most", "darts", 12.0, nets, setup, "network"))
     low = _lowest_latency(report)
-    if low is not None:
-        rows.append(low | {"why": "" if low["verdict"] == AGREES else
-                           f"{low.pop('_why')}; {setup}."})
+    if low["verdict"] != NOT_MEASURED:
+        why = low.pop("_why")
+        low["why"] = "" if low["verdict"] == AGREES else f"{why}; {setup}."
+    rows.append(low)
     return rows
 
 
-def _top(claim: str, paper_fam: str, paper_x: float, ranked, setup: str) -> dict[str, str]:
-    (top, ts), (_, second) = ranked[0], ranked[1]
+def _top(claim: str, paper_fam: str, paper_x: float, ranked, setup: str,
+         kind: str) -> dict[str, str]:
+    paper = f"{paper_fam}, {paper_x * 100:.0f}% ({paper_x:g}× or {paper_x + 1:g}×)"
     mine = dict(ranked).get(paper_fam)
+    if mine is None or len(ranked) < 2:  # the paper's winner, and a rival, both measured
+        have = ", ".join(f for f, _ in ranked) or "none"
+        return _unjudged(claim, paper, f"{kind}s here: {have}",
+                         f"{paper_fam} and at least one other {kind}")
+    (top, ts), (_, second) = ranked[0], ranked[1]
     here = f"{top} {_ratio_ci(ts)}"
     if mine is not None and top != paper_fam:
         here += f"; {paper_fam} {_ratio_ci(mine)}"
@@ -92,23 +119,25 @@ def _top(claim: str, paper_fam: str, paper_x: float, ranked, setup: str) -> dict
             verdict = f"{verdict} on which; {much} on how much"
             why = (why + "; " if why else "") + (
                 f"it gains {fmt.times(ts.geomean)}, not {paper_x:g}× or {paper_x + 1:g}×: {setup}")
-    elif mine is not None and mine.ci95[1] >= ts.ci95[0]:
+    elif mine.ci95[1] >= ts.ci95[0]:
         verdict, why = UNSURE, f"{paper_fam}'s CI overlaps {top}'s"
     else:
         verdict = DIFFERS
         why = f"{top} gains more than {paper_fam} here: {setup}"
-    return {"claim": claim, "paper": f"{paper_fam}, {paper_x * 100:.0f}% ({paper_x:g}× or "
-            f"{paper_x + 1:g}×)", "here": here, "verdict": verdict,
+    return {"claim": claim, "paper": paper, "here": here, "verdict": verdict,
             "why": why + ("." if why and not why.endswith(".") else "")}
 
 
-def _lowest_latency(report: Report) -> dict[str, str] | None:
+def _lowest_latency(report: Report) -> dict[str, str]:
     """The whole network with the lowest latency on the fastest backend, each at its default
     (published) size: a spec without parameters, as the paper timed them."""
     timed = [(c.median_ms, c) for c in report.cells if c.status == "done"
              and c.median_ms is not None and c.key.spec in _NETWORKS]
-    if not timed:
-        return None
+    if not any(c.key.spec == "mobilenetv2" for _, c in timed):
+        have = ", ".join(sorted({c.key.spec for _, c in timed})) or "none"
+        return _unjudged("lowest latency", "MobileNetV2, about 2.4 ms",
+                         f"networks at their published size here: {have}",
+                         "mobilenetv2 at its published size (the spec `mobilenetv2`)")
     ms, best = min(timed, key=lambda mc: mc[0])
     fam = trends.family(best.key.spec)
     lo, hi = best.ci95_ms
@@ -206,6 +235,16 @@ def ladder_claims(report: Report) -> list[dict[str, str]]:
     nearest = min(means, key=lambda k: min(abs(math.log(means[k] / t)) for t in (3.8, 4.8)))
     over_best = math.exp(sum(math.log(b) for b in best) / len(best))
     here = "; ".join(f"over {k} {fmt.times(v)}" for k, v in means.items())
+    if len(rows) < _BREADTH:  # both claims set an average beside the paper's 380%
+        needs = (f"at least {_BREADTH} specs on the ladder (this session has {len(rows)}): "
+                 f"the paper's 380% is an average over its whole grid")
+        return [_unjudged("which PyTorch was the 'native framework'",
+                          "not stated (380% over the native framework)",
+                          f"OpenVINO's geomean speed-up over {len(rows)} specs: {here}", needs),
+                _unjudged("OpenVINO over the best PyTorch this machine has",
+                          "380% (over the native framework)",
+                          f"{fmt.times(over_best)} geomean over the fastest rung per spec", needs)]
+    near = 3.8 * 0.9 <= over_best <= 4.8 * 1.1
     return [
         {"claim": "which PyTorch was the 'native framework'",
          "paper": "not stated (380% over the native framework)",
@@ -216,8 +255,8 @@ def ladder_claims(report: Report) -> list[dict[str, str]]:
         {"claim": "OpenVINO over the best PyTorch this machine has",
          "paper": "380% (over the native framework)",
          "here": f"{fmt.times(over_best)} geomean over the fastest rung per spec",
-         "verdict": _verdict((over_best, over_best), 3.8) if over_best else UNSURE,
-         "why": "" if 3.8 * 0.9 <= over_best <= 4.8 * 1.1 else
+         "verdict": AGREES if near else DIFFERS,  # a point, no CI: within 10% of a reading
+         "why": "" if near else
                 "graph optimization PyTorch can do itself (layout, compilation, freezing) takes "
                 "part of what the study credits to OpenVINO"},
     ]
@@ -251,11 +290,15 @@ def paper(report: Report):
     if not any(trends.family(r.spec) in trends.PATTERNS + _NETWORKS for r in report.speedups):
         return None  # none of the study's architectures in this session: nothing to set beside
     rows = claims(report) + trend_rows(report) + ladder
+    if not judged(rows):
+        return None  # nothing this session can settle: a table of "not measured" helps no one
     cols = [("claim", "claim"), ("paper", "Abbasi et al. 2021"), ("here", "this machine (95% CI)"),
             ("verdict", "verdict"), ("why", "why it differs")]
     return [Heading("The paper and this machine"),
             Paragraph("Each claim of Abbasi, Shafiee, Chan and Wong (2021) beside this session's "
                       "figure. agrees: the paper's figure is inside our 95% CI; differs: the CI "
-                      "excludes it; cannot tell: our CI is too wide or the ranking's CIs overlap."),
+                      "excludes it; cannot tell: our CI is too wide or the ranking's CIs overlap; "
+                      "not measured: this session lacks the families, sizes or specs the claim "
+                      "needs."),
             table(cols, [r | {"tone": r["verdict"] if r["verdict"] in (AGREES, DIFFERS) else ""}
                          for r in rows], row_class="tone")]  # mixed verdicts stay uncoloured

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from harness.results import DONE, FLAGGED
+from harness.measure.results import DONE, FLAGGED
 from reports.document import Heading, Paragraph, table
 from reports.sections import section
 from reports.tables import Report

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from reports import fmt, trends
 from reports.document import Figure, Heading, Paragraph, table
-from reports.figures import overlap_points, plot_overlap, plot_sweep, plot_working_set
-from reports.plots import plot_latency_vs_flops
+from reports.figures.core import plot_latency_vs_flops
+from reports.figures.study import overlap_points, plot_overlap, plot_sweep, plot_working_set
 from reports.sections import section
 from reports.sections.core import source
 from reports.tables import Report

@@ -34,8 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from harness import stats
 from harness.counters import resolve
+from harness.measure import stats
 from harness.run.client import WorkerClient, reap_on_exit
 from harness.run.workload import Workload
 

@@ -153,18 +153,31 @@ def _alive(pid: int, started: str) -> bool:
 
 
 def _worker_children(ppid: int) -> dict[int, tuple[str, str]]:
-    """pid -> (start time, command line) of the ``harness.run.worker`` processes whose parent is ppid."""
-    found = {}
+    """pid -> (start time, command line) of the workers started by process ppid: its
+    ``harness.run.worker`` children, and the workers forked by its preloaded server
+    (``harness.run.forkserver``), which name themselves ``ab-BACKEND`` in /proc/PID/comm."""
+    found: dict[int, tuple[str, str]] = {}
+    servers = set()
+    stats = {}
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        stat = _proc_stat(int(entry))
-        if stat is None or stat[1] != ppid:
+        if entry.isdigit() and (stat := _proc_stat(int(entry))) is not None:
+            stats[int(entry)] = stat
+    for pid, stat in stats.items():
+        if stat[1] != ppid:
             continue
         with contextlib.suppress(OSError):
-            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             if b"harness.run.worker" in argv:
-                found[int(entry)] = (stat[2], b" ".join(argv).decode(errors="replace"))
+                found[pid] = (stat[2], b" ".join(argv).decode(errors="replace"))
+            elif any(b"multiprocessing.forkserver" in a for a in argv):
+                servers.add(pid)
+    for pid, stat in stats.items():
+        if stat[1] not in servers:
+            continue
+        with contextlib.suppress(OSError):
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+            if comm.startswith("ab-"):
+                found[pid] = (stat[2], f"forked harness.run.worker --backend {comm[3:]}")
     return found
 
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import archs
-from harness.config import SessionConfig
+from harness.run.config import SessionConfig
 from tests.faults.support import (
     TINY,
     main_in_process,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.results import CellKey, CellResult, SessionInfo
+from harness.measure.results import CellKey, CellResult, SessionInfo
 from harness.store import Store
 from tests.conftest import ROOT, run_cli
 from tests.faults.support import (

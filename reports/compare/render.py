@@ -14,8 +14,9 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from .compare import Change, Comparison, Estimate
-from .render import html_escape, md_escape
+from reports.render import html_escape, md_escape
+
+from .analysis import Change, Comparison, Estimate
 
 _COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
 _METHOD = ("Intervals are 95%: each session's from a nested bootstrap (its cell's process "
@@ -28,13 +29,13 @@ def _est(e: Estimate | None, unit: str) -> str:
     if e is None:
         return "-"
     fmt = "{:.3g}" if unit == "ms" else "{:.2f}"
-    return f"{fmt.format(e.value)}{' ms' if unit == 'ms' else 'x'} [{fmt.format(e.ci95[0])}, {fmt.format(e.ci95[1])}]"
+    return f"{fmt.format(e.value)}{' ms' if unit == 'ms' else '×'} [{fmt.format(e.ci95[0])}, {fmt.format(e.ci95[1])}]"
 
 
 def _chg(c: Change | None) -> str:
     if c is None:
         return "-"
-    text = f"x{c.ratio:.3f} [{c.ci95[0]:.3f}, {c.ci95[1]:.3f}]"
+    text = f"×{c.ratio:.3f} [{c.ci95[0]:.3f}, {c.ci95[1]:.3f}]"
     return text if c.significant else f"{text} within noise"
 
 
@@ -95,17 +96,20 @@ def render_html(cmp: Comparison, *, regressions: Sequence[str] = (),
                 png: bytes | None = None) -> str:
     h = html_escape
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>accelbench compare</title>",
+             # Fits a 1280-pixel window: wide tables scroll in their own box, the chart shrinks.
              "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+             ".table{overflow-x:auto;max-width:100%}img{max-width:100%;height:auto}"
+             "li,p{overflow-wrap:anywhere}"
              "td,th{border:1px solid #ccc;padding:2px 6px;font-size:90%}"
              ".warn{color:#a60}</style></head><body><h1>accelbench compare</h1><ul>"]
     parts += [f"<li><b>{h(k)}</b>: {h(v)}</li>" for k, v in _sources_lines(cmp)]
     parts.append("</ul>")
     parts += [f"<p class='warn'>warning: {h(w)}</p>" for w in cmp.warnings]
     for title, head, rows in tables(cmp):
-        parts.append(f"<h2>{h(title)}</h2><table><tr>" + "".join(f"<th>{h(x)}</th>" for x in head)
+        parts.append(f"<h2>{h(title)}</h2><div class='table'><table><tr>" + "".join(f"<th>{h(x)}</th>" for x in head)
                      + "</tr>")
         parts += ["<tr>" + "".join(f"<td>{h(x)}</td>" for x in r) + "</tr>" for r in rows]
-        parts.append("</table>")
+        parts.append("</table></div>")
     if png:
         parts.append("<img alt='speed-ups and latencies per machine' src='data:image/png;base64,"
                      + base64.b64encode(png).decode("ascii") + "'>")
@@ -165,7 +169,7 @@ def write_comparison(cmp: Comparison, outdir: str | Path, *,
     """compare.md, compare.html (image embedded), compare.png and compare.json in ``outdir``."""
     import json
 
-    from .compare import _jsonable
+    from .analysis import _jsonable
 
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)

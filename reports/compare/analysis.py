@@ -3,12 +3,12 @@
 Why ratios carry intervals: on a shared machine a cell's latency drifts by tens of percent
 between runs, so "B is 7% slower than A" means nothing until we know whether the interval of
 that ratio contains 1. Each session's median is bootstrapped over its own timed blocks
-(``harness.stats.median_draws``); two sessions ran apart, so their draws are independent and
+(``harness.measure.stats.median_draws``); two sessions ran apart, so their draws are independent and
 their elementwise ratio is the bootstrap distribution of the ratio between machines. A speed-up
 within one session keeps its pairing: both backends are drawn with the same seed, so equal
 block counts pick the same blocks (the blocks ran side by side), as ``stats.speedup`` does.
 
-Regression gates over a comparison live in ``reports.compare_gates``.
+Regression gates over a comparison live in ``reports.compare.gates``.
 
 The first source is the reference; every other one is compared with it. Nothing here opens a
 store: the CLI reads the sessions and passes ``Source`` values in.
@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from harness.machine import microarch
 from harness.measure import nested
 from harness.measure.estimate import cell_speedup, cell_summary, processes_of
-from harness.results import DONE, CellKey, CellResult, SessionInfo
-
-from .tables import _jsonable
+from harness.measure.results import DONE, CellKey, CellResult, SessionInfo
+from reports.tables import _jsonable
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,9 @@ class Source:
 
     @property
     def brand(self) -> str:
-        cpu = (self.machine or {}).get("cpu") or {}
-        return str(cpu.get("brand_raw") or cpu.get("brand") or "unknown CPU")
+        """The brand with the microarchitecture when the brand does not name it (``AMD EPYC
+        (Zen 4)``): two VMs both called "AMD EPYC" may be a generation apart."""
+        return microarch.cpu_label(self.machine) or "unknown CPU"
 
     @property
     def versions(self) -> dict[str, str]:

@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, FuncFormatter, LogLocator
 
-from .tables import Report
+from reports.tables import Report
 
 COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
 
@@ -127,7 +127,7 @@ def plot_latency_vs_flops(report: Report, path: str | Path) -> Path | None:
         points.setdefault(c.key.backend, []).append((fl, med, med - lo, hi - med, c.key.spec))
     if not points:
         return None
-    from .trends import correlations
+    from reports.trends import correlations
 
     corr = correlations(report)
     fig = Figure(figsize=(8, 5.5), layout="constrained")

@@ -7,7 +7,11 @@ sizes decide which layers spill to DRAM). pytest-benchmark's idea: the fingerpri
 every result file.
 
 ``id`` hashes only hardware identity (hostname, CPU brand, logical CPU count, cache sizes,
-memory) so upgrading torch keeps the id while moving to another box changes it. Cache sizes
+memory) so upgrading torch keeps the id while moving to another box changes it. The
+microarchitecture (``harness.machine.microarch``, from CPUID family/model) joins the hash only when the
+brand names no part (``AMD EPYC`` on a VM): there it is what tells a Zen 4 from a Zen 5 host,
+while a brand with a part number already implies it, so every such machine keeps the id it
+had before the microarchitecture was recorded (its stored sessions and peaks stay its own). Cache sizes
 come from sysfs first (per-core L1d/L2, the L3 shared by cpu0): py-cpuinfo's figures are
 sometimes summed over cores. ``fingerprint()`` is cached per process because py-cpuinfo takes
 about a second.
@@ -26,6 +30,9 @@ import socket
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from harness.machine import microarch
+from harness.machine.microarch import brand_is_ambiguous as _brand_is_ambiguous
 
 SYSFS_CACHE = Path("/sys/devices/system/cpu/cpu0/cache")
 ISA_FLAGS = (
@@ -58,13 +65,19 @@ def _fingerprint() -> dict[str, Any]:
         "hz": (info.get("hz_actual") or info.get("hz_advertised") or [None])[0],
         "family": info.get("family"),
         "model": info.get("model"),
+        "stepping": info.get("stepping"),
         "flags": flags,
     }
+    # The kernel's decoding of CPUID (extended family/model applied) where /proc has it.
+    cpu.update({k: v for k, v in proc_cpuid(Path("/proc/cpuinfo")).items() if v is not None})
+    arch = microarch.describe(cpu["vendor"], cpu["family"], cpu["model"], cpu["stepping"], flags)
     hostname = socket.gethostname()
     out: dict[str, Any] = {
-        "id": machine_id(hostname, cpu["brand_raw"], cpu["count"], caches, memory),
+        "id": machine_id(hostname, cpu["brand_raw"], cpu["count"], caches, memory,
+                         microarch=arch["name"] if arch else None),
         "hostname": hostname,
         "cpu": cpu,
+        "microarch": arch,
         "isa": isa(flags),
         "caches": caches,
         "cache_geometry": geometry,
@@ -87,12 +100,27 @@ def _fingerprint() -> dict[str, Any]:
     return out
 
 
+def local_caches() -> tuple[dict[str, Any], dict[str, dict[str, int]]]:
+    """Cache sizes and geometry without the full fingerprint (py-cpuinfo costs a second): what a
+    worker hands its counter source (``harness.counters``) for the cache geometry."""
+    sizes, geometry = read_sysfs_caches(SYSFS_CACHE)
+    if any(sizes.values()):
+        return sizes, geometry
+    fp = fingerprint()
+    return fp["caches"], fp.get("cache_geometry") or {}
+
+
 def machine_id(hostname: str, brand: str, logical: int | None, caches: dict[str, Any],
-               memory_bytes: int | None) -> str:
+               memory_bytes: int | None, *, microarch: str | None = None) -> str:
     """12 hex digits of a hash of the hardware identity. Memory is rounded to whole GiB because
-    the usable total shifts by megabytes with kernel versions and firmware reservations."""
+    the usable total shifts by megabytes with kernel versions and firmware reservations.
+
+    ``microarch`` is hashed only when the brand is ambiguous (see the module docstring): the
+    identity list of every other machine is exactly what it was, so its id does not change."""
     memory_gib = round(memory_bytes / 2**30) if memory_bytes else None
     identity = [hostname, brand, logical, [caches.get(k) for k in ("l1d", "l2", "l3")], memory_gib]
+    if microarch and _brand_is_ambiguous(brand):
+        identity.append({"microarch": microarch})
     return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:12]
 
 
@@ -167,6 +195,29 @@ def _proc_flags() -> list[str]:
     except OSError:
         pass
     return []
+
+
+def proc_cpuid(path: Path) -> dict[str, Any]:
+    """``vendor``, ``family``, ``model``, ``stepping`` of the first CPU in /proc/cpuinfo."""
+    fields = {"vendor_id": "vendor", "cpu family": "family", "model": "model",
+              "stepping": "stepping"}
+    out: dict[str, Any] = {}
+    try:
+        text = path.read_text()
+    except OSError:
+        return out
+    for line in text.split("\n\n", 1)[0].splitlines():
+        name, _, value = (p.strip() for p in line.partition(":"))
+        if name in fields:
+            out[fields[name]] = value if name == "vendor_id" else _int_or_none(value)
+    return out
+
+
+def _int_or_none(text: str) -> int | None:
+    try:
+        return int(text)
+    except ValueError:
+        return None
 
 
 def _physical_cores() -> int | None:

@@ -141,7 +141,7 @@ def median_draws(samples: Sequence[float], blocks: Sequence[int] | None = None, 
 
     Why draws and not an interval: comparing two machines needs the ratio of two medians
     whose sessions ran apart, so their draws are independent and dividing them elementwise
-    gives the ratio's bootstrap distribution (``reports.compare``). The blocks are resampled
+    gives the ratio's bootstrap distribution (``reports.compare.analysis``). The blocks are resampled
     whole, as ``summarize`` does, so drift within a session stays in the interval.
     """
     x = np.asarray(samples, dtype=float)

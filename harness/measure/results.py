@@ -1,7 +1,7 @@
 """What a measurement is: identity + raw samples + metadata (torch.utils.benchmark's idea).
 
 Statistics are never stored as the truth: they are derived from the raw samples on demand
-(``harness.stats``), so a better estimator later re-reads old stores correctly.
+(``harness.measure.stats``), so a better estimator later re-reads old stores correctly.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class CellResult:
     def clean(self) -> tuple[list[float], list[int] | None]:
         """The samples and block lengths every figure is derived from: disturbed blocks (those
         the coordinator set aside, ``meta["disturbed"]``) left out; old stores: everything."""
-        from harness import stats
+        from harness.measure import stats
 
         meta = self.meta if isinstance(self.meta, dict) else {}
         blocks = meta.get("blocks")
@@ -65,7 +65,7 @@ class CellResult:
     def evidence(self) -> dict[str, Any]:
         """Clean and disturbed block counts, and whether the clean samples met the target —
         derived from the raw samples (``stats.converged``), not read from a stored flag."""
-        from harness import stats
+        from harness.measure import stats
 
         meta = self.meta if isinstance(self.meta, dict) else {}
         flags = meta.get("disturbed")

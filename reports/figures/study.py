@@ -1,7 +1,7 @@
 """The study's figures: speed-up against depth and width per design pattern, working set
 against depth with the LLC marked, and speed-up against kernel overlap at matched size.
 
-Same rules as ``reports.plots``: a ``Figure`` (no pyplot state), None when there is nothing to
+Same rules as ``reports.figures.core``: a ``Figure`` (no pyplot state), None when there is nothing to
 draw, every axis labelled with its unit, every figure titled with what it shows and footed
 with where its numbers come from.
 """
@@ -14,10 +14,11 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
 
-from . import trends
-from .header import llc_bytes
-from .plots import COLORS, footer, save, text
-from .tables import Report
+from reports import trends
+from reports.header import llc_bytes
+from reports.tables import Report
+
+from .core import COLORS, footer, save, text
 
 _MARKERS = "osD^vP*X"
 

@@ -14,6 +14,12 @@ on an ``n x n`` input is one ``n x n x n`` GEMM (2 n^3 FLOPs), so no backend-spe
 lives here. The triad uses float64 arrays (as STREAM does) of at least 4x the last-level
 cache each, so caches cannot serve them; where memory does not allow that, the largest size
 that fits is used and ``triad.sized`` says so.
+
+Why cache roofs too: a model whose working set fits in L2 or L3 is served by that level, not by
+DRAM, and a DRAM roof puts it "above the roof" (254% in issue 28) for no fault of the roofs. So
+the same triad also runs at sizes that fit each cache level (``cache_triad_sizes``), each timed
+over enough loops that the call overhead does not dominate, and the report places each cell
+under the roof of the level the analytic model says serves it (``reports.roofline``).
 """
 
 from __future__ import annotations
@@ -29,11 +35,14 @@ from typing import Any
 
 import numpy as np
 
-from harness import stats
+from harness.measure import stats
 
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 LLC_FACTOR = 4  # each triad array is at least this many times the last-level cache
 MEMORY_SHARE = 0.5  # the triad's three arrays may use at most this share of available memory
+CACHE_SHARE = 0.5  # a cache-level triad's three arrays fill at most this share of the level
+LOOP_BYTES = 64 * 2**20  # a cache-level repeat loops until it has moved about this many bytes
+CLOCK = time.perf_counter  # the triads' clock (tests give a stub, for exact figures)
 
 
 def _summary(values: Sequence[float]) -> dict[str, Any]:
@@ -70,7 +79,7 @@ def gemm_in_process(backend: str, n: int, threads: int, seconds: float = 2.0,
 def gemm(backend: str, n: int, threads: int, seconds: float = 2.0) -> dict[str, Any]:
     """``gemm_in_process`` in a fresh process with the thread environment set before import."""
     env = {**os.environ, **{k: str(threads) for k in THREAD_ENV}}
-    cmd = [sys.executable, "-m", "harness.peak", "--backend", backend, "--n", str(n),
+    cmd = [sys.executable, "-m", "harness.machine.peak", "--backend", backend, "--n", str(n),
            "--threads", str(threads), "--seconds", str(seconds)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
@@ -95,9 +104,28 @@ def triad_elements(llc_bytes: int | None, available_bytes: int | None,
                   f"{fits * 8 / llc:.1f}x the last-level cache per array (wanted {LLC_FACTOR}x)")
 
 
-def triad(threads: int, elements: int, repeats: int = 20) -> dict[str, Any]:
+def cache_triad_sizes(caches: dict[str, Any], threads: int) -> dict[str, tuple[int, str]]:
+    """Elements per float64 array for a triad served by L2 and one served by L3, with a
+    sentence saying how each was sized. Sizes are per instance (sysfs: L2 per core, L3 per
+    socket); ``threads`` threads each hold their share of the arrays in their own L2. A level
+    is left out when its size is unknown, or (L3) when it is not larger than the L2s together:
+    its triad would be served by L2."""
+    out: dict[str, tuple[int, str]] = {}
+    l2, l3 = caches.get("l2"), caches.get("l3")
+    if l2:
+        total = CACHE_SHARE * l2 * threads
+        out["l2"] = (max(1, int(total // 24)), f"{CACHE_SHARE:.0%} of {threads} x "
+                     f"{l2 / 2**10:.0f} KiB L2 for the three arrays")
+    if l3 and (not l2 or CACHE_SHARE * l3 > 2 * l2 * threads):
+        out["l3"] = (int(CACHE_SHARE * l3 // 24),
+                     f"{CACHE_SHARE:.0%} of the {l3 / 2**20:.0f} MiB L3 for the three arrays")
+    return out
+
+
+def triad(threads: int, elements: int, repeats: int = 20, loops: int = 1) -> dict[str, Any]:
     """STREAM triad ``a = b + s*c`` bandwidth in GB/s (3 arrays x 8 bytes per element moved,
-    STREAM's convention: the write-allocate read of ``a`` is not counted)."""
+    STREAM's convention: the write-allocate read of ``a`` is not counted). Each repeat times
+    ``loops`` triads back to back: a cache-sized triad takes microseconds, as long as the call."""
     import torch
 
     old = torch.get_num_threads()
@@ -109,14 +137,20 @@ def triad(threads: int, elements: int, repeats: int = 20) -> dict[str, Any]:
         torch.add(b, c, alpha=3.0, out=a)  # first touch: page faults are not bandwidth
         rates = []
         for _ in range(repeats):
-            t0 = time.perf_counter()
-            torch.add(b, c, alpha=3.0, out=a)
-            dt = time.perf_counter() - t0
-            rates.append(3 * 8 * elements / dt / 1e9)
+            t0 = CLOCK()
+            for _ in range(loops):
+                torch.add(b, c, alpha=3.0, out=a)
+            dt = CLOCK() - t0
+            rates.append(3 * 8 * elements * loops / dt / 1e9)
     finally:
         torch.set_num_threads(old)
     return {"elements": elements, "array_bytes": 8 * elements, "threads": threads,
-            "gbs": _summary(rates)}
+            "loops": loops, "gbs": _summary(rates)}
+
+
+def cache_triad(threads: int, elements: int) -> dict[str, Any]:
+    """``triad`` looped to move about ``LOOP_BYTES`` per repeat."""
+    return triad(threads, elements, loops=max(1, -(-LOOP_BYTES // (24 * elements))))
 
 
 def available_memory() -> int | None:
@@ -146,8 +180,9 @@ def best_round(runs: Sequence[dict[str, Any]], key: str) -> dict[str, Any]:
 def measure_peaks(machine: dict[str, Any], threads: int, backends: Sequence[str], *,
                   gemm_n: int = 2048, gemm_seconds: float = 2.0, rounds: int = 3,
                   triad_elements_override: int | None = None) -> dict[str, Any]:
-    """The roofs stored with the machine: ``{"gflops": {backend: ..}, "bandwidth_gbs": ..}``
-    (the best round's median of each) with their CIs; every round's median, and how each was
+    """The roofs stored with the machine: ``{"gflops": {backend: ..}, "bandwidth_gbs": ..,
+    "cache_bandwidth_gbs": {"l2": .., "l3": ..}}`` (the best round's median of each) with their
+    CIs; every round's median, and how each was
     measured, under ``detail``."""
     from harness.backends import parse_backend
 
@@ -159,30 +194,39 @@ def measure_peaks(machine: dict[str, Any], threads: int, backends: Sequence[str]
     names = {b: parse_backend(b).name for b in backends}
     gemm_rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in names.values()}
     triad_rounds: list[dict[str, Any]] = []
+    levels = cache_triad_sizes(caches, threads)
+    level_rounds: dict[str, list[dict[str, Any]]] = {lv: [] for lv in levels}
     for _ in range(rounds):  # interleaved: a slow spell of the machine hits every roof alike
         for b, name in names.items():
             gemm_rounds[name].append(gemm(b, gemm_n, threads, gemm_seconds))
         triad_rounds.append(triad(threads, elements))
+        for lv, (n, _) in levels.items():
+            level_rounds[lv].append(cache_triad(threads, n))
     gemms = {name: best_round(runs, "gflops") for name, runs in gemm_rounds.items()}
     bw = best_round(triad_rounds, "gbs")
     bw["sized"] = sized
+    cache_bw = {lv: {**best_round(runs, "gbs"), "sized": levels[lv][1]}
+                for lv, runs in level_rounds.items()}
     return {
         "gflops": {k: (g.get("gflops") or {}).get("median") for k, g in gemms.items()},
         "bandwidth_gbs": bw["gbs"]["median"],
         "gflops_ci95": {k: (g.get("gflops") or {}).get("ci95") for k, g in gemms.items()},
         "bandwidth_ci95": bw["gbs"]["ci95"],
+        # the cache levels' roofs (triads sized to fit each): where a cell's working set lives
+        "cache_bandwidth_gbs": {lv: t["gbs"]["median"] for lv, t in cache_bw.items()},
+        "cache_bandwidth_ci95": {lv: t["gbs"]["ci95"] for lv, t in cache_bw.items()},
         "threads": threads,
         "rounds": rounds,
         "machine_id": machine.get("id"),
         "measured_at": time.time(),
-        "detail": {"gemm": gemms, "triad": bw,
+        "detail": {"gemm": gemms, "triad": bw, "cache_triads": cache_bw,
                    "loadavg": os.getloadavg()[0] if hasattr(os, "getloadavg") else None},
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     """Child entry point: one backend's GEMM, answered as one JSON line on stdout."""
-    p = argparse.ArgumentParser(prog="python -m harness.peak")
+    p = argparse.ArgumentParser(prog="python -m harness.machine.peak")
     p.add_argument("--backend", required=True)
     p.add_argument("--n", type=int, required=True)
     p.add_argument("--threads", type=int, required=True)

@@ -23,7 +23,7 @@ import archs
 from harness.backends import DEFAULT_BACKENDS, DEFAULT_BASELINE
 from harness.backends.base import PRECISIONS
 
-PRESETS = ("quick", "paper", "full", "ladder")
+PRESETS = ("quick", "paper", "full", "ladder", "axes", "sparse", "kernels")
 MODEL_PREFIX = "@"  # a workload named "@path/to/file.py:factory" is a user's own model
 
 
@@ -155,17 +155,27 @@ class SessionConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], *, where: str = "config") -> SessionConfig:
+    def from_dict(cls, data: dict[str, Any], *, where: str = "config",
+                  also_valid: tuple[str, ...] = ()) -> SessionConfig:
+        """``also_valid``: keys the caller has taken out already (a TOML's ``model``), named
+        in the message about unknown keys so that it lists every key the file may use."""
         valid = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - valid)
         if unknown:
-            raise ConfigError(f"{where}: unknown key(s) {unknown}; valid: {sorted(valid)}")
+            raise ConfigError(f"{where}: unknown key(s) {unknown}; valid: "
+                              f"{sorted(valid | set(also_valid))}")
         kwargs: dict[str, Any] = {}
         for f in fields(cls):
             if f.name not in data:
                 continue
             value = data[f.name]
             if f.name in ("workloads", "backends", "precisions", "threads"):
+                if f.name == "backends" and isinstance(value, str):
+                    from harness.backends import split_backend_list
+
+                    value = split_backend_list(value)  # "torch,openvino:CPU", as --backends
+                elif f.name == "precisions" and isinstance(value, str):
+                    value = [p.strip() for p in value.split(",")]
                 if isinstance(value, (str, int)):
                     value = [value]
                 if not isinstance(value, list):
@@ -353,7 +363,7 @@ def _from_toml_text(text: str, where: str, workloads: tuple[str, ...] = (),
             raise ConfigError(f"{where}: {exc}") from None
     if workloads:
         table["workloads"] = list(workloads)
-    return SessionConfig.from_dict(table, where=where)
+    return SessionConfig.from_dict(table, where=where, also_valid=("model",))
 
 
 def _preset_text(name: str) -> str:

@@ -1,0 +1,112 @@
+"""Single kernels as networks: what the latency predictor (``harness.predict``) is fitted on.
+
+Why a family: a kernel timed as a one-layer network is a cell like any other, so it survives,
+resumes and merges through the same store, and the predictor sees it through the same
+enumeration and fusion reading as the networks it predicts. ``op`` names the kernel kinds the
+other families are built from; the input is the kernel's own input (``batch x cin x res x res``,
+or ``batch x cin`` for ``linear``), so nothing but the kernel runs.
+
+``repeat`` chains the kernel that many times (shape-preserving ops only: ``conv``/``dwconv``/
+``pointwise`` with ``cin == cout`` and stride 1, ``act``, ``bn``, ``add``): the same kernel at
+several counts separates the per-inference overhead from the kernel's own cost. ``add`` adds
+its input to itself and ``concat`` joins it to itself along channels (two operands, one input,
+as a residual add or a DARTS concat sees them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from .layers import make_act
+from .registry import common_params, register
+from .spec import Param, SpecError
+
+OPS = ("conv", "dwconv", "pointwise", "pool", "avgpool", "gap", "linear", "act", "bn", "add",
+       "concat")
+_CHAINABLE = ("conv", "dwconv", "pointwise", "act", "bn", "add")
+
+
+def _resolve(values: dict[str, Any]) -> dict[str, Any]:
+    op = values["op"]
+    if values["cout"] is None:
+        values["cout"] = values["cin"]
+    if op == "dwconv":
+        values["groups"] = values["cin"]
+    if op == "pointwise":
+        values["kernel"] = 1
+    cin, cout, groups = values["cin"], values["cout"], values["groups"]
+    if op in ("conv", "pointwise", "dwconv") and (cin % groups or cout % groups):
+        raise SpecError(f"groups={groups} must divide cin={cin} and cout={cout}")
+    if op == "dwconv" and cout != cin:
+        raise SpecError(f"op=dwconv keeps its channels: cout={cout} must equal cin={cin}")
+    if values["repeat"] > 1:
+        if op not in _CHAINABLE:
+            raise SpecError(f"repeat>1 needs a shape-preserving op ({', '.join(_CHAINABLE)})")
+        if cin != cout or values["stride"] != 1:
+            raise SpecError("repeat>1 needs cin == cout and stride=1 (each copy feeds the next)")
+    return values
+
+
+def _input_shape(values: Mapping[str, Any]) -> tuple[int, ...]:
+    if values["op"] == "linear":
+        return (values["batch"], values["cin"])
+    return (values["batch"], values["cin"], values["res"], values["res"])
+
+
+class _Add(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + x
+
+
+class _Concat(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x, x], 1)
+
+
+def _one(values: Mapping[str, Any]) -> nn.Module:
+    op, k, s = values["op"], values["kernel"], values["stride"]
+    cin, cout = values["cin"], values["cout"]
+    pad = (k - 1) // 2
+    if op in ("conv", "pointwise", "dwconv"):
+        return nn.Conv2d(cin, cout, k, s, pad, groups=values["groups"], bias=False)
+    if op == "pool":
+        return nn.MaxPool2d(k, s, pad)
+    if op == "avgpool":
+        return nn.AvgPool2d(k, s, pad, count_include_pad=False)
+    if op == "gap":
+        return nn.AdaptiveAvgPool2d(1)
+    if op == "linear":
+        return nn.Linear(cin, cout)
+    if op == "act":
+        return make_act(values["act"])
+    if op == "bn":
+        return nn.BatchNorm2d(cin)
+    return _Add() if op == "add" else _Concat()
+
+
+@register(
+    "kernel",
+    (
+        Param("op", str, "conv", choices=OPS, doc="the kernel kind"),
+        Param("kernel", int, 3, min=1, max=11, doc="kernel size (conv, dwconv, pools)"),
+        Param("stride", int, 1, min=1, max=4, doc="stride (conv, dwconv, pools)"),
+        Param("cin", int, 32, min=1, max=8192, doc="input channels (features for linear)"),
+        Param("cout", int, None, min=1, max=8192, doc="output channels (default: cin)"),
+        Param("groups", int, 1, min=1, max=8192, doc="conv groups (dwconv: cin)"),
+        Param("repeat", int, 1, min=1, max=16, doc="copies chained (shape-preserving ops)"),
+        *common_params(res=32, classes=1, res_min=1),
+    ),
+    resolve=_resolve,
+    small={"res": 8, "cin": 8},
+    input_shape=_input_shape,
+)
+def build_kernel(values: Mapping[str, Any]) -> nn.Module:
+    """One kernel (or a chain of copies of it) as a network, for the per-kernel latency models;
+    ``classes`` is unused, ``act`` picks the activation of ``op=act``."""
+    # Always a Sequential: the kernel is unit ``0`` (``0::add`` for a functional op), named as
+    # OpenVINO's frontend names it, never the nameless root.
+    return nn.Sequential(*(_one(values) for _ in range(values["repeat"])))

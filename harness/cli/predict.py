@@ -1,0 +1,102 @@
+"""``accelbench predict``: latency per backend and speed-up of networks not yet run.
+
+Fitted on the kernel cells of ``--store`` (``accelbench run --preset kernels``); see
+``harness.predict`` for the model. ``--score OTHER`` states the accuracy on the measured
+networks of another store, as nn-Meter does (share within ±5% and ±10%, RMSPE).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from harness.cli.common import add_store_option, store_ref
+
+    p = sub.add_parser(
+        "predict", help="predict latency and speed-up from kernel measurements (no timing)",
+        description="Fit per-kernel models on the kernel cells of --store (run --preset kernels "
+                    "first) and predict each SPEC's latency per backend and speed-up, with 95%% "
+                    "prediction intervals; --score scores the predictor on another store.",
+    )
+    p.add_argument("specs", nargs="*", metavar="SPEC", help="e.g. dwbottleneck:depth=4,res=64")
+    p.add_argument("--model", metavar="FILE.py:FACTORY",
+                   help="your own nn.Module: FACTORY() returns (module, example_input)")
+    add_store_option(p, "the store whose kernel-family cells are fitted on: ")
+    p.add_argument("--score", type=store_ref, metavar="STORE",
+                   help="score on the measured networks of this store (not fitted on)")
+    p.add_argument("--precision", help="fit the cells at this precision (when several)")
+    p.add_argument("--threads", type=int, help="fit the cells at this thread count (when several)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_predict)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import archs
+    from harness.cli.common import UsageError, print_json
+    from harness.predict.predictor import PredictError, predict, score, train
+
+    if not args.specs and not args.model and not args.score:
+        raise UsageError("give SPEC..., --model FILE.py:FACTORY or --score STORE")
+    specs = [str(archs.parse(s)) for s in args.specs]  # bad specs fail before any fitting
+    if args.model and ":" not in args.model:
+        raise UsageError(f"--model {args.model!r}: expected FILE.py:FACTORY")
+    for ref in (args.store, args.score):
+        if ref is not None and ref.path is not None and not ref.path.is_file():
+            raise UsageError(f"no store at {ref.path}")
+    try:
+        trained = train(args.store, precision=args.precision, threads=args.threads)
+        results = [predict(trained, s) for s in specs]
+        if args.model:
+            results.append(predict(trained, "@" + args.model))
+        scored = score(trained, args.score) if args.score else None
+    except PredictError as exc:
+        raise UsageError(str(exc)) from None
+    meta = {"store": str(args.store), "precision": trained.precision, "threads": trained.threads,
+            "fit_s": trained.fit_s, "fitted_cells": {b: f.n_cells for b, f in trained.fits.items()},
+            "no_reading": trained.no_reading,
+            "coefficients": {b: f.coefficients() for b, f in trained.fits.items()}}
+    if args.json:
+        print_json({"fit": meta, "predictions": results, "score": scored})
+        return 0
+    print(f"fitted on {meta['fitted_cells']} kernel cells of {args.store} "
+          f"({trained.precision}, {trained.threads} threads) in {trained.fit_s:.1f} s")
+    for b, why in trained.no_reading.items():
+        print(f"  {b}: not predicted ({why})")
+    for r in results:
+        _print_prediction(r)
+    if scored:
+        _print_score(scored)
+    return 0
+
+
+def _fmt_iv(iv: list[float], unit: str = "") -> str:
+    return f"[{iv[0]:.3g}{unit}, {iv[1]:.3g}{unit}]"
+
+
+def _print_prediction(r: dict[str, Any]) -> None:
+    print(f"\n{r['spec']}")
+    for b, p in r["backends"].items():
+        if "error" in p:
+            print(f"  {b:<14} not predicted: {p['error']}")
+            continue
+        dom = ", ".join(f"{d['kind']} {d['unit']} {100 * (d['share'] or 0):.0f}%" for d in p["dominant"])
+        print(f"  {b:<14} {p['ms']:.3g} ms  95% {_fmt_iv(p['interval'], ' ms')}  "
+              f"{p['kernels']} kernels; dominant: {dom}")
+        for note in p["out_of_range"][:5]:
+            print(f"    outside the measured range: {note}")
+        if len(p["out_of_range"]) > 5:
+            print(f"    ... {len(p['out_of_range']) - 5} more kernels outside the measured range")
+    for s in r["speedups"]:
+        print(f"  speed-up {s['candidate']} over {s['baseline']}: {s['speedup']:.2f}x  "
+              f"95% {_fmt_iv(s['interval'], 'x')}")
+
+
+def _print_score(scored: dict[str, Any]) -> None:
+    print(f"\naccuracy on the measured networks of {scored['store']} "
+          f"(share within ±5% / ±10%, RMSPE):")
+    for target, fams in scored["summary"].items():
+        for fam, st in fams.items():
+            print(f"  {target:<28} {fam:<14} n={st['n']:<3} ±5%: {100 * st['within_5']:.0f}%  "
+                  f"±10%: {100 * st['within_10']:.0f}%  RMSPE {100 * st['rmspe']:.1f}%")

@@ -1,0 +1,67 @@
+"""A machine's own run-to-run spread, measured by an A/A run and kept with the machine.
+
+Why: a noise threshold below the noise a machine shows turns its noise into "changes". Two
+sessions of the same command on one machine (an A/A run) show that noise directly: the 95th
+percentile of |change| over their latencies and speed-ups. ``accelbench compare A B
+--record-noise`` keeps it in one file per machine id beside the machine's peaks
+(``harness.machine.peaks_home``: ``$ACCELBENCH_PEAKS/../noise`` or the user's cache folder), and
+every later ``compare`` warns when its threshold is below what that machine has shown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.machine.peaks_home import peaks_dir
+
+
+def noise_file(machine_id: str) -> Path:
+    return peaks_dir().parent / "noise" / f"{machine_id}.json"
+
+
+def save(machine_id: str, spread: dict[str, float], sessions: list[str],
+         processes: int | None) -> Path | None:
+    """Keep an A/A spread for the machine; None when the folder is not writable."""
+    record: dict[str, Any] = {"machine": machine_id, "spread": dict(spread),
+                              "sessions": list(sessions), "processes": processes,
+                              "measured_at": time.time()}
+    path = noise_file(machine_id)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(record, indent=1) + "\n")
+        os.replace(tmp, path)
+    except OSError:
+        return None
+    return path
+
+
+def load(machine_id: str | None) -> dict[str, Any] | None:
+    if not machine_id:
+        return None
+    try:
+        found = json.loads(noise_file(machine_id).read_text())
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) and isinstance(found.get("spread"), dict) else None
+
+
+def below_noise(machine_id: str | None, threshold: float) -> str | None:
+    """A warning when ``threshold`` is below the spread the machine's A/A run showed."""
+    record = load(machine_id)
+    if record is None:
+        return None
+    seen = {k: v for k, v in record["spread"].items() if isinstance(v, (int, float))}
+    worst = max(seen.values(), default=0.0)
+    if worst <= threshold:
+        return None
+    when = time.strftime("%Y-%m-%d", time.gmtime(record.get("measured_at") or 0))
+    shown = ", ".join(f"{k} {v:.1%}" for k, v in seen.items())
+    return (f"machine {machine_id}: its A/A run of {when} showed a run-to-run spread of {shown} "
+            f"(95th percentile of |change|), above the noise threshold {threshold:.0%}: changes "
+            f"called real here may be this machine's noise (raise --noise, or time more "
+            f"process pairs)")

@@ -1,0 +1,99 @@
+"""Measured cells as predictor data: latencies from a store, kernels from each backend.
+
+Reading the kernels of a cell's network means converting and compiling it on every backend
+(``fusion.backend_kernels``); that is the slow part of fitting, so each network's kernels are
+kept in a JSON file beside the store, keyed by spec, backend, precision, threads and library
+versions (a new OpenVINO may fuse differently, so its kernels are read again).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+from harness.measure.results import DONE
+from harness.predict.fusion import Kernel, backend_kernels
+
+KERNEL_FAMILY = "kernel"
+
+
+def measured(store_path: Any, *, kernels_only: bool | None) -> dict[tuple[str, int], dict[str, dict[str, float]]]:
+    """``{(precision, threads): {backend: {spec: median_ms}}}`` over every session's done cells.
+
+    ``kernels_only``: True keeps the kernel family's cells, False every other spec, None all.
+    A cell measured in several sessions keeps its latest median.
+    """
+    from harness.store import Store
+
+    out: dict[tuple[str, int], dict[str, dict[str, float]]] = {}
+    with Store.open(store_path, create=False, readonly=True) as store:
+        for info in sorted(store.sessions(), key=lambda s: s.started):
+            for cell in store.cells(info.id):
+                key = cell.key
+                is_kernel = key.spec.split(":", 1)[0] == KERNEL_FAMILY
+                if cell.status != DONE or (kernels_only is not None and is_kernel != kernels_only):
+                    continue
+                samples, _ = cell.clean()
+                if samples:
+                    group = out.setdefault((key.precision, key.threads), {})
+                    group.setdefault(key.backend, {})[key.spec] = float(median(samples))
+    return out
+
+
+class KernelCache:
+    """Kernels per (network, backend, precision, threads), read once and kept on disk."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.data: dict[str, Any] = {}
+        if path is not None and path.exists():
+            try:
+                self.data = json.loads(path.read_text())
+            except (OSError, ValueError):
+                self.data = {}  # a damaged cache is re-read, never trusted
+        self.dirty = False
+
+    @staticmethod
+    def _key(what: str, backend: str, precision: str, threads: int) -> str:
+        import openvino
+        import torch
+
+        return f"{what}|{backend}|{precision}|{threads}|torch={torch.__version__}|ov={openvino.__version__}"
+
+    def kernels(self, what: str, build: Any, backends: list[str], precision: str,
+                threads: int) -> dict[str, list[Kernel] | str]:
+        """``what`` names the network (a spec, or a model file with its content hash);
+        ``build()`` makes ``(module, example)`` when a backend's kernels are not cached."""
+        keys = {b: self._key(what, b, precision, threads) for b in backends}
+        missing = [b for b in backends if keys[b] not in self.data]
+        if missing:
+            model, example = build()
+            got = backend_kernels(model, example, missing, precision=precision, threads=threads)
+            for b, ks in got.items():
+                self.data[keys[b]] = ks if isinstance(ks, str) else [k.as_json() for k in ks]
+            self.dirty = True
+        out: dict[str, list[Kernel] | str] = {}
+        for b in backends:
+            got = self.data[keys[b]]
+            out[b] = got if isinstance(got, str) else [
+                Kernel(**{**k, "units": tuple(k["units"])}) for k in got]
+        return out
+
+    def save(self) -> None:
+        if self.path is not None and self.dirty:
+            self.path.write_text(json.dumps(self.data))
+            self.dirty = False
+
+
+def cache_path(store: Any) -> Path:
+    """Beside a SQLite file; in the local results folder for a database store."""
+    from harness.store import StoreRef
+
+    if isinstance(store, StoreRef):
+        if store.path is None:
+            return store.home / "predict.kernels.json"
+        store = store.path
+    store = Path(store)
+    return store.with_name(store.name + ".kernels.json")

@@ -1,0 +1,170 @@
+"""Fit on a store's kernel cells, predict networks, score predictions against measured cells.
+
+The speed-up is predicted as a ratio of paired draws (the same bootstrap resample of kernel
+cells on both backends), so its interval is the speed-up's own, not two latency intervals
+divided. Accuracy is stated as nn-Meter states it (Zhang et al., MobiSys 2021): the share of
+networks predicted within ±5% and ±10% of their measured latency, and the RMSPE.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from harness.predict.dataset import KernelCache, cache_path, measured
+from harness.predict.fusion import Kernel
+from harness.predict.model import Fit, draws, fit, interval, kernel_row
+
+
+class PredictError(ValueError):
+    """The store cannot support the prediction asked for (no kernel cells, several groups)."""
+
+
+@dataclass
+class Trained:
+    fits: dict[str, Fit]
+    precision: str
+    threads: int
+    baseline: str
+    no_reading: dict[str, str]  # backend -> why its kernels cannot be read
+    fit_s: float
+    cache: KernelCache
+
+
+def _group(groups: dict[tuple[str, int], Any], precision: str | None, threads: int | None,
+           what: str) -> tuple[str, int]:
+    keys = [k for k in groups if (precision is None or k[0] == precision)
+            and (threads is None or k[1] == threads)]
+    if not keys:
+        raise PredictError(f"no {what} cells at precision={precision or 'any'}, "
+                           f"threads={threads or 'any'}; the store has {sorted(groups) or 'none'}")
+    if len(keys) > 1:
+        raise PredictError(f"{what} cells at several settings {sorted(keys)}: choose one with "
+                           "--precision and --threads")
+    return keys[0]
+
+
+def _spec_builder(spec: str) -> Callable[[], Any]:
+    def build() -> Any:
+        if spec.startswith("@"):
+            from archs.custom import load_model
+
+            return load_model(spec[1:])
+        import archs
+
+        return archs.build(spec)
+
+    return build
+
+
+def train(store_path: Any, *, precision: str | None = None, threads: int | None = None) -> Trained:
+    from harness.backends import DEFAULT_BASELINE
+
+    groups = measured(store_path, kernels_only=True)
+    precision, threads = _group(groups, precision, threads, "kernel-family")
+    cells = groups[(precision, threads)]
+    backends = sorted(cells)
+    cache = KernelCache(cache_path(store_path))
+    t0 = time.perf_counter()
+    data: dict[str, list[tuple[str, float, list[Kernel]]]] = {b: [] for b in backends}
+    no_reading: dict[str, str] = {}
+    for spec in sorted({s for per in cells.values() for s in per}):
+        have = [b for b in backends if spec in cells[b]]
+        for b, ks in cache.kernels(spec, _spec_builder(spec), have, precision, threads).items():
+            if isinstance(ks, str):
+                no_reading[b] = ks
+            else:
+                data[b].append((spec, cells[b][spec], ks))
+    cache.save()
+    fits = fit({b: rows for b, rows in data.items() if b not in no_reading})
+    base = DEFAULT_BASELINE if DEFAULT_BASELINE in fits else (sorted(fits) or [""])[0]
+    return Trained(fits, precision, threads, base, no_reading, time.perf_counter() - t0, cache)
+
+
+def predict(trained: Trained, what: str, build: Callable[[], Any] | None = None,
+            top: int = 3) -> dict[str, Any]:
+    """One network's predicted latency per backend, the speed-ups over the baseline, each with
+    its interval, the dominant kernels, and what lies outside the measured ranges."""
+    backends = sorted(trained.fits)
+    got = trained.cache.kernels(what, build or _spec_builder(what), backends,
+                                trained.precision, trained.threads)
+    rng = np.random.default_rng(0)
+    out: dict[str, Any] = {"spec": what, "precision": trained.precision,
+                           "threads": trained.threads, "backends": {}, "speedups": []}
+    sampled: dict[str, np.ndarray] = {}
+    for b in backends:
+        ks = got[b]
+        if isinstance(ks, str):
+            out["backends"][b] = {"error": ks}
+            continue
+        f = trained.fits[b]
+        ms = float(kernel_row(ks) @ f.coef)
+        sampled[b] = draws(f, ks, rng)
+        per = sorted(((f.kernel_ms(k), k) for k in ks), key=lambda t: -t[0])
+        by_kind: dict[str, float] = {}
+        for kms, k in per:
+            by_kind[k.kind] = by_kind.get(k.kind, 0.0) + kms
+        out["backends"][b] = {
+            "ms": ms, "interval": interval(sampled[b]), "overhead_ms": float(f.coef[0]),
+            "kernels": len(ks),
+            "dominant": [{"kind": k.kind, "unit": k.units[0], "fused": len(k.units),
+                          "ms": kms, "share": kms / ms if ms > 0 else None} for kms, k in per[:top]],
+            "by_kind": {k: v for k, v in sorted(by_kind.items(), key=lambda t: -t[1])},
+            "out_of_range": f.out_of_range(ks),
+        }
+    base = trained.baseline
+    for b in backends:
+        if b == base or b not in sampled or base not in sampled:
+            continue
+        ratio = sampled[base] / np.maximum(sampled[b], 1e-12)
+        point = out["backends"][base]["ms"] / max(out["backends"][b]["ms"], 1e-12)
+        out["speedups"].append({"baseline": base, "candidate": b, "speedup": point,
+                                "interval": interval(ratio)})
+    trained.cache.save()
+    return out
+
+
+def _stats(errors: list[float]) -> dict[str, Any]:
+    e = np.abs(np.array(errors))
+    return {"n": len(errors), "within_5": float(np.mean(e <= 0.05)) if errors else None,
+            "within_10": float(np.mean(e <= 0.10)) if errors else None,
+            "rmspe": float(np.sqrt(np.mean(e ** 2))) if errors else None}
+
+
+def score(trained: Trained, store_path: Any) -> dict[str, Any]:
+    """Predict every measured non-kernel network of ``store_path`` at the fitted settings and
+    compare: per backend and per speed-up, overall and per family."""
+    groups = measured(store_path, kernels_only=False)
+    cells = groups.get((trained.precision, trained.threads), {})
+    if not cells:
+        raise PredictError(f"{store_path} has no measured networks at precision="
+                           f"{trained.precision}, threads={trained.threads}")
+    errs: dict[str, dict[str, list[float]]] = {}
+    rows = []
+    for spec in sorted({s for per in cells.values() for s in per}):
+        p = predict(trained, spec)
+        family = "custom" if spec.startswith("@") else spec.split(":", 1)[0]
+        row = {"spec": spec, "family": family, "measured": {}, "predicted": {}}
+        for b, pb in p["backends"].items():
+            if "ms" in pb and spec in cells.get(b, {}):
+                m = cells[b][spec]
+                row["measured"][b], row["predicted"][b] = m, pb["ms"]
+                errs.setdefault(b, {}).setdefault(family, []).append(pb["ms"] / m - 1)
+        for s in p["speedups"]:
+            b0, b1 = s["baseline"], s["candidate"]
+            if b0 in row["measured"] and b1 in row["measured"]:
+                m = row["measured"][b0] / row["measured"][b1]
+                name = f"speedup {b1}/{b0}"
+                row["measured"][name], row["predicted"][name] = m, s["speedup"]
+                errs.setdefault(name, {}).setdefault(family, []).append(s["speedup"] / m - 1)
+        rows.append(row)
+    summary = {}
+    for target, fams in errs.items():
+        everything = [e for es in fams.values() for e in es]
+        summary[target] = {"all": _stats(everything), **{f: _stats(es) for f, es in sorted(fams.items())}}
+    return {"store": str(store_path), "precision": trained.precision, "threads": trained.threads,
+            "summary": summary, "networks": rows}

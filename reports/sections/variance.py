@@ -1,0 +1,86 @@
+"""How sure: at which level the session's latencies varied, and what its intervals can tell.
+
+Why a section: an interval is honest only when a repeat run lands in it, and that depends on
+whether the level that varies most — processes (allocation, placement, the VM host's minute),
+blocks (drift within a process) or iterations — was sampled (``harness.measure.nested``). The
+section says how many process pairs each cell had, which level dominated, and, for sessions
+timed in one process per cell, what their intervals cannot tell.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from reports import fmt
+from reports.document import Heading, Paragraph, table
+from reports.sections import section
+from reports.tables import Report
+
+_LEVEL = {"processes": "between processes", "blocks": "between blocks",
+          "iterations": "within blocks"}
+
+
+@section("variance", order=65, terminal=True)
+def variance(report: Report):
+    timed = [c for c in report.cells if c.stats.get("median") is not None]
+    if not timed:
+        return None
+    procs = [int(c.stats.get("processes") or 1) for c in timed]
+    nested = [c for c in timed if c.stats.get("ci_method") == "nested"]
+    blocks = [Heading("How sure")]
+    if not nested:
+        blocks.append(Paragraph(
+            "Every cell of this session was timed in one worker process, in one stretch of "
+            "seconds: its interval covers the blocks of that process only. What changes between "
+            "processes and minutes — allocation and page layout, thread placement, what the "
+            "machine's host was doing — is one draw these intervals never see, so a repeat run "
+            "may land outside them (two identical runs on one machine disagreed by up to 20%). "
+            "Run again with --processes 3 or more for intervals that cover it.", "warning"))
+        return blocks
+    dominant = Counter(c.stats["variance"].get("dominant") for c in nested
+                       if c.stats.get("variance"))
+    said = ", ".join(f"{_LEVEL.get(k, k)} in {n}" for k, n in dominant.most_common() if k)
+    halves = [_half(c.stats) for c in nested]
+    sp_halves = [(r.ci95[1] - r.ci95[0]) / 2 / r.speedup for r in report.speedups
+                 if r.speedup and r.processes > 1]
+    counts = (f"{min(procs)}" if min(procs) == max(procs) else
+              f"{min(procs)}–{max(procs)} (median {int(np.median(procs))})")
+    text = (f"Each cell was timed in {counts} worker process pairs spread over "
+            f"the session; intervals resample the process "
+            f"pairs, then the blocks within each. The level that dominated the uncertainty of "
+            f"the median: {said or 'none measurable'}. Median half-width of a cell's interval "
+            f"±{np.median(halves):.1%}")
+    if sp_halves:
+        text += f", of a speed-up's ±{np.median(sp_halves):.1%}"
+    blocks.append(Paragraph(text + "."))
+    if len(nested) < len(timed):
+        blocks.append(Paragraph(f"{len(timed) - len(nested)} cells had one process only: their "
+                                "intervals cannot show the variation between processes.",
+                                "warning"))
+    rows = []
+    for c in nested:
+        v = c.stats["variance"]
+        share = v.get("share") or {}
+        rows.append({"spec": c.key.spec, "backend": c.key.backend,
+                     "processes": str(c.stats.get("processes")),
+                     "proc": fmt.percent(share.get("processes")),
+                     "block": fmt.percent(share.get("blocks")),
+                     "iter": fmt.percent(share.get("iterations")),
+                     "dominant": _LEVEL.get(v.get("dominant") or "", "—"),
+                     "half": f"±{_half(c.stats):.1%}"})
+    cols = [("spec", "spec"), ("backend", "backend"), ("processes", "processes", True),
+            ("proc", "share: processes", True, "page"), ("block", "blocks", True, "page"),
+            ("iter", "iterations", True, "page"), ("dominant", "dominant level"),
+            ("half", "CI half-width", True)]
+    blocks.append(table(cols, rows))
+    return blocks
+
+
+def _half(stats) -> float:
+    lo, hi = stats.get("ci95") or (None, None)
+    med = stats.get("median")
+    if lo is None or hi is None or not med:
+        return float("nan")
+    return (hi - lo) / 2 / med

@@ -1,0 +1,174 @@
+"""Cells measured in several worker process pairs spread over the session (issue 21):
+``harness.run.passes`` and ``run_session``'s passes, with fake workers (no process, no model).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from harness.measure.estimate import cell_speedup, cell_summary
+from harness.measure.results import DONE, FAILED, INVALID, CellKey, CellResult
+from harness.run import passes
+from harness.run.config import ConfigError, SessionConfig
+from harness.run.coordinator import GroupRunner
+from harness.run.session import run_session
+from harness.store import Store
+from reports.tables import build_report
+from tests.test_coordinator import BACKENDS, BlockSource, ScriptedMeter
+
+SPECS = ("plain:depth=1,width=8,res=32", "plain:depth=2,width=8,res=32")
+
+
+class ProcessSource(BlockSource):
+    """Each worker process gets a latency multiplier of its own (``scales``, in start order
+    per backend), as allocation and placement give real processes; the log of every
+    request's op is kept."""
+
+    def __init__(self, scales: list[float]) -> None:
+        super().__init__(latency=self._latency)
+        self.scales = scales
+        self.started: dict[str, int] = {}
+        self.ops: list[tuple[str, str]] = []
+
+    def factory(self, backend: str, threads: int):
+        self.started[backend] = self.started.get(backend, 0) + 1
+        worker = super().factory(backend, threads)
+        real = worker.request
+
+        def request(msg: dict[str, Any], timeout: float) -> dict[str, Any]:
+            self.ops.append((backend, msg["op"]))
+            return real(msg, timeout)
+
+        worker.request = request  # type: ignore[method-assign]
+        return worker
+
+    def _latency(self, backend: str, block: int) -> float:
+        k = self.started[backend] - 1
+        base = 1.0 if backend == "torch" else 0.5
+        return base * self.scales[k % len(self.scales)] * (1 + 0.002 * (block % 5))
+
+
+def _session(tmp_path: Path, source: ProcessSource, **overrides: Any):
+    settings = {"budget_s": 3.0, "target": 0.01, "min_samples": 30, "block_s": 0.1,
+                "max_foreign_cpu": 0.5, "wait_s": 10.0, "min_pairs": 6, **overrides}
+    config = SessionConfig(workloads=SPECS, backends=BACKENDS, threads=(2,), **settings)
+    runner = GroupRunner(config, tmp_path / "cache", worker_factory=source.factory,
+                         meter=ScriptedMeter(source), sleep=lambda s: None)
+    store = Store.open(tmp_path / "s.sqlite")
+    seen: list[tuple[int, str]] = []
+    out = run_session(store, tmp_path / "s.sqlite", config, argv=["test"], runner=runner,
+                      on_cell=lambda d, t, r: seen.append((len(r.meta["processes"]),
+                                                            r.key.backend)))
+    return out, store, seen
+
+
+def test_each_cell_gets_its_process_pairs_spread_over_the_session(tmp_path: Path) -> None:
+    source = ProcessSource([1.0, 1.0, 1.0])
+    out, store, seen = _session(tmp_path, source, processes=3, max_processes=3)
+    assert len(out.cells) == 4 and all(c.status == DONE for c in out.cells)
+    for cell in out.cells:
+        procs = cell.meta["processes"]
+        assert [p["index"] for p in procs] == [0, 1, 2]
+        labels = cell.meta["block_process"]
+        assert len(labels) == len(cell.meta["blocks"]) == len(cell.meta["disturbed"])
+        assert sorted(set(labels)) == [0, 1, 2]
+        assert sum(cell.meta["blocks"]) == len(cell.samples_ms)
+    # passes run over the whole plan: both specs' first process before any second one
+    starts = {(c.key.spec, p["index"]): p["started"] for c in out.cells
+              for p in c.meta["processes"] if c.key.backend == "torch"}
+    assert starts[SPECS[1], 0] < starts[SPECS[0], 1]
+    # six worker pairs, parity and the profile asked for once per cell only
+    assert source.started == {"torch": 6, "openvino:CPU": 6}
+    assert sum(op == "output" for _, op in source.ops) == 4
+    assert sum(bool(s.get("profile")) for s in source.setups) == 2
+    # the store held the cell after every pass (a crash keeps finished passes)
+    assert [n for n, _ in seen] == [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3]
+    assert len(store.cells(out.info.id)) == 4
+
+
+def test_interval_resamples_processes_and_widens_with_their_spread(tmp_path: Path) -> None:
+    calm, _, _ = _session(tmp_path / "calm", ProcessSource([1.0]), processes=3, max_processes=3)
+    noisy, _, _ = _session(tmp_path / "noisy", ProcessSource([1.0, 1.25, 0.85]), processes=3,
+                           max_processes=3)
+    c, n = cell_summary(calm.cells[0]), cell_summary(noisy.cells[0])
+    assert c["ci_method"] == n["ci_method"] == "nested" and n["processes"] == 3
+    assert n["variance"]["dominant"] == "processes"
+    half = lambda s: (s["ci95"][1] - s["ci95"][0]) / 2 / s["median"]  # noqa: E731
+    assert half(n) > 5 * half(c)
+    # the spread between processes (0.85..1.25) lies inside the noisy cell's interval
+    assert n["ci95"][0] < 0.85 * 1.0 * 1.001 and n["ci95"][1] > 1.25 * 1.0
+    # the speed-up: both sides had the same multiplier per process pair, so it cancels
+    sp = cell_speedup(noisy.cells[0], noisy.cells[1])
+    assert sp["ci_method"] == "nested-pairs" and sp["processes"] == 3
+    assert sp["ci95"][0] <= 2.0 <= sp["ci95"][1]
+    assert (sp["ci95"][1] - sp["ci95"][0]) / 2 / sp["speedup"] < 0.02
+
+
+def test_adaptive_stop_adds_processes_where_the_process_level_dominates(tmp_path: Path) -> None:
+    calm, _, _ = _session(tmp_path / "calm", ProcessSource([1.0]), processes=3,
+                          max_processes=6, budget_s=30.0)
+    noisy, _, _ = _session(tmp_path / "noisy", ProcessSource([1.0, 1.3, 0.8, 1.1]),
+                           processes=3, max_processes=6, budget_s=30.0)
+    assert {len(c.meta["processes"]) for c in calm.cells} == {3}
+    assert {len(c.meta["processes"]) for c in noisy.cells} == {6}
+    for cell in noisy.cells:  # the budget stays a budget: per side, over all its processes
+        assert sum(cell.samples_ms) / 1000 <= 30.0
+
+
+def test_a_failed_process_ends_the_cell_and_keeps_the_earlier_samples() -> None:
+    key = CellKey("plain", "torch", "f32", 2)
+    first = CellResult(key, DONE, None, [1.0] * 8, 5.0,
+                       {"blocks": [4, 4], "disturbed": [False, False]}, 1.0, 2.0)
+    broken = CellResult(key, FAILED, "worker crashed during time: SIGSEGV", [1.1] * 4, None,
+                        {"blocks": [4], "disturbed": [False]}, 3.0, 4.0)
+    merged = passes.merge(passes.merge(None, first, 0), broken, 1)
+    assert merged.status == FAILED and merged.reason.startswith("process 2: worker crashed")
+    assert merged.samples_ms == [1.0] * 8 + [1.1] * 4
+    assert merged.meta["block_process"] == [0, 0, 1]
+    assert passes.finished(merged)
+    # an invalid (disturbed) process does not undo a clean one, and a clean one after an
+    # invalid one makes the cell done
+    bad = CellResult(key, INVALID, "busy", [], None, {"blocks": [], "disturbed": []}, 5, 6)
+    assert passes.merge(passes.merge(None, first, 0), bad, 1).status == DONE
+    assert passes.merge(passes.merge(None, bad, 0), first, 1).status == DONE
+
+
+def test_a_cell_from_before_processes_is_read_with_a_note() -> None:
+    key = CellKey("plain", "torch", "f32", 2)
+    rng = np.random.default_rng(0)
+    old = CellResult(key, DONE, None, list(rng.normal(10, 0.1, 80)), 5.0,
+                     {"blocks": [10] * 8, "disturbed": [False] * 8})
+    s = cell_summary(old)
+    assert s["ci_method"] == "blocks" and s["processes"] == 1
+    assert "one worker process" in s["ci_note"]
+    # and a later pass appended to it (a resumed old session) labels its blocks
+    more = CellResult(key, DONE, None, [10.0] * 20, None, {"blocks": [10, 10],
+                                                           "disturbed": [False, False]})
+    merged = passes.merge(old, more, 1)
+    assert merged.meta["block_process"] == [0] * 8 + [1, 1]
+
+
+def test_the_report_says_which_level_dominates_and_warns_for_one_process(tmp_path) -> None:
+    noisy, store, _ = _session(tmp_path, ProcessSource([1.0, 1.25, 0.85]), processes=3,
+                               max_processes=3)
+    from reports.sections import document
+
+    report = build_report(store.session(noisy.info.id), noisy.cells, None)
+    text = str(document(report))
+    assert "between processes" in text and "3 worker process pairs" in text
+    one = [CellResult(c.key, c.status, c.reason, c.samples_ms, c.warmup_ms,
+                      {k: v for k, v in c.meta.items() if k != "block_process"})
+           for c in noisy.cells]
+    assert "timed in one worker process" in str(document(build_report(
+        store.session(noisy.info.id), one, None)))
+
+
+@pytest.mark.parametrize("bad", [{"processes": 0}, {"processes": 2.5},
+                                 {"processes": 4, "max_processes": 3}])
+def test_process_counts_are_checked(bad: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError):
+        SessionConfig(workloads=SPECS, **bad)

@@ -1,0 +1,154 @@
+"""The latency predictor (issue 26): kernels, fusion read from OpenVINO, the fit, the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import archs
+from harness.cli import main
+from harness.layers.kinds import KINDS
+from harness.measure.results import DONE, CellKey, CellResult, SessionInfo
+from harness.predict.fusion import Kernel, backend_kernels, kernels
+from harness.predict.model import FEATURES, fit
+from harness.predict.units import model_units
+from harness.store import Store
+
+MODELLED = {"conv", "depthwise", "pointwise", "grouped", "linear", "batchnorm", "activation",
+            "pooling"}
+
+
+@pytest.mark.parametrize("fam", [f.name for f in archs.list_archs()])
+def test_units_agree_with_the_profile_layers(fam: str) -> None:
+    small = dict(archs.family(fam).small)
+    spec = f"{fam}:" + ",".join(f"{k}={v}" for k, v in small.items()) if small else fam
+    model, example = archs.build(spec)
+    units = {u["name"]: u for u in model_units(model, example)}
+    flops: dict[str, int] = {}
+    for layer in archs.profile(spec).layers:
+        flops[layer.name.split("#")[0]] = flops.get(layer.name.split("#")[0], 0) + layer.flops
+    modelled = {n: u for n, u in units.items() if u["kind"] in MODELLED}
+    assert modelled, spec
+    for name, u in modelled.items():
+        assert name in flops, f"{spec}: unit {name} is no profiled layer"
+        assert u["flops"] == flops[name], (spec, name)
+    assert sum(u["flops"] for u in units.values()) == archs.profile(spec).flops
+
+
+def test_openvino_fuses_conv_bn_act_and_the_residual_add_eager_fuses_nothing() -> None:
+    model, example = archs.build("residual:depth=1,width=8,res=16")
+    got = backend_kernels(model, example, ["torch", "openvino:CPU"], precision="f32", threads=1)
+    eager, ov = got["torch"], got["openvino:CPU"]
+    assert all(len(k.units) == 1 for k in eager)
+    assert {k.kind for k in eager} >= {"conv", "batchnorm", "activation", "add"}
+    assert len(ov) < len(eager)
+    kinds = {u for k in ov for u in k.units}
+    assert not any(k.kind in ("batchnorm", "add") for k in ov)  # folded into convolutions
+    fused = [k for k in ov if k.kind == "conv" and len(k.units) >= 3]
+    assert fused, [k.units for k in ov]
+    assert any(u.endswith("::add") for u in kinds)
+
+
+def _kernel(kind: str, flops: float, mb: float) -> Kernel:
+    return Kernel(kind, ("x",), int(flops), int(mb * 1e6), 3, 1, 1, 8, 8)
+
+
+def test_fit_recovers_known_kernel_costs() -> None:
+    rng = np.random.default_rng(3)
+    truth = {"overhead": 0.02, "conv": (0.005, 0.01, 0.2), "add": (0.002, 0.0, 0.5)}
+    rows = []
+    for i in range(40):
+        ks = [_kernel("conv", rng.uniform(1e6, 5e7), rng.uniform(0.01, 2))
+              for _ in range(rng.integers(1, 4))]
+        ks += [_kernel("add", 0, rng.uniform(0.01, 1)) for _ in range(rng.integers(0, 3))]
+        ms = truth["overhead"] + sum(
+            truth[k.kind][0] + truth[k.kind][1] * k.flops / 1e6 + truth[k.kind][2] * k.bytes / 1e6
+            for k in ks)
+        rows.append((f"s{i}", ms, ks))
+    f = fit({"synthetic": rows})["synthetic"]
+    coef = f.coefficients()
+    assert coef["overhead_ms"] == pytest.approx(0.02, rel=1e-6)
+    for kind in ("conv", "add"):
+        got = [coef[kind][n] for n in ("ms_per_kernel", "ms_per_MFLOP", "ms_per_MB")]
+        assert got == pytest.approx(truth[kind], rel=1e-6, abs=1e-9)
+    assert len(f.coef) == 1 + len(KINDS) * len(FEATURES)
+    assert f.out_of_range([_kernel("conv", 1e7, 0.5)]) == []
+    notes = f.out_of_range([_kernel("conv", 1e10, 0.5), _kernel("linear", 1e6, 0.1)])
+    assert any("MFLOP" in n and "outside" in n for n in notes)
+    assert any("no linear kernel was measured" in n for n in notes)
+
+
+def test_eager_kernels_drop_views() -> None:
+    units = [{"name": "a", "type": "Conv2d", "kind": "conv", "inputs": [], "flops": 8,
+              "in_bytes": 1, "out_bytes": 1, "weight_bytes": 1, "kernel": 3, "stride": 1,
+              "groups": 1, "cin": 1, "cout": 1},
+             {"name": "f", "type": "Flatten", "kind": "other", "inputs": ["a"], "flops": 0,
+              "in_bytes": 1, "out_bytes": 1, "weight_bytes": 0, "kernel": 0, "stride": 0,
+              "groups": 1, "cin": 1, "cout": 1}]
+    assert [k.units for k in kernels(units, None)] == [("a",)]
+
+
+KERNEL_SPECS = ["kernel:op=conv,cin=8,res=8", "kernel:op=conv,cin=16,res=16",
+                "kernel:op=conv,repeat=3,cin=8,res=8", "kernel:op=bn,cin=8,res=16",
+                "kernel:op=act,cin=8,res=16", "kernel:op=act,cin=16,res=16",
+                "kernel:op=gap,cin=16,res=4", "kernel:op=linear,cin=16,cout=10",
+                "kernel:op=linear,cin=32,cout=10", "kernel:op=bn,cin=16,res=16"]
+
+
+def _synthetic_store(path: Path, specs: list[str], scale: dict[str, float]) -> Path:
+    """Cells whose latency is a known function of the network's FLOPs and size."""
+    with Store.open(path) as s:
+        s.begin_session(SessionInfo(id="20260101T000000-aaaa0000", started=1.7e9))
+        for spec in specs:
+            prof = archs.profile(spec)
+            for backend, k in scale.items():
+                ms = k * (0.01 + prof.flops / 1e8 + prof.activation_bytes / 1e7)
+                samples = list(ms * (1 + 0.001 * np.arange(20)))
+                s.put_cell("20260101T000000-aaaa0000", CellResult(
+                    CellKey(spec, backend, "f32", 1), DONE, samples_ms=samples))
+    return path
+
+
+def test_cli_predicts_scores_and_refuses_bad_input(tmp_path: Path, capsys) -> None:
+    store = _synthetic_store(tmp_path / "k.sqlite", KERNEL_SPECS,
+                             {"torch": 1.0, "openvino:CPU": 0.5})
+    nets = _synthetic_store(tmp_path / "n.sqlite", ["plain:depth=1,width=8,res=16"],
+                            {"torch": 1.0, "openvino:CPU": 0.5})
+    rc = main(["predict", "plain:depth=1,width=8,res=16", "plain:depth=2,width=64,res=64",
+               "--store", str(store), "--score", str(nets), "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    small, big = out["predictions"]
+    for b in ("torch", "openvino:CPU"):
+        p = small["backends"][b]
+        assert p["interval"][0] <= p["ms"] <= p["interval"][1]
+        assert p["dominant"]
+    assert small["speedups"][0]["candidate"] == "openvino:CPU"
+    assert big["backends"]["torch"]["out_of_range"]  # 64 channels at 64x64: never measured
+    summary = out["score"]["summary"]
+    assert set(summary) == {"torch", "openvino:CPU", "speedup openvino:CPU/torch"}
+    assert summary["torch"]["plain"]["n"] == 1
+    assert (tmp_path / "k.sqlite.kernels.json").is_file()  # kernels cached beside the store
+
+    assert main(["predict", "plain:depth=1,width=8,res=16", "--store", str(store)]) == 0
+    text = capsys.readouterr().out
+    assert "speed-up openvino:CPU over torch" in text
+    assert main(["predict", "nosuch:x=1", "--store", str(store)]) == 2
+    assert main(["predict", "plain", "--store", str(tmp_path / "missing.sqlite")]) == 2
+    assert main(["predict", "plain", "--store", str(nets)]) == 2  # no kernel cells
+    assert main(["predict", "--store", str(store)]) == 2
+    assert "error" in capsys.readouterr().err
+
+
+def test_kernel_family_is_strict() -> None:
+    with pytest.raises(archs.SpecError):
+        archs.resolve("kernel:op=conv,stride=2,repeat=2")
+    with pytest.raises(archs.SpecError):
+        archs.resolve("kernel:op=dwconv,cin=8,cout=16")
+    with pytest.raises(archs.SpecError):
+        archs.parse("kernel:op=winograd")
+    model, x = archs.build("kernel:op=linear,cin=12,cout=5")
+    assert tuple(x.shape) == (1, 12) and tuple(model(x).shape) == (1, 5)
