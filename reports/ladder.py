@@ -16,6 +16,7 @@ has no share and its reason is kept.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -23,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.backends.ladder import LADDER, Rung
+from harness.backends.ladder import LADDER, OTHERS, Rung
+from harness.backends.precision import QUANTIZED
 from harness.measure.estimate import cell_summary
 from harness.measure.results import DONE
 
@@ -45,6 +47,9 @@ class RungResult:
     step: float | None
     share: float | None
     note: str | None = None
+    over_eager: float | None = None
+    over_best_torch: float | None = None  # the fastest PyTorch rung of the chain
+    precision: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class LadderRow:
     total_speedup: float | None  # eager latency / OpenVINO latency
     best_torch: str | None  # the fastest PyTorch rung
     openvino_over_best_torch: float | None
+    others: tuple[RungResult, ...] = ()  # OTHERS: int8 and other runtimes, not in the chain
 
     def share_of(self, adds: str) -> float | None:
         return next((r.share for r in self.rungs if r.adds == adds), None)
@@ -76,8 +82,9 @@ def _cells_of(report_or_cells: Any) -> list[tuple[Any, str, str | None, Mapping[
 
 
 def ladder_rows(report_or_cells: Any, rungs: Sequence[Rung] = LADDER, *,
-                scale: str = "log") -> list[LadderRow]:
-    """One row per (spec, precision, threads) that ran at least the first and last rung."""
+                scale: str = "log", others: Sequence[Rung] = OTHERS) -> list[LadderRow]:
+    """One row per (spec, precision, threads) that ran any rung of the chain; quantized
+    precisions are no rows of their own: their cells are the int8 rungs of the f32 row."""
     if scale not in ("log", "ms"):
         raise ValueError(f"scale={scale!r}: expected 'log' or 'ms'")
     by_group: dict[tuple[str, str, int], dict[str, tuple]] = {}
@@ -85,10 +92,33 @@ def ladder_rows(report_or_cells: Any, rungs: Sequence[Rung] = LADDER, *,
         by_group.setdefault(key.group(), {})[key.backend] = (status, reason, summary, meta)
     rows = []
     for (spec, precision, threads), cells in by_group.items():
-        if not any(r.backend in cells for r in rungs):
+        if precision in QUANTIZED or not any(r.backend in cells for r in rungs):
             continue
-        rows.append(_row(spec, precision, threads, cells, rungs, scale))
+        row = _row(spec, precision, threads, cells, rungs, scale)
+        extra = []
+        for rung in others:
+            if rung.precision and precision != "f32":  # int8 rungs stand against f32 only
+                continue
+            group = by_group.get((spec, rung.precision or precision, threads), {})
+            if rung.backend in group:
+                extra.append(_other(rung, group[rung.backend], row))
+        rows.append(dataclasses.replace(row, others=tuple(extra)))
     return rows
+
+
+def _other(rung: Rung, cell: tuple, row: LadderRow) -> RungResult:
+    """An alternative's latency and its speed-ups over eager and over the best PyTorch rung."""
+    status, reason, summary, meta = cell
+    median = summary.get("median") if status == DONE else None
+    ci = tuple(summary.get("ci95") or (None, None)) if status == DONE else (None, None)
+    note = None if median else (f"{status}: {reason}" if reason else status)
+    eager = row.rungs[0].median_ms
+    best = next((r.median_ms for r in row.rungs if r.backend == row.best_torch), None)
+    return RungResult(rung.backend, rung.label, rung.adds, median, ci, meta.get("compile_s"),
+                      None, None, note,
+                      over_eager=eager / median if eager and median else None,
+                      over_best_torch=best / median if best and median else None,
+                      precision=rung.precision or row.precision)
 
 
 def _row(spec: str, precision: str, threads: int, cells: Mapping[str, tuple],

@@ -157,6 +157,7 @@ def test_machine_info_merges_every_backend():
 
 
 def test_ladder_rungs_are_canonical_backends_ending_in_openvino():
+    """The chain ends in OpenVINO; the other side's rungs follow it (``ladder.OTHERS``)."""
     assert ladder_backends()[0] == DEFAULT_BASELINE
     assert [parse_backend(b).text for b in ladder_backends()] == list(ladder_backends())
     assert len(set(r.adds for r in LADDER)) == len(LADDER)
@@ -178,6 +179,10 @@ def test_each_rung_builds_and_matches_eager_on_a_tiny_spec(rung):
         assert props["layout"] == "channels_last"
     if parse_backend(rung).name == "torch-compile":
         assert prepared.info["compile_s"] > 0  # recorded apart from latency
+    if "backend=openvino" in rung:  # OpenVINO compiled it, and says what it resolved
+        assert props["openvino_partitions"] >= 1
+        assert all(p["INFERENCE_PRECISION_HINT"] == "f32" for p in props["openvino_properties"])
+    elif parse_backend(rung).name == "torch-compile":
         assert props["inductor"]["freezing"] is ("freezing=false" not in rung)
         # freezing happened, not only was asked for: conv-BN folded, oneDNN weights prepacked
         passes = props["inductor_passes"]

@@ -74,7 +74,7 @@ def test_parse_backend_is_canonical(text, canonical, device):
 
 
 @pytest.mark.parametrize("text, needle", [
-    ("tensorrt", "registered: openvino, torch, torch-compile"),
+    ("tensorrt", "registered: onnxruntime, openvino, torch, torch-compile"),
     ("", "expected one of"),
     ("torch:", "empty device"),
     ("torch:tpu", "cpu, cuda or cuda:N"),
@@ -223,6 +223,8 @@ def test_openvino_prepare_is_static_explicit_and_matches_torch(tmp_path):
     assert props["EXECUTION_DEVICES"] == ["CPU"]
     assert "ENABLE_CPU_PINNING" in props and props["runtime_precisions"]
     assert prepared.info["precision_effective"] == "f32"
+    # forced and read back: nothing ran bf16 even on a CPU that has it (OpenVINO's default)
+    assert set(props["runtime_precisions"]) <= {"f32", "i32", "i64", "dynamic", "undefined"}
     assert prepared.cm.input(0).get_partial_shape().is_static
     assert prepared.first_ms > 0 and prepared.info["compile_s"] > 0
     samples = prepared.time_block(5)

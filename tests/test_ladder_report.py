@@ -159,6 +159,41 @@ def test_paper_claims_of_a_ladder_session_are_about_openvino_not_the_first_rung(
     assert math.isclose(float(average.split()[1].rstrip("×")), geo, rel_tol=0.02)
 
 
+def test_other_rungs_report_over_eager_and_over_the_best_pytorch_rung():
+    """int8 cells (another precision group) and other runtimes join the f32 row; the int8
+    group makes no row of its own."""
+    from harness.backends.ladder import OTHERS
+
+    base = cells("mobilenetv2", latencies(15.3, 11.8, 8.7, 6.0, 3.17))
+    extra = []
+    for rung, ms in zip(OTHERS, (3.0, 1.5, 3.3, 5.0), strict=True):
+        key = CellKey("mobilenetv2", rung.backend, rung.precision or "f32", 2)
+        extra.append(CellResult(key, DONE, samples_ms=list(ms * np.ones(60)), meta={"blocks": [15] * 4}))
+    (row,) = ladder_rows(base + extra)
+    got = {(g.backend, g.precision): g for g in row.others}
+    ov_int8 = got[("openvino:CPU", "int8")]
+    assert ov_int8.median_ms == pytest.approx(1.5)
+    assert ov_int8.over_eager == pytest.approx(15.3 / 1.5, rel=0.03)
+    assert ov_int8.over_best_torch == pytest.approx(6.0 / 1.5, rel=0.03)
+    assert got[("onnxruntime", "f32")].over_best_torch == pytest.approx(6.0 / 5.0, rel=0.03)
+    assert math.isclose(sum(r.share for r in row.rungs), 1.0)  # the chain is unchanged
+
+
+def test_int8_rungs_join_the_f32_row_only():
+    from harness.backends.ladder import OTHERS
+
+    f32 = cells("mobilenetv2", latencies(15.3, 11.8, 8.7, 6.0, 3.17))
+    bf16 = [CellResult(CellKey(c.key.spec, c.key.backend, "bf16", 2), DONE, samples_ms=c.samples_ms,
+                       meta=c.meta) for c in f32]
+    int8 = [CellResult(CellKey("mobilenetv2", r.backend, "int8", 2), DONE,
+                       samples_ms=list(np.ones(60)), meta={"blocks": [15] * 4})
+            for r in OTHERS if r.precision == "int8"]
+    rows = {r.precision: r for r in ladder_rows(f32 + bf16 + int8)}
+    assert set(rows) == {"f32", "bf16"}
+    assert {g.precision for g in rows["f32"].others} == {"int8"}
+    assert rows["bf16"].others == ()
+
+
 def test_ladder_shares_are_printed_in_the_terminal():
     """Issue 28: `run --ladder` showed the rung shares only in report.md."""
     from rich.console import Console

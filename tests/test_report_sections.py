@@ -238,6 +238,36 @@ def test_the_cache_section_says_whether_each_cache_figure_tracks_latency():
     assert "too few cells" in render_markdown(build_report(SESSION, model, MACHINE))
 
 
+def test_precision_section_gives_ratios_with_cis_parity_flags_and_slow_bf16():
+    """int8/f32 and bf16/f32 on each backend; a flagged int8 cell gets no ratio, a bf16
+    slower than its own f32 is said in words, and OpenVINO's public anchors are printed."""
+    from reports.sections.precision import precision_rows
+
+    q = {"parity": {"top1_agreement": 0.97, "rel_l2": 0.04, "inputs": 32, "ok": True}}
+    cells = [
+        cell("mobilenetv2", "openvino:CPU", samples=noisy(4.0)),
+        cell("mobilenetv2", "openvino:CPU", samples=noisy(2.0, seed=1), precision="int8", meta=q),
+        cell("mobilenetv2", "torch", samples=noisy(6.0, seed=2)),
+        cell("mobilenetv2", "torch", samples=noisy(9.0, seed=3), precision="bf16",
+             meta={"properties": {"precision_method": "torch.autocast(cpu, bfloat16)"}}),
+        cell("resnet", "openvino:CPU", samples=noisy(30.0, seed=4)),
+        cell("resnet", "openvino:CPU", "flagged", samples=noisy(10.0, seed=5), precision="int8",
+             reason="quantized outputs differ from the f32 model: rel_l2 0.9 > 0.25",
+             meta={"parity": {"top1_agreement": 0.1, "rel_l2": 0.9, "inputs": 32, "ok": False}}),
+    ]
+    r = build_report(SESSION, cells, MACHINE)
+    rows = {(x["spec"], x["backend"], x["precision"]): x for x in precision_rows(r)}
+    int8 = rows[("mobilenetv2", "openvino:CPU", "int8")]
+    assert int8["ratio"] == pytest.approx(2.0, rel=0.03) and int8["lo"] < 2.0 < int8["hi"]
+    assert rows[("mobilenetv2", "torch", "bf16")]["ratio"] < 1
+    assert rows[("resnet", "openvino:CPU", "int8")]["ratio"] is None  # flagged: no speed-up
+    md = render_markdown(r)
+    assert "What precision buys" in md and "top-1 97%" in md
+    assert "flagged: quantized outputs differ" in md
+    assert "bf16 is slower than f32 on the same backend for: torch on mobilenetv2" in md
+    assert "MobileNetV2 1.7-4.0x" in md and "ResNet-50 1.9-3.9x" in md
+
+
 def _three_families():
     """The issue's session: plain, dwseparable and mobilenetv2, no dwbottleneck, no darts."""
     out = []

@@ -1,4 +1,4 @@
-"""Backends registered by name: ``torch``, ``torch-compile``, ``openvino``.
+"""Backends registered by name: ``torch``, ``torch-compile``, ``openvino``, ``onnxruntime``.
 
 A backend string is ``name[:device][[key=value,...]]`` (``torch:cuda``,
 ``openvino:HETERO:GPU,CPU``, ``openvino:CPU[hint=THROUGHPUT,streams=4]``,
@@ -33,7 +33,8 @@ DEFAULT_BASELINE = "torch"
 # What a session measures when it names no backends: the baseline against OpenVINO on the CPU.
 DEFAULT_BACKENDS = (DEFAULT_BASELINE, "openvino:CPU")
 # Built-in backends by name -> the module (in this package) that registers them.
-_BUILTIN = {"torch": "torch_backend", "torch-compile": "torch_backend", "openvino": "openvino_backend"}
+_BUILTIN = {"torch": "torch_backend", "torch-compile": "torch_compile", "openvino": "openvino_backend",
+            "onnxruntime": "onnxruntime_backend"}
 _REGISTRY: dict[str, type[Backend]] = {}
 
 
@@ -170,9 +171,34 @@ def machine_info() -> dict[str, Any]:
     return out
 
 
+# Backend variants that run a different runtime than their name's default, listed by
+# ``capabilities`` beside the registered names.
+VARIANTS = ("torch-compile[backend=openvino]",)
+
+
+def capabilities() -> dict[str, dict[str, Any]]:
+    """What this install can run: per backend ``{"ok", "why", "precisions": {p: {"ok", "why"}}}``
+    (``accelbench machine``). Asks every backend's ``availability`` and ``supports``, so a
+    missing package (the ``runtimes`` extra) or a CPU without bf16 says so here first."""
+    out: dict[str, dict[str, Any]] = {}
+    for text in [*registered_backends(), *VARIANTS]:
+        try:
+            backend = get_backend(text)
+            ok, why = backend.availability()
+        except Exception as exc:  # noqa: BLE001 - a broken runtime is a line, not a crash
+            out[text] = {"ok": False, "why": f"{type(exc).__name__}: {exc}", "precisions": {}}
+            continue
+        precisions = {}
+        for p in PRECISIONS:
+            p_ok, p_why = backend.supports(p) if ok else (False, why)
+            precisions[p] = {"ok": p_ok, "why": p_why}
+        out[backend.spec.text] = {"ok": ok, "why": why, "precisions": precisions}
+    return out
+
+
 __all__ = [
     "DEFAULT_BACKENDS", "DEFAULT_BASELINE", "PRECISIONS", "Backend", "BackendError", "BackendSpec", "PrepareContext",
     "PrepareError", "Prepared", "backend_class", "backend_options", "check_precision",
-    "check_threads", "get_backend", "machine_info", "parse_backend", "register",
+    "capabilities", "check_threads", "get_backend", "machine_info", "parse_backend", "register",
     "registered_backends", "split_backend_list",
 ]

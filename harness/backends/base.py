@@ -19,11 +19,10 @@ import numpy as np
 
 from harness.backends.errors import BackendError, PrepareError  # noqa: F401  (re-exported)
 from harness.backends.options import config_kwargs, format_options
+from harness.backends.precision import PRECISIONS, cpu_bf16  # noqa: F401 - re-exported
 
 # Failure kinds are defined with the worker protocol; re-exported here for the backends.
 from harness.run.protocol import AVAILABILITY, CONVERSION, RUNTIME  # noqa: F401
-
-PRECISIONS = ("f32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -128,6 +127,12 @@ class Prepared(ABC):
     def output(self) -> np.ndarray:
         """The (first) output for the example input as a float32 copy, for parity checks."""
 
+    def outputs_for(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """The (first) output, float32, for each of ``inputs`` (arrays of the example input's
+        shape): a quantized model is judged over many inputs, not one (``harness.measure.parity``).
+        The timed input is left as it was."""
+        raise NotImplementedError(f"{type(self).__name__} runs only its example input")
+
     def layer_times(self, n: int) -> list[dict[str, Any]]:
         """Per-layer times over ``n`` inferences, for ``accelbench explain``: rows of
         ``{"name", "ms", "type", "original_names", "inputs"}`` where ``original_names`` are the
@@ -181,6 +186,23 @@ class Backend(ABC):
     @abstractmethod
     def availability(self) -> tuple[bool, str]:
         """``(True, "")`` or ``(False, why)``; a cell that cannot run here is skipped with why."""
+
+    # The precisions this backend has a path for; others are skipped with the reason.
+    precisions: ClassVar[tuple[str, ...]] = ("f32", "bf16")
+
+    def on_cpu(self) -> bool:
+        """Whether the work runs on the host CPU (whose flags decide bf16)."""
+        return True
+
+    def supports(self, precision: str) -> tuple[bool, str]:
+        """``(True, "")`` or ``(False, why)`` for ``precision`` on this backend and machine:
+        asked before a model is built, so a cell without a path here costs nothing."""
+        if precision not in self.precisions:
+            return False, (f"{self.spec.text} has no {precision} path (it runs "
+                           f"{', '.join(self.precisions)})")
+        if precision == "bf16" and self.on_cpu():
+            return cpu_bf16()
+        return True, ""
 
     @abstractmethod
     def prepare(self, model: Any, example_input: Any, ctx: PrepareContext) -> Prepared:

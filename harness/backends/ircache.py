@@ -1,4 +1,4 @@
-"""On-disk cache of converted OpenVINO IR, so a second run converts nothing.
+"""On-disk cache of converted models (OpenVINO IR, int8 IR, ONNX files): a second run converts nothing.
 
 Why: ``ov.convert_model`` traces the PyTorch model and costs seconds to minutes per model,
 while reading IR back costs milliseconds. The caller's key says what the model is: it comes
@@ -28,13 +28,51 @@ from typing import Any
 FORMAT = 1  # bump when what is stored under a key changes
 
 
+def keyed_stem(cache_dir: str | os.PathLike, key: str) -> Path:
+    """Where the artefact named by ``key`` lives: every cached artefact (IR, int8 IR, ONNX file)
+    is found by a hash of what it is, never by a file name."""
+    digest = hashlib.sha256(f"{key}\nformat={FORMAT}".encode()).hexdigest()[:32]
+    return Path(cache_dir) / digest
+
+
 def entry_stem(cache_dir: str | os.PathLike, ir_key: str) -> Path:
     """Where ``ir_key``'s IR lives (``<stem>.xml``, ``.bin``, and ``.json`` naming the key)."""
     import openvino as ov
 
-    full = f"{ir_key}\nopenvino={ov.get_version()}\nformat={FORMAT}"
-    digest = hashlib.sha256(full.encode()).hexdigest()[:32]
-    return Path(cache_dir) / digest
+    return keyed_stem(cache_dir, f"{ir_key}\nopenvino={ov.get_version()}")
+
+
+def load_or_write_file(cache_dir: str | os.PathLike | None, key: str, suffix: str,
+                       write: Callable[[Path], None]) -> tuple[Path, dict[str, Any]]:
+    """A single-file artefact (an ONNX model) from the cache, or written by ``write(path)``.
+
+    ``key`` must name everything the file depends on (the model's key and the exporter's
+    versions); without a directory or key the file goes to a temporary directory and is
+    rewritten every time. Atomic as the IR is: written under a temporary name, then renamed.
+    """
+    import tempfile
+
+    info: dict[str, Any] = {"cache_hit": False, "convert_s": 0.0}
+    if cache_dir and key:
+        path = keyed_stem(cache_dir, key).with_suffix(suffix)
+        if path.exists() and path.stat().st_size > 0:
+            info.update(cache_hit=True, path=str(path))
+            return path, info
+    else:
+        path = Path(tempfile.mkdtemp(prefix="accelbench-")) / f"model{suffix}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}{suffix}"
+    t0 = time.perf_counter()
+    try:
+        write(tmp)
+        if cache_dir and key:
+            path.with_suffix(".json").write_text(json.dumps({"key": key, "format": FORMAT}) + "\n")
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    info.update(convert_s=time.perf_counter() - t0, path=str(path))
+    return path, info
 
 
 def load_or_convert(

@@ -8,7 +8,8 @@ thread count are set, and the compiled model's resolved properties are stored wi
 including what OpenVINO chose when it could not honour a request (bf16 without hardware bf16).
 
 Options: ``openvino:CPU[hint=THROUGHPUT,streams=4]`` sets the performance hint and the stream
-count (``streams=auto`` leaves the count to the hint). The timing loop is one synchronous
+count (``streams=auto`` leaves the count to the hint); ``[calibration=N]`` the size of the int8
+calibration set (``harness.backends.openvino_int8``: NNCF, cached beside the f32 IR). The timing loop is one synchronous
 request either way, so these options show what a latency measurement costs under each setting.
 ``openvino:CPU[sparse_rate=0.5]`` sets ``CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE``: OpenVINO may
 then pack the weights of MatMul/FullyConnected layers with at least that share of zeros
@@ -52,6 +53,7 @@ from harness.backends.openvino_props import (
     runtime_precisions,
 )
 from harness.backends.options import option
+from harness.backends.precision import CALIBRATION_SAMPLES
 
 SPARSE_RATE = "CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE"
 _PHYSICAL = re.compile(r"^[A-Z][A-Z0-9_]*(\.\d+)?$")
@@ -83,6 +85,9 @@ class OpenVINOConfig:
     performance_hint: str = option("hint", str, "LATENCY", "PERFORMANCE_HINT", choices=HINTS)
     num_streams: int | str = option("streams", int, 1, "NUM_STREAMS (auto: the hint decides)",
                                     lo=1, hi=1024, words=("auto",))
+    calibration: int = option("calibration", int, CALIBRATION_SAMPLES, "int8 only: samples in "
+                              "the seeded synthetic calibration set (NNCF subset_size)",
+                              lo=1, hi=100_000)
     sparse_rate: float = option("sparse_rate", float, 1.0, "CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE "
                                 "(pack weights with at least this share of zeros; 1: off)",
                                 lo=0.0, hi=1.0)
@@ -120,6 +125,10 @@ class OpenVINOBackend(Backend):
             out["versions"] = {"openvino": metadata.version("openvino")}
         except metadata.PackageNotFoundError:
             out["versions"] = {"openvino": None}
+        try:  # int8 on OpenVINO is NNCF's
+            out["versions"]["nncf"] = metadata.version("nncf")
+        except metadata.PackageNotFoundError:
+            out["versions"]["nncf"] = None
         out["openvino_devices"], error = openvino_devices()
         if error:
             out["openvino_error"] = error
@@ -130,6 +139,19 @@ class OpenVINOBackend(Backend):
         import openvino as ov
 
         return ov.Core()
+
+    precisions = ("f32", "bf16", "int8")
+
+    def on_cpu(self) -> bool:
+        return "CPU" in split_device(self.config.device)[1]
+
+    def supports(self, precision: str) -> tuple[bool, str]:
+        ok, why = super().supports(precision)
+        if ok and precision == "int8":
+            from harness.backends.openvino_int8 import availability
+
+            return availability()
+        return ok, why
 
     def availability(self) -> tuple[bool, str]:
         available = list(self.core.available_devices)
@@ -168,6 +190,8 @@ class OpenVINOBackend(Backend):
         except Exception as exc:
             raise PrepareError(f"OpenVINO conversion failed: {readable(exc)}") from exc
         info.update(trace_s=trace_s, artefact_key=key or None)
+        if precision == "int8":
+            om, info["quantization"] = self._quantize(om, data.shape, key, ctx)
         config = self._compile_config(precision, threads)
         t0 = time.perf_counter()
         try:
@@ -189,10 +213,15 @@ class OpenVINOBackend(Backend):
                 first_ms = time_calls(infer, 1)[0]
         except Exception as exc:
             raise PrepareError(f"the first inference failed: {readable(exc)}", RUNTIME) from exc
+        effective = effective_precision(props)
+        if precision == "int8":  # the hint is the float part's precision; int8 is what ran
+            from harness.backends.openvino_int8 import is_quantized
+
+            effective = "int8" if is_quantized(props["runtime_precisions"]) else effective
         info.update(
             compile_s=compile_s,
             precision_requested=precision,
-            precision_effective=effective_precision(props),
+            precision_effective=effective,
             compile_config=plain(config),
             properties=props,
         )
@@ -200,12 +229,31 @@ class OpenVINOBackend(Backend):
         prepared.source = (self.core, om, self.config.device, config)  # for layer_times
         return prepared
 
+    def _quantize(self, om: Any, shape: tuple[int, ...], ir_key: str,
+                  ctx: PrepareContext) -> tuple[Any, dict]:
+        """The NNCF-quantized model, from the cache beside the f32 IR or made now; its key is
+        the f32 IR's (what the model is) and the quantizer's settings."""
+        from harness.backends import openvino_int8
+
+        record = openvino_int8.settings(self.config.calibration)
+        key = openvino_int8.cache_key(ir_key, record)
+        try:
+            qm, qinfo = ircache.load_or_convert(
+                ctx.cache_dir, key, lambda: openvino_int8.quantize(om, shape, self.config.calibration),
+                label=f"{ctx.cache_key} int8")
+        except Exception as exc:
+            raise PrepareError(f"NNCF int8 quantization failed: {readable(exc)}") from exc
+        return qm, {**record, "cache_hit": qinfo["ir_cache_hit"], "quantize_s": qinfo["convert_s"],
+                    "ir_path": qinfo["ir_path"]}
+
     def _compile_config(self, precision: str, threads: int) -> dict[str, Any]:
         """What to pass to ``compile_model``: each physical device gets the settings it
         supports; a virtual device (AUTO, HETERO...) gets them per target device, because
         that is where streams, threads and precision take effect."""
         wanted: dict[str, Any] = {
-            "INFERENCE_PRECISION_HINT": precision,
+            # int8 layers run int8 whatever the hint; the rest is forced to f32, not left to
+            # run bf16 silently on CPUs that have it
+            "INFERENCE_PRECISION_HINT": "f32" if precision == "int8" else precision,
             "PERFORMANCE_HINT": self.config.performance_hint,
             "NUM_STREAMS": self.config.num_streams,
             "INFERENCE_NUM_THREADS": threads,
@@ -283,6 +331,17 @@ class OpenVINOPrepared(Prepared):
     def output(self) -> np.ndarray:
         self._infer()
         return np.array(self.req.get_output_tensor(0).data, dtype=np.float32, copy=True)
+
+    def outputs_for(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        saved = self.data.copy()
+        outs = []
+        try:
+            for x in inputs:  # the input tensor shares ``data``'s memory
+                self.data[...] = x
+                outs.append(self.output())
+        finally:
+            self.data[...] = saved
+        return outs
 
     def kernel_rows(self) -> list[dict[str, Any]] | None:
         """The compiled model's runtime graph: one row per primitive, with what it absorbed."""

@@ -1,9 +1,12 @@
-"""Native PyTorch: the baseline every speed-up is measured against (``torch``, ``torch-compile``).
+"""Native PyTorch: the baseline every speed-up is measured against (``torch``; ``torch-compile``
+builds on it in ``harness.backends.torch_compile``).
 
 Why these settings: eager PyTorch under ``inference_mode`` with intra-op threads set to the cell's
 thread count and one inter-op thread is what a careful user deploys; that is the honest
-baseline (not autograd-tracking eager, not a default of all cores). bf16 goes through
-``torch.autocast``, PyTorch's own mixed-precision path, and the method is recorded.
+baseline (not autograd-tracking eager, not a default of all cores). bf16 runs one of two ways,
+recorded as ``properties.precision_method``: ``torch.autocast`` (the default, PyTorch's own
+mixed-precision path: f32 weights, each op casts its operands, so every convolution converts
+its weights on every call) or ``[bf16=cast]`` (weights and input converted to bf16 once).
 
 Options (the rungs of the baseline ladder, ``harness.backends.ladder``):
 ``layout=contiguous|channels_last`` moves weights and input to NHWC, which oneDNN's convolutions
@@ -22,6 +25,7 @@ inductor's freezing does inside ``torch.compile``, which the ladder measures.
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import re
 import time
@@ -36,7 +40,6 @@ if TYPE_CHECKING:
 
 from harness.backends import register
 from harness.backends.base import (
-    CONVERSION,
     RUNTIME,
     Backend,
     BackendError,
@@ -52,12 +55,10 @@ _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
 
 
 LAYOUTS = ("contiguous", "channels_last")
-# Inductor settings that change what a compiled model runs; recorded with every compiled cell.
-INDUCTOR_SETTINGS = (
-    "freezing", "freezing_discard_parameters", "layout_optimization", "cpp_wrapper",
-    "max_autotune", "epilogue_fusion", "fx_graph_cache", "cpp.weight_prepack", "cpp.simdlen",
-    "cpp.threads",
-)
+# How PyTorch runs bf16: autocast keeps f32 weights and casts per op (each convolution converts
+# its weights on every call); cast converts weights and input to bf16 once, so the kernels read
+# bf16 memory directly.
+BF16_METHODS = ("autocast", "cast")
 
 
 @dataclass(frozen=True)
@@ -65,22 +66,20 @@ class TorchConfig:
     device: str = "cpu"
     layout: str = option("layout", str, "contiguous", "memory format of weights and input; "
                          "channels_last is NHWC, which oneDNN convolutions prefer", choices=LAYOUTS)
+    bf16: str = option("bf16", str, "autocast", "how bf16 runs: torch.autocast (f32 weights, "
+                       "cast per op) or cast (weights and input converted to bf16 once)",
+                       choices=BF16_METHODS)
     interop_threads: int = 1
 
     def __post_init__(self) -> None:
+        if self.bf16 not in BF16_METHODS:
+            raise BackendError(f"bf16 {self.bf16!r}: expected one of {', '.join(BF16_METHODS)}")
         if not _DEVICE.match(self.device):
             raise BackendError(f"torch device {self.device!r}: expected cpu, cuda or cuda:N")
         if self.interop_threads < 1:
             raise BackendError("interop_threads must be >= 1")
         if self.layout not in LAYOUTS:
             raise BackendError(f"layout {self.layout!r}: expected one of {', '.join(LAYOUTS)}")
-
-
-@dataclass(frozen=True)
-class TorchCompileConfig(TorchConfig):
-    freezing: bool = option("freezing", bool, True, "inductor freezing: weights become constants "
-                            "(conv-BN folding, weight prepacking); PyTorch's advice for CPU inference")
-    compile_backend: str = "inductor"
 
 
 def first_tensor(out: Any) -> torch.Tensor:
@@ -119,12 +118,24 @@ class TorchBackend(Backend):
             version = metadata.version("torch")
         except metadata.PackageNotFoundError:
             version = torch.__version__
+        try:  # PT2E int8 (torch-compile at int8) lives in torchao
+            torchao: str | None = metadata.version("torchao")
+        except metadata.PackageNotFoundError:
+            torchao = None
         return {
-            "versions": {"torch": version},
+            "versions": {"torch": version, "torchao": torchao},
             "torch": {"cuda_available": torch.cuda.is_available(),
                       "num_threads": torch.get_num_threads(),
                       "mkldnn": torch.backends.mkldnn.is_available()},
         }
+
+    def on_cpu(self) -> bool:
+        return self.config.device == "cpu"
+
+    def bf16_method(self, precision: str) -> str | None:
+        """How this cell runs bf16 in PyTorch (``autocast``/``cast``), None when it does not
+        (f32, or a compile backend that converts precision itself)."""
+        return self.config.bf16 if precision == "bf16" else None
 
     def availability(self) -> tuple[bool, str]:
         import torch
@@ -147,63 +158,46 @@ class TorchBackend(Backend):
         with contextlib.suppress(RuntimeError):  # only settable before the first parallel op
             torch.set_num_interop_threads(self.config.interop_threads)
         device = torch.device(self.config.device)
+        method = self.bf16_method(precision)
         t0 = time.perf_counter()
         try:
-            model = model.eval().to(device)
+            model = model.eval()
+            if method == "cast":  # a copy: the worker's own model stays f32 (parity, reference)
+                model = copy.deepcopy(model).to(torch.bfloat16)
+            model = model.to(device)
             x = example_input.to(device).contiguous()
+            if method == "cast":
+                x = x.to(torch.bfloat16)
             if self.config.layout == "channels_last" and x.dim() == 4:
                 model = model.to(memory_format=torch.channels_last)
                 x = x.contiguous(memory_format=torch.channels_last)
         except Exception as exc:
             raise PrepareError(f"moving the model to {device} failed: {readable(exc)}") from exc
         convert_s = time.perf_counter() - t0
-        context = functools.partial(_run_context, precision, device.type)
+        context = functools.partial(_run_context, method == "autocast", device.type)
         sync = torch.cuda.synchronize if device.type == "cuda" else None
-        compile_s = 0.0
-        passes: dict[str, int] | None = None
-        cache: dict[str, int] = {}
-        if isinstance(self.config, TorchCompileConfig):
-            import torch._inductor.config as inductor_config
-            from torch._dynamo.utils import counters
-
-            # Freezing is set in inductor's config around the compiling call, not passed as
-            # ``torch.compile(options={"freezing": ...})``: in torch 2.13 that option is read too
-            # late and nothing is frozen (no conv-BN folding, no weight prepacking; measured:
-            # plain:depth=4,res=64 0.79 ms with the option, 0.56 ms with the config set). What
-            # the freezing passes did is counted and recorded (``inductor_passes``).
-            # A fresh compile: dynamo keeps compiled frames per forward's code object, so a
-            # second model of the same class in this process would reuse the first one's graph
-            # (compiled under the other freezing setting) and skip the passes altogether.
-            torch._dynamo.reset()
-            counters["inductor"].clear()
-            model = torch.compile(model, backend=self.config.compile_backend, dynamic=False)
-            try:
-                with inductor_config.patch(freezing=self.config.freezing):
-                    compile_s = _timed_call(model, x, context, sync) / 1e3  # the first call compiles
-            except Exception as exc:
-                raise PrepareError(f"torch.compile failed: {readable(exc)}", CONVERSION) from exc
-            passes = {k: int(v) for k, v in counters["inductor"].items()
-                      if v and k.startswith(FREEZING_PASS_PREFIXES)}
-            # compile_s is short when inductor's on-disk FX graph cache already had the graph
-            cache = {k: int(v) for k, v in counters["inductor"].items()
-                     if v and k.startswith("fxgraph_cache")}
+        model, compile_s, extra = self.compile(model, x, context, sync, ctx)
         try:
             first_ms = _timed_call(model, x, context, sync)
         except Exception as exc:
             raise PrepareError(f"the first inference failed: {readable(exc)}", RUNTIME) from exc
-        properties = self._properties(precision, device)
-        if passes is not None:
-            properties["inductor_passes"] = passes
-            properties["inductor_cache"] = cache
+        effective = extra.pop("precision_effective", precision)  # what a compiler resolved
+        properties = {**self._properties(precision, device), **extra}
         info = {
             "convert_s": convert_s,
             "compile_s": compile_s,
             "ir_cache_hit": None,
             "precision_requested": precision,
-            "precision_effective": precision,
+            "precision_effective": effective,
             "properties": properties,
         }
         return TorchPrepared(model, x, context, sync, info, first_ms)
+
+    def compile(self, model: Any, x: Any, context: Callable, sync: Callable | None,
+                ctx: PrepareContext) -> tuple[Any, float, dict[str, Any]]:
+        """``(callable, compile_s, properties to record)``: eager runs the module as it is;
+        ``torch-compile`` (``harness.backends.torch_compile``) compiles it here."""
+        return model, 0.0, {}
 
     def reference(self, model: Any, example_input: Any) -> np.ndarray:
         """float64 on the CPU: deep stacks amplify f32 rounding, so PyTorch's own f32 output can
@@ -230,74 +224,28 @@ class TorchBackend(Backend):
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "inference_mode": True,
             "layout": self.config.layout,
-            "precision_method": (
-                f"torch.autocast({device.type}, bfloat16)" if precision == "bf16" else "float32"
-            ),
+            "precision_method": {
+                "autocast": f"torch.autocast({device.type}, bfloat16): f32 weights, cast per op",
+                "cast": "weights and input cast to bfloat16 once (model.to(torch.bfloat16))",
+            }.get(self.bf16_method(precision) or "", "float32" if precision == "f32" else precision),
         }
         if precision == "bf16" and device.type == "cpu":
             # Whether oneDNN has native bf16 here; without it autocast still runs, emulated.
             probe = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
             with contextlib.suppress(Exception):
                 props["bf16_native"] = bool(probe()) if probe is not None else None
-        if isinstance(self.config, TorchCompileConfig):
-            props["compile_backend"] = self.config.compile_backend
-            props["inductor"] = _inductor_settings(self.config.freezing)
         if device.type == "cuda":
             props["cuda_device_name"] = torch.cuda.get_device_name(device)
             props["cuda_version"] = torch.version.cuda
         return props
 
 
-@register
-class TorchCompileBackend(TorchBackend):
-    """``torch.compile`` (inductor). Opt-in: compiling takes tens of seconds per model."""
-
-    name = "torch-compile"
-    Config: ClassVar[type] = TorchCompileConfig
-
-    def availability(self) -> tuple[bool, str]:
-        """Inductor on the CPU writes C++ and builds it: without a compiler every cell would
-        fail at its first call, so the rung is skipped with the reason instead."""
-        import os
-        import shutil
-
-        ok, why = super().availability()
-        if ok and self.config.device == "cpu":
-            names = [os.environ["CXX"]] if os.environ.get("CXX") else ["c++", "g++", "clang++"]
-            if not any(shutil.which(n) for n in names):
-                return False, (f"torch.compile (inductor) needs a C++ compiler on the CPU; "
-                               f"none of {', '.join(names)} is on PATH")
-        return ok, why
-
-
-# inductor's counters of the passes freezing enables (conv/linear-BN folding, oneDNN weight
-# prepacking and the fusions that need packed weights); all absent when nothing was frozen.
-FREEZING_PASS_PREFIXES = ("binary_folding", "mkldnn_")
-
-
-def _inductor_settings(freezing: bool) -> dict[str, Any]:
-    """The inductor configuration the compile ran under (``options`` override the globals)."""
-    import torch._inductor.config as cfg
-
-    out: dict[str, Any] = {}
-    for key in INDUCTOR_SETTINGS:
-        value: Any = cfg
-        try:
-            for part in key.split("."):
-                value = getattr(value, part)
-        except AttributeError:
-            continue
-        out[key] = value if isinstance(value, (bool, int, float, str)) or value is None else str(value)
-    out["freezing"] = freezing
-    return out
-
-
-def _run_context(precision: str, device_type: str) -> contextlib.ExitStack:
+def _run_context(autocast: bool, device_type: str) -> contextlib.ExitStack:
     import torch
 
     stack = contextlib.ExitStack()
     stack.enter_context(torch.inference_mode())
-    if precision == "bf16":
+    if autocast:
         stack.enter_context(torch.autocast(device_type, dtype=torch.bfloat16))
     return stack
 
@@ -314,6 +262,14 @@ def _timed_call(model: Callable, x: torch.Tensor, context: Callable, sync: Calla
         if sync is not None:
             sync()
         return time_calls(step, 1)[0]
+
+
+def _memory_format(x: torch.Tensor) -> torch.memory_format:
+    import torch
+
+    if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        return torch.channels_last
+    return torch.contiguous_format
 
 
 class TorchPrepared(Prepared):
@@ -340,6 +296,18 @@ class TorchPrepared(Prepared):
         with self.context():
             out = first_tensor(self.model(self.x))
         return out.detach().float().cpu().numpy().copy()
+
+    def outputs_for(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        import torch
+
+        outs = []
+        with self.context():
+            for data in inputs:  # same device, dtype and memory format as the timed input
+                x = torch.from_numpy(np.ascontiguousarray(data)).to(
+                    device=self.x.device, dtype=self.x.dtype).contiguous(
+                    memory_format=_memory_format(self.x))
+                outs.append(first_tensor(self.model(x)).detach().float().cpu().numpy().copy())
+        return outs
 
     def kernel_rows(self) -> list[dict[str, Any]] | None:
         """Eager PyTorch runs each unit as its own kernel; a compiled graph fuses in ways no

@@ -66,11 +66,13 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 
 def cmd_machine(args: argparse.Namespace) -> int:
+    from harness.backends import capabilities
     from harness.cli.peak import stored_peak
     from harness.machine.fingerprint import fingerprint
 
     fp = fingerprint()
     fp["peak"] = stored_peak(args.store, fp["id"])
+    fp["runnable"] = capabilities()  # this install, now: not part of the stored fingerprint
     if args.json:
         print_json(machine_json(fp))
         return 0
@@ -145,6 +147,15 @@ def machine_text(fp: dict[str, Any]) -> str:
             lines.append(f"{head:<8} {d}")
     versions = fp.get("versions") or {}
     lines.append("versions " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    for i, (name, c) in enumerate((fp.get("runnable") or {}).items()):
+        if not c.get("ok"):
+            text = f"cannot run: {c.get('why')}"
+        else:
+            precs = c.get("precisions") or {}
+            text = ", ".join(p for p, v in precs.items() if v.get("ok")) or "-"
+            nots = [f"{p}: {v.get('why')}" for p, v in precs.items() if not v.get("ok")]
+            text += f" (not {'; '.join(nots)})" if nots else ""
+        lines.append(f"{'runs' if i == 0 else '':<8} {name}: {text}")
     for name, c in fp.get("counters", {}).items():
         lines.append(f"counters {name}: {'ok' if c.get('ok') else 'unavailable'} - {c.get('why')}")
     return "\n".join(lines)

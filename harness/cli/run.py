@@ -59,7 +59,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backends", help=f"comma list (default: {','.join(_default('backends'))}; "
                                       "a device as name:DEVICE, e.g. openvino:GPU; options in brackets, "
                                       "e.g. 'openvino:CPU[hint=THROUGHPUT,streams=4]')")
-    p.add_argument("--precision", help="f32 or bf16, comma list for both "
+    p.add_argument("--precision", help="f32, bf16 or int8, comma list for several "
                                        f"(default: {','.join(_default('precisions'))})")
     p.add_argument("--threads", help="threads per backend, comma list to sweep "
                                      f"(default: all {default_threads()} cores)")
@@ -80,7 +80,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_store_option(p)
     p.add_argument("--ladder", action="store_true",
                    help="time every rung of the baseline ladder (eager, channels_last, "
-                        "torch.compile with and without freezing) and openvino:CPU")
+                        "torch.compile with and without freezing), openvino:CPU, then the other runtimes "
+                        "(torch.compile with the OpenVINO backend, ONNX Runtime); add --precision f32,int8 "
+                        "for the int8 rungs (PT2E, NNCF)")
     p.add_argument("--counters", choices=counter_choices(), help="cache/instruction counters per cell: "
                    "auto (perf where it works, else model; the default), perf, cachegrind (slow), "
                    "model, off")

@@ -72,7 +72,60 @@ def describe(verdict: Any) -> str:
     if verdict.get("why"):
         return str(verdict["why"])
     err, tol = verdict.get("rel_l2"), verdict.get("tolerance")
+    if isinstance(tol, dict):  # a quantized cell's verdict (judge_quantized)
+        agree = verdict.get("top1_agreement")
+        return (f"int8 vs f32 over {verdict.get('inputs')} inputs: rel_l2 {err if err is None else f'{err:.3g}'} "
+                f"(max {tol.get('rel_l2')}), top-1 agreement "
+                f"{agree if agree is None else f'{agree:.0%}'} (min {tol.get('top1_agreement'):.0%})")
     if not isinstance(tol, (int, float)) or isinstance(tol, bool):
         return "outputs failed the parity check"
     shown = f"{err:.3g}" if isinstance(err, (int, float)) and not isinstance(err, bool) else "not finite"
     return f"rel_l2 {shown} > tolerance {tol:.3g} (relative L2 error)"
+
+
+# -- quantized models: judged against the f32 model over many inputs -----------------------
+#
+# Why not the one-input rel-L2 check above: int8 changes every activation by design, so what
+# matters is whether the model still decides as the f32 one does. The networks have random
+# weights, so accuracy against labels means nothing; agreement with the f32 model does. Two
+# figures over a seeded input set: top-1 agreement (argmax of each output row) and the relative
+# L2 error of the logits. ``top1_classes`` says how many distinct classes the f32 model picked:
+# when it picks one class for every input, agreement is trivially 1 and only rel L2 judges.
+QUANT_INPUTS = 32
+QUANT_SEED = 7919  # apart from the calibration seed: the judge never sees calibration data
+# Tolerances, stated (issue 23), from measurements (AMD EPYC, 2 threads, 32 inputs): working
+# int8 quantizations of these random-weight networks land at rel L2 0.016 (plain:depth=1),
+# 0.17 (ResNet-50, NNCF) and 0.21-0.22 (MobileNetV2: NNCF and PT2E, two independent flows,
+# alike), top-1 agreement 69-78%: random-weight logits are near-tied (MobileNetV2 picks only 5
+# classes over 32 inputs), so int8 rounding flips some decisions legitimately. A broken one
+# (calibrated on zeros: activation scales collapse) lands at rel L2 0.59-0.64 and 0% top-1.
+# The bounds sit between the two; ``top1_classes`` is stored so a reader sees how telling the
+# agreement is.
+QUANT_TOLERANCE = {"rel_l2": 0.35, "top1_agreement": 0.5}
+
+
+def top1(outputs: list[np.ndarray]) -> np.ndarray:
+    """The argmax of every output row (the last axis is the class axis)."""
+    return np.concatenate([o.reshape(-1, o.shape[-1]).argmax(axis=-1) for o in outputs])
+
+
+def judge_quantized(reference: list[np.ndarray], outputs: list[np.ndarray],
+                    tolerance: dict[str, float] | None = None) -> dict[str, Any]:
+    """The verdict for a quantized cell: ``reference`` are the f32 model's outputs on the same
+    inputs as ``outputs``. Stored with the cell; ``ok`` false flags it (no speed-up)."""
+    tol = dict(tolerance or QUANT_TOLERANCE)
+    verdict: dict[str, Any] = {"method": "quantized vs f32 model", "inputs": len(outputs),
+                               "seed": QUANT_SEED, "tolerance": tol,
+                               "finite": all(finite(o) for o in outputs)}
+    shapes = {o.shape for o in outputs} | {r.shape for r in reference}
+    if len(outputs) != len(reference) or not outputs or len(shapes) != 1:
+        verdict.update(ok=False, why=f"output shapes {sorted(map(list, shapes))} differ")
+        return verdict
+    ref, out = np.stack(reference), np.stack(outputs)
+    err = rel_l2(ref, out)
+    agree = float(np.mean(top1(reference) == top1(outputs))) if verdict["finite"] else 0.0
+    verdict.update(rel_l2=err, top1_agreement=agree,
+                   top1_classes=int(len(np.unique(top1(reference)))))
+    verdict["ok"] = bool(verdict["finite"] and err is not None and err <= tol["rel_l2"]
+                         and agree >= tol["top1_agreement"])
+    return verdict

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.backends.precision import QUANTIZED
 from harness.measure import parity, stats
 from harness.measure.results import DONE, FAILED, FLAGGED, INVALID, SKIPPED, CellKey, CellResult
 from harness.run import protocol
@@ -135,7 +136,11 @@ class GroupRunner:
             side.result = self._ended(side, FAILED, f"worker crashed during setup: {exc}")
 
     def _check_parity(self, sides: list[_Side], plan: GroupPlan) -> None:
-        """Compare every candidate's output with the baseline's on the same seeded input."""
+        """Compare every candidate's output with the baseline's on the same seeded input; a
+        quantized precision is judged against the f32 model instead (``_check_quantized``)."""
+        if plan.precision in QUANTIZED:
+            self._check_quantized(sides)
+            return
         with tempfile.TemporaryDirectory(prefix="accelbench-out-") as tmp:
             outputs: dict[str, np.ndarray] = {}
             for side in sides:
@@ -163,6 +168,21 @@ class GroupRunner:
                     why = parity.describe(verdict)
                     side.info["flag"] = (why if verdict.get("finite") is False or base_name is None
                                          else f"outputs differ from {base_name}: {why}")
+
+    def _check_quantized(self, sides: list[_Side]) -> None:
+        """Every quantized cell against the f32 model, in its own worker: there is no int8
+        baseline to compare with (eager PyTorch has no int8 path), and the question is whether
+        quantizing kept the model's decisions, not whether two int8 runtimes agree."""
+        for side in sides:
+            if not side.active:
+                continue
+            reply = self._request(side, {"op": protocol.QUANTIZED}, self.config.timeout_s)
+            if reply is None:
+                continue
+            verdict = reply["verdict"]
+            side.info["parity"] = verdict
+            if not verdict.get("ok") and "flag" not in side.info:
+                side.info["flag"] = f"quantized outputs differ from the f32 model: {parity.describe(verdict)}"
 
     def _reference(self, sides: list[_Side], base_name: str | None, tmp: Path) -> np.ndarray | None:
         """float64 output of the model from the baseline's worker; None if it cannot be had."""

@@ -13,6 +13,8 @@ they drifted. New ops are additive: a worker answers an unknown op with kind ``p
 - ``output`` ``{"path": "x.npy"}`` -> ``{"finite": bool, "shape": [...]}`` (float32, no pickle)
 - ``reference`` ``{"path": "x.npy"}`` -> ``{"shape": [...]}``: the float64 output, from a
   backend that offers one (``Backend.reference``); others answer kind ``availability``.
+- ``quantized`` ``{"n": inputs}`` -> ``{"verdict": {...}}``: a quantized cell's outputs on a
+  seeded input set against the f32 PyTorch model's (``harness.measure.parity.judge_quantized``).
 - ``stats`` -> ``{"max_rss_bytes", "pid"}``;  ``quit`` -> ``{}``
 - ``counters`` -> ``{"counters": {...} or null}``: stops the counter window that ``setup``'s
   ``"counters"`` choice opened around the timed blocks (``time``'s ``"count": false`` leaves a
@@ -25,7 +27,7 @@ they drifted. New ops are additive: a worker answers an unknown op with kind ``p
 from __future__ import annotations
 
 SETUP, TIME, OUTPUT, REFERENCE, STATS, QUIT = "setup", "time", "output", "reference", "stats", "quit"
-COUNTERS, LAYERS = "counters", "layers"
+COUNTERS, LAYERS, QUANTIZED = "counters", "layers", "quantized"
 
 # Failure kinds: at which stage a request failed. The coordinator maps them to a cell's status
 # (``availability`` -> skipped, the rest -> failed) and its reason.

@@ -97,6 +97,8 @@ class Worker:
         self.prepared = None
         gc.collect()  # the previous model's memory goes before the next one is built
         ok, why = self.backend.availability()
+        if ok:
+            ok, why = self.backend.supports(precision)
         if not ok:
             raise Failure(why, AVAILABILITY)
         model, example = _build(msg.get("spec"), msg.get("model"), msg.get("seed", 0))
@@ -243,6 +245,37 @@ class Worker:
             raise Failure(str(exc), AVAILABILITY) from exc
         np.save(path, out, allow_pickle=False)
         return {"shape": list(out.shape)}
+
+    def op_quantized(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """The parity verdict of a quantized cell (``harness.measure.parity.judge_quantized``): its
+        outputs against the f32 model's on a seeded input set. The f32 model is the PyTorch
+        module itself, run here in eager float32: every workload is one, whatever the backend."""
+        import torch
+
+        from harness.measure import parity
+
+        prepared = self._need_prepared()
+        if self.built is None:
+            raise Failure("no model is set up; send setup first", PROTOCOL)
+        model, example = self.built
+        n = msg.get("n", parity.QUANT_INPUTS)
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise Failure(f"n={n!r}: expected a positive integer", PROTOCOL)
+        rng = np.random.default_rng(parity.QUANT_SEED)
+        shape = tuple(example.shape)
+        inputs = [rng.standard_normal(shape, dtype=np.float32) for _ in range(n)]
+        try:
+            outputs = [np.asarray(o, dtype=np.float32) for o in prepared.outputs_for(inputs)]
+        except NotImplementedError as exc:
+            raise Failure(str(exc), AVAILABILITY) from exc
+        from harness.backends.torch_backend import first_tensor
+
+        reference = []
+        with torch.inference_mode():
+            for x in inputs:
+                out = first_tensor(model(torch.from_numpy(x)))
+                reference.append(out.detach().float().cpu().numpy().copy())
+        return {"verdict": parity.judge_quantized(reference, outputs)}
 
     def op_layers(self, msg: dict[str, Any]) -> dict[str, Any]:
         """Per-layer times for ``accelbench explain`` / ``run --layers``: a pass of its own,

@@ -51,6 +51,22 @@ def ladder(report: Report):
         Figure("ladder", lambda path: plot_ladder(rows, path, source=source(report)),
                caption=source(report)),
     ]
+    others = [(r, g) for r in rows for g in r.others]
+    if others:
+        blocks += [
+            Paragraph("Beyond the chain: int8 and the other runtimes a user might pick, each "
+                      "against eager f32 and against the fastest PyTorch f32 rung. An int8 "
+                      "rung over its own runtime's f32 is precision's part of the gain; OpenVINO "
+                      "int8 over PyTorch int8 is the runtime's."),
+            table([("spec", "spec"), ("rung", "rung"), ("ms", "median ms [95% CI]", True),
+                   ("eager", "over eager f32", True), ("best", "over fastest PyTorch f32", True),
+                   ("note", "note")],
+                  [{"spec": r.spec, "rung": f"{g.label} ({g.precision})",
+                    "ms": (f"{g.median_ms:.3f} [{g.ci95_ms[0]:.3f}, {g.ci95_ms[1]:.3f}]"
+                           if g.median_ms and g.ci95_ms[0] else ""),
+                    "eager": _x(g.over_eager), "best": _x(g.over_best_torch),
+                    "note": g.note or ""} for r, g in others]),
+        ]
     if trend:
         blocks.append(Paragraph("OpenVINO's own share with depth: " + "; ".join(
             f"{fam} {t['trend']} ({', '.join(f'd{d}: {s:.0%}' for d, s in t['points'])})"
