@@ -124,8 +124,6 @@ class SpeedupRow:
     ci95: tuple[float, float]
     ci_method: str | None = None  # nested-pairs | paired-blocks | blocks | iid (estimate.py)
     processes: int = 1  # process pairs the interval resampled (1: a one-process interval)
-    log_se: float | None = None  # standard error of log(speed-up): comparisons combine these
-    df: float | None = None
     variance: Mapping[str, Any] | None = None  # components (harness.measure.nested)
     ci_note: str | None = None  # what the interval cannot tell (one process, unpaired)
 
@@ -262,8 +260,8 @@ def build_report(
                 r = cell_speedup(base, cand)
                 speedups.append(SpeedupRow(spec, prec, thr, baseline, cand.key.backend,
                                            r["speedup"], tuple(r["ci95"]), r["ci_method"],
-                                           r.get("processes") or 1, r.get("log_se"),
-                                           r.get("df"), r.get("variance"), r.get("ci_note")))
+                                           r.get("processes") or 1, r.get("variance"),
+                                           r.get("ci_note")))
 
     mid, brand = _machine(machine, session)
     return Report(session=session, store=store, baseline=baseline, machine_id=mid,

@@ -15,19 +15,19 @@ from __future__ import annotations
 from importlib import metadata
 from typing import Any
 
-from harness.backends.precision import CALIBRATION_SEED, calibration_inputs, calibration_record
+from harness.backends.precision import (
+    CALIBRATION_SEED,
+    calibration_inputs,
+    calibration_record,
+    package_available,
+)
 
 SETTINGS = {"fast_bias_correction": False, "preset": "default (performance: symmetric)",
             "model_type": None}
 
 
 def availability() -> tuple[bool, str]:
-    try:
-        metadata.version("nncf")
-    except metadata.PackageNotFoundError:
-        return False, ("OpenVINO int8 needs NNCF (pip install -c constraints.txt "
-                       "'accelbench[runtimes]')")
-    return True, ""
+    return package_available("nncf", "OpenVINO int8")
 
 
 def settings(samples: int, seed: int = CALIBRATION_SEED) -> dict[str, Any]:

@@ -63,3 +63,16 @@ def calibration_inputs(shape: tuple[int, ...], n: int, seed: int = CALIBRATION_S
 def calibration_record(n: int, seed: int = CALIBRATION_SEED, **settings: Any) -> dict[str, Any]:
     """What a cell stores about its calibration set and the quantizer's settings."""
     return {"samples": n, "seed": seed, "distribution": "standard normal, float32", **settings}
+
+
+def package_available(dist: str, what: str) -> tuple[bool, str]:
+    """(True, "") when the distribution ``dist`` is installed, else (False, why): what needs
+    it and how to bring it (the ``runtimes`` extra). Asks the metadata only: importing these
+    packages costs seconds."""
+    from importlib import metadata
+
+    try:
+        metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return False, f"{what} needs {dist} (pip install -c constraints.txt 'accelbench[runtimes]')"
+    return True, ""

@@ -19,16 +19,16 @@ import io
 from importlib import metadata
 from typing import Any
 
-from harness.backends.precision import CALIBRATION_SEED, calibration_inputs, calibration_record
+from harness.backends.precision import (
+    CALIBRATION_SEED,
+    calibration_inputs,
+    calibration_record,
+    package_available,
+)
 
 
 def availability() -> tuple[bool, str]:
-    try:
-        metadata.version("torchao")
-    except metadata.PackageNotFoundError:
-        return False, ("PT2E int8 needs torchao (pip install -c constraints.txt "
-                       "'accelbench[runtimes]')")
-    return True, ""
+    return package_available("torchao", "PT2E int8")
 
 
 def _import() -> tuple[Any, Any, Any]:

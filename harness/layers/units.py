@@ -59,11 +59,11 @@ def trace_units(model: Any, example: Any, passes: int = 1,
         if not state["flow"]:
             return
         record = units[name]
-        for t in _tensors(args):
+        for t in tensors_in(args):
             src = producer.get(id(t))
             if src is not None and src != name and src not in record["inputs"]:
                 record["inputs"].append(src)
-        for t in _tensors(out):
+        for t in tensors_in(out):
             producer[id(t)] = name
             keep.append(t)
 
@@ -92,7 +92,7 @@ def trace_units(model: Any, example: Any, passes: int = 1,
             t0 = clock()
             out = func(*args, **kwargs)
             elapsed = clock() - t0
-            if not any(True for _ in _tensors(out)):
+            if not any(True for _ in tensors_in(out)):
                 return out
             op = normalize_op(raw)
             name = f"{names[stack[-1][0]] if stack else ''}::{op}"
@@ -127,7 +127,7 @@ def trace_units(model: Any, example: Any, passes: int = 1,
     return {"units": list(units.values()), "pass_ms": pass_ms}
 
 
-def _tensors(obj: Any) -> Any:
+def tensors_in(obj: Any) -> Any:
     """Every tensor in a nest of tuples, lists and dicts."""
     import torch
 
@@ -135,10 +135,10 @@ def _tensors(obj: Any) -> Any:
         yield obj
     elif isinstance(obj, (tuple, list)):
         for item in obj:
-            yield from _tensors(item)
+            yield from tensors_in(item)
     elif isinstance(obj, dict):
         for item in obj.values():
-            yield from _tensors(item)
+            yield from tensors_in(item)
 
 
 def torch_layer_rows(traced: dict[str, Any]) -> list[dict[str, Any]]:

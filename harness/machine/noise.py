@@ -11,12 +11,11 @@ every later ``compare`` warns when its threshold is below what that machine has 
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
-from harness.machine.peaks_home import peaks_dir
+from harness.machine.peaks_home import peaks_dir, write_json
 
 
 def noise_file(machine_id: str) -> Path:
@@ -29,15 +28,7 @@ def save(machine_id: str, spread: dict[str, float], sessions: list[str],
     record: dict[str, Any] = {"machine": machine_id, "spread": dict(spread),
                               "sessions": list(sessions), "processes": processes,
                               "measured_at": time.time()}
-    path = noise_file(machine_id)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(record, indent=1) + "\n")
-        os.replace(tmp, path)
-    except OSError:
-        return None
-    return path
+    return write_json(noise_file(machine_id), record)
 
 
 def load(machine_id: str | None) -> dict[str, Any] | None:

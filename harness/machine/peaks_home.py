@@ -33,11 +33,16 @@ def peaks_file(machine_id: str) -> Path:
 def save(machine_id: str, peaks: dict[str, Any]) -> Path | None:
     """Write the machine's latest peaks beside every store; None when the folder is not
     writable (the store still has them)."""
-    path = peaks_file(machine_id)
+    return write_json(peaks_file(machine_id), peaks)
+
+
+def write_json(path: Path, data: dict[str, Any]) -> Path | None:
+    """Replace ``path`` whole (written beside it, then renamed: a reader never sees half a
+    file); None when the folder is not writable."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(peaks, indent=1) + "\n")
+        tmp.write_text(json.dumps(data, indent=1) + "\n")
         os.replace(tmp, path)
     except OSError:
         return None

@@ -33,12 +33,15 @@ def processes_of(cell: Any) -> int:
 def cell_summary(cell: Any, *, seed: int = 0) -> dict[str, Any]:
     """``stats.summarize`` of the clean samples, its interval nested when processes allow."""
     samples, blocks = cell.clean()
-    summary = stats.summarize(samples, blocks, seed=seed)
+    parts = process_parts(cell) if samples else None
+    nested_ok = bool(parts) and len(parts) >= 2
+    # the nested interval replaces the one-process one: skip that bootstrap (order statistics
+    # only stand in until then)
+    summary = stats.summarize(samples, None if nested_ok else blocks, seed=seed)
     summary["processes"] = 1
     if not samples:
         return summary
-    parts = process_parts(cell)
-    if parts and len(parts) >= 2:
+    if nested_ok:
         got = nested.nested_summary(parts, seed=seed)
         summary.update(ci95=got["ci95"], ci_method="nested", processes=got["processes"],
                        log_se=got["log_se"], df=got["df"], variance=got["variance"],

@@ -64,28 +64,20 @@ def _coarsen_each(procs: list[list[np.ndarray]], most_total: int = 96) -> list[l
     return [stats.coarsen(p, per) for p in procs]
 
 
-def nested_counts(sizes: Sequence[int], rng: np.random.Generator, resamples: int,
-                  pick: np.ndarray | None = None) -> np.ndarray:
+def nested_counts(sizes: Sequence[int], rng: np.random.Generator, resamples: int) -> np.ndarray:
     """How often each block is drawn in each resample: processes drawn with replacement, then
-    as many blocks as that process has, drawn with replacement within it. ``pick`` (resamples
-    × P) fixes the processes drawn, so two sides of a comparison can share them."""
+    as many blocks as that process has, drawn with replacement within it. Two sides of a
+    comparison whose processes and blocks ran side by side use the same matrix."""
     sizes = list(sizes)
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
     counts = np.zeros((resamples, int(sum(sizes))), dtype=np.int64)
-    chosen = rng.integers(0, len(sizes), size=(resamples, len(sizes))) if pick is None else pick
+    chosen = rng.integers(0, len(sizes), size=(resamples, len(sizes)))
     for j, size in enumerate(sizes):
         times = (chosen == j).sum(axis=1)
         rows = np.repeat(np.arange(resamples), times * size)
         cols = offsets[j] + rng.integers(0, size, size=rows.size)
         np.add.at(counts, (rows, cols), 1)
     return counts
-
-
-def paired_counts(sizes: Sequence[int], rng: np.random.Generator,
-                  resamples: int) -> np.ndarray:
-    """``nested_counts`` for two sides whose processes and blocks ran side by side: the draws
-    are made once and applied to both (the caller uses the same matrix for each side)."""
-    return nested_counts(sizes, rng, resamples)
 
 
 def components(procs: list[list[np.ndarray]]) -> dict[str, Any]:
@@ -173,7 +165,7 @@ def nested_speedup(base: list[list[np.ndarray]], cand: list[list[np.ndarray]], *
     if any(len(b) != len(c) for b, c in zip(base, cand, strict=True)):
         return None
     sizes = [len(p) for p in base]
-    counts = paired_counts(sizes, np.random.default_rng(seed), resamples)
+    counts = nested_counts(sizes, np.random.default_rng(seed), resamples)  # both sides alike
     fb, fc = [b for p in base for b in p], [b for p in cand for b in p]
     ratio = stats.pooled_medians(fb, counts) / stats.pooled_medians(fc, counts)
     point = float(np.median(np.concatenate(fb)) / np.median(np.concatenate(fc)))

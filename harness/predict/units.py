@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.layers.kinds import kind_of_module, kind_of_op, normalize_op
+from harness.layers.units import tensors_in
 
 _SKIP = {"__get__", "__set__", "size", "dim", "numel", "__len__", "__format__", "__repr__",
          "__bool__", "is_contiguous", "__eq__", "__ne__", "__hash__", "__index__", "__int__",
@@ -37,7 +38,7 @@ def model_units(model: Any, example: Any) -> list[dict[str, Any]]:
     keep: list[Any] = []
 
     def record(name: str, type_name: str, kind: str, args: Any, out: Any, module: Any = None) -> None:
-        ins, outs = list(_tensors(args)), list(_tensors(out))
+        ins, outs = list(tensors_in(args)), list(tensors_in(out))
         u = units.setdefault(name, {"name": name, "type": type_name, "kind": kind, "inputs": [],
                                     "flops": 0, "in_bytes": 0, "out_bytes": 0, "weight_bytes": 0,
                                     **_shape_keys(module, ins, outs)})
@@ -72,7 +73,7 @@ def model_units(model: Any, example: Any) -> list[dict[str, Any]]:
             out = func(*args, **kwargs)
             if (stack and stack[-1] in leaves) or raw in _SKIP or not raw:
                 return out
-            if not any(True for _ in _tensors(out)):
+            if not any(True for _ in tensors_in(out)):
                 return out
             op = normalize_op(raw)
             record(f"{names[stack[-1]] if stack else ''}::{op}", f"fn:{op}", kind_of_op(op),
@@ -127,16 +128,3 @@ def _flops(module: Any, ins: list, outs: list) -> int:
 
 def _nbytes(t: Any) -> int:
     return t.numel() * t.element_size()
-
-
-def _tensors(obj: Any) -> Any:
-    import torch
-
-    if isinstance(obj, torch.Tensor):
-        yield obj
-    elif isinstance(obj, (tuple, list)):
-        for item in obj:
-            yield from _tensors(item)
-    elif isinstance(obj, dict):
-        for item in obj.values():
-            yield from _tensors(item)
