@@ -74,7 +74,9 @@ def caveats(cells: Sequence[CellResult], rows: Sequence[RowInterval],
         goal = f"±{target:.1%}" if target else "its target"
         got = f"; their CIs reach ±{float(np.median(reached)):.1%} (median)" if reached else ""
         out.append(f"{fmt.count(len(loose), 'cell')} reached their time budget before the median's CI met "
-                   f"{goal} (e.g. {loose[0]}){got}; a longer --budget narrows them")
+                   f"{goal} (e.g. {loose[0]}){got}; where the process level dominates (the "
+                   f"\"How sure\" section), more --processes narrow them, elsewhere a longer "
+                   f"--budget")
     if faulting:
         out.append(f"{fmt.count(len(faulting), 'cell')} page-faulted in their timed blocks (e.g. {faulting[0]} "
                    f"minor faults per inference): their times include the kernel mapping and "

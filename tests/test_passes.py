@@ -99,6 +99,9 @@ def test_interval_resamples_processes_and_widens_with_their_spread(tmp_path: Pat
     assert n["variance"]["dominant"] == "processes"
     half = lambda s: (s["ci95"][1] - s["ci95"][0]) / 2 / s["median"]  # noqa: E731
     assert half(n) > 5 * half(c)
+    # "converged" judges the interval the report prints: the nested one
+    assert calm.cells[0].evidence()["converged"] is True
+    assert noisy.cells[0].evidence()["converged"] is False
     # the spread between processes (0.85..1.25) lies inside the noisy cell's interval
     assert n["ci95"][0] < 0.85 * 1.0 * 1.001 and n["ci95"][1] > 1.25 * 1.0
     # the speed-up: both sides had the same multiplier per process pair, so it cancels

@@ -64,8 +64,10 @@ class CellResult:
 
     def evidence(self) -> dict[str, Any]:
         """Clean and disturbed block counts, and whether the clean samples met the target —
-        derived from the raw samples (``stats.converged``), not read from a stored flag."""
-        from harness.measure import stats
+        derived from the raw samples, not read from a stored flag. The interval judged is the
+        one the reports print: nested over the processes where the cell has several
+        (``harness.measure.estimate``), else ``stats.converged``'s block interval."""
+        from harness.measure import estimate, stats
 
         meta = self.meta if isinstance(self.meta, dict) else {}
         flags = meta.get("disturbed")
@@ -73,7 +75,11 @@ class CellResult:
         samples, blocks = self.clean()
         target, least = meta.get("target"), meta.get("min_samples", 0)
         if isinstance(target, (int, float)) and isinstance(least, int):
-            ok = bool(samples) and stats.converged(samples, blocks, float(target), least)
+            if estimate.processes_of(self) >= 2:
+                ok = len(samples) >= least and \
+                    stats.ci_halfwidth(estimate.cell_summary(self)) <= float(target)
+            else:
+                ok = bool(samples) and stats.converged(samples, blocks, float(target), least)
         else:  # a store too old to say its target: only its own flag can tell
             ok = meta.get("converged") is True
         return {"clean_blocks": len(blocks or []), "disturbed_blocks": disturbed, "converged": ok}
