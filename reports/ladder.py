@@ -26,7 +26,7 @@ from typing import Any
 
 from harness.backends.ladder import LADDER, OTHERS, Rung
 from harness.backends.precision import QUANTIZED
-from harness.measure.estimate import cell_summary
+from harness.measure.estimate import cell_summary, latency_priors
 from harness.measure.results import DONE
 
 _COLORS = {"baseline": "#7f7f7f", "layout": "#1f77b4", "compilation": "#ff7f0e",
@@ -70,11 +70,14 @@ class LadderRow:
 
 def _cells_of(report_or_cells: Any) -> list[tuple[Any, str, str | None, Mapping[str, Any], Mapping]]:
     """``(key, status, reason, stats, meta)`` from a ``Report`` (its rows) or ``CellResult``s."""
-    rows = getattr(report_or_cells, "cells", report_or_cells)
+    rows = list(getattr(report_or_cells, "cells", report_or_cells))
+    raw = [c for c in rows if hasattr(c, "samples_ms") and c.status == DONE]
+    priors = latency_priors(raw) if raw else {}
     out: list[tuple[Any, str, str | None, Mapping[str, Any], Mapping]] = []
     for c in rows:
         if hasattr(c, "samples_ms"):  # a CellResult: derive statistics from its raw samples
-            summary = cell_summary(c)  # nested over processes where recorded
+            # nested over processes where recorded, moderated by the session's cells
+            summary = cell_summary(c, prior=priors.get(c.key.backend))
         else:
             summary = c.stats
         out.append((c.key, c.status, c.reason, summary, c.meta))

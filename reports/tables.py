@@ -23,7 +23,7 @@ import numpy as np
 from harness.backends import DEFAULT_BASELINE
 from harness.machine import microarch
 from harness.measure import parity, stats
-from harness.measure.estimate import cell_speedup, cell_summary
+from harness.measure.estimate import cell_speedup, cell_summary, latency_priors, speedup_prior
 from harness.measure.results import DONE, FLAGGED, CellKey, CellResult, SessionInfo
 
 from .caveats import caveats, number
@@ -77,6 +77,7 @@ class CellRow:
             # process pairs the interval resampled, the variance components and what a
             # one-process interval cannot tell (harness.measure)
             "processes": s.get("processes", 1), "variance": s.get("variance"),
+            "moderated": s.get("moderated"),
             "ci_note": s.get("ci_note"),
             "p99_ms": s.get("p99"), "mean_ms": s.get("mean"), "iqr_ms": s.get("iqr"),
             "min_ms": s.get("min"), "max_ms": s.get("max"),
@@ -126,6 +127,7 @@ class SpeedupRow:
     processes: int = 1  # process pairs the interval resampled (1: a one-process interval)
     variance: Mapping[str, Any] | None = None  # components (harness.measure.nested)
     ci_note: str | None = None  # what the interval cannot tell (one process, unpaired)
+    moderated: Mapping[str, Any] | None = None  # the session prior it borrowed (nested.py)
 
     @property
     def significant(self) -> bool:
@@ -139,6 +141,7 @@ class SpeedupRow:
             "precision": self.precision, "threads": self.threads,
             "significant": self.significant, "ci_method": self.ci_method,
             "processes": self.processes, "variance": self.variance, "ci_note": self.ci_note,
+            "moderated": self.moderated,
         })
 
 
@@ -244,9 +247,12 @@ def build_report(
     ordered = [c for g in groups.values()
                for c in sorted(g, key=lambda c: c.key.backend != baseline)]  # stable
 
-    rows = tuple(_row(c) for c in ordered)
+    # The session's cells share their process-level variance (harness.measure.moderate).
+    priors = latency_priors([c for c in cells if c.status == DONE])
+    rows = tuple(_row(c, priors.get(c.key.backend)) for c in ordered)
     speedups: list[SpeedupRow] = []
     excluded: list[Excluded] = []
+    pairs: list[tuple[tuple[str, str, int], CellResult, CellResult]] = []
     for (spec, prec, thr), group in groups.items():
         base = next((c for c in group if c.key.backend == baseline), None)
         for cand in group:
@@ -256,12 +262,16 @@ def build_report(
             if why is not None or base is None:  # _why_not says why whenever base is None
                 excluded.append(Excluded(spec, prec, thr, baseline, cand.key.backend,
                                          why or f"no {baseline} cell"))
-            else:  # clean, alternated block pairs only (CellResult.clean), nested over processes
-                r = cell_speedup(base, cand)
-                speedups.append(SpeedupRow(spec, prec, thr, baseline, cand.key.backend,
-                                           r["speedup"], tuple(r["ci95"]), r["ci_method"],
-                                           r.get("processes") or 1, r.get("variance"),
-                                           r.get("ci_note")))
+            else:
+                pairs.append(((spec, prec, thr), base, cand))
+    prior = speedup_prior([(b, c) for _, b, c in pairs])
+    for (spec, prec, thr), base, cand in pairs:
+        # clean, alternated block pairs only (CellResult.clean), nested over processes
+        r = cell_speedup(base, cand, prior=prior)
+        speedups.append(SpeedupRow(spec, prec, thr, baseline, cand.key.backend,
+                                   r["speedup"], tuple(r["ci95"]), r["ci_method"],
+                                   r.get("processes") or 1, r.get("variance"),
+                                   r.get("ci_note"), r.get("moderated")))
 
     mid, brand = _machine(machine, session)
     return Report(session=session, store=store, baseline=baseline, machine_id=mid,
@@ -272,9 +282,9 @@ def build_report(
                   machine=dict(machine) if isinstance(machine, Mapping) else {})
 
 
-def _row(c: CellResult) -> CellRow:
+def _row(c: CellResult, prior: Any = None) -> CellRow:
     timed = c.status in _TIMED
-    summary = cell_summary(c) if timed else stats.summarize([])
+    summary = cell_summary(c, prior=prior) if timed else stats.summarize([])
     return CellRow(key=c.key, status=c.status, reason=_reason(c), stats=summary,
                    warmup_ms=c.warmup_ms if timed else None, meta=dict(c.meta),
                    evidence=c.evidence())

@@ -205,3 +205,81 @@ def test_an_aa_pair_reports_its_spread_and_keeps_it_with_the_machine(tmp_path) -
     proc = run_cli("compare", str(a), str(b), "--noise", "60%", env=env)
     assert "above the noise threshold" not in proc.stderr
     assert run_cli("compare", str(a), str(b), "--noise", "5").returncode == 2
+
+
+def _moderated_run(aa, sigma: dict[str, float], repeats: int, seed: int
+                   ) -> tuple[dict[bool, int], dict[str, int], dict[bool, list[float]]]:
+    """Simulated sessions of the A/A store's cells, three processes each with ``sigma[spec]``:
+    (coverage hits per method, moderated hits per cell, half-widths per method)."""
+    from harness.measure.estimate import latency_priors
+
+    a, _ = aa
+    specs = sorted(sigma)
+    real = {s: _blocks(a[s, "torch"]) for s in specs}
+    truth = {s: float(np.median(a[s, "torch"].samples_ms)) for s in specs}
+    rng = np.random.default_rng(seed)
+    hits = {False: 0, True: 0}
+    per_cell = dict.fromkeys(specs, 0)
+    widths: dict[bool, list[float]] = {False: [], True: []}
+    for r in range(repeats):
+        cells = [_simulated(a[s, "torch"].key, real[s], rng,
+                            list(np.exp(rng.normal(0, sigma[s], 3))), blocks=4) for s in specs]
+        prior = latency_priors(cells).get("torch")
+        assert prior is not None
+        for spec, cell in zip(specs, cells, strict=True):
+            for moderated in (False, True):
+                s = cell_summary(cell, seed=r, prior=prior if moderated else None)
+                assert (s["moderated"] is not None) == moderated
+                inside = s["ci95"][0] <= truth[spec] <= s["ci95"][1]
+                hits[moderated] += inside
+                per_cell[spec] += inside and moderated
+                widths[moderated].append((s["ci95"][1] - s["ci95"][0]) / 2 / s["median"])
+    return hits, per_cell, widths
+
+
+def test_a_session_prior_keeps_coverage_when_its_cells_differ(aa) -> None:
+    """Moderation (``harness.measure.moderate``) with each cell's own A/A spread (1%-15%, so
+    the cells really differ): 200 simulated sessions; coverage stays at 90% or more overall and
+    85% for every cell — the quiet cells' prior must not make a noisy cell's interval lie."""
+    a, _ = aa
+    sigma = {s: max(_cell_sigma(aa, s), 0.002) for s in sorted({k[0] for k in a})}
+    assert max(sigma.values()) / min(sigma.values()) > 10
+    hits, per_cell, _ = _moderated_run(aa, sigma, REPEATS, 2021)
+    assert hits[True] / (REPEATS * len(sigma)) >= 0.90, hits
+    assert min(per_cell.values()) / REPEATS >= 0.85, per_cell
+
+
+def test_a_session_prior_narrows_intervals_when_its_cells_are_alike(aa) -> None:
+    """The same with the machine-wide spread for every cell: the session's cells agree on the
+    process-level variance, so each interval gets their degrees of freedom (t near 2, not 4.3)
+    and is much narrower than its own, and still covers."""
+    a, _ = aa
+    sig_lat, _ = _sigma(aa)
+    sigma = dict.fromkeys(sorted({k[0] for k in a}), sig_lat)
+    hits, _, widths = _moderated_run(aa, sigma, REPEATS // 2, 2022)
+    total = REPEATS // 2 * len(sigma)
+    assert hits[True] / total >= 0.90 and hits[False] / total >= 0.90, hits
+    assert np.median(widths[True]) < 0.8 * np.median(widths[False]), (
+        np.median(widths[True]), np.median(widths[False]))
+
+
+def test_a_prior_is_fitted_from_enough_cells_only_and_recovers_its_parameters() -> None:
+    from harness.measure import moderate
+
+    rng = np.random.default_rng(5)
+    s0, d0, d = 0.01, 6.0, 2.0
+    # cells' true variances from the prior (scaled inverse chi-square), then sample variances
+    true = d0 * s0 / rng.chisquare(d0, 4000)
+    sample = true * rng.chisquare(d, 4000) / d
+    prior = moderate.fit_prior(sample, [d] * 4000)
+    assert prior is not None and prior.cells == 4000
+    assert abs(np.log(prior.s2 / s0)) < 0.15 and 4 < prior.df < 9
+    # a cell with a small variance by chance is pulled towards the prior, on more df
+    post, df = prior.posterior(0.0001, d)
+    assert 0.0001 < post < s0 and df == prior.df + d
+    # alike cells: the prior's df is capped at the cells' own df together
+    alike = moderate.fit_prior(0.01 * rng.chisquare(d, 50) / d, [d] * 50)
+    assert alike is not None and alike.df <= alike.pooled_df == 100
+    assert moderate.fit_prior([0.01] * 4, [2] * 4) is None  # too few cells to say anything
+    assert abs(float(__import__("scipy").special.polygamma(1, moderate.trigamma_inverse(0.7)))
+               - 0.7) < 1e-9

@@ -2,7 +2,10 @@
 processes, the one-process interval (with a note saying what it cannot tell) otherwise.
 
 Every report, table, comparison and gate reads a cell through these two functions, so a store
-written before processes were recorded and one written after are read by the same rules.
+written before processes were recorded and one written after are read by the same rules. Those
+that read a whole session first fit its priors (``latency_priors``, ``speedup_prior``): the
+process-level variance its cells share, which each cell's interval borrows
+(``harness.measure.moderate``).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from harness.measure import nested, stats
+from harness.measure import moderate, nested, stats
 
 ONE_PROCESS_NOTE = ("timed in one worker process: the interval covers the blocks of that "
                     "process only, not the variation between processes or minutes of a session, "
@@ -30,8 +33,41 @@ def processes_of(cell: Any) -> int:
     return len(parts) if parts else 1
 
 
-def cell_summary(cell: Any, *, seed: int = 0) -> dict[str, Any]:
-    """``stats.summarize`` of the clean samples, its interval nested when processes allow."""
+def latency_priors(cells: Any) -> dict[str, moderate.Prior]:
+    """One prior per backend from a session's done cells (the caller's choice of cells) timed in
+    several processes (a backend's process-level spread is its own: PyTorch's OpenMP threads
+    suffer more from a neighbour)."""
+    by_backend: dict[str, list[tuple[float, float]]] = {}
+    for cell in cells:
+        parts = process_parts(cell) if cell.samples_ms else None
+        own = nested.process_variance(nested.process_medians(parts)) if parts and len(parts) >= 2 \
+            else None
+        if own is not None:
+            by_backend.setdefault(cell.key.backend, []).append(own)
+    priors = {}
+    for backend, got in by_backend.items():
+        prior = moderate.fit_prior([v for v, _ in got], [d for _, d in got])
+        if prior is not None:
+            priors[backend] = prior
+    return priors
+
+
+def speedup_prior(pairs: Any) -> moderate.Prior | None:
+    """The prior of a session's speed-ups from its (baseline cell, candidate cell) pairs."""
+    got = []
+    for base, cand in pairs:
+        bp, cp = process_parts(base), process_parts(cand)
+        if bp and cp and len(bp) == len(cp) >= 2:
+            own = nested.process_variance(nested.pair_ratios(bp, cp))
+            if own is not None:
+                got.append(own)
+    return moderate.fit_prior([v for v, _ in got], [d for _, d in got])
+
+
+def cell_summary(cell: Any, *, seed: int = 0, prior: moderate.Prior | None = None
+                 ) -> dict[str, Any]:
+    """``stats.summarize`` of the clean samples, its interval nested when processes allow (and
+    moderated by ``prior``, the session's, where one is given)."""
     samples, blocks = cell.clean()
     parts = process_parts(cell) if samples else None
     nested_ok = bool(parts) and len(parts) >= 2
@@ -42,22 +78,23 @@ def cell_summary(cell: Any, *, seed: int = 0) -> dict[str, Any]:
     if not samples:
         return summary
     if nested_ok:
-        got = nested.nested_summary(parts, seed=seed)
+        got = nested.nested_summary(parts, seed=seed, prior=prior)
         summary.update(ci95=got["ci95"], ci_method="nested", processes=got["processes"],
                        log_se=got["log_se"], df=got["df"], variance=got["variance"],
-                       ci_note=None)
+                       moderated=got["moderated"], ci_note=None)
     else:
         summary["ci_note"] = ONE_PROCESS_NOTE
         summary.update(_log_scale(summary.get("median"), summary.get("ci95")))
     return summary
 
 
-def cell_speedup(base: Any, cand: Any, *, seed: int = 0) -> dict[str, Any]:
+def cell_speedup(base: Any, cand: Any, *, seed: int = 0,
+                 prior: moderate.Prior | None = None) -> dict[str, Any]:
     """Speed-up of ``cand`` over ``base`` with the nested paired interval where both were timed
     in the same process pairs; the one-process paired-block interval otherwise."""
     bp, cp = process_parts(base), process_parts(cand)
     if bp and cp and len(bp) >= 2:
-        got = nested.nested_speedup(bp, cp, seed=seed)
+        got = nested.nested_speedup(bp, cp, seed=seed, prior=prior)
         if got is not None:
             return got
     (bs, bb), (cs, cb) = base.clean(), cand.clean()

@@ -114,25 +114,61 @@ def components(procs: list[list[np.ndarray]]) -> dict[str, Any]:
     return out
 
 
-def _interval(point: float, log_draws: np.ndarray, procs: int,
-              process_share: float | None, blocks_total: int) -> tuple[list[float], float, float]:
-    """``point × exp(± t · se)`` from log-scale bootstrap draws: (ci, se, df)."""
+def process_variance(figures: Sequence[float]) -> tuple[float, float] | None:
+    """(sample variance, degrees of freedom) of per-process log figures — what a session's
+    cells pool into a prior (``harness.measure.moderate``); None below two processes."""
+    x = np.log(np.asarray(figures, dtype=float))
+    if x.size < 2 or not np.all(np.isfinite(x)):
+        return None
+    return float(np.var(x, ddof=1)), float(x.size - 1)
+
+
+def process_medians(procs: list[list[np.ndarray]]) -> list[float]:
+    """Each process's median over its clean blocks."""
+    return [float(np.median(np.concatenate(p))) for p in procs]
+
+
+def _interval(point: float, log_draws: np.ndarray, procs: int, process_share: float | None,
+              blocks_total: int, moderated: tuple[float, float, float] | None = None,
+              ) -> tuple[list[float], float, float]:
+    """``point × exp(± t · se)`` from log-scale bootstrap draws: (ci, se, df).
+
+    ``moderated`` is (the cell's own process-level variance, the moderated one, its degrees of
+    freedom): the variance is scaled by their ratio, and the process level gets the moderated
+    degrees of freedom instead of P-1."""
     from scipy import stats as _st
 
     var = float(np.var(log_draws, ddof=1)) * procs / (procs - 1)
+    top_df = float(procs - 1)
+    if moderated is not None:
+        own, post, post_df = moderated
+        var = var * post / own if own > 0 else post / procs
+        top_df = post_df
     share = min(max(process_share if process_share is not None else 1.0, 0.0), 1.0)
     top, rest = var * share, var * (1 - share)
     df_rest = max(blocks_total - procs, 1)
-    denom = top * top / (procs - 1) + rest * rest / df_rest
-    df = var * var / denom if denom > 0 else float(procs - 1)
+    denom = top * top / top_df + rest * rest / df_rest
+    df = var * var / denom if denom > 0 else top_df
     se = var ** 0.5
     t = float(_st.t.ppf(0.975, df))
     return [point * float(np.exp(-t * se)), point * float(np.exp(t * se))], se, df
 
 
+def _moderation(figures: Sequence[float], prior: Any) -> tuple[tuple[float, float, float] | None,
+                                                                dict[str, Any] | None]:
+    """The ``moderated`` argument of ``_interval`` and the record of it, for a prior or None."""
+    own = process_variance(figures)
+    if prior is None or own is None:
+        return None, None
+    post, post_df = prior.posterior(*own)
+    return (own[0], post, post_df), {"own_s2": own[0], "own_df": own[1], "s2": post,
+                                     "df": post_df, "prior": prior.as_dict()}
+
+
 def nested_summary(procs: list[list[np.ndarray]], *, resamples: int = RESAMPLES,
-                   seed: int = 0) -> dict[str, Any]:
-    """The cell's median with a nested interval (needs at least two processes)."""
+                   seed: int = 0, prior: Any = None) -> dict[str, Any]:
+    """The cell's median with a nested interval (needs at least two processes); ``prior``
+    (``harness.measure.moderate.Prior``) moderates its process-level variance."""
     from harness.measure import stats
 
     if len(procs) < 2:
@@ -145,13 +181,15 @@ def nested_summary(procs: list[list[np.ndarray]], *, resamples: int = RESAMPLES,
     draws = stats.pooled_medians(flat, counts)
     comp = components(procs)
     share = comp["share"]["processes"] if comp["share"] else None
-    ci, se, df = _interval(point, np.log(draws), len(procs), share, len(flat))
+    moderated, record = _moderation(process_medians(procs), prior)
+    ci, se, df = _interval(point, np.log(draws), len(procs), share, len(flat), moderated)
     return {"median": point, "ci95": ci, "ci_method": "nested", "processes": len(procs),
-            "log_se": se, "df": df, "variance": comp}
+            "log_se": se, "df": df, "variance": comp, "moderated": record}
 
 
 def nested_speedup(base: list[list[np.ndarray]], cand: list[list[np.ndarray]], *,
-                   resamples: int = RESAMPLES, seed: int = 0) -> dict[str, Any] | None:
+                   resamples: int = RESAMPLES, seed: int = 0,
+                   prior: Any = None) -> dict[str, Any] | None:
     """Speed-up = median(base) / median(cand) over process pairs that ran side by side.
 
     Process pair k and block pair i within it are drawn together for both sides; None when
@@ -174,9 +212,16 @@ def nested_speedup(base: list[list[np.ndarray]], cand: list[list[np.ndarray]], *
                   for b, c in zip(pb, pc, strict=True)] for pb, pc in zip(base, cand, strict=True)]
     comp = _ratio_components(pair_logs)
     share = comp["share"]["processes"] if comp["share"] else None
-    ci, se, df = _interval(point, np.log(ratio), len(base), share, len(fb))
+    moderated, record = _moderation(pair_ratios(base, cand), prior)
+    ci, se, df = _interval(point, np.log(ratio), len(base), share, len(fb), moderated)
     return {"speedup": point, "ci95": ci, "ci_method": "nested-pairs", "processes": len(base),
-            "pairs": len(fb), "log_se": se, "df": df, "variance": comp, "ci_note": None}
+            "pairs": len(fb), "log_se": se, "df": df, "variance": comp, "ci_note": None,
+            "moderated": record}
+
+
+def pair_ratios(base: list[list[np.ndarray]], cand: list[list[np.ndarray]]) -> list[float]:
+    """Each process pair's speed-up: median of its baseline process over its candidate's."""
+    return [b / c for b, c in zip(process_medians(base), process_medians(cand), strict=True)]
 
 
 def _ratio_components(pair_logs: list[list[np.ndarray]]) -> dict[str, Any]:

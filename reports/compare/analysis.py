@@ -24,7 +24,13 @@ import numpy as np
 
 from harness.machine import microarch
 from harness.measure import nested
-from harness.measure.estimate import cell_speedup, cell_summary, processes_of
+from harness.measure.estimate import (
+    cell_speedup,
+    cell_summary,
+    latency_priors,
+    processes_of,
+    speedup_prior,
+)
 from harness.measure.results import DONE, CellKey, CellResult, SessionInfo
 from reports.tables import _jsonable
 
@@ -192,10 +198,15 @@ def build_comparison(sources: Sequence[Source], *, noise: float = NOISE) -> Comp
     # the reference's order; a cell counts once another session also has it
     shared = [k for k in done[0] if any(k in d for d in done[1:])]
     summaries: dict[tuple[int, CellKey], dict[str, Any]] = {}
+    base = sources[0].baseline()
+    # each session's own priors: its cells share their process-level variance (moderate.py)
+    lat_priors = [latency_priors(d.values()) for d in done]
+    sp_priors = [speedup_prior(_pairs(d, base)) for d in done]
 
     def summary(i: int, key: CellKey) -> dict[str, Any]:
         if (i, key) not in summaries:
-            summaries[i, key] = cell_summary(done[i][key], seed=i)  # independent sessions
+            summaries[i, key] = cell_summary(done[i][key], seed=i,  # independent sessions
+                                             prior=lat_priors[i].get(key.backend))
         return summaries[i, key]
 
     def estimate(i: int, key: CellKey) -> Estimate | None:
@@ -212,12 +223,12 @@ def build_comparison(sources: Sequence[Source], *, noise: float = NOISE) -> Comp
         latencies.append(LatencyRow(key, ests, changes))
 
     speedups = []
-    base = sources[0].baseline()
     for key in shared:
         if key.backend == base:
             continue
         bkey = CellKey(key.spec, base, key.precision, key.threads)
-        per = [Estimate.of(cell_speedup(done[i][bkey], done[i][key], seed=i), "speedup")
+        per = [Estimate.of(cell_speedup(done[i][bkey], done[i][key], seed=i,
+                                        prior=sp_priors[i]), "speedup")
                if key in done[i] and bkey in done[i] else None for i in range(len(sources))]
         if sum(p is not None for p in per) < 2 or per[0] is None:
             continue
@@ -229,6 +240,12 @@ def build_comparison(sources: Sequence[Source], *, noise: float = NOISE) -> Comp
     warnings = _pair_warnings(sources, shared) + _process_warnings(sources, done, shared)
     return Comparison(tuple(sources), tuple(latencies), tuple(speedups), warnings, unmatched,
                       noise)
+
+
+def _pairs(cells: dict[CellKey, Any], base: str) -> list[tuple[Any, Any]]:
+    """(baseline cell, candidate cell) for every candidate of a session with its baseline."""
+    return [(cells[b], c) for k, c in cells.items() if k.backend != base
+            and (b := CellKey(k.spec, base, k.precision, k.threads)) in cells]
 
 
 def _change(ref: Estimate, other: Estimate, noise: float) -> Change:

@@ -55,6 +55,17 @@ def variance(report: Report):
     if sp_halves:
         text += f", of a speed-up's ±{np.median(sp_halves):.1%}"
     blocks.append(Paragraph(text + "."))
+    priors = {c.key.backend: c.stats["moderated"]["prior"] for c in nested
+              if c.stats.get("moderated")}
+    if priors:
+        said = "; ".join(f"{b}: spread ±{np.sqrt(p['s2']):.1%} per process on {p['df']:.1f} "
+                         f"degrees of freedom, from {p['cells']} cells"
+                         for b, p in sorted(priors.items()))
+        blocks.append(Paragraph(
+            "Each interval also borrows the process-level variance this session's cells share "
+            f"(empirical Bayes, as limma does; {said}): a cell whose few processes agreed by "
+            "chance is not believed too far, and every cell gets more degrees of freedom than "
+            "its own processes give. The more the cells differ, the less is borrowed."))
     if len(nested) < len(timed):
         blocks.append(Paragraph(f"{len(timed) - len(nested)} cells had one process only: their "
                                 "intervals cannot show the variation between processes.",
