@@ -186,7 +186,29 @@ def test_a_session_whose_every_cell_failed_fails_the_smoke_check(tmp_path: Path)
     assert "cells done" in ok.stdout
 
 
+def test_the_check_passes_on_a_session_commands_worse_exit_status(tmp_path: Path) -> None:
+    """Run through the check, exit 1 (some cells failed) goes on to the check of the store, and
+    anything worse — bad usage (2), a crash — fails with that status before the store is read."""
+    store = tmp_path / "none.sqlite"
+    for rc, expected in ((2, 2), (3, 3), (-9, 1)):
+        code = f"import os, sys; os.kill(os.getpid(), 9) if {rc} < 0 else sys.exit({rc})"
+        got = subprocess.run([sys.executable, str(REQUIRE_DONE), str(store), "--",
+                              sys.executable, "-c", code], capture_output=True, text=True,
+                             timeout=120, cwd=ROOT)
+        assert got.returncode == expected, (rc, got.stderr)
+        assert f"exited {rc}" in got.stderr
+    ok = subprocess.run([sys.executable, str(REQUIRE_DONE), str(INTEL), "--", sys.executable,
+                         "-c", "import sys; sys.exit(1)"], capture_output=True, text=True,
+                        timeout=120, cwd=ROOT)
+    assert ok.returncode == 0 and "cells done" in ok.stdout, ok.stderr
+    usage = subprocess.run([sys.executable, str(REQUIRE_DONE), str(INTEL), "--"],
+                           capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert usage.returncode == 2
+
+
 def test_bench_smoke_and_the_matrix_run_the_check() -> None:
     tox = (ROOT / "tox.ini").read_text()
-    assert "python {toxinidir}/.github/scripts/require-done-cells.py smoke/store.sqlite" in tox
+    assert ("python {toxinidir}/.github/scripts/require-done-cells.py smoke/store.sqlite -- "
+            "accelbench run ") in tox
+    assert "    - accelbench run" not in tox  # no exit status ignored
     assert '.venv/bin/python .github/scripts/require-done-cells.py "stores/' in WORKFLOW.read_text()

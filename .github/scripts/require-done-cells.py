@@ -3,7 +3,9 @@
 Why: `accelbench run` exits 1 when some cells failed or were skipped (a GPU missing on one
 runner is ordinary), so CI accepts exit 1 — but a session whose every cell failed (a broken
 install, a backend that never loads) must not pass as a result. Usage, from the repository's
-virtual environment: `python .github/scripts/require-done-cells.py STORE`.
+virtual environment: `python .github/scripts/require-done-cells.py STORE [-- COMMAND ...]`.
+With a command (the session's `accelbench run ...`), it is run first: any exit status above 1
+(bad usage, a crash, Ctrl-C) is passed on; 0 and 1 go on to the check.
 """
 
 from __future__ import annotations
@@ -15,9 +17,17 @@ import tempfile
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: require-done-cells.py STORE", file=sys.stderr)
+    command = argv[argv.index("--") + 1:] if "--" in argv else []
+    argv = argv[:argv.index("--")] if "--" in argv else argv
+    if len(argv) != 1 or ("--" in sys.argv[1:] and not command):
+        print("usage: require-done-cells.py STORE [-- COMMAND ...]", file=sys.stderr)
         return 2
+    if command:
+        rc = subprocess.run(command).returncode
+        if rc > 1 or rc < 0:
+            print(f"{command[0]} exited {rc}: not a session whose cells can be judged",
+                  file=sys.stderr)
+            return rc if rc > 1 else 1
     with tempfile.TemporaryDirectory() as out:
         proc = subprocess.run([sys.executable, "-m", "harness.cli", "report", "--store", argv[0],
                                "--json", "--out", out], capture_output=True, text=True)
