@@ -90,3 +90,30 @@ def test_piped_progress_shows_a_running_group_as_it_goes(monkeypatch) -> None:
     lines = [ln for ln in out.getvalue().splitlines() if "..." in ln]
     assert len(lines) == 2 and "median 2.000 ms (n=3)" in lines[0]
     assert "elapsed 1 s" in lines[0] and "elapsed 12 s" in lines[1]
+
+
+def test_the_eta_follows_the_pace_of_the_latest_cells(monkeypatch) -> None:
+    """The first pass (conversion, parity, profile) is slow, the later ones fast: the ETA goes
+    by the latest cells, not by the average since the start (issue 28)."""
+    import io
+
+    from rich.console import Console
+
+    from harness.cli import progress
+    from harness.measure.results import DONE, CellKey, CellResult
+
+    now = [0.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: now[0])
+    out = io.StringIO()
+    p = progress.SessionProgress(Console(file=out, width=300), live=False)
+    p.start("s1", 30)
+    key = CellKey(TINY, "torch", "f32", 1)
+    cell = CellResult(key, DONE, None, [1.0, 2.0], None, {})
+    for i in range(1, 21):  # ten cells at 10 s each, then ten at 2 s each
+        now[0] += 10.0 if i <= 10 else 2.0
+        p.cell(i, 30, cell)
+    last = out.getvalue().strip().splitlines()[-1]
+    assert "[20/30]" in last and "elapsed 120 s" in last
+    assert "ETA 20 s" in last, last  # 10 cells left at 2 s; elapsed/done would say 60 s
+    assert progress.eta_s([5.0], 0.0, 1, 1) == 0.0 and progress.eta_s([], 0.0, 0, 5) == 0.0
+    assert progress.eta_s([4.0, 8.0], 0.0, 2, 4) == 8.0  # fewer cells than the window

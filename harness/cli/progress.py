@@ -28,6 +28,22 @@ from rich.progress import (
 from harness.measure.results import DONE, CellKey, CellResult
 
 PIPE_EVERY_S = 10.0  # a plain progress line while a group runs, at most this often
+RECENT_CELLS = 8  # the ETA's pace: seconds per cell over the last this many cells
+
+
+def eta_s(finished_at: list[float], t0: float, done: int, total: int) -> float:
+    """Seconds left at the pace of the last ``RECENT_CELLS`` cells.
+
+    Why not elapsed/done: the first pass over a plan converts every IR, checks parity and
+    profiles the models, so it runs 2-3x slower than the later passes that only time; an
+    average over everything done said 400 s left when 150 s were (issue 28). The total grows
+    when cells earn extra processes, so the figure is for the work known now."""
+    if not done or done >= total:
+        return 0.0
+    recent = finished_at[-RECENT_CELLS:]
+    start = finished_at[-RECENT_CELLS - 1] if len(finished_at) > RECENT_CELLS else t0
+    per_cell = (recent[-1] - start) / len(recent)
+    return per_cell * (total - done)
 
 
 class SessionProgress:
@@ -40,6 +56,7 @@ class SessionProgress:
         self._total = 0
         self._last_block = -1e9
         self._last_wait = -1e9
+        self._finished_at: list[float] = []
 
     def __enter__(self) -> SessionProgress:
         return self
@@ -91,8 +108,10 @@ class SessionProgress:
         self._last_wait = now
 
     def cell(self, done: int, total: int, result: CellResult) -> None:
-        elapsed = time.monotonic() - self._t0
-        eta = elapsed / done * (total - done) if done else 0.0
+        now = time.monotonic()
+        elapsed = now - self._t0
+        self._finished_at.append(now)
+        eta = eta_s(self._finished_at, self._t0, done, total)
         clean = result.clean()[0]  # disturbed blocks never make a figure
         if result.status == DONE and clean:
             what = f"median {statistics.median(clean):.3f} ms, n={len(clean)}"
