@@ -27,7 +27,7 @@ from typing import Any
 from harness.backends.ladder import LADDER, OTHERS, Rung
 from harness.backends.precision import QUANTIZED
 from harness.measure.estimate import cell_summary, latency_priors
-from harness.measure.results import DONE
+from harness.measure.results import DONE, LATENCY
 
 _COLORS = {"baseline": "#7f7f7f", "layout": "#1f77b4", "compilation": "#ff7f0e",
            "graph optimization (freezing)": "#2ca02c", "OpenVINO's own kernels": "#d62728"}
@@ -90,19 +90,21 @@ def ladder_rows(report_or_cells: Any, rungs: Sequence[Rung] = LADDER, *,
     precisions are no rows of their own: their cells are the int8 rungs of the f32 row."""
     if scale not in ("log", "ms"):
         raise ValueError(f"scale={scale!r}: expected 'log' or 'ms'")
-    by_group: dict[tuple[str, str, int], dict[str, tuple]] = {}
+    by_group: dict[tuple[str, str, int, str], dict[str, tuple]] = {}
     for key, status, reason, summary, meta in _cells_of(report_or_cells):
         by_group.setdefault(key.group(), {})[key.backend] = (status, reason, summary, meta)
     rows = []
-    for (spec, precision, threads), cells in by_group.items():
-        if precision in QUANTIZED or not any(r.backend in cells for r in rungs):
+    for (spec, precision, threads, scenario), cells in by_group.items():
+        # the ladder is a latency question; throughput cells have their own section
+        if scenario != LATENCY or precision in QUANTIZED or not any(r.backend in cells
+                                                                     for r in rungs):
             continue
         row = _row(spec, precision, threads, cells, rungs, scale)
         extra = []
         for rung in others:
             if rung.precision and precision != "f32":  # int8 rungs stand against f32 only
                 continue
-            group = by_group.get((spec, rung.precision or precision, threads), {})
+            group = by_group.get((spec, rung.precision or precision, threads, scenario), {})
             if rung.backend in group:
                 extra.append(_other(rung, group[rung.backend], row))
         rows.append(dataclasses.replace(row, others=tuple(extra)))

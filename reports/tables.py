@@ -24,7 +24,7 @@ from harness.backends import DEFAULT_BASELINE
 from harness.machine import microarch
 from harness.measure import parity, stats
 from harness.measure.estimate import cell_speedup, cell_summary, latency_priors, speedup_prior
-from harness.measure.results import DONE, FLAGGED, CellKey, CellResult, SessionInfo
+from harness.measure.results import DONE, FLAGGED, LATENCY, CellKey, CellResult, SessionInfo
 
 from .caveats import caveats, number
 
@@ -63,7 +63,8 @@ class CellRow:
     def as_json(self) -> dict[str, Any]:
         s, m = self.stats, self.meta
         return _jsonable({
-            **self.key.as_dict(),
+            "spec": self.key.spec, "backend": self.key.backend,
+            "precision": self.key.precision, "threads": self.key.threads,
             "status": self.status, "reason": self.reason,
             "median_ms": s.get("median"), "p90_ms": s.get("p90"),
             "ci95_ms": list(self.ci95_ms), "n": s.get("n", 0),
@@ -73,6 +74,7 @@ class CellRow:
             # extras beyond DESIGN's contract
             "fraction_of_peak": (m.get("counters") or {}).get("fraction_of_peak"),  # the roofline
             "reason_kind": reason_kind(self.status, self.reason),
+            "scenario": self.key.scenario,
             "ci_method": s.get("ci_method"),
             # process pairs the interval resampled, the variance components and what a
             # one-process interval cannot tell (harness.measure)
@@ -128,6 +130,8 @@ class SpeedupRow:
     variance: Mapping[str, Any] | None = None  # components (harness.measure.nested)
     ci_note: str | None = None  # what the interval cannot tell (one process, unpaired)
     moderated: Mapping[str, Any] | None = None  # the session prior it borrowed (nested.py)
+    # latency: a ratio of latencies; throughput: of images per second (harness.measure.results)
+    scenario: str = LATENCY
 
     @property
     def significant(self) -> bool:
@@ -141,7 +145,7 @@ class SpeedupRow:
             "precision": self.precision, "threads": self.threads,
             "significant": self.significant, "ci_method": self.ci_method,
             "processes": self.processes, "variance": self.variance, "ci_note": self.ci_note,
-            "moderated": self.moderated,
+            "moderated": self.moderated, "scenario": self.scenario,
         })
 
 
@@ -155,6 +159,7 @@ class Excluded:
     baseline: str
     candidate: str
     why: str
+    scenario: str = LATENCY
 
     def as_json(self) -> dict[str, Any]:
         return _jsonable(dict(self.__dict__))
@@ -173,6 +178,7 @@ class SummaryRow:
     n_specs: int
     best: tuple[str, float]  # (spec, speedup)
     worst: tuple[str, float]
+    scenario: str = LATENCY
 
     def as_json(self) -> dict[str, Any]:
         return _jsonable({
@@ -181,6 +187,7 @@ class SummaryRow:
             "geomean": self.geomean, "ci95": list(self.ci95), "n_specs": self.n_specs,
             "best": {"spec": self.best[0], "speedup": self.best[1]},
             "worst": {"spec": self.worst[0], "speedup": self.worst[1]},
+            "scenario": self.scenario,
             "ci_method": "hierarchical bootstrap: specs resampled, log-speed-ups jittered by their own CI",
         })
 
@@ -241,7 +248,7 @@ def build_report(
     if dup:  # a store invariant; two truths for one cell cannot both be shown
         raise ValueError(f"duplicate cell {dup[0]} in session {session.id!r}")
 
-    groups: dict[tuple[str, str, int], list[CellResult]] = {}
+    groups: dict[tuple[str, str, int, str], list[CellResult]] = {}
     for c in cells:  # first-appearance order, so the report follows the session's order
         groups.setdefault(c.key.group(), []).append(c)
     ordered = [c for g in groups.values()
@@ -252,8 +259,8 @@ def build_report(
     rows = tuple(_row(c, priors.get(c.key.backend)) for c in ordered)
     speedups: list[SpeedupRow] = []
     excluded: list[Excluded] = []
-    pairs: list[tuple[tuple[str, str, int], CellResult, CellResult]] = []
-    for (spec, prec, thr), group in groups.items():
+    pairs: list[tuple[tuple[str, str, int, str], CellResult, CellResult]] = []
+    for (spec, prec, thr, scen), group in groups.items():
         base = next((c for c in group if c.key.backend == baseline), None)
         for cand in group:
             if cand.key.backend == baseline:
@@ -261,17 +268,17 @@ def build_report(
             why = _why_not(base, cand, baseline)
             if why is not None or base is None:  # _why_not says why whenever base is None
                 excluded.append(Excluded(spec, prec, thr, baseline, cand.key.backend,
-                                         why or f"no {baseline} cell"))
+                                         why or f"no {baseline} cell", scen))
             else:
-                pairs.append(((spec, prec, thr), base, cand))
+                pairs.append(((spec, prec, thr, scen), base, cand))
     prior = speedup_prior([(b, c) for _, b, c in pairs])
-    for (spec, prec, thr), base, cand in pairs:
+    for (spec, prec, thr, scen), base, cand in pairs:
         # clean, alternated block pairs only (CellResult.clean), nested over processes
         r = cell_speedup(base, cand, prior=prior)
         speedups.append(SpeedupRow(spec, prec, thr, baseline, cand.key.backend,
                                    r["speedup"], tuple(r["ci95"]), r["ci_method"],
                                    r.get("processes") or 1, r.get("variance"),
-                                   r.get("ci_note"), r.get("moderated")))
+                                   r.get("ci_note"), r.get("moderated"), scen))
 
     mid, brand = _machine(machine, session)
     return Report(session=session, store=store, baseline=baseline, machine_id=mid,
@@ -320,12 +327,12 @@ def _summarize(speedups: Sequence[SpeedupRow]) -> tuple[SummaryRow, ...]:
     reduces to that spec's own interval; with many, the spread across specs dominates.
     Threads and precisions are kept apart because mixing them would average different questions.
     """
-    by: dict[tuple[str, str, str, int], list[SpeedupRow]] = {}
-    for r in speedups:
-        by.setdefault((r.baseline, r.candidate, r.precision, r.threads), []).append(r)
+    by: dict[tuple[str, str, str, int, str], list[SpeedupRow]] = {}
+    for r in speedups:  # latency and throughput speed-ups answer different questions
+        by.setdefault((r.baseline, r.candidate, r.precision, r.threads, r.scenario), []).append(r)
     out = []
     rng = np.random.default_rng(0)
-    for (base, cand, prec, thr), rs in by.items():
+    for (base, cand, prec, thr, scen), rs in by.items():
         rs = [r for r in rs if _positive(r.speedup)]
         if not rs:
             continue
@@ -338,7 +345,7 @@ def _summarize(speedups: Sequence[SpeedupRow]) -> tuple[SummaryRow, ...]:
         worst = min(rs, key=lambda r: r.speedup)
         out.append(SummaryRow(base, cand, prec, thr, float(np.exp(logs.mean())),
                               (float(lo), float(hi)), len(rs),
-                              (best.spec, best.speedup), (worst.spec, worst.speedup)))
+                              (best.spec, best.speedup), (worst.spec, worst.speedup), scen))
     return tuple(out)
 
 
@@ -361,7 +368,7 @@ def _machine(machine: Mapping[str, Any] | None, session: SessionInfo) -> tuple[s
 
 def _find(rows, key: CellKey):
     """The comparison whose candidate is the cell ``key`` (None for baselines and lone cells)."""
-    return next((r for r in rows if (r.spec, r.precision, r.threads, r.candidate)
+    return next((r for r in rows if (r.spec, r.precision, r.threads, r.scenario, r.candidate)
                  == (*key.group(), key.backend)), None)
 
 

@@ -208,8 +208,9 @@ def _other_sqlite(p: Path) -> None:
 def _newer_schema(p: Path) -> None:
     populate(p)
     c = sqlite3.connect(p)
-    c.execute("PRAGMA user_version = 3")
-    c.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    newer = store_schema.SCHEMA_VERSION + 1
+    c.execute(f"PRAGMA user_version = {newer}")
+    c.execute(f"UPDATE meta SET value = '{newer}' WHERE key = 'schema_version'")
     c.commit()
     c.close()
 
@@ -241,7 +242,8 @@ BAD_FILES = {
     "header-then-garbage": (_sqlite_header_then_garbage, "corrupt"),
     "other-sqlite": (_other_sqlite, "not an accelbench store"),
     "newer-schema": (_newer_schema,
-                     rf"has schema v3, this accelbench reads up to v{store_schema.SCHEMA_VERSION}; upgrade"),
+                     rf"has schema v{store_schema.SCHEMA_VERSION + 1}, this accelbench reads up to "
+                     rf"v{store_schema.SCHEMA_VERSION}; upgrade"),
     "truncated": (_truncated, "corrupt"),
     "scribbled": (_scribbled, "is corrupt"),
     "table-dropped": (_meta_gone, "damaged: missing cells"),
@@ -317,25 +319,26 @@ def test_readonly_refuses_writes(db: Path) -> None:
 
 
 def test_migration_hook(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The hook one version ahead of the real format (v2 since the counters issue).
+    # The hook one version ahead of the real format (v3 since the throughput issue).
     populate(db)
-    monkeypatch.setattr(store_schema, "SCHEMA_VERSION", 3)
-    monkeypatch.setattr("harness.store.database.SCHEMA_VERSION", 3)
+    now, ahead = store_schema.SCHEMA_VERSION, store_schema.SCHEMA_VERSION + 1
+    monkeypatch.setattr(store_schema, "SCHEMA_VERSION", ahead)
+    monkeypatch.setattr("harness.store.database.SCHEMA_VERSION", ahead)
     before = sha(db)
-    with pytest.raises(StoreError, match="has schema v2, which this accelbench cannot upgrade"):
+    with pytest.raises(StoreError, match=f"has schema v{now}, which this accelbench cannot upgrade"):
         Store.open(db)
     assert sha(db) == before
 
-    def v2_to_v3(conn: sqlite3.Connection) -> None:
+    def next_version(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE cells ADD COLUMN note TEXT")
 
-    monkeypatch.setitem(store_schema.MIGRATIONS, 2, v2_to_v3)
+    monkeypatch.setitem(store_schema.MIGRATIONS, now, next_version)
     with pytest.raises(StoreError, match="open it once for writing"):
         Store.open(db, readonly=True)
     with Store.open(db) as s:
         assert len(s.cells(SID_A)) == 3
     c = sqlite3.connect(db)
-    assert c.execute("PRAGMA user_version").fetchone()[0] == 3
-    assert c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "3"
+    assert c.execute("PRAGMA user_version").fetchone()[0] == ahead
+    assert c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(ahead)
     assert "note" in [r[1] for r in c.execute("PRAGMA table_info(cells)")]
     c.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -46,6 +46,24 @@ class Backend:
         self.sql(f"UPDATE meta SET value = '{v}' WHERE key = 'schema_version'")
         if self.kind == "sqlite":
             self.sql(f"PRAGMA user_version = {v}")
+
+    def make_v2_cells(self) -> None:
+        """Give ``cells`` the layout it had before v3: no ``scenario``, the narrower unique key."""
+        if self.kind == "sqlite":
+            cols = ("id, session_id, spec, backend, precision, threads, status, reason, "
+                    "warmup_ms, samples, meta, started, finished")
+            self.sql("CREATE TABLE old (id INTEGER PRIMARY KEY, session_id TEXT NOT NULL "
+                     "REFERENCES sessions(id), spec TEXT NOT NULL, backend TEXT NOT NULL, "
+                     "precision TEXT NOT NULL, threads INTEGER NOT NULL, status TEXT NOT NULL, "
+                     "reason TEXT, warmup_ms REAL, samples TEXT NOT NULL, meta TEXT NOT NULL, "
+                     "started REAL, finished REAL, "
+                     "UNIQUE (session_id, spec, backend, precision, threads))")
+            self.sql(f"INSERT INTO old ({cols}) SELECT {cols} FROM cells")
+            self.sql("DROP TABLE cells")
+            self.sql("ALTER TABLE old RENAME TO cells")
+        else:  # dropping the column drops the unique key it is part of
+            self.sql("ALTER TABLE cells DROP COLUMN scenario")
+            self.sql("ALTER TABLE cells ADD UNIQUE (session_id, spec, backend, precision, threads)")
 
     def dump(self) -> dict[str, list]:
         return {t: sorted(map(repr, self.sql(f"SELECT * FROM {t}")))
@@ -179,16 +197,23 @@ def test_newer_schema_is_refused_untouched(backend: Backend) -> None:
 def test_v1_reads_as_it_is_then_migrates_on_write(backend: Backend) -> None:
     _fill(backend.ref)
     backend.sql("DROP TABLE peaks")
+    backend.make_v2_cells()
     backend.set_version(1)
     rows = backend.sql("SELECT session_id, spec, samples FROM cells ORDER BY id")
     with Store.open(backend.ref, readonly=True) as s:
         assert len(s.cells(SID_A)) == 3 and s.peaks("m1") is None
+        assert {c.key.scenario for c in s.cells(SID_A)} == {"latency"}
     assert backend.sql("SELECT value FROM meta WHERE key = 'schema_version'") == [("1",)]
     with Store.open(backend.ref) as s:
         s.put_peak("m1", {"gflops": {"torch": 1.0}}, measured=1.0)
+        # v3's wider identity: the same spec, backend, precision and threads as a throughput cell
+        first = s.cells(SID_A)[0]
+        s.put_cell(SID_A, CellResult(replace(first.key, scenario="throughput"), DONE,
+                                     samples_ms=[2.0, 2.1], meta={"images_per_sample": 4}))
+        assert [c.key.scenario for c in s.cells(SID_A)] == ["latency"] * 3 + ["throughput"]
     assert backend.sql("SELECT value FROM meta WHERE key = 'schema_version'") == [
         (str(SCHEMA_VERSION),)]
-    assert backend.sql("SELECT session_id, spec, samples FROM cells ORDER BY id") == rows
+    assert backend.sql("SELECT session_id, spec, samples FROM cells ORDER BY id")[:3] == rows
 
 
 def test_malformed_row_is_a_store_error(backend: Backend) -> None:

@@ -33,10 +33,16 @@ def make_v1(path: Path) -> None:
     c.close()
 
 
+# The cells' columns of every version (v3 adds ``scenario``, checked on its own).
+CELL_V1 = ("id, session_id, spec, backend, precision, threads, status, reason, warmup_ms, samples, "
+           "meta, started, finished")
+
+
 def dump(path: Path) -> dict[str, list]:
     c = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
-        return {t: c.execute(f"SELECT * FROM {t} ORDER BY rowid").fetchall()
+        return {t: c.execute(f"SELECT {CELL_V1 if t == 'cells' else '*'} FROM {t} "
+                             "ORDER BY rowid").fetchall()
                 for t in ("machines", "sessions", "cells")}
     finally:
         c.close()
@@ -67,8 +73,10 @@ def test_v1_store_reads_untouched_then_migrates_without_loss(tmp_path: Path) -> 
         assert s.peaks("any") is None
         s.put_peak("any", {"gflops": {"torch": 1.0}, "bandwidth_gbs": 2.0})
     c = sqlite3.connect(db)
-    assert c.execute("PRAGMA user_version").fetchone()[0] == 2
-    assert c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "2"
+    now = store_schema.SCHEMA_VERSION
+    assert c.execute("PRAGMA user_version").fetchone()[0] == now
+    assert c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(now)
+    assert {r[0] for r in c.execute("SELECT scenario FROM cells")} == {"latency"}
     c.close()
     assert dump(db) == rows
 
@@ -103,6 +111,7 @@ def test_real_stores_open_and_migrate(tmp_path: Path, name: str) -> None:
     assert dump(copy) == rows
     c = sqlite3.connect(copy)
     assert c.execute("PRAGMA user_version").fetchone()[0] == store_schema.SCHEMA_VERSION
+    assert {r[0] for r in c.execute("SELECT scenario FROM cells")} == {"latency"}
     c.close()
 
 

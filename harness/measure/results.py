@@ -16,6 +16,13 @@ from typing import Any
 DONE, FAILED, SKIPPED, FLAGGED, INVALID = "done", "failed", "skipped", "flagged", "invalid"
 STATUSES = (DONE, FAILED, SKIPPED, FLAGGED, INVALID)
 
+# What a cell measures (``--scenario``): single-stream latency (one request at a time, MLPerf's
+# SingleStream) or throughput (as many images per second as the backend can finish with requests
+# in flight, MLPerf's Offline). Both keep raw wall times as samples; a throughput cell's
+# ``meta["images_per_sample"]`` says how many images each sample finished.
+LATENCY, THROUGHPUT = "latency", "throughput"
+SCENARIOS = (LATENCY, THROUGHPUT)
+
 # Session states.
 RUNNING, FINISHED, INTERRUPTED = "running", "finished", "interrupted"
 
@@ -28,13 +35,15 @@ class CellKey:
     backend: str
     precision: str
     threads: int
+    scenario: str = LATENCY  # stores from before scenarios hold latency cells only
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def group(self) -> tuple[str, str, int]:
-        """Cells that share this are compared with each other (same model, precision, threads)."""
-        return (self.spec, self.precision, self.threads)
+    def group(self) -> tuple[str, str, int, str]:
+        """Cells that share this are compared with each other (same model, precision, threads
+        and scenario)."""
+        return (self.spec, self.precision, self.threads, self.scenario)
 
 
 @dataclass

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from harness.measure.results import DONE, STATUSES, CellKey, CellResult, SessionInfo
+from harness.measure.results import DONE, LATENCY, SCENARIOS, STATUSES, CellKey, CellResult, SessionInfo
 
 FORMAT_TAG = "accelbench-pytest-benchmark/1"
 
@@ -146,7 +146,10 @@ def _cell(b: Any, i: int, source: str) -> CellResult:
     if isinstance(ext, Mapping) and isinstance(ext.get("key"), Mapping):
         k = ext["key"]
         try:
-            key = CellKey(str(k["spec"]), str(k["backend"]), str(k["precision"]), int(k["threads"]))
+            key = CellKey(str(k["spec"]), str(k["backend"]), str(k["precision"]), int(k["threads"]),
+                          str(k.get("scenario", LATENCY)))
+            if key.scenario not in SCENARIOS:
+                raise ValueError(key.scenario)
         except (KeyError, TypeError, ValueError):
             raise ExchangeError(f"{where} has a malformed accelbench identity") from None
         status = str(ext["status"]) if ext.get("status") in STATUSES else DONE

@@ -29,10 +29,12 @@ from harness.store import locator
 from harness.store import merge as store_merge
 from harness.store.schema import (
     CELL_COLS,
+    CELL_IDENTITY,
     PEAK_COLS,
     SESSION_COLS,
     RowError,
     StoreError,
+    cell_columns,
     cell_from_row,
     cell_row,
     machine_from_row,
@@ -112,6 +114,13 @@ class Store:
 
     def _has_table(self, c: Any, name: str) -> bool:
         raise NotImplementedError
+
+    def _has_column(self, c: Any, table: str, column: str) -> bool:
+        raise NotImplementedError
+
+    def _cell_columns(self, c: Any) -> str:
+        """The cell columns to read: a store opened read-only may be older than v3."""
+        return cell_columns(self._has_column(c, "cells", "scenario"))
 
     def same_store(self, other: Store) -> bool:
         raise NotImplementedError
@@ -259,16 +268,15 @@ class Store:
         row = _checked(cell_row, session_id, result)
         with self._write() as c:
             self._require_session(c, session_id)
-            c.execute(f"INSERT INTO cells ({CELL_COLS}) VALUES ({', '.join('?' * 12)}) "
-                      f"ON CONFLICT (session_id, spec, backend, precision, threads) "
-                      f"DO UPDATE SET {_CELL_UPDATES}", row)
+            c.execute(f"INSERT INTO cells ({CELL_COLS}) VALUES ({', '.join('?' * len(row))}) "
+                      f"ON CONFLICT ({CELL_IDENTITY}) DO UPDATE SET {_CELL_UPDATES}", row)
 
     def cells(self, session_id: str) -> list[CellResult]:
         """The session's cells in the order they were first recorded."""
         with self._read() as c:
             self._require_session(c, session_id)
-            rows = c.execute(f"SELECT {CELL_COLS} FROM cells WHERE session_id = ? ORDER BY id",
-                             (session_id,))
+            rows = c.execute(f"SELECT {self._cell_columns(c)} FROM cells WHERE session_id = ? "
+                             "ORDER BY id", (session_id,))
             return [cell_from_row(tuple(r))[1] for r in rows]
 
     def cell_counts(self) -> dict[str, int]:

@@ -191,6 +191,9 @@ class SqliteStore(Store):
     def _has_table(self, c: sqlite3.Connection, name: str) -> bool:
         return c.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).fetchone() is not None
 
+    def _has_column(self, c: sqlite3.Connection, table: str, column: str) -> bool:
+        return any(r[1] == column for r in c.execute(f"PRAGMA table_info({table})"))
+
     def same_store(self, other: Store) -> bool:
         if not isinstance(other, SqliteStore):
             return False

@@ -64,7 +64,8 @@ def snapshot(src: Any, conn: Any, machine: str | None) -> Snapshot:
                 session_ids.add(info.id)
                 snap.sessions.append(session_row(info))
         known = {r[0] for r in conn.execute("SELECT id FROM sessions")}
-        for rowid, *row in conn.execute(f"SELECT id, {CELL_COLS} FROM cells ORDER BY id"):
+        for rowid, *row in conn.execute(f"SELECT id, {src._cell_columns(conn)} FROM cells "
+                                        "ORDER BY id"):
             where = f"cell row {rowid}"
             sid, cell = cell_from_row(tuple(row))
             if sid not in known:

@@ -56,6 +56,7 @@ CREATE TABLE cells (
     backend TEXT NOT NULL,
     precision TEXT NOT NULL,
     threads INTEGER NOT NULL,
+    scenario TEXT NOT NULL DEFAULT 'latency',
     status TEXT NOT NULL,
     reason TEXT,
     warmup_ms DOUBLE PRECISION,
@@ -63,7 +64,7 @@ CREATE TABLE cells (
     meta TEXT NOT NULL,
     started DOUBLE PRECISION,
     finished DOUBLE PRECISION,
-    UNIQUE (session_id, spec, backend, precision, threads)
+    UNIQUE (session_id, spec, backend, precision, threads, scenario)
 )
 """
 PEAKS_DDL = """
@@ -91,8 +92,17 @@ def _v1_to_v2(c: _Conn) -> None:
     c.execute(PEAKS_DDL)
 
 
+def _v2_to_v3(c: _Conn) -> None:
+    """``scenario`` joins the cells' unique key (PostgreSQL can swap the constraint in place)."""
+    c.execute("ALTER TABLE cells ADD COLUMN scenario TEXT NOT NULL DEFAULT 'latency'")
+    for (name,) in c.execute("SELECT conname FROM pg_constraint WHERE conrelid = "
+                             "to_regclass('cells') AND contype = 'u'").fetchall():
+        c.execute(f'ALTER TABLE cells DROP CONSTRAINT "{name}"')
+    c.execute(f"ALTER TABLE cells ADD UNIQUE ({store_schema.CELL_IDENTITY})")
+
+
 # Same version history as the SQLite format (harness.store.schema), in PostgreSQL types.
-MIGRATIONS = {1: _v1_to_v2}
+MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 class PostgresStore(Store):
@@ -219,6 +229,11 @@ class PostgresStore(Store):
 
     def _has_table(self, c: _Conn, name: str) -> bool:
         return bool(c.execute("SELECT to_regclass(?) IS NOT NULL", (name,)).fetchone()[0])
+
+    def _has_column(self, c: _Conn, table: str, column: str) -> bool:
+        return bool(c.execute("SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = "
+                              "to_regclass(?) AND attname = ? AND NOT attisdropped)",
+                              (table, column)).fetchone()[0])
 
     def same_store(self, other: Store) -> bool:
         if not isinstance(other, PostgresStore):

@@ -15,9 +15,14 @@ Store format history (pyperf-style; bump ``SCHEMA_VERSION`` and add a migration 
   store reads as a v2 store without peaks, so read-only commands accept it as it is
   (``READ_COMPATIBLE``); opening it for writing adds the empty table.
 
-Changes between versions must be additive (new tables, new nullable columns), so that a
-migration is a few ``ALTER TABLE ... ADD COLUMN`` statements and an old row means the same
-thing after it.
+* v3 (accelbench throughput): adds ``cells.scenario`` (``latency`` or ``throughput``) to a
+  cell's identity, so one session may hold both figures of a spec. Every older row is a latency
+  cell: read-only commands read v1 and v2 stores as they are (the column reads as
+  ``'latency'``, ``cell_columns``); opening one for writing rebuilds ``cells`` with the wider
+  unique key (SQLite cannot alter a constraint), row ids and order kept.
+
+Changes between versions must keep an old row's meaning (new tables, new columns with a default
+that says what old rows were), so that an old store reads the same after its migration.
 """
 
 from __future__ import annotations
@@ -33,13 +38,14 @@ from harness.measure.results import (
     FINISHED,
     INTERRUPTED,
     RUNNING,
+    SCENARIOS,
     STATUSES,
     CellKey,
     CellResult,
     SessionInfo,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 FORMAT_NAME = "accelbench-store"
 # Written into the SQLite header (offset 68) so `file` and other tools can tell what this is.
 APPLICATION_ID = 0x61636362  # "accb"
@@ -68,6 +74,7 @@ CREATE TABLE cells (
     backend TEXT NOT NULL,
     precision TEXT NOT NULL,
     threads INTEGER NOT NULL,
+    scenario TEXT NOT NULL DEFAULT 'latency',
     status TEXT NOT NULL,
     reason TEXT,
     warmup_ms REAL,
@@ -75,7 +82,7 @@ CREATE TABLE cells (
     meta TEXT NOT NULL,
     started REAL,
     finished REAL,
-    UNIQUE (session_id, spec, backend, precision, threads)
+    UNIQUE (session_id, spec, backend, precision, threads, scenario)
 );
 """
 # v2: created with the schema (create_schema) or added by the v1 -> v2 migration.
@@ -93,8 +100,15 @@ PEAK_COLS = "machine_id, measured, peak"
 
 MACHINE_COLS = "id, fingerprint"
 SESSION_COLS = "id, started, finished, status, machine_id, config, argv, version"
-CELL_COLS = ("session_id, spec, backend, precision, threads, status, reason, warmup_ms, "
-             "samples, meta, started, finished")
+CELL_COLS = ("session_id, spec, backend, precision, threads, scenario, status, reason, "
+             "warmup_ms, samples, meta, started, finished")
+# A cell's identity: the unique key of ``cells`` (``ON CONFLICT`` names it).
+CELL_IDENTITY = "session_id, spec, backend, precision, threads, scenario"
+
+
+def cell_columns(has_scenario: bool) -> str:
+    """What to SELECT for ``cell_from_row``: stores before v3 hold latency cells only."""
+    return CELL_COLS if has_scenario else CELL_COLS.replace("scenario", "'latency'")
 
 # Migration from version v to v+1, run inside one write transaction. None exist yet: v1 is the
 # first format. Keep each one additive (see the module docstring).
@@ -102,10 +116,21 @@ def _v1_to_v2(conn: sqlite3.Connection) -> None:
     conn.execute(PEAKS_DDL)
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2}
+def _v2_to_v3(conn: sqlite3.Connection) -> None:
+    """Rebuild ``cells`` with ``scenario`` in its unique key; ids (and so order) kept."""
+    table = DDL[DDL.index("CREATE TABLE cells"):].rstrip().rstrip(";")
+    conn.execute(table.replace("CREATE TABLE cells", "CREATE TABLE cells_v3", 1))
+    old = cell_columns(False)
+    conn.execute(f"INSERT INTO cells_v3 (id, {CELL_COLS}) SELECT id, {old} FROM cells ORDER BY id")
+    conn.execute("DROP TABLE cells")
+    conn.execute("ALTER TABLE cells_v3 RENAME TO cells")
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 # Older versions whose bytes a reader of the current version understands as they are (what
-# they lack reads as empty), so read-only opens and merges need not upgrade them.
-READ_COMPATIBLE: set[int] = {1}
+# they lack reads as empty, or as its default: ``cell_columns``), so read-only opens and merges
+# need not upgrade them.
+READ_COMPATIBLE: set[int] = {1, 2}
 
 
 class StoreError(Exception):
@@ -328,16 +353,19 @@ def session_from_row(row: tuple) -> SessionInfo:
 
 def cell_from_row(row: tuple) -> tuple[str, CellResult]:
     """(session id, cell) from a ``CELL_COLS`` row, every field type-checked."""
-    sid, spec, backend, precision, threads, status, reason, warm, samples, meta, t0, t1 = row
+    sid, spec, backend, precision, threads, scenario, status, reason, warm, samples, meta, t0, \
+        t1 = row
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
         raise RowError(f"threads must be a non-negative integer, not {threads!r}")
+    if scenario not in SCENARIOS:
+        raise RowError(f"cell scenario {scenario!r} is not one of {', '.join(SCENARIOS)}")
     if status not in STATUSES:
         raise RowError(f"cell status {status!r} is not one of {', '.join(STATUSES)}")
     sample_list = _loads(samples, "samples")
     if not isinstance(sample_list, list):
         raise RowError("samples must be a list of numbers")
     key = CellKey(_text(spec, "spec"), _text(backend, "backend"), _text(precision, "precision"),
-                  threads)
+                  threads, scenario)
     return _text(sid, "session id"), CellResult(
         key=key,
         status=status,
@@ -371,7 +399,7 @@ def session_row(info: SessionInfo) -> tuple:
 
 def cell_row(session_id: str, r: CellResult) -> tuple:
     k = r.key
-    row = (session_id, k.spec, k.backend, k.precision, k.threads, r.status, r.reason,
+    row = (session_id, k.spec, k.backend, k.precision, k.threads, k.scenario, r.status, r.reason,
            _scalar(r.warmup_ms), dumps(list(r.samples_ms), "samples"), dumps(r.meta, "meta"),
            _scalar(r.started), _scalar(r.finished))
     cell_from_row(row)

@@ -16,6 +16,8 @@ store: the CLI reads the sessions and passes ``Source`` values in.
 
 from __future__ import annotations
 
+import dataclasses
+
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +33,7 @@ from harness.measure.estimate import (
     processes_of,
     speedup_prior,
 )
-from harness.measure.results import DONE, CellKey, CellResult, SessionInfo
+from harness.measure.results import DONE, LATENCY, CellKey, CellResult, SessionInfo
 from reports.tables import _jsonable
 
 
@@ -150,9 +152,11 @@ class SpeedupCompare:
     candidate: str
     speedup: tuple[Estimate | None, ...]
     change: tuple[Change | None, ...]
+    scenario: str = LATENCY  # throughput: a ratio of images per second
 
     def as_json(self) -> dict[str, Any]:
         return {"spec": self.spec, "precision": self.precision, "threads": self.threads,
+                "scenario": self.scenario,
                 "baseline": self.baseline, "candidate": self.candidate,
                 "speedup": [e.as_json() if e else None for e in self.speedup],
                 "change": [c.as_json() if c else None for c in self.change]}
@@ -226,7 +230,7 @@ def build_comparison(sources: Sequence[Source], *, noise: float = NOISE) -> Comp
     for key in shared:
         if key.backend == base:
             continue
-        bkey = CellKey(key.spec, base, key.precision, key.threads)
+        bkey = dataclasses.replace(key, backend=base)
         per = [Estimate.of(cell_speedup(done[i][bkey], done[i][key], seed=i,
                                         prior=sp_priors[i]), "speedup")
                if key in done[i] and bkey in done[i] else None for i in range(len(sources))]
@@ -234,7 +238,7 @@ def build_comparison(sources: Sequence[Source], *, noise: float = NOISE) -> Comp
             continue
         changes = tuple(_change(per[0], p, noise) if p else None for p in per[1:])
         speedups.append(SpeedupCompare(key.spec, key.precision, key.threads, base, key.backend,
-                                       tuple(per), changes))
+                                       tuple(per), changes, key.scenario))
 
     unmatched = {s.label: sum(k not in shared for k in d) for s, d in zip(sources, done, strict=True)}
     warnings = _pair_warnings(sources, shared) + _process_warnings(sources, done, shared)
@@ -245,7 +249,7 @@ def build_comparison(sources: Sequence[Source], *, noise: float = NOISE) -> Comp
 def _pairs(cells: dict[CellKey, Any], base: str) -> list[tuple[Any, Any]]:
     """(baseline cell, candidate cell) for every candidate of a session with its baseline."""
     return [(cells[b], c) for k, c in cells.items() if k.backend != base
-            and (b := CellKey(k.spec, base, k.precision, k.threads)) in cells]
+            and (b := dataclasses.replace(k, backend=base)) in cells]
 
 
 def _change(ref: Estimate, other: Estimate, noise: float) -> Change:
