@@ -24,7 +24,15 @@ from harness.backends import DEFAULT_BASELINE
 from harness.machine import microarch
 from harness.measure import parity, stats
 from harness.measure.estimate import cell_speedup, cell_summary, latency_priors, speedup_prior
-from harness.measure.results import DONE, FLAGGED, LATENCY, CellKey, CellResult, SessionInfo
+from harness.measure.results import (
+    DONE,
+    FLAGGED,
+    LATENCY,
+    THROUGHPUT,
+    CellKey,
+    CellResult,
+    SessionInfo,
+)
 
 from .caveats import caveats, number
 
@@ -60,6 +68,21 @@ class CellRow:
     def flops(self) -> float | None:
         return number(self.meta.get("flops"))
 
+    @property
+    def batch(self) -> int:
+        b = self.meta.get("batch")
+        return b if isinstance(b, int) and not isinstance(b, bool) and b >= 1 else 1
+
+    @property
+    def images_per_s(self) -> tuple[float | None, tuple[float | None, float | None]]:
+        """Images per second and its 95% interval: a throughput cell's median is ms per image
+        (``estimate.per_image``), a latency cell's is ms per inference of ``batch`` images."""
+        per = 1 if self.key.scenario == THROUGHPUT else self.batch
+        med, (lo, hi) = self.median_ms, self.ci95_ms
+        def rate(ms: float | None) -> float | None:
+            return 1000.0 * per / ms if isinstance(ms, (int, float)) and ms > 0 else None
+        return rate(med), (rate(hi), rate(lo))
+
     def as_json(self) -> dict[str, Any]:
         s, m = self.stats, self.meta
         return _jsonable({
@@ -74,7 +97,10 @@ class CellRow:
             # extras beyond DESIGN's contract
             "fraction_of_peak": (m.get("counters") or {}).get("fraction_of_peak"),  # the roofline
             "reason_kind": reason_kind(self.status, self.reason),
-            "scenario": self.key.scenario,
+            "scenario": self.key.scenario, "batch": self.batch,
+            # a throughput cell's median_ms is per image; images/s for every cell
+            "images_per_s": self.images_per_s[0], "images_per_s_ci95": list(self.images_per_s[1]),
+            "throughput": m.get("throughput"),
             "ci_method": s.get("ci_method"),
             # process pairs the interval resampled, the variance components and what a
             # one-process interval cannot tell (harness.measure)

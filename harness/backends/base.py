@@ -21,6 +21,8 @@ from harness.backends.errors import BackendError, PrepareError  # noqa: F401  (r
 from harness.backends.options import config_kwargs, format_options
 from harness.backends.precision import PRECISIONS, cpu_bf16  # noqa: F401 - re-exported
 
+from harness.measure.results import LATENCY, SCENARIOS
+
 # Failure kinds are defined with the worker protocol; re-exported here for the backends.
 from harness.run.protocol import AVAILABILITY, CONVERSION, RUNTIME  # noqa: F401
 
@@ -68,10 +70,17 @@ class PrepareContext:
     threads: int = 1
     cache_key: str = ""
     cache_dir: str | None = None
+    # latency: one request at a time; throughput: as many images per second as the backend
+    # finishes (a backend with an asynchronous mode uses it; others time batched synchronous
+    # calls, which is what their throughput is)
+    scenario: str = LATENCY
 
     def __post_init__(self) -> None:
         check_precision(self.precision)
         check_threads(self.threads)
+        if self.scenario not in SCENARIOS:
+            raise BackendError(f"scenario {self.scenario!r}: valid values are "
+                               f"{', '.join(SCENARIOS)}")
 
 
 def readable(exc: BaseException, limit: int = 600) -> str:
@@ -139,6 +148,12 @@ class Prepared(ABC):
         model's nodes the layer absorbed and ``inputs`` the rows feeding it. Run only after the
         timed blocks: profiling must never touch a reported latency."""
         raise NotImplementedError(f"{type(self).__name__} cannot time single layers")
+
+    def throughput_facts(self) -> dict[str, Any]:
+        """What a throughput cell adds to its metadata beyond its samples (OpenVINO's queue:
+        per-request latency percentiles and requests in flight); nothing for a backend whose
+        samples are its requests' latencies already."""
+        return {}
 
     def kernel_rows(self) -> list[dict[str, Any]] | None:
         """The kernels this backend runs the model as, for the latency predictor: rows of

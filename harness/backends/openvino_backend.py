@@ -54,6 +54,7 @@ from harness.backends.openvino_props import (
 )
 from harness.backends.options import option
 from harness.backends.precision import CALIBRATION_SAMPLES
+from harness.measure.results import LATENCY, THROUGHPUT
 
 SPARSE_RATE = "CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE"
 _PHYSICAL = re.compile(r"^[A-Z][A-Z0-9_]*(\.\d+)?$")
@@ -91,6 +92,9 @@ class OpenVINOConfig:
     sparse_rate: float = option("sparse_rate", float, 1.0, "CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE "
                                 "(pack weights with at least this share of zeros; 1: off)",
                                 lo=0.0, hi=1.0)
+    requests: int | str = option("requests", int, "auto", "throughput scenario only: requests "
+                                 "kept in flight (auto: OPTIMAL_NUMBER_OF_INFER_REQUESTS + 1)",
+                                 lo=1, hi=1024, words=("auto",))
 
     def __post_init__(self) -> None:
         split_device(self.device)
@@ -192,7 +196,7 @@ class OpenVINOBackend(Backend):
         info.update(trace_s=trace_s, artefact_key=key or None)
         if precision == "int8":
             om, info["quantization"] = self._quantize(om, data.shape, key, ctx)
-        config = self._compile_config(precision, threads)
+        config = self._compile_config(precision, threads, ctx.scenario)
         t0 = time.perf_counter()
         try:
             cm = self.core.compile_model(om, self.config.device, config)
@@ -202,6 +206,8 @@ class OpenVINOBackend(Backend):
             ) from exc
         compile_s = time.perf_counter() - t0
         props = self._properties(cm)
+        if ctx.scenario == THROUGHPUT:
+            return self._throughput(cm, data, props, precision, config, info)
         req = cm.create_infer_request()
         req.set_input_tensor(ov.Tensor(data, shared_memory=True))
         infer = _lean_infer(req)
@@ -229,6 +235,32 @@ class OpenVINOBackend(Backend):
         prepared.source = (self.core, om, self.config.device, config)  # for layer_times
         return prepared
 
+    def _throughput(self, cm: Any, data: np.ndarray, props: dict[str, Any], precision: str,
+                    config: dict[str, Any], info: dict[str, Any]) -> Prepared:
+        """The throughput scenario: an ``AsyncInferQueue`` of the optimal number of requests
+        plus one (``harness.backends.openvino_throughput``). Why one more: a request is
+        resubmitted from Python after its completion callback, and in that gap its stream would
+        idle; a spare request keeps at least the optimal number in flight throughout."""
+        from harness.backends.openvino_throughput import ThroughputQueue
+
+        optimal = props.get("OPTIMAL_NUMBER_OF_INFER_REQUESTS")
+        optimal = optimal if isinstance(optimal, int) and optimal > 0 else 1
+        jobs = optimal + 1 if self.config.requests == "auto" else int(self.config.requests)
+        try:
+            queue = ThroughputQueue(cm, data, jobs)
+            first_ms = queue.first_round_ms()
+        except Exception as exc:
+            raise PrepareError(f"the first asynchronous round failed: {readable(exc)}",
+                               RUNTIME) from exc
+        info.update(
+            precision_requested=precision, precision_effective=effective_precision(props),
+            compile_config=plain(config), properties=props,
+            images_per_sample=jobs * int(data.shape[0]),
+            throughput={"mode": "async-queue", "requests": jobs, "optimal_requests": optimal,
+                        "streams": props.get("NUM_STREAMS"), "batch": int(data.shape[0])},
+        )
+        return OpenVINOThroughput(queue, info, first_ms)
+
     def _quantize(self, om: Any, shape: tuple[int, ...], ir_key: str,
                   ctx: PrepareContext) -> tuple[Any, dict]:
         """The NNCF-quantized model, from the cache beside the f32 IR or made now; its key is
@@ -246,19 +278,28 @@ class OpenVINOBackend(Backend):
         return qm, {**record, "cache_hit": qinfo["ir_cache_hit"], "quantize_s": qinfo["convert_s"],
                     "ir_path": qinfo["ir_path"]}
 
-    def _compile_config(self, precision: str, threads: int) -> dict[str, Any]:
+    def _compile_config(self, precision: str, threads: int,
+                        scenario: str = LATENCY) -> dict[str, Any]:
         """What to pass to ``compile_model``: each physical device gets the settings it
         supports; a virtual device (AUTO, HETERO...) gets them per target device, because
-        that is where streams, threads and precision take effect."""
+        that is where streams, threads and precision take effect.
+
+        The throughput scenario runs OpenVINO's THROUGHPUT hint (unless the backend text asks
+        for CUMULATIVE_THROUGHPUT) and lets the hint choose the streams unless ``streams=N``
+        is given; both are read back into the cell's properties."""
+        hint, streams = self.config.performance_hint, self.config.num_streams
+        if scenario == THROUGHPUT:
+            hint = "THROUGHPUT" if hint == "LATENCY" else hint
+            streams = "auto" if streams == 1 else streams
         wanted: dict[str, Any] = {
             # int8 layers run int8 whatever the hint; the rest is forced to f32, not left to
             # run bf16 silently on CPUs that have it
             "INFERENCE_PRECISION_HINT": "f32" if precision == "int8" else precision,
-            "PERFORMANCE_HINT": self.config.performance_hint,
-            "NUM_STREAMS": self.config.num_streams,
+            "PERFORMANCE_HINT": hint,
+            "NUM_STREAMS": streams,
             "INFERENCE_NUM_THREADS": threads,
         }
-        if self.config.num_streams == "auto":  # the hint decides; read back into properties
+        if streams == "auto":  # the hint decides; read back into properties
             del wanted["NUM_STREAMS"]
         virtual, targets = split_device(self.config.device)
         if self.config.sparse_rate != 1.0:
@@ -266,7 +307,7 @@ class OpenVINOBackend(Backend):
             wanted[SPARSE_RATE] = float(self.config.sparse_rate)
         if virtual is None:
             return self._supported(self.config.device, wanted)
-        config = self._supported(virtual, {"PERFORMANCE_HINT": self.config.performance_hint})
+        config = self._supported(virtual, {"PERFORMANCE_HINT": hint})
         targets = targets or list(self.core.available_devices)
         config["DEVICE_PROPERTIES"] = {t: self._supported(t, wanted) for t in targets}
         return config
@@ -355,6 +396,39 @@ class OpenVINOPrepared(Prepared):
         if self.source is None:
             raise NotImplementedError("this prepared model keeps no source model to profile")
         return layer_times(*self.source, self.data, n)
+
+
+class OpenVINOThroughput(Prepared):
+    """A compiled model in the throughput scenario: samples are the wall (ms) of each group of
+    ``requests`` completions with the queue full (``ThroughputQueue.time_block``)."""
+
+    def __init__(self, queue: Any, info: dict[str, Any], first_ms: float) -> None:
+        self.queue, self.info, self.first_ms = queue, info, first_ms
+        self.data = queue.data
+
+    def time_block(self, n: int) -> list[float]:
+        return self.queue.time_block(n)
+
+    def output(self) -> np.ndarray:
+        return self.queue.output()
+
+    def outputs_for(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        saved = self.data.copy()
+        outs = []
+        try:
+            for x in inputs:  # every request's input tensor shares ``data``'s memory
+                self.data[...] = x
+                outs.append(self.output())
+        finally:
+            self.data[...] = saved
+        return outs
+
+    def throughput_facts(self) -> dict[str, Any]:
+        """Per-request latency percentiles and what the queue kept in flight (worker stats)."""
+        from harness.backends.openvino_throughput import request_percentiles
+
+        return {"request_ms": request_percentiles(self.queue.request_ms),
+                "in_flight": self.queue.in_flight()}
 
 
 def _present(device: str, available: list[str]) -> bool:

@@ -25,7 +25,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from harness.measure.results import DONE, CellKey, CellResult
+from harness.measure.estimate import images_per_sample
+from harness.measure.results import DONE, LATENCY, THROUGHPUT, CellKey, CellResult
 
 PIPE_EVERY_S = 10.0  # a plain progress line while a group runs, at most this often
 RECENT_CELLS = 8  # the ETA's pace: seconds per cell over the last this many cells
@@ -113,12 +114,17 @@ class SessionProgress:
         self._finished_at.append(now)
         eta = eta_s(self._finished_at, self._t0, done, total)
         clean = result.clean()[0]  # disturbed blocks never make a figure
-        if result.status == DONE and clean:
+        if result.status == DONE and clean and result.key.scenario == THROUGHPUT:
+            per_image = statistics.median(clean) / images_per_sample(result)
+            what = f"{1000 / per_image:,.0f} images/s, n={len(clean)}"
+        elif result.status == DONE and clean:
             what = f"median {statistics.median(clean):.3f} ms, n={len(clean)}"
         else:
             what = f"{result.status}: {result.reason}"
+        scenario = f" {result.key.scenario}" if result.key.scenario != LATENCY else ""
         line = (f"[{done}/{total}] {result.key.spec} {result.key.backend} {result.key.precision} "
-                f"t={result.key.threads}: {what}  (elapsed {elapsed:.0f} s, ETA {eta:.0f} s)")
+                f"t={result.key.threads}{scenario}: {what}  (elapsed {elapsed:.0f} s, "
+                f"ETA {eta:.0f} s)")
         if self._progress is not None and self._task is not None:
             self._progress.update(self._task, completed=done)
             self._progress.console.print(escape(line), highlight=False)

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from harness.cli.common import add_store_option, make_console, plural, warn
 from harness.counters import choices as counter_choices
+from harness.measure.scenarios import LATENCY
 from harness.run.config import (
     MODEL_PREFIX,
     PRESETS,
@@ -36,7 +37,7 @@ EXIT_OK, EXIT_SOME_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 OVERRIDES = {"--backends": "backends", "--precision": "precisions", "--threads": "threads",
              "--budget": "budget_s", "--target": "target", "--timeout": "timeout_s",
              "--counters": "counters", "--layers": "layers", "--processes": "processes",
-             "--max-processes": "max_processes"}
+             "--max-processes": "max_processes", "--scenario": "scenarios", "--batch": "batches"}
 
 
 def _default(name: str) -> Any:
@@ -63,6 +64,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                        f"(default: {','.join(_default('precisions'))})")
     p.add_argument("--threads", help="threads per backend, comma list to sweep "
                                      f"(default: all {default_threads()} cores)")
+    p.add_argument("--scenario", help="latency (one request at a time; the default), throughput "
+                                      "(images/s with requests in flight: OpenVINO's THROUGHPUT "
+                                      "hint and an async queue; batched calls elsewhere), or "
+                                      "latency,throughput for both")
+    p.add_argument("--batch", help="batch sizes to sweep, comma list (e.g. 1,4,16): every spec "
+                                   "runs at each (its batch= key); batched cells report images/s")
     p.add_argument("--budget", type=float, metavar="SECONDS",
                    help=f"timing budget per cell (default: {_default('budget_s'):g} s for specs; "
                         f"the quick preset uses {preset_value('quick', 'budget_s'):g} s)")
@@ -109,6 +116,12 @@ def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
         out["--backends"] = tuple(split_backend_list(raw["--backends"]))
     if raw["--precision"] is not None:
         out["--precision"] = _csv(raw["--precision"], str, "--precision")
+    if raw["--scenario"] is not None:
+        out["--scenario"] = _csv(raw["--scenario"], str, "--scenario")
+    if raw["--batch"] is not None:
+        out["--batch"] = _csv(raw["--batch"], int, "--batch")
+        for b in out["--batch"]:
+            check_field("batches", b, "--batch")
     if raw["--threads"] is not None:
         out["--threads"] = _csv(raw["--threads"], int, "--threads")
         for t in out["--threads"]:
@@ -312,7 +325,8 @@ def dry_run(args: argparse.Namespace) -> int:
     print(f"{plural(len(cells), 'cell')} ({config.name}); budget {config.budget_s:g} s per cell, "
           f"target ±{config.target:.1%}, baseline {config.baseline}")
     for c in cells:
-        print(f"  {c['spec']}  {c['backend']}  {c['precision']}  threads={c['threads']}")
+        print(f"  {c['spec']}  {c['backend']}  {c['precision']}  threads={c['threads']}"
+              + (f"  {c['scenario']}" if c["scenario"] != LATENCY else ""))
     return EXIT_OK
 
 

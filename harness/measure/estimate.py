@@ -10,14 +10,34 @@ process-level variance its cells share, which each cell's interval borrows
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
 from harness.measure import moderate, nested, stats
+from harness.measure.scenarios import LATENCY, THROUGHPUT
 
 ONE_PROCESS_NOTE = ("timed in one worker process: the interval covers the blocks of that "
                     "process only, not the variation between processes or minutes of a session, "
                     "so a repeat run may land outside it")
+
+
+def images_per_sample(cell: Any) -> int:
+    """Images one sample of the cell finished (1 for stores from before throughput cells)."""
+    meta = cell.meta if isinstance(cell.meta, dict) else {}
+    n = meta.get("images_per_sample")
+    return n if isinstance(n, int) and not isinstance(n, bool) and n >= 1 else 1
+
+
+def per_image(cell: Any) -> Any:
+    """A throughput cell seen in ms per image (its samples divided by the images each
+    finished), so that medians, intervals and speed-ups compare backends that finish different
+    numbers of images per sample (OpenVINO's queue against a batched call); any other cell as
+    it is. images/s = 1000 / the median of this view."""
+    n = images_per_sample(cell)
+    if getattr(cell.key, "scenario", LATENCY) != THROUGHPUT or n == 1:
+        return cell
+    return dataclasses.replace(cell, samples_ms=[s / n for s in cell.samples_ms])
 
 
 def process_parts(cell: Any) -> list[list[Any]] | None:
@@ -68,6 +88,7 @@ def cell_summary(cell: Any, *, seed: int = 0, prior: moderate.Prior | None = Non
                  ) -> dict[str, Any]:
     """``stats.summarize`` of the clean samples, its interval nested when processes allow (and
     moderated by ``prior``, the session's, where one is given)."""
+    cell = per_image(cell)
     samples, blocks = cell.clean()
     parts = process_parts(cell) if samples else None
     nested_ok = bool(parts) and len(parts) >= 2
@@ -91,7 +112,9 @@ def cell_summary(cell: Any, *, seed: int = 0, prior: moderate.Prior | None = Non
 def cell_speedup(base: Any, cand: Any, *, seed: int = 0,
                  prior: moderate.Prior | None = None) -> dict[str, Any]:
     """Speed-up of ``cand`` over ``base`` with the nested paired interval where both were timed
-    in the same process pairs; the one-process paired-block interval otherwise."""
+    in the same process pairs; the one-process paired-block interval otherwise. Throughput
+    cells are compared per image (``per_image``): a ratio of images per second."""
+    base, cand = per_image(base), per_image(cand)
     bp, cp = process_parts(base), process_parts(cand)
     if bp and cp and len(bp) >= 2:
         got = nested.nested_speedup(bp, cp, seed=seed, prior=prior)

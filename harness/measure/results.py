@@ -9,19 +9,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from harness.measure.scenarios import LATENCY, SCENARIOS, THROUGHPUT  # noqa: F401 (re-exported)
+
 # Cell outcomes. ``flagged``: it ran, but its outputs disagree with the baseline's (or hold
 # NaN/Inf), so its time must not be read as a speed-up. ``invalid``: it ran, but other work on
 # the machine disturbed too many of its timed blocks for enough clean alternated pairs to
 # remain; its samples are kept (disturbed blocks marked) and no figure is reported from them.
 DONE, FAILED, SKIPPED, FLAGGED, INVALID = "done", "failed", "skipped", "flagged", "invalid"
 STATUSES = (DONE, FAILED, SKIPPED, FLAGGED, INVALID)
-
-# What a cell measures (``--scenario``): single-stream latency (one request at a time, MLPerf's
-# SingleStream) or throughput (as many images per second as the backend can finish with requests
-# in flight, MLPerf's Offline). Both keep raw wall times as samples; a throughput cell's
-# ``meta["images_per_sample"]`` says how many images each sample finished.
-LATENCY, THROUGHPUT = "latency", "throughput"
-SCENARIOS = (LATENCY, THROUGHPUT)
 
 # Session states.
 RUNNING, FINISHED, INTERRUPTED = "running", "finished", "interrupted"

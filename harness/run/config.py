@@ -22,6 +22,7 @@ else:  # pragma: no cover
 import archs
 from harness.backends import DEFAULT_BACKENDS, DEFAULT_BASELINE
 from harness.backends.base import PRECISIONS
+from harness.measure.results import LATENCY, SCENARIOS
 
 PRESETS = ("quick", "paper", "full", "ladder", "axes", "sparse", "kernels")
 MODEL_PREFIX = "@"  # a workload named "@path/to/file.py:factory" is a user's own model
@@ -81,6 +82,12 @@ class SessionConfig:
     # fewest, and the most the adaptive stop may add (0: twice ``processes``).
     processes: int = 3
     max_processes: int = 0
+    # What each cell measures (harness.measure.results): latency (one request at a time) and/or
+    # throughput (images per second with requests in flight: OpenVINO's THROUGHPUT hint).
+    scenarios: tuple[str, ...] = (LATENCY,)
+    # A batch sweep: every spec is run at each of these batch sizes (its ``batch=`` key); empty:
+    # each spec's own batch.
+    batches: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.workloads:
@@ -144,6 +151,34 @@ class SessionConfig:
             raise ConfigError(f"counters {self.counters!r} is not valid; valid: {', '.join(choices())}")
         if not isinstance(self.layers, bool):
             raise ConfigError(f"layers must be true or false, got {self.layers!r}")
+        if not self.scenarios:
+            raise ConfigError("a session needs at least one scenario")
+        for sc in self.scenarios:
+            if sc not in SCENARIOS:
+                raise ConfigError(f"scenario {sc!r} is not valid; valid: {', '.join(SCENARIOS)}")
+        for name, values in (("scenarios", self.scenarios), ("batches", self.batches)):
+            if len(set(values)) != len(values):
+                raise ConfigError(f"{name}: {', '.join(map(str, values))} lists a value twice")
+        for b in self.batches:
+            check_field("batches", b, "batch")
+        if self.batches:
+            models = [w for w in self.workloads if w.startswith(MODEL_PREFIX)]
+            if models:
+                raise ConfigError(f"a batch sweep applies to specs (their batch= key); "
+                                  f"{models[0]} sets its own batch in its example input")
+
+    def specs_to_run(self) -> tuple[str, ...]:
+        """The workloads with the batch sweep applied: each spec at each of ``batches``
+        (canonical, so ``mobilenetv2`` at batch 1 is ``mobilenetv2``), in the listed order."""
+        if not self.batches:
+            return self.workloads
+        out: list[str] = []
+        for w in self.workloads:
+            for b in self.batches:
+                text = with_batch(w, b)
+                if text not in out:
+                    out.append(text)
+        return tuple(out)
 
     @property
     def block_cap_s(self) -> float:
@@ -169,19 +204,20 @@ class SessionConfig:
             if f.name not in data:
                 continue
             value = data[f.name]
-            if f.name in ("workloads", "backends", "precisions", "threads"):
+            if f.name in ("workloads", "backends", "precisions", "threads", "scenarios",
+                          "batches"):
                 if f.name == "backends" and isinstance(value, str):
                     from harness.backends import split_backend_list
 
                     value = split_backend_list(value)  # "torch,openvino:CPU", as --backends
-                elif f.name == "precisions" and isinstance(value, str):
+                elif f.name in ("precisions", "scenarios") and isinstance(value, str):
                     value = [p.strip() for p in value.split(",")]
                 if isinstance(value, (str, int)):
                     value = [value]
                 if not isinstance(value, list):
                     raise ConfigError(f"{where}: {f.name} must be a list")
                 value = tuple(value)
-                kind = int if f.name == "threads" else str
+                kind = int if f.name in ("threads", "batches") else str
                 if not all(isinstance(v, kind) and not isinstance(v, bool) for v in value):
                     raise ConfigError(f"{where}: every item of {f.name} must be {kind.__name__}")
             elif f.name in ("budget_s", "target", "block_s", "timeout_s", "max_foreign_cpu",
@@ -222,7 +258,7 @@ def _env_number(name: str, default: float) -> float:
 LIMITS: dict[str, tuple[float, float]] = {
     "threads": (1, 1024), "budget_s": (0.1, 86400), "target": (1e-4, 0.5),
     "block_s": (0.001, 60), "timeout_s": (1, 86400),
-    "processes": (1, 1000), "max_processes": (0, 1000),
+    "processes": (1, 1000), "max_processes": (0, 1000), "batches": (1, 256),
     "max_foreign_cpu": (0.01, 4096), "wait_s": (0, 86400),
 }
 
@@ -231,9 +267,10 @@ def check_field(name: str, value: Any, label: str | None = None) -> None:
     """Raise ConfigError unless ``value`` is within ``LIMITS[name]``; ``label`` is what the
     user typed (``--budget``), so the message speaks the user's words, not the field's."""
     lo, hi = LIMITS[name]
-    kind = int if name == "threads" else (int, float)
+    integral = name in ("threads", "batches")
+    kind = int if integral else (int, float)
     if not isinstance(value, kind) or isinstance(value, bool) or not lo <= value <= hi:
-        what = "an integer" if name == "threads" else "a number"
+        what = "an integer" if integral else "a number"
         raise ConfigError(f"{label or name} must be {what} from {lo:g} to {hi:g}, got {value!r}")
 
 
@@ -291,6 +328,14 @@ def canonical_workload(text: str, base: Path | None = None) -> str:
         path, factory = parse_ref(text[len(MODEL_PREFIX):])
         return f"{MODEL_PREFIX}{((base or Path.cwd()) / path).resolve()}:{factory}"
     return archs.format_spec(archs.parse(text))
+
+
+def with_batch(spec: str, batch: int) -> str:
+    """``spec`` at batch ``batch``, canonical (the batch key of every family's grammar)."""
+    parsed = archs.parse(spec)
+    given = {**dict(parsed.given), "batch": batch}
+    text = parsed.family + ":" + ",".join(f"{k}={v}" for k, v in given.items())
+    return archs.format_spec(archs.parse(text))  # canonical: a default batch is left out
 
 
 def check_workload(text: str) -> None:

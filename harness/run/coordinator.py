@@ -115,6 +115,7 @@ class GroupRunner:
             reply = side.client.request(
                 {"op": protocol.SETUP, **plan.workload.setup_fields(), "seed": cfg.seed,
                  "precision": plan.precision, "threads": plan.threads,
+                 "scenario": plan.scenario,
                  "ir_key": plan.workload.ir_key(cfg.seed), "cache_dir": str(self.cache_dir),
                  "profile": self._worker_profile is None and self._step.index == 0,
                  "counters": cfg.counters if self._step.index == 0 else "off"},
@@ -319,13 +320,16 @@ class GroupRunner:
         info.update(plan.workload.profile_meta(self._worker_profile))
         info["max_rss_bytes"] = (reply or {}).get("max_rss_bytes")
         info["minor_faults_per_inference"] = (reply or {}).get("minor_faults_per_inference")
+        facts = (reply or {}).get("throughput")
+        if isinstance(facts, dict):  # OpenVINO's queue: request percentiles, requests in flight
+            info["throughput"] = {**(info.get("throughput") or {}), **facts}
         clean_samples, clean_blocks = side.clean()
         if counted is not None and self._step.index == 0:  # harness.counters: the source's figures + the derived ones
             from harness.counters import derive
 
             info["counters"] = derive(  # achieved GFLOP/s from the clean blocks' median only
                 counted, flops=info.get("flops"), backend=side.backend, peaks=self.peaks,
-                median_ms=float(np.median(clean_samples)) if clean_samples else None)
+                median_ms=_per_inference(clean_samples, info))
         cfg = self.config
         info.update(target=cfg.target, min_samples=cfg.min_samples, blocks=side.blocks,
                     block_foreign=side.foreign, disturbed=side.disturbed,
@@ -393,3 +397,12 @@ class GroupRunner:
     def _ended(side: _Side, status: str, reason: str) -> CellResult:
         return CellResult(side.key, status, reason, [], None, dict(side.info), side.started, time.time())
 
+
+
+def _per_inference(samples: list[float], info: dict[str, Any]) -> float | None:
+    """The median time of one inference of the model (what its FLOPs are counted for): a
+    throughput sample spans ``images_per_sample / batch`` inferences."""
+    if not samples:
+        return None
+    ipt, batch = info.get("images_per_sample") or 1, info.get("batch") or 1
+    return float(np.median(samples)) / max(ipt / batch, 1e-9)

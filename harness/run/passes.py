@@ -86,7 +86,8 @@ def merge(prev: CellResult | None, new: CellResult, index: int) -> CellResult:
         "status": new.status, "reason": new.reason,
         **{k: new.meta.get(k) for k in ("compile_s", "convert_s", "ir_cache_hit", "loadavg",
                                         "max_rss_bytes", "minor_faults_per_inference",
-                                        "warmup_block", "waited") if k in new.meta},
+                                        "warmup_block", "waited", "throughput")
+           if k in new.meta},
     }
     if prev is None:
         meta = dict(new.meta)

@@ -28,6 +28,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from harness.run import allocator
+from harness.measure.results import LATENCY, SCENARIOS
 from harness.run.protocol import AVAILABILITY, BUILD, CONVERSION, PROTOCOL, RUNTIME, THREAD_ENV
 
 # How many sub-blocks a capped block is cut into: the cap is checked between them, so a block
@@ -89,9 +90,12 @@ class Worker:
 
         precision = msg.get("precision", "f32")
         threads = msg.get("threads", self.threads)
+        scenario = msg.get("scenario", LATENCY)
         try:
             check_precision(precision)
             check_threads(threads)
+            if scenario not in SCENARIOS:
+                raise BackendError(f"scenario {scenario!r}: valid values are {', '.join(SCENARIOS)}")
         except BackendError as exc:
             raise Failure(str(exc), PROTOCOL) from exc
         self.prepared = None
@@ -113,7 +117,7 @@ class Worker:
             profile["resolved"] = dict(archs.resolve(msg["spec"]))
         try:
             ctx = PrepareContext(precision, threads, cache_key=msg.get("ir_key") or "",
-                                 cache_dir=msg.get("cache_dir"))
+                                 cache_dir=msg.get("cache_dir"), scenario=scenario)
             prepared = self.backend.prepare(model, example, ctx)
         except PrepareError as exc:
             raise Failure(str(exc), exc.kind) from exc
@@ -123,7 +127,11 @@ class Worker:
         self.built = (model, example)
         self._open_counters(msg, profile)
         self.faults, self.faulted_inferences = 0, 0
+        batch = int(example.shape[0]) if getattr(example, "ndim", 0) else 1
         info = {
+            # what one sample finished: one inference of the example input unless the backend
+            # says otherwise (OpenVINO's throughput queue: a group of requests)
+            "images_per_sample": batch, "batch": batch, "scenario": scenario,
             **prepared.info,
             "allocator": allocator.describe(),
             "first_ms": prepared.first_ms,
@@ -311,8 +319,10 @@ class Worker:
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         scale = 1 if sys.platform == "darwin" else 1024  # Linux reports KiB, macOS bytes
         n = self.faulted_inferences
+        facts = self.prepared.throughput_facts() if self.prepared is not None else {}
         return {"max_rss_bytes": rss * scale, "pid": os.getpid(),
-                "minor_faults_per_inference": self.faults / n if n else None}
+                "minor_faults_per_inference": self.faults / n if n else None,
+                **({"throughput": facts} if facts else {})}
 
 
 def _build(spec: Any, model_ref: Any, seed: Any) -> tuple[Any, Any]:
