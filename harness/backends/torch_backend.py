@@ -183,6 +183,12 @@ class TorchBackend(Backend):
             raise PrepareError(f"the first inference failed: {readable(exc)}", RUNTIME) from exc
         effective = extra.pop("precision_effective", precision)  # what a compiler resolved
         properties = {**self._properties(precision, device), **extra}
+        if device.type == "cpu" and torch.backends.mkldnn.is_available():
+            # the oneDNN kernels this path reaches (and the layout reorders around them): why
+            # a bf16 can be slower than f32 (harness.backends.onednn_trace)
+            from harness.backends import onednn_trace
+
+            properties["onednn"] = onednn_trace.trace(lambda: _timed_call(model, x, context, sync))
         info = {
             "convert_s": convert_s,
             "compile_s": compile_s,

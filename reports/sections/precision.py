@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from harness.backends import onednn_trace
 from harness.measure.results import DONE, FLAGGED
 from reports.document import Heading, Paragraph, table
 from reports.sections import section
@@ -74,7 +75,10 @@ def precision_rows(report: Report) -> list[dict[str, Any]]:
                      "f32_ms": f32.median_ms, "ms": low.median_ms, "ratio": r, "lo": lo, "hi": hi,
                      "parity": _parity_text(low.meta),
                      "flag": low.reason if low.status == FLAGGED else None,
-                     "method": (low.meta.get("properties") or {}).get("precision_method")})
+                     "method": (low.meta.get("properties") or {}).get("precision_method"),
+                     # the oneDNN kernels PyTorch reached, and its layout reorders
+                     "kernels": onednn_trace.describe(
+                         (low.meta.get("properties") or {}).get("onednn"))})
     return rows
 
 
@@ -105,7 +109,8 @@ def precision(report: Report):
         table(cols, shown),
     ]
     slower = sorted({f"{r['backend']} on {r['spec']} ({r['ratio']:.2f}x"
-                     + (f", {r['method']}" if r["method"] else "") + ")"
+                     + (f", {r['method']}" if r["method"] else "")
+                     + (f"; {r['kernels']}" if r["kernels"] else "") + ")"
                      for r in rows if r["precision"] == "bf16" and r["ratio"] and r["ratio"] < 1})
     if slower:
         blocks.append(Paragraph("bf16 is slower than f32 on the same backend for: "
