@@ -206,8 +206,17 @@ class OpenVINOBackend(Backend):
             ) from exc
         compile_s = time.perf_counter() - t0
         props = self._properties(cm)
+        effective = effective_precision(props)
+        if precision == "int8":  # the hint is the float part's precision; int8 is what ran
+            from harness.backends.openvino_int8 import is_quantized
+
+            effective = "int8" if is_quantized(props["runtime_precisions"]) else effective
         if ctx.scenario == THROUGHPUT:
-            return self._throughput(cm, data, props, precision, config, info)
+            info.update(precision_requested=precision, precision_effective=effective,
+                        compile_s=compile_s)
+            prepared = self._throughput(cm, data, props, config, info)
+            prepared.source = (self.core, om, self.config.device, config)  # for layer_times
+            return prepared
         req = cm.create_infer_request()
         req.set_input_tensor(ov.Tensor(data, shared_memory=True))
         infer = _lean_infer(req)
@@ -219,11 +228,6 @@ class OpenVINOBackend(Backend):
                 first_ms = time_calls(infer, 1)[0]
         except Exception as exc:
             raise PrepareError(f"the first inference failed: {readable(exc)}", RUNTIME) from exc
-        effective = effective_precision(props)
-        if precision == "int8":  # the hint is the float part's precision; int8 is what ran
-            from harness.backends.openvino_int8 import is_quantized
-
-            effective = "int8" if is_quantized(props["runtime_precisions"]) else effective
         info.update(
             compile_s=compile_s,
             precision_requested=precision,
@@ -235,8 +239,8 @@ class OpenVINOBackend(Backend):
         prepared.source = (self.core, om, self.config.device, config)  # for layer_times
         return prepared
 
-    def _throughput(self, cm: Any, data: np.ndarray, props: dict[str, Any], precision: str,
-                    config: dict[str, Any], info: dict[str, Any]) -> Prepared:
+    def _throughput(self, cm: Any, data: np.ndarray, props: dict[str, Any],
+                    config: dict[str, Any], info: dict[str, Any]) -> OpenVINOThroughput:
         """The throughput scenario: an ``AsyncInferQueue`` of the optimal number of requests
         plus one (``harness.backends.openvino_throughput``). Why one more: a request is
         resubmitted from Python after its completion callback, and in that gap its stream would
@@ -253,7 +257,6 @@ class OpenVINOBackend(Backend):
             raise PrepareError(f"the first asynchronous round failed: {readable(exc)}",
                                RUNTIME) from exc
         info.update(
-            precision_requested=precision, precision_effective=effective_precision(props),
             compile_config=plain(config), properties=props,
             images_per_sample=jobs * int(data.shape[0]),
             throughput={"mode": "async-queue", "requests": jobs, "optimal_requests": optimal,
@@ -405,6 +408,19 @@ class OpenVINOThroughput(Prepared):
     def __init__(self, queue: Any, info: dict[str, Any], first_ms: float) -> None:
         self.queue, self.info, self.first_ms = queue, info, first_ms
         self.data = queue.data
+        self.source: tuple[Any, Any, str, dict[str, Any]] | None = None
+
+    def kernel_rows(self) -> list[dict[str, Any]] | None:
+        from harness.backends.ov_layers import runtime_rows
+
+        return runtime_rows(self.queue.queue[0].get_compiled_model())
+
+    def layer_times(self, n: int) -> list[dict[str, Any]]:
+        from harness.backends.ov_layers import layer_times
+
+        if self.source is None:
+            raise NotImplementedError("this prepared model keeps no source model to profile")
+        return layer_times(*self.source, self.data, n)
 
     def time_block(self, n: int) -> list[float]:
         return self.queue.time_block(n)
