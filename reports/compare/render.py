@@ -14,6 +14,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from harness.measure.scenarios import LATENCY
 from reports.render import html_escape, md_escape
 
 from .analysis import Change, Comparison, Estimate
@@ -45,16 +46,22 @@ def tables(cmp: Comparison) -> list[tuple[str, list[str], list[list[str]]]]:
     ref = labels[0]
     sp_head = ["spec", "precision", "threads", "speed-up"] + labels + \
               [f"{x} / {ref}" for x in labels[1:]]
-    sp_rows = [[r.spec, r.precision, str(r.threads), f"{r.candidate} over {r.baseline}",
+    sp_rows = [[_named(r.spec, r.scenario), r.precision, str(r.threads), f"{r.candidate} over {r.baseline}",
                 *(_est(e, "x") for e in r.speedup), *(_chg(c) for c in r.change)]
                for r in cmp.speedups]
     lat_head = ["spec", "backend", "precision", "threads"] + [f"{x} median" for x in labels] + \
                [f"{x} / {ref} time" for x in labels[1:]]
-    lat_rows = [[r.key.spec, r.key.backend, r.key.precision, str(r.key.threads),
+    lat_rows = [[_named(r.key.spec, r.key.scenario), r.key.backend, r.key.precision, str(r.key.threads),
                  *(_est(e, "ms") for e in r.latency), *(_chg(c) for c in r.change)]
                 for r in cmp.latencies]
     return [("Speed-ups per machine", sp_head, sp_rows),
             ("Latencies per machine", lat_head, lat_rows)]
+
+
+def _named(spec: str, scenario: str) -> str:
+    """A spec as compare shows it: a throughput row says so (its figures are per image, its
+    speed-up a ratio of images per second)."""
+    return spec if scenario == LATENCY else f"{spec} [{scenario}, per image]"
 
 
 def _sources_lines(cmp: Comparison) -> list[tuple[str, str]]:
@@ -127,9 +134,10 @@ def plot_png(cmp: Comparison) -> bytes | None:
         return None
     labels = [s.label for s in cmp.sources]
     panels = [p for p in (
-        ("speed-up (x)", [f"{r.spec}\n{r.candidate}" for r in cmp.speedups],
+        ("speed-up (x)", [f"{_named(r.spec, r.scenario)}\n{r.candidate}" for r in cmp.speedups],
          [r.speedup for r in cmp.speedups], False),
-        ("median latency (ms)", [f"{r.key.spec}\n{r.key.backend}" for r in cmp.latencies],
+        ("median latency (ms)", [f"{_named(r.key.spec, r.key.scenario)}\n{r.key.backend}"
+                                 for r in cmp.latencies],
          [r.latency for r in cmp.latencies], True)) if p[1]]
     width = max(8.0, 0.5 * max(len(p[1]) for p in panels) * len(labels))
     fig = Figure(figsize=(min(width, 40.0), 4.5 * len(panels)), layout="constrained")
