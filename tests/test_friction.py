@@ -117,3 +117,17 @@ def test_the_eta_follows_the_pace_of_the_latest_cells(monkeypatch) -> None:
     assert "ETA 20 s" in last, last  # 10 cells left at 2 s; elapsed/done would say 60 s
     assert progress.eta_s([5.0], 0.0, 1, 1) == 0.0 and progress.eta_s([], 0.0, 0, 5) == 0.0
     assert progress.eta_s([4.0, 8.0], 0.0, 2, 4) == 8.0  # fewer cells than the window
+
+
+def test_no_help_text_shows_a_doubled_percent_sign() -> None:
+    """argparse formats arguments' help with %, not descriptions: a '%%' written in a
+    description is printed as it is (issue 28: 'compare --help' said '95%% intervals')."""
+    import argparse
+
+    from harness.cli import build_parser
+
+    parser = build_parser()
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert len(subs.choices) >= 10
+    for name, sub in subs.choices.items():
+        assert "%%" not in sub.format_help(), name

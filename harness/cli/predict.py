@@ -17,7 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "predict", help="predict latency and speed-up from kernel measurements (no timing)",
         description="Fit per-kernel models on the kernel cells of --store (run --preset kernels "
-                    "first) and predict each SPEC's latency per backend and speed-up, with 95%% "
+                    "first) and predict each SPEC's latency per backend and speed-up, with 95% "
                     "prediction intervals; --score scores the predictor on another store.",
     )
     p.add_argument("specs", nargs="*", metavar="SPEC", help="e.g. dwbottleneck:depth=4,res=64")
