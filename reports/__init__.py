@@ -3,7 +3,7 @@
 ``build_report(session, cells, machine, baseline=..., store=...) -> Report`` computes every number
 once; the registered sections (``reports.sections``: how to add one is written there) turn it
 into a neutral document; ``render_markdown`` / ``render_html`` / ``render_terminal`` format that
-document; ``write_report(report, outdir)`` writes it all. Nothing here opens the store or times
+document; ``report_json(report)`` is its ``--json``; ``write_report(report, outdir)`` writes it all. Nothing here opens the store or times
 anything: the CLI reads the store and passes plain data in.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from .document import Figure
 from .figures.core import plot_latency_vs_flops, plot_speedups
@@ -25,6 +26,16 @@ from .render import (
 )
 from .sections import document, section
 from .tables import CellRow, Excluded, Report, SpeedupRow, SummaryRow, build_report
+from .throughput import throughput_json
+
+
+def report_json(report: Report) -> dict[str, Any]:
+    """What ``--json`` and report.json say: ``Report.as_json()`` (the tables) and what a topic
+    adds beyond them: ``throughput`` (``reports.throughput``: images/s per cell, the throughput
+    speed-up beside the latency one, knees and a sentence per family; null when the session
+    holds no throughput or batched cells). Why here: the topic modules read ``tables``, so
+    ``tables`` cannot call them back."""
+    return {**report.as_json(), "throughput": throughput_json(report)}
 
 
 def write_report(report: Report, outdir: str | Path) -> dict[str, Path]:
@@ -47,7 +58,7 @@ def write_report(report: Report, outdir: str | Path) -> dict[str, Path]:
     texts = {"markdown": ("report.md", blocks_to_markdown(blocks, images)),
              "html": ("report.html", blocks_to_html(blocks, images, title=title)),
              "json": ("report.json",
-                      json.dumps(report.as_json(), indent=2, allow_nan=False) + "\n")}
+                      json.dumps(report_json(report), indent=2, allow_nan=False) + "\n")}
     for key, (fname, text) in texts.items():
         path = out / fname
         path.write_text(text, encoding="utf-8")
@@ -58,5 +69,5 @@ def write_report(report: Report, outdir: str | Path) -> dict[str, Path]:
 __all__ = [
     "CellRow", "Excluded", "Report", "SpeedupRow", "SummaryRow", "build_report", "document",
     "html_escape", "md_escape", "plot_latency_vs_flops", "plot_speedups", "render_html",
-    "render_markdown", "render_terminal", "section", "write_report",
+    "render_markdown", "render_terminal", "report_json", "section", "write_report",
 ]

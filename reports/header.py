@@ -102,6 +102,11 @@ def header_fields(report) -> list[tuple[str, str]]:
     threads = sorted({c.key.threads for c in cells})
     if threads:
         out.append(("Threads", ", ".join(map(str, threads))))
+    scenarios = sorted({c.key.scenario for c in cells}, key=lambda s: (s != "latency", s))
+    batches = sorted({c.batch for c in cells})
+    if scenarios not in ([], ["latency"]) or batches not in ([], [1]):
+        # issue 24: say up front that this session is not one request at a time only
+        out.append(("Scenarios", ", ".join(scenarios) + f"; batch {', '.join(map(str, batches))}"))
     sources = sorted({str(_m(c.meta.get("counters")).get("source")) for c in cells
                       if _m(c.meta.get("counters")).get("source")})
     if sources:

@@ -95,9 +95,17 @@ def sweep(report: Report, axis: str, *, fixed: Sequence[str] = ()) -> dict[str, 
         vals = [other(p.params) for p in ps]
         common = max(set(vals), key=vals.count)
         ps = [p for p in ps if other(p.params) == common]
+        # and the batch at its smallest (a batch sweep's specs are no depth or width steps)
+        low = min(_batch(p.params) for p in ps)
+        ps = [p for p in ps if _batch(p.params) == low]
         if len({get(p.params) for p in ps}) >= 2:
             out[fam] = sorted(ps, key=lambda p: get(p.params) or 0.0)
     return out
+
+
+def _batch(params: Mapping[str, Any]) -> int:
+    b = params.get("batch", 1)
+    return b if isinstance(b, int) and not isinstance(b, bool) else 1
 
 
 @dataclass(frozen=True)

@@ -343,7 +343,7 @@ def finish(args, config, outcome, machine, out: Console) -> int:
     if args.json:
         from harness.cli.common import print_json
 
-        print_json(report.as_json())
+        print_json(reports.report_json(report))
     else:
         reports.render_terminal(report, out)
         if len(config.backends) == 1:

@@ -62,7 +62,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     out_dir = args.out or args.store.home / info.id
     paths = write_report_files(report, out_dir)
     if args.json:
-        print_json(report.as_json())
+        print_json(reports.report_json(report))
         return 0
     console = make_console()
     reports.render_terminal(report, console)

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, FuncFormatter, LogLocator
 
 from reports.tables import Report
+from reports.views import latency_view
 
 COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
 
@@ -44,8 +45,10 @@ def plot_speedups(report: Report, path: str | Path) -> Path | None:
     speed-up) and candidate (colours), CI whiskers, 1.0 line.
 
     Value labels sit right of the whisker's end so they never collide with it; comparisons
-    that were not made are listed on their row, so a missing bar is explained.
+    that were not made are listed on their row, so a missing bar is explained. Latency
+    speed-ups only (``reports.views``): throughput ones have their own figure.
     """
+    report = latency_view(report)
     if not report.speedups:
         return None
     best: dict[tuple[str, str, int], float] = {}
@@ -116,6 +119,7 @@ def plot_latency_vs_flops(report: Report, path: str | Path) -> Path | None:
     Why log-log: specs span orders of magnitude in FLOPs, and a backend whose latency scales
     with compute shows as a line of slope ~1; offsets between backends are constant ratios.
     """
+    report = latency_view(report)  # a throughput cell's median is per image, not per inference
     points: dict[str, list[tuple[float, float, float, float, str]]] = {}
     for c in report.cells:
         med, fl = c.median_ms, c.flops

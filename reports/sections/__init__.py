@@ -26,11 +26,15 @@ How to add a section (one module, nothing else to edit):
 
 2. Add a test that builds a small ``Report`` and checks the blocks (or the rendered Markdown).
 
+A section that speaks of latency reads ``reports.views.latency_view(report)`` first: a session
+run with ``--scenario latency,throughput`` holds throughput cells too, whose median is ms per
+image (the Throughput section, ``throughput.py``, reads them).
+
 ``terminal=True`` also prints the section after ``accelbench run``/``report``; keep that for
 short sections. Orders in use: header 10, summary 20, families 25, paper 30, speedups 40,
-sweeps 50, flops 55, cells 60, variance 65, parity 70, problems 80, cache 90, layers 100 (a simple
-time-by-layer-kind table in ``cache.py``; a fuller ``layers`` section replaces it by deleting
-that function, since a name may be registered once). Free for wiring: ladder 45, roofline 92,
+throughput 42, sweeps 50, flops 55, cells 60, variance 65, parity 70, problems 80, cache 90,
+layers 100 (a simple time-by-layer-kind table in ``cache.py``; a fuller ``layers`` section
+replaces it by deleting that function, since a name may be registered once). Free for wiring: ladder 45, roofline 92,
 compare 35. A figure's ``draw`` is ``lambda path: plot_x(report, path)`` for any
 ``plot_x(report, path) -> Path | None``; its caption says where the numbers come from
 (``reports.sections.core.source(report)`` gives session, machine, precision and threads).

@@ -16,6 +16,7 @@ from reports.figures.core import plot_latency_vs_flops
 from reports.sections import section
 from reports.sections.core import source
 from reports.tables import Report
+from reports.views import latency_view
 
 _ORDER = 51.0  # after the depth/width sweeps (50), before latency against FLOPs (55)
 
@@ -75,6 +76,7 @@ def _blocks(report: Report, ax: Axis):
 
 def _register(i: int, ax: Axis) -> None:
     def axis_section(report: Report):
+        report = latency_view(report)
         return _blocks(report, ax)
 
     axis_section.__qualname__ = f"axis_section_{ax.name}"

@@ -12,6 +12,7 @@ from reports import fmt, trends
 from reports.document import Heading, Paragraph, table
 from reports.sections import section
 from reports.tables import Report
+from reports.views import latency_view
 
 _KEYS = (("bytes_touched", "bytes touched", "B"), ("dram_bytes", "DRAM traffic", "B"),
          ("llc_misses", "LLC misses", ""), ("cache_served_fraction", "served by cache", "%"),
@@ -32,6 +33,7 @@ def _value(v, unit: str) -> str:
 
 @section("cache", order=90)
 def cache(report: Report):
+    report = latency_view(report)  # cache figures per inference set beside latency
     rows, seen = [], set()
     for c in report.cells:
         counters = c.meta.get("counters")

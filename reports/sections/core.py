@@ -13,6 +13,7 @@ from reports.figures.core import plot_speedups
 from reports.header import header_fields
 from reports.sections import section
 from reports.tables import CellRow, Report, SpeedupRow, SummaryRow
+from reports.views import labelled, latency_view, scenario_label
 
 _CI_METHOD_TEXT = {
     "nested-pairs": "nested bootstrap over the process pairs, then the paired blocks within "
@@ -45,15 +46,20 @@ def header(report: Report):
 
 def _summary_fields(r: SummaryRow) -> dict[str, str]:
     return {"candidate": r.candidate, "baseline": r.baseline, "precision": r.precision,
-            "threads": str(r.threads), "geomean": fmt.times(r.geomean),
+            "threads": str(r.threads), "scenario": r.scenario, "geomean": fmt.times(r.geomean),
             "ci": fmt.ci(*r.ci95, fmt=fmt.ratio), "n": str(r.n_specs),
             "best": f"{r.best[0]} ({fmt.times(r.best[1])})",
             "worst": f"{r.worst[0]} ({fmt.times(r.worst[1])})"}
 
 
-def summary_sentence(r: SummaryRow) -> str:
+def summary_sentence(r: SummaryRow, scenario: str = "") -> str:
+    """One summary row as a sentence; ``scenario`` (``views.scenario_label``) names the
+    scenario where rows must say it, so two rows never read alike."""
     f = _summary_fields(r)
-    return (f"{f['candidate']} vs {f['baseline']} ({f['precision']}, {f['threads']} threads): "
+    what = {"latency": "latency, one request at a time",
+            "throughput": "throughput, images/s"}.get(scenario, scenario)
+    return (f"{f['candidate']} vs {f['baseline']} ({f['precision']}, {f['threads']} threads"
+            f"{', ' + what if scenario else ''}): "
             f"geomean {f['geomean']} {f['ci']} over {f['n']} specs; "
             f"best {f['best']}, worst {f['worst']}")
 
@@ -65,13 +71,19 @@ def summary(report: Report):
     cols = [(k, t, num, "page") for k, t, num in (  # the terminal gets the sentences below
         ("candidate", "candidate", False), ("baseline", "vs", False),
         ("precision", "precision", False), ("threads", "threads", True),
-        ("geomean", "geomean speed-up", True), ("ci", "95% CI", True), ("n", "specs", True),
-        ("best", "best", False), ("worst", "worst", False))]
+        ("scenario", "scenario", False), ("geomean", "geomean speed-up", True),
+        ("ci", "95% CI", True), ("n", "specs", True),
+        ("best", "best", False), ("worst", "worst", False))
+        if k != "scenario" or labelled(report)]
+    what = ("" if not labelled(report) else " A latency speed-up is a ratio of latencies one "
+            "request at a time, a throughput speed-up a ratio of images per second (the "
+            "Throughput section).")
     return [Heading("Summary"),
             Paragraph("Geometric mean of the per-spec speed-ups; 95% CI by a hierarchical "
-                      "bootstrap (specs resampled, each speed-up jittered by its own CI)."),
+                      "bootstrap (specs resampled, each speed-up jittered by its own CI)." + what),
             table(cols, [_summary_fields(r) for r in report.summary]),
-            *[Paragraph(summary_sentence(r)) for r in report.summary]]
+            *[Paragraph(summary_sentence(r, scenario_label(report, r.scenario)))
+              for r in report.summary]]
 
 
 def _speedup_fields(r: SpeedupRow) -> dict[str, str]:
@@ -83,6 +95,7 @@ def _speedup_fields(r: SpeedupRow) -> dict[str, str]:
 
 @section("speedups", order=40)
 def speedups(report: Report):
+    report = latency_view(report)  # throughput speed-ups: the Throughput section
     rows = [_speedup_fields(r) for r in report.speedups]
     rows += [{"spec": e.spec, "precision": e.precision, "threads": str(e.threads),
               "candidate": e.candidate, "speedup": "not reported", "ci": "—",
@@ -138,6 +151,7 @@ def cell_fields(report: Report, row: CellRow) -> dict[str, str]:
 
 @section("cells", order=60, terminal=True)
 def cells(report: Report):
+    report = latency_view(report)  # a throughput cell's median is ms per image, no latency
     if not report.cells:
         return None
     page, term = "page", "terminal"
@@ -163,7 +177,8 @@ def problems(report: Report):
     bad = [c for c in report.cells if c.status != "done"]
     if not bad:
         return None
-    items = [f"{c.key.spec} — {c.key.backend} ({c.key.precision}, {c.key.threads}t): "
+    items = [f"{c.key.spec} — {c.key.backend} ({c.key.precision}, {c.key.threads}t"
+             f"{_also(report, c.key.scenario)}): "
              f"{c.status}: {fmt.one_line(c.reason or 'no reason recorded')}" for c in bad]
     return [Heading("Cells not compared"), Bullets(tuple(items))]
 
@@ -186,9 +201,16 @@ def parity(report: Report):
         worst, cell = max(errs, key=lambda ec: ec[0])
         tol = cell.meta["parity"].get("tolerance")
         text += (f"; the largest relative L2 error is {worst:.3g} ({cell.key.spec}, "
-                 f"{cell.key.backend}) against a tolerance of {fmt.ratio(tol) if tol is None else f'{tol:.3g}'}")
+                 f"{cell.key.backend}{_also(report, cell.key.scenario)}) against a tolerance of {fmt.ratio(tol) if tol is None else f'{tol:.3g}'}")
     blocks = [Heading("Parity"), Paragraph(text + ".")]
     if bad:
-        blocks.append(Bullets(tuple(f"{c.key.spec} — {c.key.backend}: {describe(p)}"
+        blocks.append(Bullets(tuple(f"{c.key.spec} — {c.key.backend}"
+                                    f"{_also(report, c.key.scenario)}: {describe(p)}"
                                     for c, p in bad)))
     return blocks
+
+
+def _also(report: Report, scenario: str) -> str:
+    """``, throughput`` after a cell's identity where rows must name their scenario."""
+    label = scenario_label(report, scenario)
+    return f", {label}" if label else ""

@@ -12,10 +12,12 @@ from reports.layers import layer_kind_rows, plot_layer_kinds
 from reports.sections import section
 from reports.sections.core import source
 from reports.tables import Report
+from reports.views import latency_view
 
 
 @section("layers", order=100)
 def layers(report: Report):
+    report = latency_view(report)
     rows = layer_kind_rows(report.cells, baseline=report.baseline)
     if not rows:
         return None

@@ -22,6 +22,7 @@ from reports.document import Heading, Paragraph, table
 from reports.header import cpu_features, llc_bytes
 from reports.sections import section
 from reports.tables import Report, SummaryRow
+from reports.views import latency_view
 
 AGREES, DIFFERS, UNSURE = "agrees", "differs", "cannot tell at this precision"
 NOT_MEASURED = "not measured in this session"
@@ -285,6 +286,8 @@ def study_view(report: Report) -> Report:
 
 @section("paper", order=30, terminal=True)
 def paper(report: Report):
+    # the paper timed one image at a time: latency cells at batch 1 only (issue 24)
+    report = latency_view(report, batch=1)
     ladder = ladder_claims(report)  # uses every rung; the claims below, the runtime alone
     report = study_view(report)
     if not any(trends.family(r.spec) in trends.PATTERNS + _NETWORKS for r in report.speedups):

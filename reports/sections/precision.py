@@ -23,6 +23,7 @@ from harness.measure.results import DONE, FLAGGED
 from reports.document import Heading, Paragraph, table
 from reports.sections import section
 from reports.tables import Report
+from reports.views import latency_view
 
 LOWER = ("int8", "bf16")
 _Z95 = 1.959963984540054
@@ -88,6 +89,7 @@ def _x(v: float | None) -> str:
 
 @section("precision", order=47)
 def precision(report: Report):
+    report = latency_view(report)  # else a throughput cell of the same key overwrites one
     rows = precision_rows(report)
     if not rows:
         return None

@@ -15,10 +15,12 @@ from reports.roofline import (
 from reports.sections import section
 from reports.sections.core import source
 from reports.tables import Report
+from reports.views import latency_view
 
 
 @section("roofline", order=92)
 def roofline(report: Report):
+    report = latency_view(report)  # achieved GFLOP/s from latency, one inference at a time
     peaks = (report.machine or {}).get("peaks")
     points = roofline_points(report, peaks)
     if not points:

@@ -16,8 +16,9 @@ from reports.figures.study import overlap_points, plot_overlap, plot_sweep, plot
 from reports.sections import section
 from reports.sections.core import source
 from reports.tables import Report
+from reports.views import labelled, latency_view
 
-_AXES = ("depth", "width", "res", "kernel", "stride", "match", "cells", "channels", "setting",
+_AXES = ("depth", "width", "res", "batch", "kernel", "stride", "match", "cells", "channels", "setting",
          "genotype")
 
 
@@ -26,17 +27,21 @@ def families(report: Report):
     fams = trends.per_family(report)
     if not any(s.n_specs > 1 for _, s in fams):  # one spec per family: the speed-up table says it
         return None
-    rows = [{"family": f, "candidate": s.candidate, "geomean": fmt.times(s.geomean),
+    rows = [{"family": f, "candidate": s.candidate, "scenario": s.scenario,
+             "geomean": fmt.times(s.geomean),
              "ci": fmt.ci(*s.ci95, fmt=fmt.ratio), "n": str(s.n_specs),
              "best": f"{s.best[0]} ({fmt.times(s.best[1])})"} for f, s in fams]
-    return [Heading("Speed-up per family"),
-            table([("family", "family"), ("candidate", "candidate"),
-                   ("geomean", "geomean speed-up", True), ("ci", "95% CI", True),
-                   ("n", "specs", True), ("best", "best spec")], rows)]
+    cols = [("family", "family"), ("candidate", "candidate"), ("scenario", "scenario"),
+            ("geomean", "geomean speed-up", True), ("ci", "95% CI", True),
+            ("n", "specs", True), ("best", "best spec")]
+    if not labelled(report):  # latency only: the report reads as it always did
+        cols.remove(("scenario", "scenario"))
+    return [Heading("Speed-up per family"), table(cols, rows)]
 
 
 @section("sweeps", order=50)
 def sweeps(report: Report):
+    report = latency_view(report)
     pts = trends.points(report)
     if not pts:
         return None
@@ -73,6 +78,7 @@ def _working_set(report: Report, axis: str) -> Callable[[Path], Path | None]:
 
 @section("flops", order=55)
 def flops(report: Report):
+    report = latency_view(report)
     if not trends.latency_flops(report):
         return None
     corr = trends.correlations(report)

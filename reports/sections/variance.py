@@ -17,6 +17,7 @@ from reports import fmt
 from reports.document import Heading, Paragraph, table
 from reports.sections import section
 from reports.tables import Report
+from reports.views import scenario_label
 
 _LEVEL = {"processes": "between processes", "blocks": "between blocks",
           "iterations": "within blocks"}
@@ -74,7 +75,9 @@ def variance(report: Report):
     for c in nested:
         v = c.stats["variance"]
         share = v.get("share") or {}
-        rows.append({"spec": c.key.spec, "backend": c.key.backend,
+        label = scenario_label(report, c.key.scenario)  # both scenarios: say which row is which
+        rows.append({"spec": c.key.spec + (f" ({label})" if label else ""),
+                     "backend": c.key.backend,
                      "processes": str(c.stats.get("processes")),
                      "proc": fmt.percent(share.get("processes")),
                      "block": fmt.percent(share.get("blocks")),
