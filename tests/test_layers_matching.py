@@ -43,8 +43,8 @@ UNITS = [  # conv -> bn -> relu -> dw -> (+ input of the block) -> relu
     {"name": "0.1", "type": "BatchNorm2d", "kind": "batchnorm", "inputs": ["0.0"]},
     {"name": "0.2", "type": "ReLU", "kind": "activation", "inputs": ["0.1"]},
     {"name": "1", "type": "Conv2d", "kind": "depthwise", "inputs": ["0.2"]},
-    {"name": "::add", "type": "fn:add", "kind": "add", "inputs": ["1", "0.2"]},
-    {"name": "drop", "type": "Dropout", "kind": "other", "inputs": ["::add"]},
+    {"name": "<model>::add", "type": "fn:add", "kind": "add", "inputs": ["1", "0.2"]},
+    {"name": "drop", "type": "Dropout", "kind": "other", "inputs": ["<model>::add"]},
 ]
 TORCH = [{"name": u["name"], "ms": ms, "type": u["type"], "original_names": [u["name"]],
           "inputs": u["inputs"]} for u, ms in zip(UNITS, [4.0, 1.0, 0.5, 3.0, 0.5, 0.1],
@@ -68,7 +68,7 @@ OV = [
 def test_names_resolve_to_leaf_modules_and_functional_units():
     names = {u["name"] for u in UNITS}
     assert resolve("__module.0.1/aten::batch_norm/BatchNormInference", names) == "0.1"
-    assert resolve("aten::add/Add", names) == "::add"
+    assert resolve("aten::add/Add", names) == "<model>::add"
     assert resolve("__module.0/aten::cat/Concat", names) == "0::cat"  # a phantom unit
     assert resolve("Multiply_3902", names) is None
 

@@ -76,6 +76,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def render(result, source: dict, console: Console) -> None:  # noqa: ANN001
     """The per-kind table, then the fused groups and what matched nothing, biggest first."""
+    from harness.layers.naming import ROOT
+
     backends = result.backends
     cov = result.coverage
     table = Table(title=f"{result.spec}: time by layer kind ({source['precision']}, "
@@ -104,7 +106,7 @@ def render(result, source: dict, console: Console) -> None:  # noqa: ANN001
     top = sorted(result.fused, key=lambda f: -max(f["ms"].values()))[:10]
     for f in top:
         costs = ", ".join(f"{b} {ms:.3f} ms" for b, ms in f["ms"].items())
-        parts = " + ".join(f"{u or '(root)'} [{k}]"
+        parts = " + ".join(f"{u or ROOT} [{k}]"
                            for u, k in zip(f["units"], f["kinds"], strict=True))
         console.print(f"fused on {f['backend']}: {f['primitive']} ({f['type']}) = {parts}: "
                       f"{costs}", highlight=False, markup=False)
@@ -112,7 +114,7 @@ def render(result, source: dict, console: Console) -> None:  # noqa: ANN001
         console.print(f"... and {len(result.fused) - len(top)} more fused groups (--json lists all)")
     for u in sorted(result.unmatched, key=lambda u: -sum(u["ms"].values()))[:10]:
         costs = ", ".join(f"{b} {ms:.3f} ms" for b, ms in u["ms"].items())
-        console.print(f"unmatched {u['what']} on {u['backend']}: {u['name']} ({u['type']}): "
+        console.print(f"unmatched {u['what']} on {u['backend']}: {u['name'] or ROOT} ({u['type']}): "
                       f"{costs}", highlight=False, markup=False)
 
 

@@ -34,6 +34,9 @@ class Explanation:
     unmatched: list[dict[str, Any]]
     recovered: list[dict[str, Any]]
     warnings: list[str] = field(default_factory=list)
+    # Per backend, each row and the units it absorbed, single ones too: which primitive ran a
+    # given call site (``layer1.0::add#2``), which ``fused`` alone cannot say.
+    claims: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     @property
     def coverage(self) -> dict[str, float | None]:
@@ -44,7 +47,7 @@ class Explanation:
         return {"spec": self.spec, "backends": self.backends, "coverage": self.coverage,
                 "whole_ms": self.whole_ms, "layer_ms": self.layer_ms, "kinds": self.kinds,
                 "fused": self.fused, "unmatched": self.unmatched, "recovered": self.recovered,
-                "warnings": self.warnings}
+                "claims": self.claims, "warnings": self.warnings}
 
 
 def explain(spec: str, units: list[dict[str, Any]], tables: dict[str, dict[str, Any]],
@@ -63,9 +66,11 @@ def explain(spec: str, units: list[dict[str, Any]], tables: dict[str, dict[str, 
     fused: list[dict[str, Any]] = []
     unmatched: list[dict[str, Any]] = []
     recovered: list[dict[str, Any]] = []
+    absorbed: dict[str, dict[str, list[str]]] = {}
     for b in backends:
         rows = tables[b]["layers"]
         m = match(units, rows)
+        absorbed[b] = {row: list(us) for row, us in m.claims.items() if us}
         for name, info in m.phantoms.items():
             known.setdefault(name, info)
         recovered += [{"backend": b, "module": u, "primitive": r, "how": how}
@@ -119,7 +124,7 @@ def explain(spec: str, units: list[dict[str, Any]], tables: dict[str, dict[str, 
                 f"median of {whole[b]:.3g} ms (coverage {_pct(cov)}, outside 80-120%): the "
                 "per-layer figures describe this model's run only roughly")
     return Explanation(spec, backends, whole, layer_ms, kinds, fused, unmatched, recovered,
-                       warnings)
+                       warnings, absorbed)
 
 
 def _kind_rows(backends: list[str], charged: dict[str, dict[str, float]],

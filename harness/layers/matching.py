@@ -8,24 +8,25 @@ primitive is called ``Multiply_3902`` and lists the batch norm and the ReLU but 
 convolution. So a primitive with such an unresolved name takes, in addition, the units that no
 row claimed and whose output (in PyTorch's data flow) went into a unit it did claim; then, for
 what is still unclaimed, units fed by the units of its input primitives. Rows that absorbed no
-name at all (OpenVINO's inserted Reorders) are charged to the primitive they feed.
+name at all (OpenVINO's inserted Reorders) are charged to the primitive they feed. A repeated
+call of one op in one forward (``aten::add/Add_1``) goes to its own call site's unit
+(``layer1.0::add#2``) as ``naming.Resolver`` numbers them; a name whose call site cannot be told
+is unresolved, and so is placed by data flow as a renamed primitive is.
 
 Nothing is dropped: rows that claim no unit and units no row claims are returned with their time.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.layers.kinds import VANISHING, kind_of_op, normalize_op
+from harness.layers.kinds import VANISHING, kind_of_op
+from harness.layers.naming import Resolver, op_of_node, parse_unit
 
-_NAME = re.compile(r"^__module(?:\.(?P<path>[^/]*))?/(?P<rest>.*)$")
-_ATEN = re.compile(r"aten::(\w+)")
-# The aten op TorchScript records for a Python-level call PyTorch's function mode sees.
-_ALIASES = {"slice": "getitem", "select": "getitem", "index": "getitem", "reshape": "view",
-            "concat": "cat"}
+_WEIGHTLESS = {"pooling", "activation", "add", "concat"}
+_WEIGHTED_KINDS = {"conv", "depthwise", "pointwise", "grouped", "linear", "batchnorm"}
+_WEIGHTED = {"PReLU"}  # an activation module with a learned slope
 
 
 @dataclass
@@ -45,36 +46,27 @@ class Match:
         return [u["name"] for u in units if u["name"] not in taken]
 
 
-def resolve(original: str, unit_names: set[str]) -> str | None:
-    """The unit an original node name refers to, or None when the name follows no convention."""
-    m = _NAME.match(original)
-    if m is not None:
-        path, rest = m.group("path") or "", m.group("rest")
-    elif original.startswith("aten::"):
-        path, rest = "", original
-    else:
-        return original if original in unit_names else None
-    if path in unit_names:
-        return path
-    found = _ATEN.search(rest)
-    if found is None:
-        return None
-    op = normalize_op(found.group(1))
-    alias = f"{path}::{_ALIASES.get(op, op)}"
-    return alias if f"{path}::{op}" not in unit_names and alias in unit_names else f"{path}::{op}"
+def resolve(original: str, unit_names: set[str],
+            originals: list[str] | None = None) -> str | None:
+    """The unit an original node name refers to, or None when the name follows no convention.
+    ``originals``: every name the backend's rows mention (how repeated calls are numbered);
+    by default just this one."""
+    return Resolver([{"name": n} for n in unit_names],
+                    originals if originals is not None else [original])(original)
 
 
 def match(units: list[dict[str, Any]], rows: list[dict[str, Any]]) -> Match:
     """Which units each row of one backend absorbed. ``units`` as from ``units.trace_units``
-    (name, type, kind, inputs); ``rows`` as a backend's ``layer_times`` (name, original_names,
-    inputs)."""
+    (name, type, kind, inputs, order); ``rows`` as a backend's ``layer_times`` (name,
+    original_names, inputs)."""
     names = {u["name"] for u in units}
+    resolve_name = Resolver(units, [o for row in rows for o in row.get("original_names") or []])
     out = Match()
     for row in rows:
         claimed: list[str] = []
         unresolved: list[str] = []
         for original in row.get("original_names") or []:
-            unit = resolve(original, names)
+            unit = resolve_name(original)
             if unit is None:
                 unresolved.append(original)
                 continue
@@ -121,7 +113,8 @@ def _recover(units: list[dict[str, Any]], rows: list[dict[str, Any]], out: Match
     Each unresolved name stands for one node the primitive lost the module of, so a primitive
     recovers at most that many units: first units whose output feeds a unit it claims by name
     (the convolution before the batch norm it absorbed), then units fed by what its input
-    primitives hold.
+    primitives hold, then call sites of an op its unresolved names name, fed by what it holds
+    itself (the second of two multiplies whose numbers could not be shared out).
     """
     named: dict[str, list[str]] = {}
     for row, claimed in out.claims.items():
@@ -154,13 +147,49 @@ def _recover(units: list[dict[str, Any]], rows: list[dict[str, Any]], out: Match
         cands = {r for r, left in budget.items() if left > 0 and fed_by & inputs.get(r, set())}
         if len(cands) == 1:
             claim(u["name"], cands.pop(), "it consumes this primitive's input")
+    pending = {row: {key for name in names for key in op_of_node(name)}
+               for row, names in out.unresolved.items()}
+    for u in filter(free, units):  # chained: a call site its row's names could not tell apart
+        site = parse_unit(u["name"])
+        fed_by = {r for src in u["inputs"] for r in owner.get(src, [])}
+        cands = {r for r in fed_by if budget.get(r, 0) > 0
+                 and site is not None and site[:2] in pending[r]}
+        if len(cands) == 1:
+            claim(u["name"], cands.pop(), "it consumes what this primitive computes")
 
 
 def duplicate_of(unit: dict[str, Any], units: list[dict[str, Any]], claimed: set[str]) -> str | None:
     """A claimed unit of the same type on the same inputs: OpenVINO computes such twins once
-    (common subexpression elimination), so the unit has no primitive of its own."""
+    (common subexpression elimination), so the unit has no primitive of its own. Inputs count
+    as the same when they are twins themselves: in a DARTS reduction cell ``s2 + pool(s1)`` is
+    computed twice through different (twin) pooling modules, and OpenVINO keeps one add."""
+    if unit["type"] in VANISHING:
+        return None  # removed, not computed once: no twin to name
+    twin = _twins(units)
     for other in units:
         if (other["name"] in claimed and other["name"] != unit["name"]
-                and other["type"] == unit["type"] and other["inputs"] == unit["inputs"]):
+                and twin[other["name"]] == twin[unit["name"]]):
             return other["name"]
     return None
+
+
+def _twins(units: list[dict[str, Any]]) -> dict[str, str]:
+    """Each unit's first twin (itself if none): the first unit of its type on the same inputs.
+    For units that hold no weights (pooling, activations, adds, concats, functional ops) the
+    inputs are compared as their own first twins, and a module that computes nothing
+    (``Identity``) is its input's twin. A convolution, linear layer or batch norm has none:
+    two of them on one tensor differ by their weights."""
+    first: dict[tuple[Any, ...], str] = {}
+    twin: dict[str, str] = {}
+    for u in units:
+        name, inputs = u["name"], u["inputs"]
+        if u["type"] in VANISHING:
+            twin[name] = twin.get(inputs[0], inputs[0]) if len(inputs) == 1 else name
+            continue
+        if u.get("kind") in _WEIGHTED_KINDS or u["type"] in _WEIGHTED:
+            twin[name] = name
+            continue
+        free = u["type"].startswith("fn:") or u.get("kind") in _WEIGHTLESS
+        key = (u["type"], *((twin.get(i, i) for i in inputs) if free else inputs))
+        twin[name] = first.setdefault(key, name)
+    return twin

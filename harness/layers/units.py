@@ -4,7 +4,9 @@ Why hooks plus a ``TorchFunctionMode``: forward hooks time every leaf module, bu
 ``out + identity`` or a ``torch.cat`` of a DARTS cell is no module; it runs in its parent's
 ``forward``. The function mode sees those calls, and one outside any leaf module becomes the unit
 ``parent::op`` (``layer1.0::add``), which is also how OpenVINO's frontend names it
-(``__module.layer1.0/aten::add/Add``). Calls inside a leaf module pass straight through.
+(``__module.layer1.0/aten::add/Add``); each call site is a unit of its own (``layer1.0::add#2``
+for the second add in that forward, ``<model>::relu`` for one in the model's own forward: see
+``naming``). Calls inside a leaf module pass straight through.
 
 The data flow (which unit consumed which unit's output) is recorded on the first pass by tensor
 identity; it lets ``matching`` put a convolution back into the primitive that absorbed it when
@@ -20,6 +22,7 @@ from statistics import median
 from typing import Any
 
 from harness.layers.kinds import kind_of_module, kind_of_op, normalize_op
+from harness.layers.naming import CallSites, topological_order
 
 # Calls that are attribute reads or bookkeeping, not computation.
 _SKIP = {"__get__", "__set__", "size", "dim", "numel", "__len__", "__format__", "__repr__",
@@ -31,9 +34,11 @@ def trace_units(model: Any, example: Any, passes: int = 1,
                 context: Callable[[], Any] | None = None) -> dict[str, Any]:
     """Run ``model(example)`` ``passes`` times with every unit timed.
 
-    Returns ``{"units": [{"name", "type", "kind", "inputs", "ms", "calls"}], "pass_ms": [...]}``
-    in first-call order; ``ms`` is the median over passes of the unit's time in a pass (a module
-    called twice in one forward counts twice), ``inputs`` the units whose outputs it consumed.
+    Returns ``{"units": [{"name", "type", "kind", "inputs", "order", "ms", "calls"}],
+    "pass_ms": [...]}`` in first-call order; ``ms`` is the median over passes of the unit's time
+    in a pass (a module called twice in one forward counts twice), ``inputs`` the units whose
+    outputs it consumed, ``order`` its rank in OpenVINO's topological order
+    (``naming.topological_order``; None when no output depends on it).
     """
     import contextlib
 
@@ -48,6 +53,7 @@ def trace_units(model: Any, example: Any, passes: int = 1,
     producer: dict[int, str] = {}
     keep: list[Any] = []
     state = {"flow": True}
+    sites = CallSites()
     clock = time.perf_counter_ns
 
     def unit(name: str, type_name: str, kind: str) -> dict[str, Any]:
@@ -95,7 +101,7 @@ def trace_units(model: Any, example: Any, passes: int = 1,
             if not any(True for _ in tensors_in(out)):
                 return out
             op = normalize_op(raw)
-            name = f"{names[stack[-1][0]] if stack else ''}::{op}"
+            name = sites.name(names[stack[-1][0]] if stack else "", op)
             unit(name, f"fn:{op}", kind_of_op(op))
             charge(name, elapsed)
             flow(name, (args, kwargs), out)
@@ -106,22 +112,28 @@ def trace_units(model: Any, example: Any, passes: int = 1,
         handles.append(m.register_forward_pre_hook(pre))
         handles.append(m.register_forward_hook(post))
     pass_ms: list[float] = []
+    outputs: list[str] = []
     try:
         for i in range(passes):
             per_pass.append({})
             state["flow"] = i == 0
+            sites.reset()
             with (context() if context else contextlib.nullcontext()), torch.no_grad():
                 t0 = clock()
                 with Functional():
-                    model(example)
+                    result = model(example)
                 pass_ms.append((clock() - t0) / 1e6)
+            if i == 0:
+                outputs = [producer[id(t)] for t in tensors_in(result) if id(t) in producer]
             keep.clear()
             producer.clear()
             stack.clear()
     finally:
         for h in handles:
             h.remove()
+    order = topological_order(list(units.values()), outputs)
     for name, record in units.items():
+        record["order"] = order.get(name)
         record["ms"] = median(p.get(name, 0.0) for p in per_pass)
         record["calls"] = record["calls"] // max(passes, 1)
     return {"units": list(units.values()), "pass_ms": pass_ms}

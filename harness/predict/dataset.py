@@ -2,8 +2,9 @@
 
 Reading the kernels of a cell's network means converting and compiling it on every backend
 (``fusion.backend_kernels``); that is the slow part of fitting, so each network's kernels are
-kept in a JSON file beside the store, keyed by spec, backend, precision, threads and library
-versions (a new OpenVINO may fuse differently, so its kernels are read again).
+kept in a JSON file beside the store, keyed by spec, backend, precision, threads, library
+versions (a new OpenVINO may fuse differently, so its kernels are read again) and the way units
+are cut (``UNITS_VERSION``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ from typing import Any
 
 from harness.measure.results import DONE
 from harness.predict.fusion import Kernel, backend_kernels
+
+# How units are cut out of a network (bumped when that changes, so cached kernels are read
+# again): 2 = one unit per call site of a functional op (issue 28), not one per op and module.
+UNITS_VERSION = 2
 
 KERNEL_FAMILY = "kernel"
 
@@ -60,7 +65,8 @@ class KernelCache:
         import openvino
         import torch
 
-        return f"{what}|{backend}|{precision}|{threads}|torch={torch.__version__}|ov={openvino.__version__}"
+        return (f"{what}|{backend}|{precision}|{threads}|torch={torch.__version__}"
+                f"|ov={openvino.__version__}|units={UNITS_VERSION}")
 
     def kernels(self, what: str, build: Any, backends: list[str], precision: str,
                 threads: int) -> dict[str, list[Kernel] | str]:

@@ -1,9 +1,10 @@
 """A model's units with the shape features the kernel models need.
 
 Units are named as ``harness.layers.units.trace_units`` names them (a leaf module by its path,
-a functional op in a non-leaf forward as ``parent::op``), because that is how OpenVINO's
-frontend names the nodes a primitive absorbed, and ``harness.layers.matching`` joins the two on
-those names. Unlike that tracer this one times nothing; it records what a latency depends on:
+a functional op in a non-leaf forward as ``parent::op``, one unit per call site:
+``harness.layers.naming``), because that is how OpenVINO's frontend names the nodes a primitive
+absorbed, and ``harness.layers.matching`` joins the two on those names. Unlike that tracer this
+one times nothing; it records what a latency depends on:
 FLOPs (2 per multiply-add, as ``archs.profiling`` counts them), bytes read and written, weight
 bytes, and the convolution's kernel, stride, groups and channels.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.layers.kinds import kind_of_module, kind_of_op, normalize_op
+from harness.layers.naming import CallSites, topological_order
 from harness.layers.units import tensors_in
 
 _SKIP = {"__get__", "__set__", "size", "dim", "numel", "__len__", "__format__", "__repr__",
@@ -22,8 +24,8 @@ _SKIP = {"__get__", "__set__", "size", "dim", "numel", "__len__", "__format__", 
 
 def model_units(model: Any, example: Any) -> list[dict[str, Any]]:
     """One eager pass under ``no_grad``; units in first-call order, each ``{"name", "type",
-    "kind", "inputs", "flops", "in_bytes", "out_bytes", "weight_bytes", "kernel", "stride",
-    "groups", "cin", "cout", "out_shape"}``. A unit called twice sums its figures."""
+    "kind", "inputs", "order", "flops", "in_bytes", "out_bytes", "weight_bytes", "kernel",
+    "stride", "groups", "cin", "cout", "out_shape"}``. A unit called twice sums its figures."""
     import torch
     from torch.overrides import TorchFunctionMode
 
@@ -36,6 +38,7 @@ def model_units(model: Any, example: Any) -> list[dict[str, Any]]:
     stack: list[int] = []
     producer: dict[int, str] = {}
     keep: list[Any] = []
+    sites = CallSites()
 
     def record(name: str, type_name: str, kind: str, args: Any, out: Any, module: Any = None) -> None:
         ins, outs = list(tensors_in(args)), list(tensors_in(out))
@@ -76,7 +79,7 @@ def model_units(model: Any, example: Any) -> list[dict[str, Any]]:
             if not any(True for _ in tensors_in(out)):
                 return out
             op = normalize_op(raw)
-            record(f"{names[stack[-1]] if stack else ''}::{op}", f"fn:{op}", kind_of_op(op),
+            record(sites.name(names[stack[-1]] if stack else "", op), f"fn:{op}", kind_of_op(op),
                    (args, kwargs), out)
             return out
 
@@ -86,11 +89,15 @@ def model_units(model: Any, example: Any) -> list[dict[str, Any]]:
         handles.append(m.register_forward_hook(post))
     try:
         with torch.no_grad(), Functional():
-            model(example)
+            result = model(example)
+        outputs = [producer[id(t)] for t in tensors_in(result) if id(t) in producer]
     finally:
         for h in handles:
             h.remove()
         keep.clear()
+    order = topological_order(list(units.values()), outputs)
+    for name, u in units.items():
+        u["order"] = order.get(name)
     return list(units.values())
 
 
