@@ -11,6 +11,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from harness.counters.roofs import gemm_roofs, machine_roof
 from reports import fmt
 
 _FEATURES = (("AVX-512", ("avx512f",)), ("AVX512-VNNI", ("avx512_vnni",)),
@@ -39,8 +40,10 @@ def llc_bytes(machine: Mapping[str, Any]) -> float | None:
 
 
 def peaks(machine: Mapping[str, Any], cells) -> str | None:
-    """Measured roofs (``accelbench peak``: ``{"gflops": {backend: x}, "bandwidth_gbs": y,
-    "<key>_ci95": ...}``), from the fingerprint or any cell's meta; CIs shown where stored."""
+    """Measured roofs (``accelbench peak``: ``{"gemm_gflops": {precision: {backend: x}},
+    "bandwidth_gbs": y, "<key>_ci95": ...}``; older peaks ``{"gflops": {backend: x}}``, f32),
+    from the fingerprint or any cell's meta; CIs shown where stored, and per precision the
+    machine's roof (the best any runtime reached)."""
     found = _m(machine.get("peaks") or machine.get("peak"))
     if not found:
         found = next((_m(c.meta.get("peaks")) for c in cells if _m(c.meta.get("peaks"))), {})
@@ -51,11 +54,12 @@ def peaks(machine: Mapping[str, Any], cells) -> str | None:
             and all(num(x) for x in v) else ""
 
     parts = []
-    gflops = _m(found.get("gflops"))
-    inner = [f"{b} {x:.4g}{ci(_m(found.get('gflops_ci95')).get(b))}" for b, x in gflops.items()
-             if num(x)]
-    if inner:
-        parts.append("gflops: " + ", ".join(inner))
+    cis = _m(found.get("gemm_gflops_ci95")) or {"f32": _m(found.get("gflops_ci95"))}
+    for p, by in gemm_roofs(found).items():  # old peaks: f32 only, under "gflops"
+        inner = [f"{b} {x:.4g}{ci(_m(cis.get(p)).get(b))}" for b, x in by.items()]
+        best = machine_roof(found, p)
+        top = f" (machine's roof {best[0]:.4g}, {best[1]})" if best and len(by) > 1 else ""
+        parts.append(f"GEMM GFLOP/s {p}: " + ", ".join(inner) + top)
     if num(bw := found.get("bandwidth_gbs")):
         parts.append(f"bandwidth_gbs {bw:.4g}{ci(found.get('bandwidth_ci95'))}")
     levels = _m(found.get("cache_bandwidth_gbs"))

@@ -14,6 +14,11 @@ and the report would blame the roofs. ``serving_level`` takes the level from the
 model's counters (the largest level any layer needs, DRAM as soon as any byte comes from it)
 and the point's roof is that level's triad bandwidth (``accelbench peak`` measures one per
 level). Measured counters (perf, cachegrind) count LLC misses, i.e. DRAM traffic: DRAM roof.
+
+Why two compute roofs (issue 23): each point is judged against its own runtime's GEMM roof at
+its precision (``fraction_of_peak``) and against the machine's, the best any runtime reached at
+that precision (``fraction_of_machine_peak``); the figure draws both, so a cell close to a slow
+library's roof is not read as close to what the machine can do.
 """
 
 from __future__ import annotations
@@ -24,11 +29,20 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from harness.counters.roofs import attainable, cache_roofs, roof_level, serving_level
+from harness.counters.roofs import (
+    attainable,
+    cache_roofs,
+    far_below,
+    machine_roof,
+    roof_level,
+    roof_precision,
+    runtime_roof,
+    serving_level,
+)
 
 from .tables import Report
 
-__all__ = ["attainable", "cache_roofs", "roofline_points", "serving_level"]
+__all__ = ["attainable", "cache_roofs", "far_below", "roofline_points", "serving_level"]
 
 _COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
 
@@ -44,13 +58,23 @@ def roofline_points(report: Report, peaks: Mapping[str, Any] | None) -> list[dic
         achieved = row.flops / (row.median_ms * 1e6)
         level = serving_level(counters)
         used = roof_level(level, peaks)
-        roof = attainable(intensity, row.key.backend, peaks, used)
+        backend, precision = row.key.backend, row.key.precision
+        roof = attainable(intensity, backend, peaks, used, precision)
+        top = attainable(intensity, backend, peaks, used, precision, machine=True)
+        best = machine_roof(peaks, precision)
         points.append({
             **row.key.as_dict(), "arithmetic_intensity": intensity, "achieved_gflops": achieved,
             "source": counters.get("source"),
             "intensity_basis": counters.get("arithmetic_intensity_basis"),
             "level": level, "roof_level": used,
             "attainable_gflops": roof, "fraction_of_peak": achieved / roof if roof else None,
+            "machine_attainable_gflops": top,
+            "fraction_of_machine_peak": achieved / top if top else None,
+            # the compute roofs themselves: the runtime's own and the machine's (best) one
+            "roof_precision": roof_precision(precision, peaks) if peaks else None,
+            "runtime_roof_gflops": runtime_roof(backend, peaks, precision),
+            "machine_roof_gflops": best[0] if best else None,
+            "machine_roof_runtime": best[1] if best else None,
         })
     return points
 
@@ -82,6 +106,25 @@ def above_roof(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [p for p in points if (p.get("fraction_of_peak") or 0) > 1.0]
 
 
+def compute_roof_lines(points: list[dict[str, Any]]
+                       ) -> tuple[dict[str, tuple[float, str]], dict[tuple[str, str], float]]:
+    """The compute roofs a figure draws: the machine's per precision of the points
+    (``{precision: (GFLOP/s, runtime)}``) and each point's backend's own at that precision
+    (``{(backend, precision): GFLOP/s}``) where it is below the machine's (the best runtime's
+    own roof is the machine's line)."""
+    machine: dict[str, tuple[float, str]] = {}
+    own: dict[tuple[str, str], float] = {}
+    for p in points:
+        precision, best = p.get("roof_precision"), p.get("machine_roof_gflops")
+        if not precision or not best:
+            continue
+        machine[precision] = (best, str(p.get("machine_roof_runtime")))
+        mine = p.get("runtime_roof_gflops")
+        if mine and mine < best:
+            own[(p["backend"], precision)] = mine
+    return machine, own
+
+
 def plot_roofline(points: list[dict[str, Any]], peaks: Mapping[str, Any] | None,
                   path: str | Path, title: str = "roofline") -> Path | None:
     """Log-log roofline PNG; nothing is written without points (an empty plot reads as zero)."""
@@ -93,10 +136,12 @@ def plot_roofline(points: list[dict[str, Any]], peaks: Mapping[str, Any] | None,
     ax = fig.add_subplot()
     ax.set_xscale("log")
     ax.set_yscale("log")
+    backends = sorted({p["backend"] for p in points})
+    colors = {b: _COLORS[i % len(_COLORS)] for i, b in enumerate(backends)}
+    machine, own = compute_roof_lines(points)
     bandwidth = (peaks or {}).get("bandwidth_gbs")
-    gflops = {k: v for k, v in ((peaks or {}).get("gflops") or {}).items() if v}
     if bandwidth:
-        top = max(gflops.values(), default=float("inf"))
+        top = max(machine.values(), key=lambda v: v[0], default=(float("inf"), ""))[0]
         grid = [lo * (hi / lo) ** (k / 64) for k in range(65)]
         ax.plot(grid, [min(x * bandwidth, top) for x in grid], color="0.3", lw=1.2,
                 label=f"memory roof: DRAM triad {bandwidth:.1f} GB/s")
@@ -104,14 +149,19 @@ def plot_roofline(points: list[dict[str, Any]], peaks: Mapping[str, Any] | None,
                                    strict=False):
             ax.plot(grid, [min(x * bw, top) for x in grid], color="0.55", lw=1.0, ls=ls,
                     label=f"cache roof: {level} triad {bw:.1f} GB/s")
-    styles = ["--", ":", "-.", (0, (5, 1, 1, 1))]
-    for i, (name, value) in enumerate(sorted(gflops.items())):  # greys: colours are backends
-        ax.axhline(value, color="0.45", ls=styles[i % len(styles)], lw=1.1,
-                   label=f"compute roof: GEMM via {name} {value:.1f} GFLOP/s")
-    backends = sorted({p["backend"] for p in points})
+    # solid black: the machine's roof per precision; dashed in a backend's colour: its own
+    # runtime's roof, where it is below the machine's (the best runtime's is the black line)
+    widths = {p: w for p, w in zip(sorted(machine), (1.8, 1.3, 0.9), strict=False)}
+    for precision, (value, runtime) in sorted(machine.items()):
+        ax.axhline(value, color="0.1", ls="-", lw=widths.get(precision, 0.9),
+                   label=f"machine roof {precision}: best GEMM {value:.1f} GFLOP/s ({runtime})")
+    for (backend, precision), value in sorted(own.items()):
+        ax.axhline(value, color=colors[backend], ls="--", lw=widths.get(precision, 0.9),
+                   label=f"{backend} roof {precision}: its GEMM {value:.1f} GFLOP/s "
+                   f"({value / machine[precision][0]:.0%} of the machine's)")
     markers = {"perf": "o", "cachegrind": "s", "model": "^"}
     mixed = len({basis_words(p.get("intensity_basis")) for p in points}) > 1
-    for i, backend in enumerate(backends):
+    for backend in backends:
         for source, basis in sorted({(str(p["source"]), basis_words(p.get("intensity_basis")))
                                      for p in points}):
             sel = [p for p in points if p["backend"] == backend and str(p["source"]) == source
@@ -119,7 +169,7 @@ def plot_roofline(points: list[dict[str, Any]], peaks: Mapping[str, Any] | None,
             if sel:
                 # one colour per backend, one marker per source; hollow where the bytes are
                 # only the compulsory ones (a lower bound of traffic, so an upper bound of x)
-                color = _COLORS[i % len(_COLORS)]
+                color = colors[backend]
                 hollow = basis == _BASIS_WORDS["compulsory_bytes"]
                 label = f"{backend} ({source}" + (f", {basis})" if mixed else ")")
                 ax.scatter([p["arithmetic_intensity"] for p in sel],

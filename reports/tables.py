@@ -96,6 +96,8 @@ class CellRow:
             "parity": dict(m.get("parity") or {}),
             # extras beyond DESIGN's contract
             "fraction_of_peak": (m.get("counters") or {}).get("fraction_of_peak"),  # the roofline
+            # against the machine's GEMM roof at this precision: the best any runtime reached
+            "fraction_of_machine_peak": (m.get("counters") or {}).get("fraction_of_machine_peak"),
             "reason_kind": reason_kind(self.status, self.reason),
             "scenario": self.key.scenario, "batch": self.batch,
             # a throughput cell's median_ms is per image; images/s for every cell

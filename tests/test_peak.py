@@ -54,16 +54,24 @@ def test_triad_sizing_says_which():
 
 
 def test_peak_cli_stores_and_machine_shows_them(tmp_path, capsys, monkeypatch):
+    from harness.backends import precision
+
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2"}))  # no bf16 here
     store = tmp_path / "s.sqlite"
     args = ["peak", "--store", str(store), "--json", "--backends", "torch", "--gemm-n", "128",
             "--seconds", "0.1", "--threads", "1", "--triad-mib", "4", "--rounds", "2"]
     assert main(args) == 0
     measured = json.loads(capsys.readouterr().out)
-    gemm = measured["detail"]["gemm"]["torch"]
+    gemm = measured["detail"]["gemm"]["f32"]["torch"]
     assert measured["rounds"] == 2 and len(gemm["rounds"]) == 2
     assert measured["gflops"]["torch"] == max(gemm["rounds"])  # the roof is the best round
     assert measured["bandwidth_gbs"] == max(measured["detail"]["triad"]["rounds"])
     assert set(measured["gflops"]) == {"torch"} and measured["gflops"]["torch"] > 0
+    assert measured["gemm_gflops"] == {"f32": measured["gflops"]}  # bf16, int8: skipped, and why
+    assert "no bf16 instructions" in measured["gemm_skipped"]["bf16"]["torch"]
+    assert "torch has no int8 path" in measured["gemm_skipped"]["int8"]["torch"]
+    assert measured["machine_gflops"]["f32"] == {"gflops": measured["gflops"]["torch"],
+                                                 "backend": "torch"}
     assert measured["bandwidth_gbs"] > 0 and len(measured["bandwidth_ci95"]) == 2
     assert measured["detail"]["triad"]["sized"] == "4 MiB per array (as asked)"
     assert main(["machine", "--store", str(store), "--json"]) == 0
@@ -86,6 +94,8 @@ def test_peak_cli_bad_usage(tmp_path, capsys):
     assert "--gemm-n" in capsys.readouterr().err
     assert main(["peak", "--store", str(tmp_path / "s.sqlite"), "--rounds", "0"]) == 2
     assert "--rounds" in capsys.readouterr().err
+    assert main(["peak", "--store", str(tmp_path / "s.sqlite"), "--precisions", "f32,f16"]) == 2
+    assert "--precisions" in capsys.readouterr().err
     assert not (tmp_path / "s.sqlite").exists()
 
 

@@ -25,8 +25,8 @@ def _stub_clock(monkeypatch):
     monkeypatch.setattr(peak, "CLOCK", lambda: next(ticks) * STEP)
 
 
-def _stub_gemm(backend, n, threads, seconds):
-    return {"backend": backend, "n": n, "threads": threads,
+def _stub_gemm(backend, n, threads, seconds, precision="f32"):
+    return {"backend": backend, "n": n, "threads": threads, "precision": precision,
             "gflops": {"median": 100.0, "ci95": [99.0, 101.0], "n": 10}}
 
 

@@ -165,7 +165,7 @@ def test_header_names_the_features_that_change_the_answer():
     assert "L3 32 MiB" in md and "openvino 2026.4.1" in md
     assert "f32 (but openvino ran bf16)" in md
     assert "model (hardware counters unavailable here)" in md
-    assert "gflops: torch 812.5; bandwidth\\_gbs 12.3 \\[12, 12.5\\]" in md
+    assert "GEMM GFLOP/s f32: torch 812.5; bandwidth\\_gbs 12.3 \\[12, 12.5\\]" in md
     assert "measured with 2 threads, best of 3 rounds, 2027-01-15 08:00 UTC" in md
     assert "loadavg" not in md and "measured\\_at" not in md  # the record, not the roofs
 

@@ -82,13 +82,19 @@ def cmd_machine(args: argparse.Namespace) -> int:
 
 
 def peak_text(peak: dict[str, Any] | None, store: Any) -> str:
-    """The stored roofs in words: GFLOP/s per backend, GB/s per memory level, when measured."""
+    """The stored roofs in words: GFLOP/s per precision and backend (with the machine's, the
+    best of them), GB/s per memory level, when measured."""
     import time
 
     if not peak:
         return f"peak     not measured (run `accelbench peak --store {store}`)"
+    from harness.counters.roofs import gemm_roofs, machine_roof
+
     num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
-    gemm = ", ".join(f"{b} {v:.4g}" for b, v in (peak.get("gflops") or {}).items() if num(v))
+    gemm = "; ".join(  # per precision; the machine's roof is the best any runtime reached
+        f"{p} " + ", ".join(f"{b} {v:.4g}" for b, v in by.items())
+        + (f" (machine {best[0]:.4g})" if (best := machine_roof(peak, p)) and len(by) > 1 else "")
+        for p, by in gemm_roofs(peak).items())
     levels = [("DRAM", peak.get("bandwidth_gbs"))] + [
         (k.upper(), v) for k, v in sorted((peak.get("cache_bandwidth_gbs") or {}).items())]
     triads = ", ".join(f"{k} {v:.4g}" for k, v in levels if num(v))

@@ -12,7 +12,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.counters.base import CountContext, CountersUnavailable, Window, get_source, resolve
-from harness.counters.roofs import attainable, compute_roof, roof_level, serving_level
+from harness.counters.roofs import (
+    attainable,
+    compute_roof,
+    machine_roof,
+    roof_level,
+    roof_precision,
+    serving_level,
+)
 from harness.run import protocol
 
 LINE_BYTES = 64  # cache line assumed when turning misses into DRAM bytes (sysfs says 64 here)
@@ -98,7 +105,8 @@ def stop_timeout_s(choice: str) -> float:
 
 
 def derive(counters: Mapping[str, Any] | None, *, flops: float | None, median_ms: float | None,
-           backend: str, peaks: Mapping[str, Any] | None) -> dict[str, Any] | None:
+           backend: str, peaks: Mapping[str, Any] | None, precision: str = "f32"
+           ) -> dict[str, Any] | None:
     """Per-cell figures from a source's counts, the cell's FLOPs and median, and the machine's
     measured peaks. A figure that cannot be had is None (never 0); each names its source."""
     if not counters or "error" in counters:
@@ -119,23 +127,41 @@ def derive(counters: Mapping[str, Any] | None, *, flops: float | None, median_ms
     achieved = flops / (median_ms * 1e6) if flops and median_ms else None
     out["achieved_gflops"] = achieved
     out.update(roof_fraction(achieved, out["arithmetic_intensity"], backend, peaks,
-                             serving_level(out)))
+                             serving_level(out), precision))
     return out
 
 
 def roof_fraction(achieved: float | None, intensity: float | None, backend: str,
-                  peaks: Mapping[str, Any] | None, level: str = "DRAM") -> dict[str, Any]:
-    """Achieved GFLOP/s over the roofline's attainable figure at this arithmetic intensity:
-    min(GEMM peak of this backend's library, intensity x the bandwidth of the memory level
-    that serves the cell, ``harness.counters.roofs``)."""
-    none = {"fraction_of_peak": None, "attainable_gflops": None, "peak_basis": None}
+                  peaks: Mapping[str, Any] | None, level: str = "DRAM",
+                  precision: str = "f32") -> dict[str, Any]:
+    """Achieved GFLOP/s over the roofline's attainable figure at this arithmetic intensity,
+    twice (``harness.counters.roofs``):
+
+    - ``fraction_of_peak``: under min(GEMM roof of this backend's own runtime at the cell's
+      precision, intensity x the bandwidth of the memory level that serves the cell);
+    - ``fraction_of_machine_peak``: the same with the machine's GEMM roof at that precision
+      (the best any runtime reached, ``machine_roof_runtime``): a cell near its own runtime's
+      roof may still run at half of what this machine does.
+    """
+    none = {"fraction_of_peak": None, "attainable_gflops": None, "peak_basis": None,
+            "fraction_of_machine_peak": None, "machine_attainable_gflops": None,
+            "machine_roof_runtime": None, "roof_precision": None}
     if not peaks or achieved is None:
         return {**none, "peak_basis": "no measured peaks for this machine (run accelbench peak)"
                 if not peaks else None}
     used = roof_level(level, peaks)
-    best = attainable(intensity, backend, peaks, used)
+    best = attainable(intensity, backend, peaks, used, precision)
     if not best:
         return none
-    basis = "compute" if best == compute_roof(backend, peaks) else f"{used} memory"
+    roof_p = roof_precision(precision, peaks)
+    basis = "compute" if best == compute_roof(backend, peaks, precision) else f"{used} memory"
+    if basis == "compute" and roof_p != precision:
+        basis = f"{roof_p} compute (no {precision} roof measured)"
+    top = attainable(intensity, backend, peaks, used, precision, machine=True)
+    machine = machine_roof(peaks, precision)
     return {"fraction_of_peak": achieved / best, "attainable_gflops": best,
-            "peak_basis": f"{basis} roof (measured by accelbench peak)"}
+            "peak_basis": f"{basis} roof (measured by accelbench peak)",
+            "fraction_of_machine_peak": achieved / top if top else None,
+            "machine_attainable_gflops": top,
+            "machine_roof_runtime": machine[1] if machine else None,
+            "roof_precision": roof_p}

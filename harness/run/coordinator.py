@@ -329,6 +329,7 @@ class GroupRunner:
 
             info["counters"] = derive(  # achieved GFLOP/s from the clean blocks' median only
                 counted, flops=info.get("flops"), backend=side.backend, peaks=self.peaks,
+                precision=plan.precision,
                 median_ms=_per_inference(clean_samples, info))
         cfg = self.config
         info.update(target=cfg.target, min_samples=cfg.min_samples, blocks=side.blocks,

@@ -1,14 +1,18 @@
 """The roofline section: each cell's achieved GFLOP/s against its arithmetic intensity under
-the machine's measured roofs (``accelbench peak``); numbers from ``reports.roofline``."""
+the machine's measured roofs (``accelbench peak``); numbers from ``reports.roofline``. Each cell
+is judged against its own runtime's GEMM roof and the machine's (the best any runtime reached at
+its precision), and the section says which runtimes' own roofs are far below the machine's."""
 
 from __future__ import annotations
 
+from harness.counters.roofs import FAR_BELOW
 from reports import fmt
 from reports.document import Block, Figure, Heading, Paragraph, table
 from reports.roofline import (
     above_roof,
     basis_words,
     cache_roofs,
+    far_below,
     plot_roofline,
     roofline_points,
 )
@@ -40,7 +44,9 @@ def roofline(report: Report):
              "source": str(p.get("source")), "gflops": f"{p['achieved_gflops']:.3g}",
              "roof": p["roof_level"] if p["roof_level"] == p["level"]
              else f"{p['roof_level']} (served by {p['level']}: no {p['level']} roof stored)",
-             "frac": f"{p['fraction_of_peak']:.0%}" if p.get("fraction_of_peak") else ""}
+             "frac": f"{p['fraction_of_peak']:.0%}" if p.get("fraction_of_peak") else "",
+             "frac_machine": f"{p['fraction_of_machine_peak']:.0%}"
+             if p.get("fraction_of_machine_peak") else ""}
             for p in points]
     off = [r for r in report.cells if r.flops and r.median_ms
            and not (r.meta.get("counters") or {}).get("arithmetic_intensity")]
@@ -71,11 +77,22 @@ def roofline(report: Report):
             f"GFLOP/s here is the model's FLOPs over the median). Measure the roofs again with "
             f"`accelbench peak` on a quiet machine; it keeps the best of its rounds.",
             tone="warning"))
+    slow = far_below(peaks, {(p["backend"], p["precision"]) for p in points})
+    if slow:  # a cell near its own roof is not near what the machine does (issue 23)
+        said = "; ".join(
+            f"{r['runtime']}'s {r['precision']} GEMM reaches {r['share']:.0%} of the machine's "
+            f"best ({r['machine_runtime']} {r['machine_gflops']:.0f} GFLOP/s)" for r in slow)
+        blocks.append(Paragraph(
+            f"GEMM roofs far below the machine's (under {FAR_BELOW:.0%} of the best runtime's): "
+            f"{said}. A cell's share of its own runtime's roof (\"of attainable\") then "
+            f"overstates how close it comes to this machine; \"of machine's\" compares it with "
+            f"the best GEMM any runtime reached here at its precision (`accelbench peak`)."))
     blocks += [
         table([("spec", "spec"), ("backend", "backend"), ("roof", "roof"),
                ("ai", "FLOP/byte", True),
                ("basis", "bytes from"), ("source", "source"), ("gflops", "GFLOP/s", True),
-               ("frac", "of attainable", True)], rows),
+               ("frac", "of attainable", True), ("frac_machine", "of machine's", True)],
+              rows),
         Figure("roofline", lambda path: plot_roofline(points, peaks, path,
                                                       title="achieved GFLOP/s vs intensity"),
                caption=source(report)),
