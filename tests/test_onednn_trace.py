@@ -37,9 +37,9 @@ def test_an_eager_cell_records_the_kernels_it_reached(precision: str):
     ok, why = cpu_bf16()
     if precision == "bf16" and not ok:
         pytest.skip(why)
-    import archs
-
     import os
+
+    import archs
 
     model, x = archs.build("plain:depth=2,width=16,res=32", seed=0)
     before = os.fstat(1)

@@ -138,7 +138,7 @@ def test_the_queue_keeps_the_requests_in_flight_it_says_it_does() -> None:
     assert flight["max"] == optimal + 1  # never more than the queue holds ...
     # ... and never fewer than the optimal number for long: the time-weighted mean over the
     # stretch the samples cover (a completion leaves one slot empty until Python resubmits)
-    assert flight["mean"] >= optimal, flight
+    assert flight["mean"] >= 0.95 * optimal, flight
     counted = ThroughputQueue(cm, data, 1)
     counted.time_block(10)
     assert counted.in_flight()["max"] == 1 and counted.in_flight()["mean"] <= 1.0
@@ -183,7 +183,7 @@ def test_a_throughput_session_end_to_end(tmp_path: Path) -> None:
     data = json.loads(proc.stdout)
     cells = {(c["spec"], c["backend"]): c for c in data["cells"]}
     assert {c["scenario"] for c in cells.values()} == {THROUGHPUT}
-    for (spec, backend), c in cells.items():
+    for (spec, _backend), c in cells.items():
         assert c["status"] == "done", c
         assert c["images_per_s"] == pytest.approx(1000 / c["median_ms"])
         assert c["batch"] == (2 if "batch=2" in spec else 1)

@@ -20,7 +20,6 @@ import numpy as np
 from harness.backends.errors import BackendError, PrepareError  # noqa: F401  (re-exported)
 from harness.backends.options import config_kwargs, format_options
 from harness.backends.precision import PRECISIONS, cpu_bf16  # noqa: F401 - re-exported
-
 from harness.measure.results import LATENCY, SCENARIOS
 
 # Failure kinds are defined with the worker protocol; re-exported here for the backends.

@@ -244,7 +244,8 @@ class OpenVINOBackend(Backend):
         """The throughput scenario: an ``AsyncInferQueue`` of the optimal number of requests
         plus one (``harness.backends.openvino_throughput``). Why one more: a request is
         resubmitted from Python after its completion callback, and in that gap its stream would
-        idle; a spare request keeps at least the optimal number in flight throughout."""
+        idle; a spare request keeps about the optimal number in flight on average (a queue of
+        exactly the optimal number kept 0.92 of it on MobileNetV2 w0.5)."""
         from harness.backends.openvino_throughput import ThroughputQueue
 
         optimal = props.get("OPTIMAL_NUMBER_OF_INFER_REQUESTS")

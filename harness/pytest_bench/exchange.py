@@ -20,7 +20,15 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from harness.measure.results import DONE, LATENCY, SCENARIOS, STATUSES, CellKey, CellResult, SessionInfo
+from harness.measure.results import (
+    DONE,
+    LATENCY,
+    SCENARIOS,
+    STATUSES,
+    CellKey,
+    CellResult,
+    SessionInfo,
+)
 
 FORMAT_TAG = "accelbench-pytest-benchmark/1"
 

@@ -27,8 +27,8 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from harness.run import allocator
 from harness.measure.results import LATENCY, SCENARIOS
+from harness.run import allocator
 from harness.run.protocol import AVAILABILITY, BUILD, CONVERSION, PROTOCOL, RUNTIME, THREAD_ENV
 
 # How many sub-blocks a capped block is cut into: the cap is checked between them, so a block

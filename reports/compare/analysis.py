@@ -17,7 +17,6 @@ store: the CLI reads the sessions and passes ``Source`` values in.
 from __future__ import annotations
 
 import dataclasses
-
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
