@@ -51,6 +51,23 @@ def test_a_cpu_burner_throughout_makes_the_cells_invalid(tmp_path: Path):
         assert cell["converged"] is False
 
 
+def run_beside_a_burner(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """``accelbench run ARGS --no-report --store tmp/s.sqlite --json`` with the gate as users
+    get it (no ACCELBENCH_MAX_FOREIGN_CPU, which conftest.py sets for every other test) and one
+    busy process beside it for the whole session."""
+    env = {k: v for k, v in os.environ.items() if k != "ACCELBENCH_MAX_FOREIGN_CPU"}
+    burner = subprocess.Popen([sys.executable, "-c", BURN], start_new_session=True)
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "harness.cli", "run", *args, "--no-report",
+             "--store", str(tmp_path / "s.sqlite"), "--json"],
+            cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+            timeout=300)
+    finally:
+        os.killpg(burner.pid, signal.SIGKILL)
+        burner.wait(timeout=10)
+
+
 def test_the_default_gate_turns_a_session_beside_one_burner_invalid(tmp_path: Path):
     """The gate as users get it: no ACCELBENCH_MAX_FOREIGN_CPU (conftest.py lifts the limit for
     every other test) and no max_foreign_cpu in the config, so its default (0.5 core) decides.
@@ -58,18 +75,8 @@ def test_the_default_gate_turns_a_session_beside_one_burner_invalid(tmp_path: Pa
     one backend, a 1 s allowance for waiting."""
     config = tmp_path / "session.toml"
     config.write_text("[session]\nbudget_s = 0.5\nwait_s = 1.0\n")
-    env = {k: v for k, v in os.environ.items() if k != "ACCELBENCH_MAX_FOREIGN_CPU"}
-    burner = subprocess.Popen([sys.executable, "-c", BURN], start_new_session=True)
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "harness.cli", "run", "plain:depth=1,width=8,res=32",
-             "--backends", "torch", "--threads", "1", "--config", str(config), "--no-report",
-             "--store", str(tmp_path / "s.sqlite"), "--json"],
-            cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-            timeout=300)
-    finally:
-        os.killpg(burner.pid, signal.SIGKILL)
-        burner.wait(timeout=10)
+    proc = run_beside_a_burner(tmp_path, "plain:depth=1,width=8,res=32", "--backends", "torch",
+                               "--threads", "1", "--config", str(config))
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     (cell,) = json.loads(proc.stdout)["cells"]

@@ -6,10 +6,6 @@ like a latency cell; parity holds at batch > 1."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +17,7 @@ from harness.run.config import ConfigError, SessionConfig, load_toml, with_batch
 from harness.run.plan import plan_groups
 from harness.store import Store
 from tests.conftest import run_cli
+from tests.test_interference_e2e import run_beside_a_burner
 
 SPEC = "plain:depth=1,width=8,res=32"
 
@@ -197,18 +194,8 @@ def test_a_throughput_cell_beside_a_burner_is_invalid(tmp_path: Path) -> None:
     """As for latency (tests/test_interference_e2e.py): the real default gate, one burner."""
     config = tmp_path / "session.toml"
     config.write_text("[session]\nbudget_s = 0.5\nwait_s = 1.0\n")
-    env = {k: v for k, v in os.environ.items() if k != "ACCELBENCH_MAX_FOREIGN_CPU"}
-    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "harness.cli", "run", SPEC, "--backends", "openvino:CPU",
-             "--scenario", "throughput", "--threads", "1", "--config", str(config),
-             "--no-report", "--store", str(tmp_path / "s.sqlite"), "--json"],
-            cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-            timeout=300)
-    finally:
-        os.killpg(burner.pid, signal.SIGKILL)
-        burner.wait(timeout=10)
+    proc = run_beside_a_burner(tmp_path, SPEC, "--backends", "openvino:CPU", "--scenario",
+                               "throughput", "--threads", "1", "--config", str(config))
     assert proc.returncode == 1, proc.stderr
     (cell,) = json.loads(proc.stdout)["cells"]
     assert cell["scenario"] == THROUGHPUT
