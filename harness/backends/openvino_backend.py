@@ -22,7 +22,6 @@ device without the property skips the cell with that reason.
 from __future__ import annotations
 
 import functools
-import re
 import time
 import warnings
 from collections.abc import Callable
@@ -43,6 +42,7 @@ from harness.backends.base import (
     readable,
     time_calls,
 )
+from harness.backends.openvino_devices import present, split_device
 from harness.backends.openvino_props import (
     READ_BACK,
     effective_precision,
@@ -57,29 +57,7 @@ from harness.backends.precision import CALIBRATION_SAMPLES
 from harness.measure.results import LATENCY, THROUGHPUT
 
 SPARSE_RATE = "CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE"
-_PHYSICAL = re.compile(r"^[A-Z][A-Z0-9_]*(\.\d+)?$")
-VIRTUAL = ("AUTO", "HETERO", "MULTI", "BATCH")  # devices that place work on other devices
 HINTS = ("LATENCY", "THROUGHPUT", "CUMULATIVE_THROUGHPUT")
-
-def split_device(device: str) -> tuple[str | None, list[str]]:
-    """``"HETERO:GPU,CPU"`` -> ``("HETERO", ["GPU", "CPU"])``; ``"CPU"`` -> ``(None, ["CPU"])``."""
-    head, sep, rest = device.partition(":")
-    if head in VIRTUAL:
-        targets = rest.split(",") if sep else []
-        if head != "AUTO" and not targets:
-            raise BackendError(f"OpenVINO device {head} needs a device list, e.g. {head}:GPU,CPU")
-    elif sep or "," in device:
-        raise BackendError(
-            f"OpenVINO device {device!r}: a device list is only valid after {', '.join(VIRTUAL)}"
-        )
-    else:
-        targets = [device]
-    for t in targets:
-        if not _PHYSICAL.match(t):
-            raise BackendError(f"OpenVINO device {t!r} in {device!r}: expected a name like CPU, GPU.1")
-    return (head if head in VIRTUAL else None), targets
-
-
 @dataclass(frozen=True)
 class OpenVINOConfig:
     device: str = "CPU"
@@ -160,7 +138,7 @@ class OpenVINOBackend(Backend):
     def availability(self) -> tuple[bool, str]:
         available = list(self.core.available_devices)
         _, targets = split_device(self.config.device)
-        missing = [t for t in targets if not _present(t, available)]
+        missing = [t for t in targets if not present(t, available)]
         if not available or missing:
             what = ", ".join(missing) or self.config.device
             return False, (
@@ -240,13 +218,13 @@ class OpenVINOBackend(Backend):
         return prepared
 
     def _throughput(self, cm: Any, data: np.ndarray, props: dict[str, Any],
-                    config: dict[str, Any], info: dict[str, Any]) -> OpenVINOThroughput:
+                    config: dict[str, Any], info: dict[str, Any]) -> Prepared:
         """The throughput scenario: an ``AsyncInferQueue`` of the optimal number of requests
         plus one (``harness.backends.openvino_throughput``). Why one more: a request is
         resubmitted from Python after its completion callback, and in that gap its stream would
         idle; a spare request keeps about the optimal number in flight on average (a queue of
         exactly the optimal number kept 0.92 of it on MobileNetV2 w0.5)."""
-        from harness.backends.openvino_throughput import ThroughputQueue
+        from harness.backends.openvino_throughput import OpenVINOThroughput, ThroughputQueue
 
         optimal = props.get("OPTIMAL_NUMBER_OF_INFER_REQUESTS")
         optimal = optimal if isinstance(optimal, int) and optimal > 0 else 1
@@ -402,58 +380,6 @@ class OpenVINOPrepared(Prepared):
         return layer_times(*self.source, self.data, n)
 
 
-class OpenVINOThroughput(Prepared):
-    """A compiled model in the throughput scenario: samples are the wall (ms) of each group of
-    ``requests`` completions with the queue full (``ThroughputQueue.time_block``)."""
-
-    def __init__(self, queue: Any, info: dict[str, Any], first_ms: float) -> None:
-        self.queue, self.info, self.first_ms = queue, info, first_ms
-        self.data = queue.data
-        self.source: tuple[Any, Any, str, dict[str, Any]] | None = None
-
-    def kernel_rows(self) -> list[dict[str, Any]] | None:
-        from harness.backends.ov_layers import runtime_rows
-
-        return runtime_rows(self.queue.queue[0].get_compiled_model())
-
-    def layer_times(self, n: int) -> list[dict[str, Any]]:
-        from harness.backends.ov_layers import layer_times
-
-        if self.source is None:
-            raise NotImplementedError("this prepared model keeps no source model to profile")
-        return layer_times(*self.source, self.data, n)
-
-    def time_block(self, n: int) -> list[float]:
-        return self.queue.time_block(n)
-
-    def output(self) -> np.ndarray:
-        return self.queue.output()
-
-    def outputs_for(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        saved = self.data.copy()
-        outs = []
-        try:
-            for x in inputs:  # every request's input tensor shares ``data``'s memory
-                self.data[...] = x
-                outs.append(self.output())
-        finally:
-            self.data[...] = saved
-        return outs
-
-    def throughput_facts(self) -> dict[str, Any]:
-        """Per-request latency percentiles and what the queue kept in flight (worker stats)."""
-        from harness.backends.openvino_throughput import request_percentiles
-
-        return {"request_ms": request_percentiles(self.queue.request_ms),
-                "in_flight": self.queue.in_flight()}
-
-
-def _present(device: str, available: list[str]) -> bool:
-    """``GPU`` is present when ``GPU`` or any ``GPU.N`` is listed; ``GPU.1`` only as itself."""
-    return device in available or ("." not in device and any(
-        a.split(".")[0] == device for a in available))
-
-
 def _lean_infer(req: Any) -> Callable[[], Any]:
     """The cheapest synchronous inference call on ``req``.
 
@@ -464,9 +390,3 @@ def _lean_infer(req: Any) -> Callable[[], Any]:
     """
     base = getattr(super(type(req), req), "infer", None)
     return functools.partial(base, {}, True, True) if base is not None else req.infer
-
-
-def _timed(call: Callable[[], Any]) -> float:
-    t0 = time.perf_counter_ns()
-    call()
-    return (time.perf_counter_ns() - t0) / 1e6

@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from harness.backends.base import Prepared
+
 
 class ThroughputQueue:
     """``jobs`` inference requests on one compiled model, all reading the same input memory."""
@@ -135,3 +137,47 @@ def request_percentiles(latencies_ms: list[float]) -> dict[str, Any] | None:
         return None
     p50, p90, p99 = np.percentile(np.asarray(latencies_ms, dtype=float), [50, 90, 99])
     return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "n": len(latencies_ms)}
+
+
+class OpenVINOThroughput(Prepared):
+    """A compiled model in the throughput scenario: samples are the wall (ms) of each group of
+    ``requests`` completions with the queue full (``ThroughputQueue.time_block``)."""
+
+    def __init__(self, queue: Any, info: dict[str, Any], first_ms: float) -> None:
+        self.queue, self.info, self.first_ms = queue, info, first_ms
+        self.data = queue.data
+        self.source: tuple[Any, Any, str, dict[str, Any]] | None = None
+
+    def kernel_rows(self) -> list[dict[str, Any]] | None:
+        from harness.backends.ov_layers import runtime_rows
+
+        return runtime_rows(self.queue.queue[0].get_compiled_model())
+
+    def layer_times(self, n: int) -> list[dict[str, Any]]:
+        from harness.backends.ov_layers import layer_times
+
+        if self.source is None:
+            raise NotImplementedError("this prepared model keeps no source model to profile")
+        return layer_times(*self.source, self.data, n)
+
+    def time_block(self, n: int) -> list[float]:
+        return self.queue.time_block(n)
+
+    def output(self) -> np.ndarray:
+        return self.queue.output()
+
+    def outputs_for(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        saved = self.data.copy()
+        outs = []
+        try:
+            for x in inputs:  # every request's input tensor shares ``data``'s memory
+                self.data[...] = x
+                outs.append(self.output())
+        finally:
+            self.data[...] = saved
+        return outs
+
+    def throughput_facts(self) -> dict[str, Any]:
+        """Per-request latency percentiles and what the queue kept in flight (worker stats)."""
+        return {"request_ms": request_percentiles(self.queue.request_ms),
+                "in_flight": self.queue.in_flight()}
