@@ -84,7 +84,7 @@ def throughput(report: Report):
                   "second as the backend finishes, with the runtime's own streams and several "
                   "requests in flight where it has an asynchronous queue, batched calls one at "
                   "a time elsewhere. 95% CIs as for latency (the cell's processes, then its "
-                  "blocks). A request's latency is that of one call of `batch` images; the knee "
+                  "blocks). A request's latency is that of one call of a batch of images; the knee "
                   f"is the smallest batch reaching {KNEE:.0%} of its curve's best images/s."),
         table(cols, [_row(r, knees) for r in rows], row_class="status"),
     ]
