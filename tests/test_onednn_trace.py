@@ -69,3 +69,12 @@ def test_the_report_explains_a_slow_bf16_with_its_kernels():
     assert ("torch on mobilenetv2 (0.67x, autocast; oneDNN ran convolution as "
             r"jit\_bf16:avx512\_core\_bf16 (1 calls) and 2 layout reorders, 67% of its oneDNN time)"
             in md), md[md.find("bf16 is slower"):][:400]
+
+
+def test_later_process_pairs_do_not_trace_again():
+    """The trace explains a cell once (its first process pair); later pairs only time."""
+    import archs
+
+    model, x = archs.build("plain:depth=2,width=16,res=32", seed=0)
+    later = get_backend("torch").prepare(model, x, PrepareContext("f32", 1, first_pass=False))
+    assert "onednn" not in later.info["properties"]

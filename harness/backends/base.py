@@ -73,6 +73,9 @@ class PrepareContext:
     # finishes (a backend with an asynchronous mode uses it; others time batched synchronous
     # calls, which is what their throughput is)
     scenario: str = LATENCY
+    # Whether to record what explains a time besides timing it (PyTorch's oneDNN kernel trace):
+    # once per cell, on its first process pair; later pairs only time.
+    first_pass: bool = True
 
     def __post_init__(self) -> None:
         check_precision(self.precision)

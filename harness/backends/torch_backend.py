@@ -183,7 +183,7 @@ class TorchBackend(Backend):
             raise PrepareError(f"the first inference failed: {readable(exc)}", RUNTIME) from exc
         effective = extra.pop("precision_effective", precision)  # what a compiler resolved
         properties = {**self._properties(precision, device), **extra}
-        if device.type == "cpu" and torch.backends.mkldnn.is_available():
+        if ctx.first_pass and device.type == "cpu" and torch.backends.mkldnn.is_available():
             # the oneDNN kernels this path reaches (and the layout reorders around them): why
             # a bf16 can be slower than f32 (harness.backends.onednn_trace)
             from harness.backends import onednn_trace

@@ -115,7 +115,7 @@ class GroupRunner:
             reply = side.client.request(
                 {"op": protocol.SETUP, **plan.workload.setup_fields(), "seed": cfg.seed,
                  "precision": plan.precision, "threads": plan.threads,
-                 "scenario": plan.scenario,
+                 "scenario": plan.scenario, "first_pass": self._step.index == 0,
                  "ir_key": plan.workload.ir_key(cfg.seed), "cache_dir": str(self.cache_dir),
                  "profile": self._worker_profile is None and self._step.index == 0,
                  "counters": cfg.counters if self._step.index == 0 else "off"},

@@ -117,7 +117,8 @@ class Worker:
             profile["resolved"] = dict(archs.resolve(msg["spec"]))
         try:
             ctx = PrepareContext(precision, threads, cache_key=msg.get("ir_key") or "",
-                                 cache_dir=msg.get("cache_dir"), scenario=scenario)
+                                 cache_dir=msg.get("cache_dir"), scenario=scenario,
+                                 first_pass=bool(msg.get("first_pass", True)))
             prepared = self.backend.prepare(model, example, ctx)
         except PrepareError as exc:
             raise Failure(str(exc), exc.kind) from exc
