@@ -283,3 +283,32 @@ def test_a_prior_is_fitted_from_enough_cells_only_and_recovers_its_parameters() 
     assert moderate.fit_prior([0.01] * 4, [2] * 4) is None  # too few cells to say anything
     assert abs(float(__import__("scipy").special.polygamma(1, moderate.trigamma_inverse(0.7)))
                - 0.7) < 1e-9
+
+
+def test_moderation_never_blows_up_a_speedup_whose_process_pairs_agree_by_chance() -> None:
+    """Three process pairs agreeing within 1% while their blocks scatter by ~16% (the axes
+    preset's dwbottleneck act=leakyrelu cell: pairs 8.11, 8.07, 8.18) once got [2.0, 32.8]
+    from moderation: the bootstrap variance was scaled by moderated/own with own near zero.
+    The moderated interval must stay of the size the prior and the blocks imply."""
+    from harness.measure.moderate import Prior
+    from harness.measure.nested import nested_speedup, pair_ratios
+
+    rng = np.random.default_rng(7)
+    steps = np.exp(np.linspace(-0.2, 0.2, 7))  # each process's blocks: the same levels, shuffled
+    base, cand = [], []
+    for shift in (0.0, -0.005, 0.004):
+        base.append([1.6 * np.exp(shift) * s * np.exp(rng.normal(0, 0.01, 40))
+                     for s in rng.permutation(steps)])
+        cand.append([0.2 * s * np.exp(rng.normal(0, 0.01, 40)) for s in rng.permutation(steps)])
+    ratios = pair_ratios(base, cand)
+    assert np.std(np.log(ratios), ddof=1) < 0.01  # the pairs agree within 1%
+    prior = Prior(s2=0.0212, df=5.9, cells=57, pooled_df=118.0)
+    plain = nested_speedup(base, cand)
+    moderated = nested_speedup(base, cand, prior=prior)
+    assert plain is not None and moderated is not None
+    lo, hi = moderated["ci95"]
+    assert lo < 8.0 < hi
+    # The prior alone, over three pairs with its degrees of freedom, allows about ±25%; the
+    # blocks add a little. The old scaling gave a 16-fold interval here.
+    assert hi / lo < 2.0, moderated["ci95"]
+    assert moderated["moderated"]["s2"] > moderated["moderated"]["own_s2"]

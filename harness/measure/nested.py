@@ -134,15 +134,20 @@ def _interval(point: float, log_draws: np.ndarray, procs: int, process_share: fl
     """``point × exp(± t · se)`` from log-scale bootstrap draws: (ci, se, df).
 
     ``moderated`` is (the cell's own process-level variance, the moderated one, its degrees of
-    freedom): the variance is scaled by their ratio, and the process level gets the moderated
-    degrees of freedom instead of P-1."""
+    freedom): the process level's share of the estimate's variance, own/P, is replaced by the
+    moderated one, post/P, and the rest of what the bootstrap saw (its blocks, resampled again
+    within each process) is kept; the process level gets the moderated degrees of freedom
+    instead of P-1. Why additive: scaling the whole bootstrap variance by post/own blew the
+    interval up when three processes agreed by chance far closer than their blocks (own tiny)
+    — an 8.1x speed-up whose pairs read 8.11, 8.07 and 8.18 got [2.0, 32.8] (the axes preset,
+    2026-12-05)."""
     from scipy import stats as _st
 
     var = float(np.var(log_draws, ddof=1)) * procs / (procs - 1)
     top_df = float(procs - 1)
     if moderated is not None:
         own, post, post_df = moderated
-        var = var * post / own if own > 0 else post / procs
+        var = max(var + (post - own) / procs, post / procs)
         top_df = post_df
     share = min(max(process_share if process_share is not None else 1.0, 0.0), 1.0)
     top, rest = var * share, var * (1 - share)
