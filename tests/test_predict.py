@@ -13,7 +13,7 @@ from harness.cli import main
 from harness.layers.kinds import KINDS
 from harness.measure.results import DONE, CellKey, CellResult, SessionInfo
 from harness.predict.fusion import Kernel, backend_kernels, kernels
-from harness.predict.model import FEATURES, fit
+from harness.predict.model import CELL, FEATURES, fit
 from harness.predict.units import model_units
 from harness.store import Store
 
@@ -74,11 +74,59 @@ def test_fit_recovers_known_kernel_costs() -> None:
     for kind in ("conv", "add"):
         got = [coef[kind][n] for n in ("ms_per_kernel", "ms_per_MFLOP", "ms_per_MB")]
         assert got == pytest.approx(truth[kind], rel=1e-6, abs=1e-9)
-    assert len(f.coef) == 1 + len(KINDS) * len(FEATURES)
+    assert len(f.coef) == len(CELL) + len(KINDS) * len(FEATURES)
     assert f.out_of_range([_kernel("conv", 1e7, 0.5)]) == []
     notes = f.out_of_range([_kernel("conv", 1e10, 0.5), _kernel("linear", 1e6, 0.1)])
     assert any("MFLOP" in n and "outside" in n for n in notes)
     assert any("no linear kernel was measured" in n for n in notes)
+
+
+def _chain(kind: str, n: int, act_mb: float, weight_mb: float = 0.0) -> list[Kernel]:
+    """``n`` copies of one kernel, each reading and writing ``act_mb`` megabytes."""
+    b, w = int(act_mb * 1e6), int(weight_mb * 1e6)
+    return [Kernel(kind, (f"{i}",), 0, 2 * b + w, 3, 1, 1, 8, 8, in_bytes=b, out_bytes=b,
+                   weight_bytes=w) for i in range(n)]
+
+
+def test_the_boundary_is_paid_once_per_network_not_once_per_kernel() -> None:
+    """A synthetic runtime converts a cell's input and output once (0.05 ms/MB) and each kernel
+    costs 0.002 ms + 0.01 ms/MB: the fit, on one-kernel cells and chains of them, must charge
+    the conversion to the boundary, so a network of 30 kernels is predicted at its cost and
+    not at 30 one-kernel cells'. Without the boundary term it is over-predicted by half."""
+    truth_overhead, boundary, per_kernel, per_mb = 0.01, 0.05, 0.002, 0.01
+
+    def cost(ks: list[Kernel]) -> float:
+        io = (ks[0].in_bytes + ks[-1].out_bytes) / 1e6
+        return truth_overhead + boundary * io + sum(per_kernel + per_mb * k.bytes / 1e6 for k in ks)
+
+    rows = [(f"c{mb}x{n}", cost(ks), ks) for mb in (0.1, 0.3, 0.8, 2.0) for n in (1, 4)
+            for ks in [_chain("conv", n, mb)]]
+    f = fit({"synthetic": rows})["synthetic"]
+    coef = f.coefficients()
+    assert coef["boundary_ms_per_MB"] == pytest.approx(boundary, rel=1e-6)
+    network = _chain("conv", 30, 0.5)
+    assert f.predict_ms(network) == pytest.approx(cost(network), rel=1e-6)
+
+
+def test_cold_weights_are_charged_beyond_the_cache_only() -> None:
+    """Weights beyond the machine's last-level cache stream from memory on every inference:
+    cells over the cache identify that cost; a network under it pays none of it."""
+    cache = 32_000_000
+
+    def cost(ks: list[Kernel]) -> float:
+        w = sum(k.weight_bytes for k in ks)
+        return 0.01 + sum(0.003 + 0.02 * k.bytes / 1e6 for k in ks) + 0.04 * max(0, w - cache) / 1e6
+
+    rows = [(f"w{w}x{n}", cost(ks), ks) for w in (1.0, 5.0, 9.0, 16.0) for n in (1, 2, 4, 8)
+            for ks in [_chain("conv", n, 0.01, w)]]
+    f = fit({"synthetic": rows}, cache_bytes=cache)["synthetic"]
+    coef = f.coefficients()
+    assert coef["cold_weight_ms_per_MB"] == pytest.approx(0.04, rel=1e-6)
+    assert coef["cold_identified"] is True
+    for net in (_chain("conv", 12, 0.01, 9.0), _chain("conv", 3, 0.01, 9.0)):
+        assert f.predict_ms(net) == pytest.approx(cost(net), rel=1e-6)
+    warm_only = [r for r in rows if sum(k.weight_bytes for k in r[2]) <= cache]
+    assert fit({"synthetic": warm_only}, cache_bytes=cache)["synthetic"].cold_identified is False
 
 
 def test_eager_kernels_drop_views() -> None:

@@ -18,8 +18,9 @@ from harness.measure.results import DONE
 from harness.predict.fusion import Kernel, backend_kernels
 
 # How units are cut out of a network (bumped when that changes, so cached kernels are read
-# again): 2 = one unit per call site of a functional op (issue 28), not one per op and module.
-UNITS_VERSION = 2
+# again): 2 = one unit per call site of a functional op (issue 28), not one per op and module;
+# 3 = kernels carry their input, output and weight bytes apart (issue 26).
+UNITS_VERSION = 3
 
 KERNEL_FAMILY = "kernel"
 
@@ -45,6 +46,22 @@ def measured(store_path: Any, *, kernels_only: bool | None) -> dict[tuple[str, i
                     group = out.setdefault((key.precision, key.threads), {})
                     group.setdefault(key.backend, {})[key.spec] = float(median(samples))
     return out
+
+
+def last_level_cache(store_path: Any) -> int:
+    """The L3 size (bytes) of the machine the store's cells were measured on: the cold-weight
+    term counts weights beyond it. 0 when the store records no single machine's caches (then
+    the term is left out rather than guessed)."""
+    from harness.store import Store
+
+    with Store.open(store_path, create=False, readonly=True) as store:
+        ids = {s.machine_id for s in store.sessions()}
+        if len(ids) != 1:
+            return 0
+        machine = store.machine(ids.pop()) or {}
+    caches = machine.get("caches") if isinstance(machine, dict) else None
+    l3 = caches.get("l3") if isinstance(caches, dict) else None
+    return int(l3) if isinstance(l3, (int, float)) and l3 > 0 else 0
 
 
 class KernelCache:

@@ -37,6 +37,11 @@ class Kernel:
     groups: int
     cin: int
     cout: int
+    # The parts of ``bytes`` the cell-level terms need (``model``): what enters the anchor, what
+    # leaves it, and the weights of every absorbed unit.
+    in_bytes: int = 0
+    out_bytes: int = 0
+    weight_bytes: int = 0
 
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -69,6 +74,8 @@ def kernels(units: list[dict[str, Any]], rows: list[dict[str, Any]] | None) -> l
             bytes=anchor["in_bytes"] + anchor["out_bytes"] + sum(m["weight_bytes"] for m in members),
             kernel=anchor["kernel"], stride=anchor["stride"], groups=anchor["groups"],
             cin=anchor["cin"], cout=anchor["cout"],
+            in_bytes=anchor["in_bytes"], out_bytes=anchor["out_bytes"],
+            weight_bytes=sum(m["weight_bytes"] for m in members),
         ))
     return out
 

@@ -1,13 +1,29 @@
-"""Per-kernel-kind linear models, fitted jointly on whole-cell latencies, with intervals.
+"""Per-kernel-kind linear models plus cell-level terms, fitted jointly on whole-cell latencies.
 
-A cell's median latency is modelled as ``overhead + sum over its kernels of
-c0[kind] + c1[kind] * MFLOP + c2[kind] * MB``: one linear model per kernel kind on FLOPs and
-bytes moved, plus a per-inference overhead. The sum is linear in the coefficients, so one
-non-negative least-squares solve (scipy's ``nnls``) fits every kind and the overhead at once,
-from kernel cells of one or several kernels (the kernel family's ``repeat=`` chains are what
-separate the overhead from a kernel's fixed cost). Rows are weighted by 1/latency: the error
-that matters is relative (nn-Meter's ±10%), and a 50 ms cell must not outvote fifty 0.1 ms ones.
-Non-negative, because a kernel that gets cheaper with more work is an artefact of the fit.
+A cell's median latency is modelled as ``overhead + boundary * MB_in_out + cold * MB_cold +
+sum over its kernels of c0[kind] + c1[kind] * MFLOP + c2[kind] * MB``: one linear model per
+kernel kind on FLOPs and bytes moved, plus three terms of the cell as a whole (issue 26):
+
+* the per-inference overhead;
+* the boundary: the bytes entering the first kernel and leaving the last. A runtime converts
+  its input and output between the framework's plain layout and its own blocked one once per
+  inference, not once per kernel; a one-kernel cell pays that conversion on the kernel's own
+  tensors, a network on its image and logits only. Without the term, a one-kernel cell's
+  conversion is charged to its kind, and a network of fifty small OpenVINO kernels was
+  predicted at twice its latency;
+* cold weights: the weight bytes beyond the last-level cache (the machine's L3, from the
+  store). Weights that fit stay warm from one inference to the next, as in every small kernel
+  cell; a network whose weights do not (ResNet-18: 47 MB) streams them from memory on every
+  inference, at memory bandwidth, and eager PyTorch reorders them too. Only cells whose weights
+  exceed the cache (the kernel preset's long chains of wide convolutions) identify it; without
+  them its coefficient is 0 and ``Fit.cold_identified`` says so.
+
+The sum is linear in the coefficients, so one non-negative least-squares solve (scipy's
+``nnls``) fits every kind and cell term at once, from kernel cells of one or several kernels
+(the kernel family's ``repeat=`` chains are what separate the overhead and the boundary from a
+kernel's fixed cost). Rows are weighted by 1/latency: the error that matters is relative
+(nn-Meter's ±10%), and a 50 ms cell must not outvote fifty 0.1 ms ones. Non-negative, because a
+kernel that gets cheaper with more work is an artefact of the fit.
 
 The interval of a prediction: a bootstrap over the fitted cells (cases resampled by spec, the
 same draw for every backend so a speed-up's two sides stay paired), each refit's prediction
@@ -27,15 +43,28 @@ from harness.layers.kinds import KINDS
 from harness.predict.fusion import Kernel
 
 FEATURES = ("count", "MFLOP", "MB")
+CELL = ("overhead", "boundary_MB", "cold_weight_MB")
 BOOT = 200
 
 
-def kernel_row(kernels: list[Kernel]) -> np.ndarray:
-    """The design-matrix row of one network: 1 (overhead), then per kind its feature sums."""
-    row = np.zeros(1 + len(KINDS) * len(FEATURES))
+def cold_weight_mb(kernels: list[Kernel], cache_bytes: int) -> float:
+    """Weight megabytes a cell streams from memory on every inference: its weights beyond
+    ``cache_bytes`` (0 when no cache size is known: the term is then never used)."""
+    if cache_bytes <= 0:
+        return 0.0
+    return max(0.0, sum(k.weight_bytes for k in kernels) - cache_bytes) / 1e6
+
+
+def kernel_row(kernels: list[Kernel], cache_bytes: int = 0) -> np.ndarray:
+    """The design-matrix row of one network: its cell terms (1 for the overhead, the boundary
+    megabytes, the cold weight megabytes), then per kind its feature sums."""
+    row = np.zeros(len(CELL) + len(KINDS) * len(FEATURES))
     row[0] = 1.0
+    if kernels:
+        row[1] = (kernels[0].in_bytes + kernels[-1].out_bytes) / 1e6
+    row[2] = cold_weight_mb(kernels, cache_bytes)
     for k in kernels:
-        i = 1 + KINDS.index(k.kind) * len(FEATURES)
+        i = len(CELL) + KINDS.index(k.kind) * len(FEATURES)
         row[i:i + 3] += (1.0, k.flops / 1e6, k.bytes / 1e6)
     return row
 
@@ -57,18 +86,31 @@ class Fit:
     ranges: dict[str, dict[str, tuple[float, float]]]  # kind -> feature -> (min, max)
     n_cells: int
     specs: list[str] = field(default_factory=list)
+    cache_bytes: int = 0  # the last-level cache the cold-weight term counts beyond
+    cold_identified: bool = False  # whether any fitted cell's weights exceeded it
+
+    def row(self, kernels: list[Kernel]) -> np.ndarray:
+        return kernel_row(kernels, self.cache_bytes)
+
+    def predict_ms(self, kernels: list[Kernel]) -> float:
+        return float(self.row(kernels) @ self.coef)
 
     def coefficients(self) -> dict[str, Any]:
-        """The model, readable: overhead and each measured kind's three coefficients."""
-        out: dict[str, Any] = {"overhead_ms": float(self.coef[0])}
+        """The model, readable: the cell terms and each measured kind's three coefficients."""
+        out: dict[str, Any] = {"overhead_ms": float(self.coef[0]),
+                               "boundary_ms_per_MB": float(self.coef[1]),
+                               "cold_weight_ms_per_MB": float(self.coef[2]),
+                               "cache_bytes": self.cache_bytes,
+                               "cold_identified": self.cold_identified}
         for kind in self.ranges:
-            i = 1 + KINDS.index(kind) * len(FEATURES)
+            i = len(CELL) + KINDS.index(kind) * len(FEATURES)
             out[kind] = {"ms_per_kernel": float(self.coef[i]), "ms_per_MFLOP": float(self.coef[i + 1]),
                          "ms_per_MB": float(self.coef[i + 2])}
         return out
 
     def kernel_ms(self, k: Kernel) -> float:
-        return float(kernel_row([k])[1:] @ self.coef[1:])
+        """One kernel's own share: its kind's terms, without the cell terms."""
+        return float(kernel_row([k])[len(CELL):] @ self.coef[len(CELL):])
 
     def out_of_range(self, kernels: list[Kernel]) -> list[str]:
         """What in ``kernels`` lies outside the fitted cells' kinds and ranges (never silent)."""
@@ -86,8 +128,10 @@ class Fit:
         return notes
 
 
-def fit(data: dict[str, list[tuple[str, float, list[Kernel]]]], seed: int = 0) -> dict[str, Fit]:
-    """``data``: per backend, ``(spec, median_ms, kernels)`` of each fitted cell."""
+def fit(data: dict[str, list[tuple[str, float, list[Kernel]]]], seed: int = 0,
+        cache_bytes: int = 0) -> dict[str, Fit]:
+    """``data``: per backend, ``(spec, median_ms, kernels)`` of each fitted cell;
+    ``cache_bytes``: the measured machine's last-level cache (0: no cold-weight term)."""
     specs = sorted({s for rows in data.values() for s, _, _ in rows})
     rng = np.random.default_rng(seed)
     draws = [rng.integers(0, len(specs), len(specs)) for _ in range(BOOT)]
@@ -95,7 +139,7 @@ def fit(data: dict[str, list[tuple[str, float, list[Kernel]]]], seed: int = 0) -
     for backend, rows in data.items():
         if not rows:
             continue
-        x = np.array([kernel_row(k) for _, _, k in rows])
+        x = np.array([kernel_row(k, cache_bytes) for _, _, k in rows])
         y = np.array([ms for _, ms, _ in rows])
         coef = _solve(x, y)
         where: dict[str, list[int]] = {}
@@ -114,13 +158,13 @@ def fit(data: dict[str, list[tuple[str, float, list[Kernel]]]], seed: int = 0) -
         fitted = x @ coef
         ratios = np.where(fitted > 0, y / np.maximum(fitted, 1e-12), 1.0)
         fits[backend] = Fit(backend, coef, np.array(boot), ratios, ranges, len(rows),
-                            sorted(where))
+                            sorted(where), cache_bytes, bool(np.any(x[:, 2] > 0)))
     return fits
 
 
 def draws(f: Fit, kernels: list[Kernel], rng: np.random.Generator) -> np.ndarray:
     """Predictive draws of one network's latency (ms) on ``f``'s backend."""
-    row = kernel_row(kernels)
+    row = f.row(kernels)
     return (f.boot @ row) * rng.choice(f.ratios, size=len(f.boot))
 
 

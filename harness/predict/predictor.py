@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from harness.predict.dataset import KernelCache, cache_path, measured
+from harness.predict.dataset import KernelCache, cache_path, last_level_cache, measured
 from harness.predict.fusion import Kernel
-from harness.predict.model import Fit, draws, fit, interval, kernel_row
+from harness.predict.model import Fit, draws, fit, interval
 
 
 class PredictError(ValueError):
@@ -80,7 +80,8 @@ def train(store_path: Any, *, precision: str | None = None, threads: int | None 
             else:
                 data[b].append((spec, cells[b][spec], ks))
     cache.save()
-    fits = fit({b: rows for b, rows in data.items() if b not in no_reading})
+    fits = fit({b: rows for b, rows in data.items() if b not in no_reading},
+              cache_bytes=last_level_cache(store_path))
     base = DEFAULT_BASELINE if DEFAULT_BASELINE in fits else (sorted(fits) or [""])[0]
     return Trained(fits, precision, threads, base, no_reading, time.perf_counter() - t0, cache)
 
@@ -102,7 +103,7 @@ def predict(trained: Trained, what: str, build: Callable[[], Any] | None = None,
             out["backends"][b] = {"error": ks}
             continue
         f = trained.fits[b]
-        ms = float(kernel_row(ks) @ f.coef)
+        ms = f.predict_ms(ks)
         sampled[b] = draws(f, ks, rng)
         per = sorted(((f.kernel_ms(k), k) for k in ks), key=lambda t: -t[0])
         by_kind: dict[str, float] = {}
