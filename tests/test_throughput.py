@@ -13,8 +13,9 @@ import pytest
 
 from harness.measure.estimate import cell_speedup, cell_summary, per_image
 from harness.measure.results import DONE, LATENCY, THROUGHPUT, CellKey, CellResult
-from harness.run.config import ConfigError, SessionConfig, load_toml, with_batch
+from harness.run.config import ConfigError, SessionConfig, load_toml
 from harness.run.plan import plan_groups
+from harness.run.workload_text import with_batch
 from harness.store import Store
 from tests.conftest import run_cli
 from tests.test_interference_e2e import run_beside_a_burner

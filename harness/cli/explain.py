@@ -14,7 +14,8 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from harness.run.config import MODEL_PREFIX, ConfigError, canonical_workload, default_threads
+from harness.run.config import ConfigError, default_threads
+from harness.run.workload_text import MODEL_PREFIX, canonical_workload
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import archs
 from harness.cli.common import UsageError, add_store_option, plural, print_json
-from harness.run.config import MODEL_PREFIX, canonical_workload
+from harness.run.workload_text import MODEL_PREFIX, canonical_workload
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:

@@ -18,7 +18,6 @@ from harness.cli.common import add_store_option, make_console, plural, warn
 from harness.counters import choices as counter_choices
 from harness.measure.scenarios import LATENCY
 from harness.run.config import (
-    MODEL_PREFIX,
     PRESETS,
     ConfigError,
     SessionConfig,
@@ -30,6 +29,7 @@ from harness.run.config import (
     preset_value,
     with_overrides,
 )
+from harness.run.workload_text import MODEL_PREFIX
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 

@@ -23,13 +23,16 @@ import archs
 from harness.backends import DEFAULT_BACKENDS, DEFAULT_BASELINE
 from harness.backends.base import PRECISIONS
 from harness.measure.results import LATENCY, SCENARIOS
+from harness.run.errors import ConfigError
+from harness.run.workload_text import (
+    MODEL_PREFIX,
+    backend_parses,
+    canonical_workload,
+    suggest_backend,
+    with_batch,
+)
 
 PRESETS = ("quick", "paper", "full", "ladder", "axes", "sparse", "kernels")
-MODEL_PREFIX = "@"  # a workload named "@path/to/file.py:factory" is a user's own model
-
-
-class ConfigError(ValueError):
-    """A session configuration that cannot run; the message says what is valid."""
 
 
 def default_threads() -> int:
@@ -102,7 +105,7 @@ class SessionConfig:
         try:
             canon = tuple(parse_backend(b).text for b in self.backends)
         except BackendError as exc:
-            bad = next((b for b in self.backends if not _parses(b)), "")
+            bad = next((b for b in self.backends if not backend_parses(b)), "")
             raise ConfigError(f"{exc}{suggest_backend(bad)}") from None
         if not canon:
             raise ConfigError("a session needs at least one backend")
@@ -272,85 +275,6 @@ def check_field(name: str, value: Any, label: str | None = None) -> None:
     if not isinstance(value, kind) or isinstance(value, bool) or not lo <= value <= hi:
         what = "an integer" if integral else "a number"
         raise ConfigError(f"{label or name} must be {what} from {lo:g} to {hi:g}, got {value!r}")
-
-
-def _parses(backend: str) -> bool:
-    from harness.backends import BackendError, parse_backend
-
-    try:
-        parse_backend(backend)
-    except BackendError:
-        return False
-    return True
-
-
-def suggest_backend(text: str) -> str:
-    """``"; did you mean 'openvino'?"`` plus the ``name:DEVICE`` forms, for an unknown name.
-
-    Matches close spellings, names inside the text (``pytorch``) and abbreviations whose
-    letters appear in order (``ov``); the registry is asked, so a new backend is suggested too.
-    """
-    import difflib
-
-    from harness.backends import get_backend, registered_backends
-
-    names = registered_backends()
-    word = str(text).partition(":")[0].strip().lower()
-    if not word:
-        return ""
-
-    def in_order(short: str, long: str) -> bool:
-        it = iter(long)
-        return all(ch in it for ch in short)
-
-    close = [n for n in names if n in word or (len(word) >= 2 and in_order(word, n))]
-    close += [n for n in difflib.get_close_matches(word, names, n=2, cutoff=0.6) if n not in close]
-    forms = ", ".join(get_backend(n).spec.text if ":" in get_backend(n).spec.text
-                      else n for n in names)
-    devices = [f"{n}:DEVICE" for n in names if ":" in get_backend(n).spec.text]
-    hint = f"; did you mean {' or '.join(repr(n) for n in close[:2])}?" if close else ""
-    return hint + (f" (forms: {forms}; a device is given as {', '.join(devices)})" if devices else "")
-
-
-def canonical_workload(text: str, base: Path | None = None) -> str:
-    """A spec in canonical form, or ``@/absolute/file.py:factory`` for a user model.
-
-    Why absolute: the session is stored and may be resumed (or its TOML read) from another
-    folder; a model path relative to ``base`` (the TOML's folder; else the current one) is
-    fixed once, here.
-    """
-    if not isinstance(text, str):
-        raise ConfigError(f"a spec must be text, got {type(text).__name__}")
-    check_workload(text)
-    if text.startswith(MODEL_PREFIX):
-        from archs.custom import parse_ref
-
-        path, factory = parse_ref(text[len(MODEL_PREFIX):])
-        return f"{MODEL_PREFIX}{((base or Path.cwd()) / path).resolve()}:{factory}"
-    return archs.format_spec(archs.parse(text))
-
-
-def with_batch(spec: str, batch: int) -> str:
-    """``spec`` at batch ``batch``, canonical (the batch key of every family's grammar)."""
-    parsed = archs.parse(spec)
-    given = {**dict(parsed.given), "batch": batch}
-    text = parsed.family + ":" + ",".join(f"{k}={v}" for k, v in given.items())
-    return archs.format_spec(archs.parse(text))  # canonical: a default batch is left out
-
-
-def check_workload(text: str) -> None:
-    if text.startswith(MODEL_PREFIX):
-        from archs.custom import parse_ref
-
-        try:
-            parse_ref(text[len(MODEL_PREFIX):])
-        except archs.SpecError as exc:
-            raise ConfigError(f"--model: {exc}") from None
-        return
-    try:
-        archs.resolve(text)
-    except archs.SpecError as exc:
-        raise ConfigError(f"bad spec {text!r}: {exc}") from None
 
 
 def check_model_files(config: SessionConfig) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.run.config import MODEL_PREFIX
+from harness.run.workload_text import MODEL_PREFIX
 
 PROFILE_KEYS = ("flops", "macs", "params", "weight_bytes", "activation_bytes",
                 "peak_working_set_bytes", "input_shape", "resolved", "nonzero_params")
