@@ -205,6 +205,14 @@ def depth_trend(rows: Iterable[LadderRow], adds: str = LADDER[-1].adds,
     return out
 
 
+def row_label(row: LadderRow, several: bool) -> str:
+    """The spec, with its precision and threads when the rows hold several (a session run at
+    f32 and bf16 has two rows per spec, which would otherwise read as one spec twice)."""
+    if not several:
+        return row.spec
+    return f"{row.spec} ({row.precision}, {row.threads}t)"
+
+
 def plot_ladder(rows: Sequence[LadderRow], path: str | Path, *, source: str = "") -> Path | None:
     """Stacked horizontal bars, one per spec grouped by family: each rung's share (%) of the
     eager->OpenVINO gain, the total speed-up written at the bar's end. ``source`` (session,
@@ -220,8 +228,9 @@ def plot_ladder(rows: Sequence[LadderRow], path: str | Path, *, source: str = ""
     drawn: set[str] = set()
     labels = []
     lo_x, hi_x = 0.0, 100.0
+    several = len({(r.precision, r.threads) for r in rows}) > 1
     for y, row in enumerate(rows):
-        labels.append(row.spec.replace("$", r"\$"))
+        labels.append(row_label(row, several).replace("$", r"\$"))
         left_pos = left_neg = 0.0
         for rung in row.rungs[1:]:
             if rung.share is None:

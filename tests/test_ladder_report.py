@@ -208,3 +208,24 @@ def test_ladder_shares_are_printed_in_the_terminal():
     render_terminal(report, console)
     text = console.export_text()
     assert "baseline ladder" in text and "share: layout" in text and "17%" in text
+
+
+def test_a_session_at_two_precisions_names_the_precision_of_each_row():
+    """A --ladder session at f32 and bf16 has two rows per spec; the table and the figure's
+    bar labels must say which is which (2026-12-05: both read 'mobilenetv2')."""
+    from harness.measure.results import SessionInfo
+    from reports.ladder import row_label
+    from reports.render import render_markdown
+    from reports.tables import build_report
+
+    f32 = cells("mobilenetv2", latencies(15.3, 11.8, 8.7, 6.0, 3.17))
+    bf16 = [CellResult(CellKey(c.key.spec, c.key.backend, "bf16", 2), DONE,
+                       samples_ms=[0.5 * s for s in c.samples_ms], meta=c.meta) for c in f32]
+    rows = ladder_rows(f32 + bf16)
+    assert sorted(row_label(r, True) for r in rows) == ["mobilenetv2 (bf16, 2t)",
+                                                          "mobilenetv2 (f32, 2t)"]
+    assert row_label(rows[0], False) == "mobilenetv2"
+    md = render_markdown(build_report(SessionInfo("s", 0.0), f32 + bf16, None))
+    assert "| mobilenetv2 (f32, 2t) |" in md and "| mobilenetv2 (bf16, 2t) |" in md
+    single = render_markdown(build_report(SessionInfo("s", 0.0), f32, None))
+    assert "| mobilenetv2 |" in single and "(f32, 2t)" not in single

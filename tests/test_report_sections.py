@@ -252,6 +252,9 @@ def test_precision_section_gives_ratios_with_cis_parity_flags_and_slow_bf16():
         cell("mobilenetv2", "torch", samples=noisy(6.0, seed=2)),
         cell("mobilenetv2", "torch", samples=noisy(9.0, seed=3), precision="bf16",
              meta={"properties": {"precision_method": "torch.autocast(cpu, bfloat16)"}}),
+        cell("mobilenetv2", "openvino:CPU", samples=noisy(3.0, seed=6), precision="bf16",
+             meta={"parity": {"rel_l2": 0.53, "candidate_vs_f64": 0.54, "baseline": "torch",
+                              "ok": True}}),
         cell("resnet", "openvino:CPU", samples=noisy(30.0, seed=4)),
         cell("resnet", "openvino:CPU", "flagged", samples=noisy(10.0, seed=5), precision="int8",
              reason="quantized outputs differ from the f32 model: rel_l2 0.9 > 0.25",
@@ -264,7 +267,10 @@ def test_precision_section_gives_ratios_with_cis_parity_flags_and_slow_bf16():
     assert rows[("mobilenetv2", "torch", "bf16")]["ratio"] < 1
     assert rows[("resnet", "openvino:CPU", "int8")]["ratio"] is None  # flagged: no speed-up
     md = render_markdown(r)
-    assert "What precision buys" in md and "top-1 97%" in md
+    assert "What precision buys" in md and "vs f32: top-1 97%" in md
+    # a bf16 cell's parity names what it was compared with: PyTorch bf16, and the f64 model
+    assert rows[("mobilenetv2", "openvino:CPU", "bf16")]["parity"] == \
+        "rel L2 0.53 vs torch bf16, 0.54 vs f64"
     assert "flagged: quantized outputs differ" in md
     assert "bf16 is slower than f32 on the same backend for: torch on mobilenetv2" in md
     assert "MobileNetV2 1.7-4.0x" in md and "ResNet-50 1.9-3.9x" in md

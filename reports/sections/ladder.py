@@ -8,7 +8,7 @@ Shown only for sessions that timed at least eager PyTorch and OpenVINO on the la
 from __future__ import annotations
 
 from reports.document import Figure, Heading, Paragraph, table
-from reports.ladder import depth_trend, ladder_rows, plot_ladder
+from reports.ladder import depth_trend, ladder_rows, plot_ladder, row_label
 from reports.sections import section
 from reports.sections.core import source
 from reports.tables import Report
@@ -29,9 +29,10 @@ def ladder(report: Report):
     if not rows:
         return None
     kinds = [g.adds for g in rows[0].rungs[1:]]
+    several = len({(r.precision, r.threads) for r in rows}) > 1
     table_rows = []
     for r in rows:
-        row = {"spec": r.spec, "total": _x(r.total_speedup), "best": r.best_torch or "",
+        row = {"spec": row_label(r, several), "total": _x(r.total_speedup), "best": r.best_torch or "",
                "ov": _x(r.openvino_over_best_torch)}
         row.update({k: _pct(r.share_of(k)) for k in kinds})
         row["ms"] = " / ".join(f"{g.median_ms:.2f}" if g.median_ms else "-" for g in r.rungs)
@@ -55,13 +56,14 @@ def ladder(report: Report):
     if others:
         blocks += [
             Paragraph("Beyond the chain: int8 and the other runtimes a user might pick, each "
-                      "against eager f32 and against the fastest PyTorch f32 rung. An int8 "
+                      "against eager PyTorch and against the fastest PyTorch rung at the row's "
+                      "precision (int8 rungs stand against the f32 row). An int8 "
                       "rung over its own runtime's f32 is precision's part of the gain; OpenVINO "
                       "int8 over PyTorch int8 is the runtime's."),
             table([("spec", "spec"), ("rung", "rung"), ("ms", "median ms [95% CI]", True),
-                   ("eager", "over eager f32", True), ("best", "over fastest PyTorch f32", True),
+                   ("eager", "over eager", True), ("best", "over fastest PyTorch", True),
                    ("note", "note")],
-                  [{"spec": r.spec, "rung": f"{g.label} ({g.precision})",
+                  [{"spec": row_label(r, several), "rung": f"{g.label} ({g.precision})",
                     "ms": (f"{g.median_ms:.3f} [{g.ci95_ms[0]:.3f}, {g.ci95_ms[1]:.3f}]"
                            if g.median_ms and g.ci95_ms[0] else ""),
                     "eager": _x(g.over_eager), "best": _x(g.over_best_torch),

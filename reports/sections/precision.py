@@ -52,14 +52,21 @@ def ratio(f32: Any, low: Any) -> tuple[float | None, tuple[float | None, float |
     return r, (r * math.exp(-half), r * math.exp(half))
 
 
-def _parity_text(meta: Any) -> str:
+def _parity_text(meta: Any, precision: str) -> str:
+    """What the cell's outputs were checked against, said with the figure: an int8 cell against
+    the f32 model; any other cell against the session's baseline at its own precision (so a
+    bf16 cell's rel L2 is against PyTorch bf16) and, where known, against the float64 model —
+    the figure that says how far bf16 itself drifts."""
     p = meta.get("parity") or {}
     if "top1_agreement" in p:
-        return (f"top-1 {p['top1_agreement']:.0%}, rel L2 {p.get('rel_l2', float('nan')):.3g} "
-                f"({p.get('inputs')} inputs)")
-    if isinstance(p.get("rel_l2"), (int, float)):
-        return f"rel L2 {p['rel_l2']:.3g}"
-    return ""
+        return (f"vs f32: top-1 {p['top1_agreement']:.0%}, rel L2 "
+                f"{p.get('rel_l2', float('nan')):.3g} ({p.get('inputs')} inputs)")
+    if not isinstance(p.get("rel_l2"), (int, float)):
+        return ""
+    text = f"rel L2 {p['rel_l2']:.3g} vs {p.get('baseline', 'the baseline')} {precision}"
+    if isinstance(p.get("candidate_vs_f64"), (int, float)):
+        text += f", {p['candidate_vs_f64']:.3g} vs f64"
+    return text
 
 
 def precision_rows(report: Report) -> list[dict[str, Any]]:
@@ -74,7 +81,7 @@ def precision_rows(report: Report) -> list[dict[str, Any]]:
         r, (lo, hi) = ratio(f32, low) if low.status == DONE else (None, (None, None))
         rows.append({"spec": spec, "threads": threads, "backend": backend, "precision": prec,
                      "f32_ms": f32.median_ms, "ms": low.median_ms, "ratio": r, "lo": lo, "hi": hi,
-                     "parity": _parity_text(low.meta),
+                     "parity": _parity_text(low.meta, prec),
                      "flag": low.reason if low.status == FLAGGED else None,
                      "method": (low.meta.get("properties") or {}).get("precision_method"),
                      # the oneDNN kernels PyTorch reached, and its layout reorders
@@ -100,13 +107,14 @@ def precision(report: Report):
               "parity": r["parity"]} for r in rows]
     cols = [("spec", "spec"), ("backend", "backend"), ("precision", "precision"),
             ("f32", "f32 ms", True), ("ms", "ms", True),
-            ("ratio", "speed-up over its own f32 [95% CI]", True), ("parity", "parity vs f32")]
+            ("ratio", "speed-up over its own f32 [95% CI]", True), ("parity", "parity")]
     blocks = [
         Heading("What precision buys: int8/f32 and bf16/f32 per backend"),
         Paragraph("Each lower-precision cell against the same backend's f32 cell (same spec and "
                   "threads). int8 parity is against the f32 model over a seeded input set (top-1 "
                   "agreement, relative L2 of the logits); a cell beyond the tolerance is "
-                  "flagged and gets no ratio. CIs combine the two medians' CIs (the cells are "
+                  "flagged and gets no ratio. bf16 parity is against the baseline backend in "
+                  "bf16 and, beside it, against the float64 model: how far bf16 drifts. CIs combine the two medians' CIs (the cells are "
                   "not alternated), so they are conservative."),
         table(cols, shown),
     ]
