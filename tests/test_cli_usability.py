@@ -314,7 +314,11 @@ def test_run_interrupted_before_any_cell_says_so_and_how_to_resume(tmp_path: Pat
         [sys.executable, "-m", "harness.cli", "run", "--model", f"{tmp_path / 'stuck.py'}:make",
          "--backends", "torch", *FAST, "--no-report", "--store", str(store)],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
+        env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True,
+        # A terminal's command starts with SIGINT at its default; a suite launched in the
+        # background (`cmd &`, nohup) has it ignored, children inherit that, and Python then
+        # installs no KeyboardInterrupt handler: the Ctrl-C below would never arrive.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         while not mark.exists() and proc.poll() is None and time.monotonic() < deadline:
