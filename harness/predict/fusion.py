@@ -68,14 +68,14 @@ def kernels(units: list[dict[str, Any]], rows: list[dict[str, Any]] | None) -> l
         if kind in UNMODELLED:
             continue
         anchor = next(m for m in members if m["kind"] == kind)
+        weights = sum(m["weight_bytes"] for m in members)
         out.append(Kernel(
             kind=kind, units=tuple(m["name"] for m in members),
             flops=sum(m["flops"] for m in members),
-            bytes=anchor["in_bytes"] + anchor["out_bytes"] + sum(m["weight_bytes"] for m in members),
+            bytes=anchor["in_bytes"] + anchor["out_bytes"] + weights,
             kernel=anchor["kernel"], stride=anchor["stride"], groups=anchor["groups"],
             cin=anchor["cin"], cout=anchor["cout"],
-            in_bytes=anchor["in_bytes"], out_bytes=anchor["out_bytes"],
-            weight_bytes=sum(m["weight_bytes"] for m in members),
+            in_bytes=anchor["in_bytes"], out_bytes=anchor["out_bytes"], weight_bytes=weights,
         ))
     return out
 
