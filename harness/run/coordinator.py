@@ -13,13 +13,15 @@ a figure — and the runner waits with back-off for a quiet machine, within ``wa
 from the timing budget. A cell that ends with fewer than ``min_pairs`` clean rounds is
 ``invalid``: no speed-up is ever computed from it.
 
+Whether the backends computed the same function is asked on a cell's first pass
+(``harness.run.parity_check``); a worker's side keeps its evidence (``harness.run.side``).
+
 Workers come from an injectable factory, so every rule here is unit-tested in-process with a
 synthetic block source (``tests/test_coordinator.py``).
 """
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,13 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from harness.backends.precision import QUANTIZED
-from harness.measure import parity, stats
+from harness.measure import stats
 from harness.measure.results import DONE, FAILED, FLAGGED, INVALID, SKIPPED, CellKey, CellResult
 from harness.run import protocol
 from harness.run.client import WorkerClient, WorkerCrashed, WorkerError, WorkerTimeout
 from harness.run.config import SessionConfig
 from harness.run.interference import CpuMeter, cores, invalid_reason, loadavg, worth_checking
+from harness.run.parity_check import check_parity
 from harness.run.passes import PassPlan
 from harness.run.plan import GroupPlan
 from harness.run.side import Side as _Side
@@ -79,7 +81,8 @@ class GroupRunner:
                 if side.client is not None:
                     self._setup(side, plan)
             if self._step.index == 0:  # outputs do not change between processes
-                self._check_parity(sides, plan)
+                check_parity(sides, plan.precision, self.config.baseline, self.config.timeout_s,
+                             self._request)
             self._time(sides)
             if self.config.layers and self._step.index == 0:
                 self._layers(sides)
@@ -100,7 +103,7 @@ class GroupRunner:
         try:
             side.client = self.worker_factory(side.backend, plan.threads)
         except (OSError, ValueError) as exc:
-            side.result = self._ended(side, FAILED, f"worker did not start: {exc}")
+            side.end(FAILED, f"worker did not start: {exc}")
 
     def _setup(self, side: _Side, plan: GroupPlan) -> None:
         """Build, convert, compile; the first side that sets up also profiles the model.
@@ -130,79 +133,11 @@ class GroupRunner:
                                      f"{effective}; its time is not a {plan.precision} figure")
         except WorkerError as exc:
             status = SKIPPED if exc.kind == protocol.AVAILABILITY else FAILED
-            side.result = self._ended(side, status, f"{exc.kind}: {exc}")
+            side.end(status, f"{exc.kind}: {exc}")
         except WorkerTimeout as exc:
-            side.result = self._ended(side, FAILED, f"timeout after {exc.seconds:g} s (setup)")
+            side.end(FAILED, f"timeout after {exc.seconds:g} s (setup)")
         except WorkerCrashed as exc:
-            side.result = self._ended(side, FAILED, f"worker crashed during setup: {exc}")
-
-    def _check_parity(self, sides: list[_Side], plan: GroupPlan) -> None:
-        """Compare every candidate's output with the baseline's on the same seeded input; a
-        quantized precision is judged against the f32 model instead (``_check_quantized``)."""
-        if plan.precision in QUANTIZED:
-            self._check_quantized(sides)
-            return
-        with tempfile.TemporaryDirectory(prefix="accelbench-out-") as tmp:
-            outputs: dict[str, np.ndarray] = {}
-            for side in sides:
-                if not side.active:
-                    continue
-                path = Path(tmp) / f"{len(outputs)}.npy"
-                if self._request(side, {"op": protocol.OUTPUT, "path": str(path)},
-                                 self.config.timeout_s) is not None:
-                    outputs[side.backend] = np.load(path, allow_pickle=False)
-            base_name = self.config.baseline if self.config.baseline in outputs else None
-            reference = self._reference(sides, base_name, Path(tmp))
-            for side in sides:
-                out = outputs.get(side.backend)
-                if out is None:
-                    continue
-                if base_name is None or side.backend == base_name:
-                    verdict = parity.lone(out)
-                else:
-                    verdict = parity.judge(outputs[base_name], out, reference, plan.precision)
-                    verdict["baseline"] = base_name
-                if verdict is None:
-                    continue
-                side.info["parity"] = verdict
-                if not verdict["ok"] and "flag" not in side.info:
-                    why = parity.describe(verdict)
-                    side.info["flag"] = (why if verdict.get("finite") is False or base_name is None
-                                         else f"outputs differ from {base_name}: {why}")
-
-    def _check_quantized(self, sides: list[_Side]) -> None:
-        """Every quantized cell against the f32 model, in its own worker: there is no int8
-        baseline to compare with (eager PyTorch has no int8 path), and the question is whether
-        quantizing kept the model's decisions, not whether two int8 runtimes agree."""
-        for side in sides:
-            if not side.active:
-                continue
-            reply = self._request(side, {"op": protocol.QUANTIZED}, self.config.timeout_s)
-            if reply is None:
-                continue
-            verdict = reply["verdict"]
-            side.info["parity"] = verdict
-            if not verdict.get("ok") and "flag" not in side.info:
-                side.info["flag"] = f"quantized outputs differ from the f32 model: {parity.describe(verdict)}"
-
-    def _reference(self, sides: list[_Side], base_name: str | None, tmp: Path) -> np.ndarray | None:
-        """float64 output of the model from the baseline's worker; None if it cannot be had."""
-        if base_name is None or len(sides) < 2:
-            return None
-        side = next(s for s in sides if s.backend == base_name)
-        path = tmp / "reference.npy"
-        try:
-            assert side.client is not None
-            side.client.request({"op": protocol.REFERENCE, "path": str(path)},
-                                timeout=self.config.timeout_s)
-        except WorkerError:
-            return None  # a backend without one, or a model that cannot run in float64
-        except (WorkerTimeout, WorkerCrashed) as exc:
-            if side.client is not None:
-                side.client.kill()
-            side.result = self._ended(side, FAILED, f"worker failed computing the f64 reference: {exc}")
-            return None
-        return np.load(path, allow_pickle=False)
+            side.end(FAILED, f"worker crashed during setup: {exc}")
 
     def _time(self, sides: list[_Side]) -> None:
         """Rounds of one block per side, alternating order, until converged or out of time.
@@ -373,8 +308,7 @@ class GroupRunner:
             except WorkerError as exc:
                 side.info["layers"] = {"error": f"{exc.kind}: {exc}"}
             except (WorkerTimeout, WorkerCrashed) as exc:
-                side.result = self._ended(side, FAILED, f"per-layer pass: {exc}")
-                side.result.samples_ms = list(side.samples)
+                side.end(FAILED, f"per-layer pass: {exc}", keep_samples=True)
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -390,13 +324,8 @@ class GroupRunner:
         except WorkerError as exc:
             reason = f"{exc.kind}: {exc}"
         side.client.kill()
-        side.result = self._ended(side, FAILED, reason)
-        side.result.samples_ms = list(side.samples)
+        side.end(FAILED, reason, keep_samples=True)
         return None
-
-    @staticmethod
-    def _ended(side: _Side, status: str, reason: str) -> CellResult:
-        return CellResult(side.key, status, reason, [], None, dict(side.info), side.started, time.time())
 
 
 

@@ -51,3 +51,10 @@ class Side:
 
     def clean(self) -> tuple[list[float], list[int] | None]:
         return stats.clean(self.samples, self.blocks, self.disturbed)
+
+    def end(self, status: str, reason: str, *, keep_samples: bool = False) -> None:
+        """Finish this side without a timing of its own: its cell carries the status and the
+        reason, and the samples timed so far where a worker died after timing some."""
+        self.result = CellResult(self.key, status, reason,
+                                 list(self.samples) if keep_samples else [], None,
+                                 dict(self.info), self.started, time.time())
