@@ -25,7 +25,8 @@ from .render import (
     render_terminal,
 )
 from .sections import document, section
-from .tables import CellRow, Excluded, Report, SpeedupRow, SummaryRow, build_report
+from .summary import SummaryRow
+from .tables import CellRow, Excluded, Report, SpeedupRow, build_report
 from .throughput import throughput_json
 
 

@@ -12,13 +12,10 @@ goes to ``Report.excluded`` with the reason instead.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-import numpy as np
 
 from harness.backends import DEFAULT_BASELINE
 from harness.machine import microarch
@@ -35,12 +32,12 @@ from harness.measure.results import (
 )
 
 from .caveats import caveats, number
+from .jsonable import jsonable
+from .summary import SummaryRow, summarize_speedups
 
 # Reported statistics come only from cells whose samples mean something: a failed or skipped
 # cell may hold a partial run, which would read as a (misleading) latency.
 _TIMED = (DONE, FLAGGED)
-_SUMMARY_RESAMPLES = 4000
-_Z95 = 1.959963984540054
 
 
 @dataclass(frozen=True)
@@ -85,7 +82,7 @@ class CellRow:
 
     def as_json(self) -> dict[str, Any]:
         s, m = self.stats, self.meta
-        return _jsonable({
+        return jsonable({
             "spec": self.key.spec, "backend": self.key.backend,
             "precision": self.key.precision, "threads": self.key.threads,
             "status": self.status, "reason": self.reason,
@@ -167,7 +164,7 @@ class SpeedupRow:
         return self.ci95[0] > 1.0 or self.ci95[1] < 1.0
 
     def as_json(self) -> dict[str, Any]:
-        return _jsonable({
+        return jsonable({
             "spec": self.spec, "baseline": self.baseline, "candidate": self.candidate,
             "speedup": self.speedup, "ci95": list(self.ci95),
             "precision": self.precision, "threads": self.threads,
@@ -190,34 +187,7 @@ class Excluded:
     scenario: str = LATENCY
 
     def as_json(self) -> dict[str, Any]:
-        return _jsonable(dict(self.__dict__))
-
-
-@dataclass(frozen=True)
-class SummaryRow:
-    """Geometric-mean speed-up of one candidate over the specs of one (precision, threads)."""
-
-    baseline: str
-    candidate: str
-    precision: str
-    threads: int
-    geomean: float
-    ci95: tuple[float, float]
-    n_specs: int
-    best: tuple[str, float]  # (spec, speedup)
-    worst: tuple[str, float]
-    scenario: str = LATENCY
-
-    def as_json(self) -> dict[str, Any]:
-        return _jsonable({
-            "baseline": self.baseline, "candidate": self.candidate,
-            "precision": self.precision, "threads": self.threads,
-            "geomean": self.geomean, "ci95": list(self.ci95), "n_specs": self.n_specs,
-            "best": {"spec": self.best[0], "speedup": self.best[1]},
-            "worst": {"spec": self.worst[0], "speedup": self.worst[1]},
-            "scenario": self.scenario,
-            "ci_method": "hierarchical bootstrap: specs resampled, log-speed-ups jittered by their own CI",
-        })
+        return jsonable(dict(self.__dict__))
 
 
 @dataclass(frozen=True)
@@ -244,7 +214,7 @@ class Report:
     def as_json(self) -> dict[str, Any]:
         """DESIGN's ``run --json`` / ``report --json`` shape (plus extra keys); strict JSON."""
         s = self.session
-        return _jsonable({
+        return jsonable({
             "session": s.id,
             "store": self.store,
             "cells": [c.as_json() for c in self.cells],
@@ -311,7 +281,7 @@ def build_report(
     mid, brand = _machine(machine, session)
     return Report(session=session, store=store, baseline=baseline, machine_id=mid,
                   machine_brand=brand, cells=rows, speedups=tuple(speedups),
-                  excluded=tuple(excluded), summary=_summarize(speedups),
+                  excluded=tuple(excluded), summary=summarize_speedups(speedups),
                   counts=dict(Counter(c.status for c in cells)),
                   warnings=caveats(ordered, rows, machine),
                   machine=dict(machine) if isinstance(machine, Mapping) else {})
@@ -345,45 +315,6 @@ def _why_not(base: CellResult | None, cand: CellResult, baseline: str) -> str | 
     return None
 
 
-def _summarize(speedups: Sequence[SpeedupRow]) -> tuple[SummaryRow, ...]:
-    """Geometric mean per (candidate, precision, threads) with a hierarchical bootstrap CI.
-
-    Why geometric: speed-ups are ratios, and 2x faster then 2x slower should average to 1x.
-    Why this interval: two things make the mean uncertain — which architectures happened to be in
-    the session (resample specs with replacement) and the measurement noise of each spec (jitter
-    its log-speed-up by a normal whose sd comes from its own bootstrap CI). With one spec it
-    reduces to that spec's own interval; with many, the spread across specs dominates.
-    Threads and precisions are kept apart because mixing them would average different questions.
-    """
-    by: dict[tuple[str, str, str, int, str], list[SpeedupRow]] = {}
-    for r in speedups:  # latency and throughput speed-ups answer different questions
-        by.setdefault((r.baseline, r.candidate, r.precision, r.threads, r.scenario), []).append(r)
-    out = []
-    rng = np.random.default_rng(0)
-    for (base, cand, prec, thr, scen), rs in by.items():
-        rs = [r for r in rs if _positive(r.speedup)]
-        if not rs:
-            continue
-        logs = np.log([r.speedup for r in rs])
-        sds = np.array([_log_sd(r) for r in rs])
-        idx = rng.integers(0, len(rs), size=(_SUMMARY_RESAMPLES, len(rs)))
-        draws = logs[idx] + rng.standard_normal(idx.shape) * sds[idx]
-        lo, hi = np.exp(np.percentile(draws.mean(axis=1), [2.5, 97.5]))
-        best = max(rs, key=lambda r: r.speedup)
-        worst = min(rs, key=lambda r: r.speedup)
-        out.append(SummaryRow(base, cand, prec, thr, float(np.exp(logs.mean())),
-                              (float(lo), float(hi)), len(rs),
-                              (best.spec, best.speedup), (worst.spec, worst.speedup), scen))
-    return tuple(out)
-
-
-def _log_sd(r: SpeedupRow) -> float:
-    lo, hi = r.ci95
-    if not (_positive(lo) and _positive(hi)):
-        return 0.0
-    return max(math.log(hi) - math.log(lo), 0.0) / (2 * _Z95)
-
-
 def _machine(machine: Mapping[str, Any] | None, session: SessionInfo) -> tuple[str | None, str | None]:
     m = machine if isinstance(machine, Mapping) else {}
     cpu_m = m.get("cpu")
@@ -398,26 +329,3 @@ def _find(rows, key: CellKey):
     """The comparison whose candidate is the cell ``key`` (None for baselines and lone cells)."""
     return next((r for r in rows if (r.spec, r.precision, r.threads, r.scenario, r.candidate)
                  == (*key.group(), key.backend)), None)
-
-
-def _positive(x: Any) -> bool:
-    return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
-
-
-def _jsonable(obj: Any) -> Any:
-    """Strict JSON: NaN/Inf become null (json.dumps would write invalid ``NaN``), tuples lists,
-    numpy scalars Python numbers, and anything unknown its ``str`` — never a pickle."""
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if obj is None or isinstance(obj, (str, int, bool)):
-        return obj
-    return str(obj)
-
-
-summarize_speedups = _summarize  # per-family summaries (reports.trends) use the same estimator

@@ -31,11 +31,12 @@ from typing import Any
 from harness.measure.scenarios import LATENCY, THROUGHPUT
 
 from . import fmt
-from .tables import CellRow, Excluded, Report, SpeedupRow, SummaryRow, _jsonable, summarize_speedups
+from .jsonable import jsonable
+from .summary import Z95, SummaryRow, log_sd, summarize_speedups
+from .tables import CellRow, Excluded, Report, SpeedupRow
 from .trends import family
 
 KNEE = 0.9  # the knee: the smallest batch reaching this share of the best images/s
-_Z95 = 1.959963984540054
 GROWS, SHRINKS, UNSURE, NOTHING = "grows", "shrinks", "cannot tell", "not measured"
 
 
@@ -89,7 +90,7 @@ class ThroughputRow:
     cell_spec: str  # as timed, batch key included
 
     def as_json(self) -> dict[str, Any]:
-        return _jsonable({
+        return jsonable({
             "spec": self.spec, "cell_spec": self.cell_spec, "batch": self.batch,
             "scenario": self.scenario, "backend": self.backend, "precision": self.precision,
             "threads": self.threads, "status": self.status, "images_per_s": self.images_per_s,
@@ -178,7 +179,7 @@ class SpeedupPair:
             if r is None:
                 return None if why is None else {"speedup": None, "why": why}
             return {"speedup": r.speedup, "ci95": list(r.ci95), "significant": r.significant}
-        return _jsonable({"spec": self.spec, "batch": self.batch, "candidate": self.candidate,
+        return jsonable({"spec": self.spec, "batch": self.batch, "candidate": self.candidate,
                           "baseline": self.baseline, "precision": self.precision,
                           "threads": self.threads,
                           "latency": one(self.latency, self.latency_why),
@@ -232,7 +233,7 @@ class FamilyEdge:
         def one(s: SummaryRow | None) -> dict[str, Any] | None:
             return None if s is None else {"geomean": s.geomean, "ci95": list(s.ci95),
                                            "n_specs": s.n_specs}
-        return _jsonable({
+        return jsonable({
             "family": self.family, "candidate": self.candidate, "baseline": self.baseline,
             "precision": self.precision, "threads": self.threads, "verdict": self.verdict,
             "latency_batch1": one(self.latency), "batching_allowed": one(self.allowed),
@@ -241,19 +242,12 @@ class FamilyEdge:
             "sentence": self.sentence})
 
 
-def _log_sd(r: SpeedupRow) -> float:
-    lo, hi = r.ci95
-    if not (lo and hi and lo > 0 and hi > 0):
-        return 0.0
-    return max(math.log(hi) - math.log(lo), 0.0) / (2 * _Z95)
-
-
 def _ratio(allowed: SpeedupRow, latency: SpeedupRow) -> SpeedupRow:
     """allowed / latency as a row the summary can pool: log errors of independent cells add."""
     x = allowed.speedup / latency.speedup
-    sd = math.hypot(_log_sd(allowed), _log_sd(latency))
+    sd = math.hypot(log_sd(allowed.ci95) or 0.0, log_sd(latency.ci95) or 0.0)
     return SpeedupRow(allowed.spec, allowed.precision, allowed.threads, allowed.baseline,
-                      allowed.candidate, x, (x * math.exp(-_Z95 * sd), x * math.exp(_Z95 * sd)))
+                      allowed.candidate, x, (x * math.exp(-Z95 * sd), x * math.exp(Z95 * sd)))
 
 
 def family_edges(report: Report) -> list[FamilyEdge]:

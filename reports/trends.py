@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
-from .tables import Report, SpeedupRow, SummaryRow, summarize_speedups
+from .summary import Z95, SummaryRow, summarize_speedups
+from .tables import Report, SpeedupRow
 
 # The six macro-architecture design patterns of the study (Abbasi et al. 2021).
 PATTERNS = ("plain", "residual", "bottleneck", "dwbottleneck", "dwseparable", "dense")
-_Z95 = 1.959963984540054
 
 
 def family(spec: str) -> str:
@@ -130,7 +130,7 @@ def correlate(x: Sequence[float], y: Sequence[float]) -> Correlation | None:
 
 def _fisher(r: float, n: int, var: float) -> tuple[float, float]:
     z = math.atanh(max(min(r, 0.999999), -0.999999))
-    half = _Z95 * math.sqrt(var / (n - 3))
+    half = Z95 * math.sqrt(var / (n - 3))
     return (math.tanh(z - half), math.tanh(z + half))
 
 

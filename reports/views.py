@@ -20,7 +20,8 @@ from dataclasses import replace
 
 from harness.measure.scenarios import LATENCY, SCENARIOS
 
-from .tables import Report, SummaryRow, summarize_speedups
+from .summary import SummaryRow, summarize_speedups
+from .tables import Report
 
 
 def scenarios(report: Report) -> tuple[str, ...]:

@@ -16,7 +16,8 @@ import numpy as np
 from harness.measure import stats
 from harness.measure.results import DONE, CellKey, CellResult, SessionInfo
 from reports.compare.analysis import Source, build_comparison
-from reports.tables import SpeedupRow, _summarize
+from reports.summary import summarize_speedups as _summarize
+from reports.tables import SpeedupRow
 
 REPEATS = 200
 BLOCK_SD, ITER_SD = 0.04, 0.03  # log-scale spread between blocks and between iterations

@@ -33,7 +33,7 @@ from harness.measure.estimate import (
     speedup_prior,
 )
 from harness.measure.results import DONE, LATENCY, CellKey, CellResult, SessionInfo
-from reports.tables import _jsonable
+from reports.jsonable import jsonable
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,7 @@ class Comparison:
     noise: float = 0.0  # the threshold every Change was judged against
 
     def as_json(self) -> dict[str, Any]:
-        return _jsonable({
+        return jsonable({
             "reference": self.sources[0].label,
             "sources": [s.as_json() for s in self.sources],
             "latencies": [r.as_json() for r in self.latencies],

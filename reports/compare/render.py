@@ -177,7 +177,7 @@ def write_comparison(cmp: Comparison, outdir: str | Path, *,
     """compare.md, compare.html (image embedded), compare.png and compare.json in ``outdir``."""
     import json
 
-    from .analysis import _jsonable
+    from reports.jsonable import jsonable
 
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
@@ -192,6 +192,6 @@ def write_comparison(cmp: Comparison, outdir: str | Path, *,
     paths["html"] = out / "compare.html"
     paths["html"].write_text(render_html(cmp, regressions=regressions, png=png))
     paths["json"] = out / "compare.json"
-    data = {**cmp.as_json(), "regressions": _jsonable(list(regressions))}
+    data = {**cmp.as_json(), "regressions": jsonable(list(regressions))}
     paths["json"].write_text(json.dumps(data, indent=2) + "\n")
     return paths

@@ -12,7 +12,8 @@ from reports.document import Bullets, Fields, Figure, Heading, Paragraph, table
 from reports.figures.core import plot_speedups
 from reports.header import header_fields
 from reports.sections import section
-from reports.tables import CellRow, Report, SpeedupRow, SummaryRow
+from reports.summary import SummaryRow
+from reports.tables import CellRow, Report, SpeedupRow
 from reports.views import labelled, latency_view, scenario_label
 
 _CI_METHOD_TEXT = {

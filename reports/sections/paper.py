@@ -21,7 +21,8 @@ from reports import fmt, trends
 from reports.document import Heading, Paragraph, table
 from reports.header import cpu_features, llc_bytes
 from reports.sections import section
-from reports.tables import Report, SummaryRow
+from reports.summary import SummaryRow
+from reports.tables import Report
 from reports.views import latency_view
 
 AGREES, DIFFERS, UNSURE = "agrees", "differs", "cannot tell at this precision"

@@ -22,21 +22,15 @@ from harness.backends import onednn_trace
 from harness.measure.results import DONE, FLAGGED
 from reports.document import Heading, Paragraph, table
 from reports.sections import section
+from reports.summary import Z95, log_sd
 from reports.tables import Report
 from reports.views import latency_view
 
 LOWER = ("int8", "bf16")
-_Z95 = 1.959963984540054
 # Public anchors, printed beside ours: OpenVINO's own published int8-vs-f32 throughput ratios
 # across four Intel CPUs (as quoted in issue 23, from OpenVINO's performance benchmarks).
 ANCHORS = {"resnet": "ResNet-50 1.9-3.9x", "mobilenetv2": "MobileNetV2 1.7-4.0x"}
 
-
-def _log_sd(ci: Any) -> float | None:
-    lo, hi = ci or (None, None)
-    if not lo or not hi or lo <= 0 or hi <= 0:
-        return None
-    return (math.log(hi) - math.log(lo)) / (2 * _Z95)
 
 
 def ratio(f32: Any, low: Any) -> tuple[float | None, tuple[float | None, float | None]]:
@@ -45,10 +39,10 @@ def ratio(f32: Any, low: Any) -> tuple[float | None, tuple[float | None, float |
     if not a or not b:
         return None, (None, None)
     r = a / b
-    sa, sb = _log_sd(f32.ci95_ms), _log_sd(low.ci95_ms)
+    sa, sb = log_sd(f32.ci95_ms), log_sd(low.ci95_ms)
     if sa is None or sb is None:
         return r, (None, None)
-    half = _Z95 * math.hypot(sa, sb)
+    half = Z95 * math.hypot(sa, sb)
     return r, (r * math.exp(-half), r * math.exp(half))
 
 
