@@ -157,6 +157,8 @@ class SpeedupRow:
     moderated: Mapping[str, Any] | None = None  # the session prior it borrowed (nested.py)
     # latency: a ratio of latencies; throughput: of images per second (harness.measure.results)
     scenario: str = LATENCY
+    # process pairs left out as timed in a host slow stretch (harness.measure.slowed)
+    set_aside: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def significant(self) -> bool:
@@ -171,6 +173,7 @@ class SpeedupRow:
             "significant": self.significant, "ci_method": self.ci_method,
             "processes": self.processes, "variance": self.variance, "ci_note": self.ci_note,
             "moderated": self.moderated, "scenario": self.scenario,
+            "set_aside": list(self.set_aside),
         })
 
 
@@ -276,7 +279,8 @@ def build_report(
         speedups.append(SpeedupRow(spec, prec, thr, baseline, cand.key.backend,
                                    r["speedup"], tuple(r["ci95"]), r["ci_method"],
                                    r.get("processes") or 1, r.get("variance"),
-                                   r.get("ci_note"), r.get("moderated"), scen))
+                                   r.get("ci_note"), r.get("moderated"), scen,
+                                   tuple(r.get("set_aside") or ())))
 
     mid, brand = _machine(machine, session)
     return Report(session=session, store=store, baseline=baseline, machine_id=mid,

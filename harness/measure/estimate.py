@@ -14,7 +14,7 @@ import dataclasses
 import math
 from typing import Any
 
-from harness.measure import moderate, nested, stats
+from harness.measure import moderate, nested, slowed, stats
 from harness.measure.scenarios import LATENCY, THROUGHPUT
 
 ONE_PROCESS_NOTE = ("timed in one worker process: the interval covers the blocks of that "
@@ -76,12 +76,38 @@ def speedup_prior(pairs: Any) -> moderate.Prior | None:
     """The prior of a session's speed-ups from its (baseline cell, candidate cell) pairs."""
     got = []
     for base, cand in pairs:
-        bp, cp = process_parts(base), process_parts(cand)
+        bp, cp, _ = paired_parts(base, cand)
         if bp and cp and len(bp) == len(cp) >= 2:
             own = nested.process_variance(nested.pair_ratios(bp, cp))
             if own is not None:
                 got.append(own)
     return moderate.fit_prior([v for v, _ in got], [d for _, d in got])
+
+
+def paired_parts(base: Any, cand: Any) -> tuple[Any, Any, list[dict[str, Any]]]:
+    """Both cells' processes, aligned by pair, with the pairs timed in a host slow stretch set
+    aside (``harness.measure.slowed``), and the record of those set aside."""
+    bp, cp = process_parts(base), process_parts(cand)
+    if not bp or not cp or len(bp) != len(cp) or len(bp) < 3:
+        return bp, cp, []
+    found = slowed.set_aside([bp, cp])
+    if not found:
+        return bp, cp, []
+    names = (base.key.backend, cand.key.backend)
+    records = slowed.describe(found, names, nested.pair_ratios(bp, cp), _process_ids(base))
+    return slowed.drop(bp, found), slowed.drop(cp, found), records
+
+
+def _process_ids(cell: Any) -> list[int] | None:
+    """The process indices of the cell's processes with clean blocks, in ``process_parts``
+    order (for the record: which pass a set-aside pair was)."""
+    meta = cell.meta if isinstance(cell.meta, dict) else {}
+    owner, flags = meta.get("block_process"), meta.get("disturbed")
+    if not isinstance(owner, list):
+        return None
+    if not isinstance(flags, list) or len(flags) != len(owner):
+        flags = [False] * len(owner)
+    return sorted({int(p) for p, bad in zip(owner, flags, strict=True) if bad is not True})
 
 
 def cell_summary(cell: Any, *, seed: int = 0, prior: moderate.Prior | None = None
@@ -115,10 +141,12 @@ def cell_speedup(base: Any, cand: Any, *, seed: int = 0,
     in the same process pairs; the one-process paired-block interval otherwise. Throughput
     cells are compared per image (``per_image``): a ratio of images per second."""
     base, cand = per_image(base), per_image(cand)
-    bp, cp = process_parts(base), process_parts(cand)
+    bp, cp, aside = paired_parts(base, cand)
     if bp and cp and len(bp) >= 2:
         got = nested.nested_speedup(bp, cp, seed=seed, prior=prior)
         if got is not None:
+            got["set_aside"] = aside
+            got["ci_note"] = slowed.note(aside, len(bp) + len(aside))
             return got
     (bs, bb), (cs, cb) = base.clean(), cand.clean()
     r = stats.speedup(bs, cs, baseline_blocks=bb, candidate_blocks=cb, seed=seed)

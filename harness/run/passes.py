@@ -13,7 +13,10 @@ from the second pass on, a process stops timing once its own median is known to 
 already seen between processes (more blocks cannot narrow what the process level dominates).
 The budget that saves pays for more processes: while the nested interval is wider than the
 target, the process level dominates and budget remains, passes continue up to
-``max_processes``.
+``max_processes``. A process pair timed in a host slow stretch (``harness.measure.slowed``) is
+replaced the same way: while fewer than ``processes`` pairs are unslowed, another pass runs; the
+slowed pair's timing is refunded to the budget and charged to the wait allowance, as disturbed
+blocks are.
 
 Each pass's result is merged into the cell and stored at once (a crash or Ctrl-C keeps every
 finished pass; ``--resume`` continues from the passes stored).
@@ -27,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.measure import slowed
 from harness.measure.results import DONE, FAILED, FLAGGED, INVALID, SKIPPED, CellResult
 
 # How a pass's outcome and the cell's so far combine: the more severe wins, except that an
@@ -120,7 +124,8 @@ def plan_pass(cells: list[CellResult | None], index: int, config: Any) -> PassPl
     spent, or ``max_processes`` is reached."""
     if any(finished(c) for c in cells):
         return None
-    wait_left = config.wait_s - max((waited_s(c) for c in cells), default=0.0)
+    slow_s = slowed_s(cells)
+    wait_left = config.wait_s - max((waited_s(c) for c in cells), default=0.0) - slow_s
     if wait_left <= 0 and any(c is not None and c.status == INVALID for c in cells):
         return None  # the machine stayed busy for the whole allowance: no more processes
     least = max(math.ceil(config.min_pairs / config.processes), 3)
@@ -135,9 +140,43 @@ def plan_pass(cells: list[CellResult | None], index: int, config: Any) -> PassPl
         return None
     done = [c for c in cells if c is not None]
     per_process = spent / max(processes_in(done[0]) if done else 1, 1)
+    # a replacement for a slowed pair is paid by the refund of that pair's timing; any other
+    # extra process by what is left of the budget
+    refunded = left + slow_s
+    if wait_left > 0 and refunded >= 0.5 * per_process \
+            and _short_of_unslowed(done, config.processes):
+        return PassPlan(index, min(refunded, per_process), target, least, wait_left)
     if left < 0.5 * per_process or not _wants_more_processes(done, config.target):
         return None
     return PassPlan(index, min(left, per_process), target, least, max(wait_left, 0.0))
+
+
+def _sides(cells: list[CellResult | None]) -> list[list[list[np.ndarray]]] | None:
+    """The group's cells' processes, aligned by pair; None when they do not align."""
+    from harness.measure.estimate import process_parts
+
+    sides = [process_parts(c) for c in cells if c is not None]
+    if not sides or any(not p for p in sides) or len({len(p) for p in sides}) != 1:
+        return None
+    return sides
+
+
+def slowed_s(cells: list[CellResult | None]) -> float:
+    """Seconds the group's largest cell spent in process pairs timed in a host slow stretch
+    (``harness.measure.slowed``): refunded to its budget, charged to its wait allowance."""
+    sides = _sides(cells)
+    if sides is None:
+        return 0.0
+    found = slowed.slowed(sides)
+    return max((sum(float(np.sum(np.concatenate(parts[k]))) for k in found) / 1000.0
+                for parts in sides), default=0.0)
+
+
+def _short_of_unslowed(cells: list[CellResult], processes: int) -> bool:
+    """Fewer process pairs than ``processes`` outside host slow stretches: time another."""
+    sides = _sides(cells)
+    return sides is not None and bool(slowed.slowed(sides)) and \
+        slowed.unslowed(sides) < processes
 
 
 def max_processes(config: Any) -> int:

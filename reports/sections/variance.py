@@ -67,6 +67,7 @@ def variance(report: Report):
             f"(empirical Bayes, as limma does; {said}): a cell whose few processes agreed by "
             "chance is not believed too far, and every cell gets more degrees of freedom than "
             "its own processes give. The more the cells differ, the less is borrowed."))
+    blocks += _slow_stretches(report)
     if len(nested) < len(timed):
         blocks.append(Paragraph(f"{len(timed) - len(nested)} cells had one process only: their "
                                 "intervals cannot show the variation between processes.",
@@ -98,3 +99,29 @@ def _half(stats) -> float:
     if lo is None or hi is None or not med:
         return float("nan")
     return (hi - lo) / 2 / med
+
+
+def _slow_stretches(report: Report) -> list:
+    """The process pairs speed-ups left out as timed in a host slow stretch, each with the
+    speed-up it read (``harness.measure.slowed``): never dropped silently."""
+    from harness.measure.slowed import FACTOR
+
+    hit = [r for r in report.speedups if r.set_aside]
+    if not hit:
+        return []
+    pairs = sum(len(r.set_aside) for r in hit)
+    text = (f"Host slow stretches: {pairs} process pairs of {len(hit)} speed-ups were set "
+            f"aside, each {FACTOR:g}× or more slower on one side than that side's fastest "
+            "process of the cell (a shared machine's host can slow everything timed on it for "
+            "tens of seconds, one backend more than the other, and nothing on the guest shows "
+            "it). The speed-ups below are "
+            "from the other pairs; a replacement pair was timed where budget allowed. Latencies "
+            "keep every process: a repeat run may meet such a stretch again.")
+    rows = [{"spec": r.spec, "candidate": r.candidate, "pair": str(a["process"]),
+             "side": str(a["side"]), "slower": fmt.times(a["slower"]),
+             "pair_sp": fmt.times(a["speedup"]), "kept": fmt.times(r.speedup)}
+            for r in hit for a in r.set_aside]
+    cols = [("spec", "spec"), ("candidate", "candidate"), ("pair", "pair", True),
+            ("side", "slowed side"), ("slower", "slower by", True),
+            ("pair_sp", "its speed-up", True), ("kept", "speed-up reported", True)]
+    return [Paragraph(text), table(cols, rows)]
