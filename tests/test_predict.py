@@ -200,3 +200,24 @@ def test_kernel_family_is_strict() -> None:
         archs.parse("kernel:op=winograd")
     model, x = archs.build("kernel:op=linear,cin=12,cout=5")
     assert tuple(x.shape) == (1, 12) and tuple(model(x).shape) == (1, 5)
+
+
+def test_the_predictor_reads_a_cell_in_its_quiet_state() -> None:
+    """A kernel cell whose second of three processes ran in a host slow stretch (2x) is read
+    at the other two's median; a one-process cell at its plain median."""
+    from harness.predict.dataset import quiet_median
+
+    key = CellKey("kernel:cin=16,cout=16", "torch", "f32", 2)
+    samples, blocks, owner = [], [], []
+    for proc, scale in enumerate((1.0, 2.0, 1.02)):
+        for b in range(4):
+            samples += [scale * (1 + 0.001 * i) for i in range(10)]
+            blocks.append(10)
+            owner.append(proc)
+    meta = {"blocks": blocks, "disturbed": [False] * len(blocks), "block_process": owner}
+    cell = CellResult(key, DONE, None, samples, None, meta)
+    assert float(np.median(samples)) > 1.02  # the slowed process pulls the plain median up
+    assert quiet_median(cell) == pytest.approx(np.median(samples[:40] + samples[80:]))
+    one = CellResult(key, DONE, None, samples[:40], None,
+                     {"blocks": blocks[:4], "disturbed": [False] * 4, "block_process": [0] * 4})
+    assert quiet_median(one) == pytest.approx(float(np.median(samples[:40])))
