@@ -115,10 +115,12 @@ def test_real_stores_open_and_migrate(tmp_path: Path, name: str) -> None:
     c.close()
 
 
-def test_the_real_stores_span_both_schema_versions() -> None:
+def test_the_real_stores_span_the_old_schema_versions() -> None:
     versions = set()
     for name in REAL:
         c = sqlite3.connect(f"{real_store(name).resolve().as_uri()}?mode=ro", uri=True)
         versions.add(c.execute("PRAGMA user_version").fetchone()[0])
         c.close()
-    assert versions == {1, 2}  # the migration test above sees a v1 store, not only v2 ones
+    # The migration test above sees v1 and v2 stores, not only current ones, and no store is
+    # newer than this code reads.
+    assert {1, 2} <= versions and max(versions) <= store_schema.SCHEMA_VERSION
