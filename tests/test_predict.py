@@ -210,7 +210,7 @@ def test_the_predictor_reads_a_cell_in_its_quiet_state() -> None:
     key = CellKey("kernel:cin=16,cout=16", "torch", "f32", 2)
     samples, blocks, owner = [], [], []
     for proc, scale in enumerate((1.0, 2.0, 1.02)):
-        for b in range(4):
+        for _ in range(4):
             samples += [scale * (1 + 0.001 * i) for i in range(10)]
             blocks.append(10)
             owner.append(proc)
