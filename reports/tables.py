@@ -19,7 +19,7 @@ from typing import Any
 
 from harness.backends import DEFAULT_BASELINE
 from harness.machine import microarch
-from harness.measure import parity, stats
+from harness.measure import parity, session_level, stats
 from harness.measure.estimate import cell_speedup, cell_summary, latency_priors, speedup_prior
 from harness.measure.results import (
     DONE,
@@ -51,6 +51,8 @@ class CellRow:
     warmup_ms: float | None
     meta: Mapping[str, Any]
     evidence: Mapping[str, Any] = field(default_factory=dict)  # CellResult.evidence()
+    # where a repeat session's median lands (95%), from the machine's A/A session level
+    repeat95: tuple[float, float] | None = None
 
     @property
     def median_ms(self) -> float | None:
@@ -101,6 +103,7 @@ class CellRow:
             "images_per_s": self.images_per_s[0], "images_per_s_ci95": list(self.images_per_s[1]),
             "throughput": m.get("throughput"),
             "ci_method": s.get("ci_method"),
+            "repeat95_ms": None if self.repeat95 is None else list(self.repeat95),
             # process pairs the interval resampled, the variance components and what a
             # one-process interval cannot tell (harness.measure)
             "processes": s.get("processes", 1), "variance": s.get("variance"),
@@ -159,6 +162,8 @@ class SpeedupRow:
     scenario: str = LATENCY
     # process pairs left out as timed in a host slow stretch (harness.measure.slowed)
     set_aside: tuple[Mapping[str, Any], ...] = ()
+    # where a repeat session's speed-up lands (95%), from the machine's A/A session level
+    repeat95: tuple[float, float] | None = None
 
     @property
     def significant(self) -> bool:
@@ -174,6 +179,7 @@ class SpeedupRow:
             "processes": self.processes, "variance": self.variance, "ci_note": self.ci_note,
             "moderated": self.moderated, "scenario": self.scenario,
             "set_aside": list(self.set_aside),
+            "repeat95": None if self.repeat95 is None else list(self.repeat95),
         })
 
 
@@ -207,6 +213,8 @@ class Report:
     counts: Mapping[str, int] = field(default_factory=dict)  # status -> number of cells
     warnings: tuple[str, ...] = ()  # what makes some figures less trustworthy than they look
     machine: Mapping[str, Any] = field(default_factory=dict)  # the stored fingerprint, as is
+    # the machine's A/A session level behind every repeat95 (harness.machine.noise.provenance)
+    session_level: Mapping[str, Any] | None = None
 
     def speedup_for(self, key: CellKey) -> SpeedupRow | None:
         return _find(self.speedups, key)
@@ -229,6 +237,7 @@ class Report:
             "machine": {"id": self.machine_id, "brand": self.machine_brand},
             "counts": dict(self.counts),
             "warnings": list(self.warnings),
+            "session_level": self.session_level,
             "session_info": {"status": s.status, "started": s.started, "finished": s.finished,
                              "started_epoch_s": s.started, "finished_epoch_s": s.finished,
                              "version": s.version, "argv": list(s.argv), "config": s.config},
@@ -257,7 +266,10 @@ def build_report(
 
     # The session's cells share their process-level variance (harness.measure.moderate).
     priors = latency_priors([c for c in cells if c.status == DONE])
-    rows = tuple(_row(c, priors.get(c.key.backend)) for c in ordered)
+    # The machine's A/A session level (attached by harness.machine.noise.with_session_level)
+    level = machine.get("session_level") if isinstance(machine, Mapping) else None
+    terms = session_level.terms_of(level)
+    rows = tuple(_row(c, priors.get(c.key.backend), terms.get("latency")) for c in ordered)
     speedups: list[SpeedupRow] = []
     excluded: list[Excluded] = []
     pairs: list[tuple[tuple[str, str, int, str], CellResult, CellResult]] = []
@@ -280,7 +292,10 @@ def build_report(
                                    r["speedup"], tuple(r["ci95"]), r["ci_method"],
                                    r.get("processes") or 1, r.get("variance"),
                                    r.get("ci_note"), r.get("moderated"), scen,
-                                   tuple(r.get("set_aside") or ())))
+                                   tuple(r.get("set_aside") or ()),
+                                   session_level.repeat_interval(r["speedup"], r.get("log_se"),
+                                                                 r.get("df"),
+                                                                 terms.get("speedup"))))
 
     mid, brand = _machine(machine, session)
     return Report(session=session, store=store, baseline=baseline, machine_id=mid,
@@ -288,15 +303,18 @@ def build_report(
                   excluded=tuple(excluded), summary=summarize_speedups(speedups),
                   counts=dict(Counter(c.status for c in cells)),
                   warnings=caveats(ordered, rows, machine),
-                  machine=dict(machine) if isinstance(machine, Mapping) else {})
+                  machine=dict(machine) if isinstance(machine, Mapping) else {},
+                  session_level=dict(level) if terms and isinstance(level, Mapping) else None)
 
 
-def _row(c: CellResult, prior: Any = None) -> CellRow:
+def _row(c: CellResult, prior: Any = None, term: session_level.Term | None = None) -> CellRow:
     timed = c.status in _TIMED
     summary = cell_summary(c, prior=prior) if timed else stats.summarize([])
+    repeat = (session_level.repeat_interval(summary.get("median"), summary.get("log_se"),
+                                            summary.get("df"), term) if timed else None)
     return CellRow(key=c.key, status=c.status, reason=_reason(c), stats=summary,
                    warmup_ms=c.warmup_ms if timed else None, meta=dict(c.meta),
-                   evidence=c.evidence())
+                   evidence=c.evidence(), repeat95=repeat)
 
 
 def _reason(c: CellResult) -> str | None:

@@ -38,7 +38,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--record-noise", action="store_true",
                    help="the two sessions are an A/A run (the same command twice on one "
                         "machine): keep their run-to-run spread with the machine, so later "
-                        "comparisons warn when their threshold is below it")
+                        "comparisons warn when their threshold is below it, and fit the "
+                        "session level (how far a whole session lands from the next) that "
+                        "later comparisons and reports of this machine add to their intervals")
+    p.add_argument("--within-session", action="store_true",
+                   help="judge changes by the sessions' own intervals only, without the "
+                        "session-level term of their machines' A/A records")
     p.add_argument("--out", type=Path, help="write compare.md/.html/.png/.json here")
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
     p.set_defaults(func=cmd_compare)
@@ -60,7 +65,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from reports.compare.gates import regressions
     from reports.compare.render import render_markdown, write_comparison
 
-    cmp = build_comparison(sources, noise=_noise(args.noise))
+    cmp = build_comparison(sources, noise=_noise(args.noise), session_terms=_terms(args, sources))
     bad = regressions(cmp, rules)
     from reports.compare.analysis import run_to_run_spread
 
@@ -98,16 +103,40 @@ def _noise_record(args: argparse.Namespace, cmp, spread) -> None:  # noqa: ANN00
         if not spread:
             raise UsageError("--record-noise needs two sessions of one machine (an A/A run: "
                              "the same command twice), with cells in common")
+        from reports.compare.analysis import session_terms_of
+
         a, b = cmp.sources
         procs = max((e.processes for r in cmp.latencies for e in r.latency if e), default=None)
-        path = noise.save(a.session.machine_id, spread, [a.session.id, b.session.id], procs)
+        terms = session_terms_of(cmp)
+        path = noise.save(a.session.machine_id, spread, [a.session.id, b.session.id], procs,
+                          terms)
         print(f"accelbench: run-to-run spread of machine {a.session.machine_id} kept in "
               f"{path or 'nowhere (its folder is not writable)'}", file=sys.stderr)
+        if terms:
+            said = ", ".join(f"{k} ±{t.sd:.1%} (covers {t.covered} of {t.cells} cells)"
+                             for k, t in terms.items())
+            print(f"accelbench: session level (one sd, log scale) {said}: later comparisons "
+                  f"and reports of this machine add it to their intervals", file=sys.stderr)
+        else:
+            print("accelbench: no session level fitted (these sessions' cells carry no "
+                  "process-level errors: they were timed in one process each)", file=sys.stderr)
         return
     for mid in dict.fromkeys(s.session.machine_id for s in cmp.sources):
         said = noise.below_noise(mid, cmp.noise)
         if said:
             warn(said)
+
+
+def _terms(args: argparse.Namespace, sources) -> dict:  # noqa: ANN001
+    """Each compared machine's session-level terms, from its A/A record; none with
+    --within-session, or when this comparison is the A/A being recorded (its changes are the
+    data the term is fitted to, judged on their own intervals)."""
+    from harness.machine import noise
+
+    if args.within_session or args.record_noise:
+        return {}
+    return {str(m): t for m in dict.fromkeys(s.session.machine_id for s in sources)
+            if m and (t := noise.session_terms(m))}
 
 
 def _noise(text: str) -> float:

@@ -263,6 +263,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         from harness.machine.peaks_home import machine_with_peaks
 
         machine = machine_with_peaks(store, outcome.info.machine_id, args.store.cli)
+        from harness.machine.noise import with_session_level
+
+        machine = with_session_level(machine)
     if outcome.interrupted:
         # The user asked to stop and the cells are saved: further Ctrl-Cs must not turn the
         # short way out (report, resume hint, exit 130) into a death by signal.

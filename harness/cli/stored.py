@@ -54,6 +54,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         from harness.machine.peaks_home import machine_with_peaks
 
         machine = machine_with_peaks(store, info.machine_id, args.store.cli)
+        from harness.machine.noise import with_session_level
+
+        machine = with_session_level(machine)
     import reports  # after the store is known good: a bad one is refused without the plotting stack
 
     config = info.config if isinstance(info.config, dict) else {}

@@ -6,6 +6,10 @@ percentile of |change| over their latencies and speed-ups. ``accelbench compare 
 --record-noise`` keeps it in one file per machine id beside the machine's peaks
 (``harness.machine.peaks_home``: ``$ACCELBENCH_PEAKS/../noise`` or the user's cache folder), and
 every later ``compare`` warns when its threshold is below what that machine has shown.
+
+The record also keeps the session level's standard deviation per metric
+(``harness.measure.session_level``): comparisons add it to every change of a session from this
+machine, and reports turn it into ``repeat95``, where a repeat session lands.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from harness.machine.peaks_home import peaks_dir, write_json
@@ -23,11 +28,14 @@ def noise_file(machine_id: str) -> Path:
 
 
 def save(machine_id: str, spread: dict[str, float], sessions: list[str],
-         processes: int | None) -> Path | None:
-    """Keep an A/A spread for the machine; None when the folder is not writable."""
+         processes: int | None, session_sd: Mapping[str, Any] | None = None) -> Path | None:
+    """Keep an A/A spread (and the session-level terms fitted to it, ``session_sd``: metric ->
+    ``session_level.Term``) for the machine; None when the folder is not writable."""
     record: dict[str, Any] = {"machine": machine_id, "spread": dict(spread),
                               "sessions": list(sessions), "processes": processes,
-                              "measured_at": time.time()}
+                              "measured_at": time.time(),
+                              "session_sd": {k: t.as_json()
+                                             for k, t in (session_sd or {}).items()}}
     return write_json(noise_file(machine_id), record)
 
 
@@ -56,3 +64,31 @@ def below_noise(machine_id: str | None, threshold: float) -> str | None:
             f"(95th percentile of |change|), above the noise threshold {threshold:.0%}: changes "
             f"called real here may be this machine's noise (raise --noise, or time more "
             f"process pairs)")
+
+
+def session_terms(machine_id: str | None) -> dict[str, Any]:
+    """The session-level terms (metric -> ``session_level.Term``) of the machine's A/A record;
+    empty when none was recorded, or recorded before the terms were kept."""
+    from harness.measure.session_level import terms_of
+
+    return terms_of(load(machine_id))
+
+
+def provenance(machine_id: str | None) -> dict[str, Any] | None:
+    """What a report or comparison says of the terms it used: the A/A sessions, when, the file."""
+    record = load(machine_id)
+    if record is None or not session_terms(machine_id):
+        return None
+    return {"machine": machine_id, "sessions": record.get("sessions"),
+            "measured_at": record.get("measured_at"), "file": str(noise_file(str(machine_id))),
+            "session_sd": record.get("session_sd")}
+
+
+def with_session_level(machine: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The stored machine with ``session_level`` (``provenance``) when its A/A record has
+    session-level terms: what reports turn into ``repeat95``."""
+    if isinstance(machine, dict) and machine.get("id"):
+        got = provenance(str(machine["id"]))
+        if got is not None:
+            machine["session_level"] = got
+    return machine

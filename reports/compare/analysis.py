@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from harness.machine import microarch
-from harness.measure import nested
+from harness.measure import nested, session_level
 from harness.measure.estimate import (
     cell_speedup,
     cell_summary,
@@ -90,8 +90,10 @@ class Estimate:
                    str(summary.get("ci_method")), int(summary.get("processes") or 1),
                    summary.get("log_se"), summary.get("df"))
 
-    def as_summary(self) -> dict[str, Any]:
-        return {"median": self.value, "log_se": self.log_se, "df": self.df}
+    def as_summary(self, term: session_level.Term | None = None) -> dict[str, Any]:
+        """What ``nested.ratio_of`` combines; with ``term``, the session level added."""
+        se, df = session_level.widened(self.log_se, self.df, term)
+        return {"median": self.value, "log_se": se, "df": df}
 
     def as_json(self) -> dict[str, Any]:
         return {"value": self.value, "ci95": list(self.ci95), "ci_method": self.method,
@@ -108,6 +110,8 @@ class Change:
     diff_ci95: tuple[float, float]
     method: str
     noise: float = 0.0  # the threshold: a change must lie wholly beyond ±noise to be real
+    # the session-level sd (log scale) added for (reference, other): their machines' A/A terms
+    session_sd: tuple[float | None, float | None] = (None, None)
 
     @property
     def significant(self) -> bool:
@@ -123,7 +127,8 @@ class Change:
     def as_json(self) -> dict[str, Any]:
         return {"ratio": self.ratio, "ci95": list(self.ci95), "diff": self.diff,
                 "diff_ci95": list(self.diff_ci95), "significant": self.significant,
-                "verdict": self.verdict, "noise": self.noise, "ci_method": self.method}
+                "verdict": self.verdict, "noise": self.noise, "ci_method": self.method,
+                "session_sd": list(self.session_sd)}
 
 
 @dataclass(frozen=True)
@@ -169,6 +174,8 @@ class Comparison:
     warnings: tuple[str, ...]  # per pair: what changes the answer more than the hardware
     unmatched: Mapping[str, int] = field(default_factory=dict)  # label -> cells only it has
     noise: float = 0.0  # the threshold every Change was judged against
+    # machine id -> metric -> the session-level term its changes carry (harness.measure.session_level)
+    session_terms: Mapping[str, Mapping[str, session_level.Term]] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return jsonable({
@@ -178,23 +185,36 @@ class Comparison:
             "speedups": [r.as_json() for r in self.speedups],
             "warnings": list(self.warnings), "unmatched": dict(self.unmatched),
             "noise": self.noise, "spread": run_to_run_spread(self),
+            "session_terms": {m: {k: t.as_json() for k, t in terms.items()}
+                              for m, terms in self.session_terms.items()},
             "ci_method": "nested bootstrap (process pairs, then blocks) per session; a change "
-                         "combines the two sessions' log-scale errors (Welch-Satterthwaite) "
-                         "and is real only when its interval lies beyond the noise threshold",
+                         "combines the two sessions' log-scale errors (Welch-Satterthwaite), "
+                         "plus each machine's session-level term where its A/A run recorded "
+                         "one, and is real only when its interval lies beyond the noise "
+                         "threshold",
         })
 
 
 NOISE = 0.05  # default noise threshold: changes whose interval lies within ±5% are noise
 
 
-def build_comparison(sources: Sequence[Source], *, noise: float = NOISE) -> Comparison:
+def build_comparison(sources: Sequence[Source], *, noise: float = NOISE,
+                     session_terms: Mapping[str, Mapping[str, session_level.Term]] | None = None
+                     ) -> Comparison:
     """Join the sources' done cells on identity and derive every figure the renderers show.
 
     Each session's estimate carries its nested interval's log-scale standard error and degrees
     of freedom (``harness.measure.estimate``); a change between two sessions combines them
-    (Welch–Satterthwaite), and is called real only when its whole interval lies beyond
-    ``noise`` (as asv's change factor and criterion's noise threshold do).
+    (Welch–Satterthwaite), with the session-level term of each session's machine added where
+    ``session_terms`` (machine id -> metric -> term, from the machines' A/A records) has one,
+    and is called real only when its whole interval lies beyond ``noise`` (as asv's change
+    factor and criterion's noise threshold do).
     """
+    terms = {m: dict(t) for m, t in (session_terms or {}).items() if t}
+
+    def term(i: int, metric: str) -> session_level.Term | None:
+        return terms.get(str(sources[i].session.machine_id), {}).get(metric)
+
     if len(sources) < 2:
         raise ValueError("a comparison needs at least two sessions")
     done = [{c.key: c for c in s.cells if c.status == DONE and c.samples_ms} for s in sources]
@@ -221,8 +241,9 @@ def build_comparison(sources: Sequence[Source], *, noise: float = NOISE) -> Comp
     for key in shared:
         ests = tuple(estimate(i, key) for i in range(len(sources)))
         first = ests[0]
-        changes = tuple(_change(first, e, noise) if first is not None and e is not None else None
-                        for e in ests[1:])
+        changes = tuple(_change(first, e, noise, term(0, "latency"), term(i, "latency"))
+                        if first is not None and e is not None else None
+                        for i, e in enumerate(ests[1:], start=1))
         latencies.append(LatencyRow(key, ests, changes))
 
     speedups = []
@@ -235,14 +256,16 @@ def build_comparison(sources: Sequence[Source], *, noise: float = NOISE) -> Comp
                if key in done[i] and bkey in done[i] else None for i in range(len(sources))]
         if sum(p is not None for p in per) < 2 or per[0] is None:
             continue
-        changes = tuple(_change(per[0], p, noise) if p else None for p in per[1:])
+        changes = tuple(_change(per[0], p, noise, term(0, "speedup"), term(i, "speedup"))
+                        if p else None for i, p in enumerate(per[1:], start=1))
         speedups.append(SpeedupCompare(key.spec, key.precision, key.threads, base, key.backend,
                                        tuple(per), changes, key.scenario))
 
     unmatched = {s.label: sum(k not in shared for k in d) for s, d in zip(sources, done, strict=True)}
     warnings = _pair_warnings(sources, shared) + _process_warnings(sources, done, shared)
+    used = {str(s.session.machine_id) for s in sources} & set(terms)
     return Comparison(tuple(sources), tuple(latencies), tuple(speedups), warnings, unmatched,
-                      noise)
+                      noise, {m: terms[m] for m in sorted(used)})
 
 
 def _pairs(cells: dict[CellKey, Any], base: str) -> list[tuple[Any, Any]]:
@@ -251,14 +274,17 @@ def _pairs(cells: dict[CellKey, Any], base: str) -> list[tuple[Any, Any]]:
             and (b := dataclasses.replace(k, backend=base)) in cells]
 
 
-def _change(ref: Estimate, other: Estimate, noise: float) -> Change:
-    got = nested.ratio_of(ref.as_summary(), other.as_summary())
+def _change(ref: Estimate, other: Estimate, noise: float,
+            ref_term: session_level.Term | None = None,
+            other_term: session_level.Term | None = None) -> Change:
+    got = nested.ratio_of(ref.as_summary(ref_term), other.as_summary(other_term))
     ratio = other.value / ref.value
     lo, hi = got["ci95"] if got else (float("nan"), float("nan"))
     # the difference's interval from the ratio's, with the reference at its point
     diff_ci = (ref.value * (lo - 1), ref.value * (hi - 1))
     method = ref.method if ref.method == other.method else f"{ref.method}/{other.method}"
-    return Change(ratio, (float(lo), float(hi)), other.value - ref.value, diff_ci, method, noise)
+    return Change(ratio, (float(lo), float(hi)), other.value - ref.value, diff_ci, method, noise,
+                  (ref_term.sd if ref_term else None, other_term.sd if other_term else None))
 
 
 def _process_warnings(sources: Sequence[Source], done: Sequence[Mapping[CellKey, CellResult]],
@@ -291,6 +317,28 @@ def run_to_run_spread(cmp: Comparison) -> dict[str, float] | None:
         if ratios:
             out[name] = float(np.expm1(np.percentile(ratios, 95)))
     return out or None
+
+
+def session_terms_of(cmp: Comparison) -> dict[str, session_level.Term]:
+    """For an A/A comparison judged without session terms: per metric, the session level's
+    standard deviation that covers 95% of its changes (``session_level.calibrate``); empty
+    unless two sessions of one machine with log-scale errors."""
+    if len(cmp.sources) != 2 or cmp.sources[0].session.machine_id != cmp.sources[1].session.machine_id:
+        return {}
+    out = {}
+    for name, rows, pick in (("latency", cmp.latencies, lambda r: r.latency),
+                             ("speedup", cmp.speedups, lambda r: r.speedup)):
+        d, se2 = [], []
+        for r in rows:
+            a, b = pick(r)
+            if a is None or b is None or a.log_se is None or b.log_se is None:
+                continue
+            d.append(float(np.log(b.value / a.value)))
+            se2.append(float(a.log_se) ** 2 + float(b.log_se) ** 2)
+        got = session_level.calibrate(d, se2)
+        if got is not None:
+            out[name] = got
+    return out
 
 
 def _pair_warnings(sources: Sequence[Source], shared: Sequence[CellKey]) -> tuple[str, ...]:

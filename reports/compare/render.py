@@ -26,6 +26,25 @@ _METHOD = ("Intervals are 95%: each session's from a nested bootstrap (its cell'
            "the noise threshold.")
 
 
+def method(cmp: Comparison) -> str:
+    """The footer: how the intervals were made, and which session-level terms they carry."""
+    text = _METHOD
+    machines = list(dict.fromkeys(str(s.session.machine_id) for s in cmp.sources))
+    with_term = [m for m in machines if cmp.session_terms.get(m)]
+    for m in with_term:
+        said = ", ".join(f"{k} ±{t.sd:.1%} (from {t.cells} A/A cells)"
+                         for k, t in cmp.session_terms[m].items())
+        text += (f" Changes of machine {m} also carry the session level its A/A run showed "
+                 f"(one sd: {said}): how far a whole session lands from the next.")
+    without = [m for m in machines if m not in with_term]
+    if without:
+        text += (f" No session level is added for machine {', '.join(without)} (no A/A run "
+                 f"recorded, or --within-session): those intervals cover the variation within "
+                 f"each session only, and two sessions on a shared machine can differ beyond "
+                 f"them (record one with `accelbench compare A B --record-noise`).")
+    return text
+
+
 def _est(e: Estimate | None, unit: str) -> str:
     if e is None:
         return "-"
@@ -95,7 +114,7 @@ def render_markdown(cmp: Comparison, *, regressions: Sequence[str] = (),
     only = ", ".join(f"{k}: {n}" for k, n in cmp.unmatched.items() if n)
     if only:
         lines += [f"Cells without a counterpart (not compared): {md_escape(only)}.", ""]
-    lines.append(_METHOD)
+    lines.append(md_escape(method(cmp)))
     return "\n".join(lines) + "\n"
 
 
@@ -123,7 +142,7 @@ def render_html(cmp: Comparison, *, regressions: Sequence[str] = (),
     if regressions:
         parts.append("<h2>Regressions</h2><ul>" + "".join(f"<li>{h(r)}</li>" for r in regressions)
                      + "</ul>")
-    parts.append(f"<p>{h(_METHOD)}</p></body></html>")
+    parts.append(f"<p>{h(method(cmp))}</p></body></html>")
     return "\n".join(parts) + "\n"
 
 

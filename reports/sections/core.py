@@ -91,6 +91,7 @@ def _speedup_fields(r: SpeedupRow) -> dict[str, str]:
     return {"spec": r.spec, "precision": r.precision, "threads": str(r.threads),
             "candidate": r.candidate, "speedup": fmt.times(r.speedup),
             "ci": fmt.ci(*r.ci95, fmt=fmt.ratio),
+            "repeat": fmt.ci(*r.repeat95, fmt=fmt.ratio) if r.repeat95 else "—",
             "note": "" if r.significant else "CI includes 1.0: no clear difference"}
 
 
@@ -100,16 +101,22 @@ def speedups(report: Report):
     rows = [_speedup_fields(r) for r in report.speedups]
     rows += [{"spec": e.spec, "precision": e.precision, "threads": str(e.threads),
               "candidate": e.candidate, "speedup": "not reported", "ci": "—",
-              "note": fmt.one_line(e.why)} for e in report.excluded]
+              "repeat": "—", "note": fmt.one_line(e.why)} for e in report.excluded]
     if not rows:
         return None
     cols = [("spec", "spec"), ("precision", "precision"), ("threads", "threads", True),
-            ("candidate", "candidate"), ("speedup", "speed-up", True), ("ci", "95% CI", True),
-            ("note", "note")]
+            ("candidate", "candidate"), ("speedup", "speed-up", True), ("ci", "95% CI", True)]
+    repeat = ""
+    if report.session_level:
+        cols.append(("repeat", "a repeat lands in", True))
+        repeat = (" \"A repeat lands in\": where a repeat session of the same command on this "
+                  "machine lands 95% of the time, from the session level its A/A run showed "
+                  "(see \"How sure\").")
+    cols.append(("note", "note"))
     return [Heading("Speed-ups"),
             Paragraph(f"median({report.baseline}) / median(candidate); 95% CI: "
                       f"{ci_methods_text(report)}. Flagged, failed or skipped cells are not "
-                      "compared."),
+                      "compared." + repeat),
             table(cols, rows),
             Figure("speedups", lambda p: plot_speedups(report, p), source(report))]
 

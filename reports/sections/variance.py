@@ -9,6 +9,7 @@ timed in one process per cell, what their intervals cannot tell.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 import numpy as np
@@ -67,6 +68,7 @@ def variance(report: Report):
             f"(empirical Bayes, as limma does; {said}): a cell whose few processes agreed by "
             "chance is not believed too far, and every cell gets more degrees of freedom than "
             "its own processes give. The more the cells differ, the less is borrowed."))
+    blocks.append(_session_level(report))
     blocks += _slow_stretches(report)
     if len(nested) < len(timed):
         blocks.append(Paragraph(f"{len(timed) - len(nested)} cells had one process only: their "
@@ -91,6 +93,36 @@ def variance(report: Report):
             ("half", "CI half-width", True)]
     blocks.append(table(cols, rows))
     return blocks
+
+
+def _session_level(report: Report) -> Paragraph:
+    """What the intervals leave out between sessions, and where a repeat session lands when the
+    machine's A/A run measured it (``harness.measure.session_level``)."""
+    level = report.session_level
+    if not level:
+        return Paragraph(
+            "These intervals cover processes and blocks within this session, not the session "
+            "itself: what the machine's host does over tens of minutes moves every process of "
+            "a session together, and two sessions on one shared VM have differed by up to 20% "
+            "on some cells while their intervals were ±3%. No A/A run is recorded for this machine, so no repeat interval is "
+            "shown: run the same command twice, minutes apart, then `accelbench compare A B "
+            "--record-noise`.", "warning")
+    sd = level.get("session_sd") or {}
+    said = ", ".join(f"{k} ±{v['sd']:.1%} (from {v.get('cells')} cells)" for k, v in sd.items()
+                     if isinstance(v, dict))
+    promise = min((v.get("coverage") or 0.95 for v in sd.values() if isinstance(v, dict)),
+                  default=0.95)
+    when = time.strftime("%Y-%m-%d", time.gmtime(level.get("measured_at") or 0))
+    sessions = " and ".join(map(str, level.get("sessions") or []))
+    reps = [(r.repeat95[1] - r.repeat95[0]) / 2 / r.speedup for r in report.speedups
+            if r.repeat95 and r.speedup]
+    text = (f"Between sessions: this machine's A/A run of {when} (sessions {sessions}) showed a "
+            f"session level of {said} (one standard deviation, log scale, fitted so that a new "
+            f"A/A's cell lands inside its interval with probability {promise:.0%}): how far a whole session lands "
+            f"from the next, beyond every interval above. A repeat session's figure lands "
+            f"within value × exp(±t·√(2se² + 2σ²)) that often (repeat95 in --json")
+    text += (f"; median half-width for a speed-up ±{np.median(reps):.1%})." if reps else ").")
+    return Paragraph(text)
 
 
 def _half(stats) -> float:
