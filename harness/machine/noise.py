@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from harness.machine.peaks_home import peaks_dir, write_json
