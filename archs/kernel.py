@@ -11,6 +11,13 @@ or ``batch x cin`` for ``linear``), so nothing but the kernel runs.
 several counts separates the per-inference overhead from the kernel's own cost. ``add`` adds
 its input to itself and ``concat`` joins it to itself along channels (two operands, one input,
 as a residual add or a DARTS concat sees them).
+
+``op=mix`` chains ``repeat`` *different* shape-preserving kernels in a fixed cycle (3x3 conv,
+batch norm, activation, depthwise 3x3, pointwise, add): a network's kernels follow one another,
+and the first call after a different kernel costs more than a repeat of the same one (on a Zen 1
+VM, eager PyTorch: 25-40 µs a layer, a 1.5x gap between a network and its layers timed alone).
+Mixed chains beside same-kernel ``repeat=`` chains identify that switch cost
+(``harness.predict.model``).
 """
 
 from __future__ import annotations
@@ -26,8 +33,9 @@ from .registry import common_params, register
 from .spec import Param, SpecError
 
 OPS = ("conv", "dwconv", "pointwise", "pool", "avgpool", "gap", "linear", "act", "bn", "add",
-       "concat")
-_CHAINABLE = ("conv", "dwconv", "pointwise", "act", "bn", "add")
+       "concat", "mix")
+_CHAINABLE = ("conv", "dwconv", "pointwise", "act", "bn", "add", "mix")
+MIX = ("conv", "bn", "act", "dwconv", "pointwise", "add")  # op=mix's cycle
 
 
 def _resolve(values: dict[str, Any]) -> dict[str, Any]:
@@ -41,6 +49,8 @@ def _resolve(values: dict[str, Any]) -> dict[str, Any]:
     cin, cout, groups = values["cin"], values["cout"], values["groups"]
     if op in ("conv", "pointwise", "dwconv") and (cin % groups or cout % groups):
         raise SpecError(f"groups={groups} must divide cin={cin} and cout={cout}")
+    if op == "mix" and (cout != cin or values["stride"] != 1):
+        raise SpecError("op=mix chains shape-preserving kernels: it needs cin == cout and stride=1")
     if op == "dwconv" and cout != cin:
         raise SpecError(f"op=dwconv keeps its channels: cout={cout} must equal cin={cin}")
     if values["repeat"] > 1:
@@ -109,4 +119,14 @@ def build_kernel(values: Mapping[str, Any]) -> nn.Module:
     ``classes`` is unused, ``act`` picks the activation of ``op=act``."""
     # Always a Sequential: the kernel is unit ``0`` (``0::add`` for a functional op), named as
     # OpenVINO's frontend names it, never the nameless root.
+    if values["op"] == "mix":
+        return nn.Sequential(*(_one(_mixed(values, MIX[i % len(MIX)]))
+                               for i in range(values["repeat"])))
     return nn.Sequential(*(_one(values) for _ in range(values["repeat"])))
+
+
+def _mixed(values: Mapping[str, Any], op: str) -> dict[str, Any]:
+    """``values`` as one kernel of ``op=mix``'s cycle (3x3 for the convolutions, 1x1 pointwise)."""
+    cin = values["cin"]
+    return {**values, "op": op, "kernel": 1 if op == "pointwise" else 3,
+            "groups": cin if op == "dwconv" else 1}

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import archs
 from harness.cli import main
 from harness.layers.kinds import KINDS
 from harness.measure.results import DONE, CellKey, CellResult, SessionInfo
 from harness.predict.fusion import Kernel, backend_kernels, kernels
-from harness.predict.model import CELL, FEATURES, fit
+from harness.predict.model import CELL, FEATURES, fit, switches
 from harness.predict.units import model_units
 from harness.store import Store
 
@@ -129,6 +130,40 @@ def test_cold_weights_are_charged_beyond_the_cache_only() -> None:
     assert fit({"synthetic": warm_only}, cache_bytes=cache)["synthetic"].cold_identified is False
 
 
+def test_the_switch_cost_is_identified_by_mixed_chains_beside_same_kernel_chains() -> None:
+    """A synthetic runtime charges 0.04 ms whenever a kernel follows a different one: fitted on
+    one-kernel cells, same-kernel chains and mixed chains, the switch cost is recovered and a
+    network of alternating kernels is predicted at its cost; without mixed chains the term is
+    left out (its coefficient 0, ``switch_identified`` False) rather than guessed."""
+    def conv(mb: float) -> Kernel:
+        b = int(mb * 1e6)
+        return Kernel("conv", ("c",), 0, 2 * b, 3, 1, 1, 8, 8, in_bytes=b, out_bytes=b)
+
+    def act(mb: float) -> Kernel:
+        b = int(mb * 1e6)
+        return Kernel("activation", ("a",), 0, 2 * b, 1, 1, 1, 8, 8, in_bytes=b, out_bytes=b)
+
+    def cost(ks: list[Kernel]) -> float:
+        per = {"conv": (0.01, 0.02), "activation": (0.002, 0.01)}
+        return 0.01 + 0.04 * switches(ks) + sum(per[k.kind][0] + per[k.kind][1] * k.bytes / 1e6
+                                                for k in ks)
+
+    same = [[make(mb)] * n for make in (conv, act) for mb in (0.1, 0.4, 1.5) for n in (1, 4)]
+    mixed = [[(conv if i % 2 else act)(mb) for i in range(n)] for mb in (0.1, 0.4, 1.5)
+             for n in (4, 8)]
+    rows = [(f"r{i}", cost(ks), ks) for i, ks in enumerate(same + mixed)]
+    f = fit({"synthetic": rows})["synthetic"]
+    coef = f.coefficients()
+    assert coef["switch_identified"] is True
+    assert coef["switch_ms"] == pytest.approx(0.04, rel=1e-6)
+    net = [(conv if i % 3 else act)(0.7) for i in range(30)]  # act, conv, conv, act, ...
+    assert switches(net) == 19 and switches([conv(0.7)] * 5) == 0
+    assert f.predict_ms(net) == pytest.approx(cost(net), rel=1e-6)
+    alone = fit({"synthetic": [r for r in rows if switches(r[2]) == 0]})["synthetic"]
+    assert alone.coefficients()["switch_identified"] is False
+    assert alone.coefficients()["switch_ms"] == 0.0
+
+
 def test_eager_kernels_drop_views() -> None:
     units = [{"name": "a", "type": "Conv2d", "kind": "conv", "inputs": [], "flops": 8,
               "in_bytes": 1, "out_bytes": 1, "weight_bytes": 1, "kernel": 3, "stride": 1,
@@ -200,6 +235,13 @@ def test_kernel_family_is_strict() -> None:
         archs.parse("kernel:op=winograd")
     model, x = archs.build("kernel:op=linear,cin=12,cout=5")
     assert tuple(x.shape) == (1, 12) and tuple(model(x).shape) == (1, 5)
+    with pytest.raises(archs.SpecError):
+        archs.resolve("kernel:op=mix,cin=8,cout=16,repeat=6")
+    model, x = archs.build("kernel:op=mix,cin=8,res=8,repeat=7")
+    kinds = [type(m).__name__ for m in model]
+    assert kinds == ["Conv2d", "BatchNorm2d", "ReLU", "Conv2d", "Conv2d", "_Add", "Conv2d"]
+    assert [m.groups for m in model if isinstance(m, torch.nn.Conv2d)] == [1, 8, 1, 1]
+    assert tuple(model(x).shape) == tuple(x.shape)
 
 
 def test_the_predictor_reads_a_cell_in_its_quiet_state() -> None:

@@ -16,7 +16,15 @@ kernel kind on FLOPs and bytes moved, plus three terms of the cell as a whole (i
   cell; a network whose weights do not (ResNet-18: 47 MB) streams them from memory on every
   inference, at memory bandwidth, and eager PyTorch reorders them too. Only cells whose weights
   exceed the cache (the kernel preset's long chains of wide convolutions) identify it; without
-  them its coefficient is 0 and ``Fit.cold_identified`` says so.
+  them its coefficient is 0 and ``Fit.cold_identified`` says so;
+* switches: consecutive kernels that differ (kind or shape). A kernel cell repeats one kernel,
+  so every call after the first finds its weights, buffers and the library's state warm; in a
+  network each kernel follows a different one. Measured on a Zen 1 VM (eager PyTorch, 2
+  threads), the 18 layers of a plain ConvNet summed to 1.00 ms timed alone and took 1.42-1.67 ms
+  called one after another, the second call of each layer again costing its alone time.
+  Same-kernel ``repeat=`` chains (no switch) beside ``op=mix`` chains (a switch at every
+  kernel) identify it; without both, its column is left out and ``Fit.switch_identified`` says
+  so (in a network switches are nearly kernels - 1, which the count terms would absorb).
 
 The sum is linear in the coefficients, so one non-negative least-squares solve (scipy's
 ``nnls``) fits every kind and cell term at once, from kernel cells of one or several kernels
@@ -43,7 +51,7 @@ from harness.layers.kinds import KINDS
 from harness.predict.fusion import Kernel
 
 FEATURES = ("count", "MFLOP", "MB")
-CELL = ("overhead", "boundary_MB", "cold_weight_MB")
+CELL = ("overhead", "boundary_MB", "cold_weight_MB", "switches")
 BOOT = 200
 
 
@@ -55,14 +63,24 @@ def cold_weight_mb(kernels: list[Kernel], cache_bytes: int) -> float:
     return max(0.0, sum(k.weight_bytes for k in kernels) - cache_bytes) / 1e6
 
 
+def _signature(k: Kernel) -> tuple:
+    return (k.kind, k.kernel, k.stride, k.groups, k.cin, k.cout, k.flops, k.bytes)
+
+
+def switches(kernels: list[Kernel]) -> int:
+    """Kernels that follow a different kernel (kind or shape), in execution order."""
+    return sum(_signature(a) != _signature(b) for a, b in zip(kernels, kernels[1:], strict=False))
+
+
 def kernel_row(kernels: list[Kernel], cache_bytes: int = 0) -> np.ndarray:
     """The design-matrix row of one network: its cell terms (1 for the overhead, the boundary
-    megabytes, the cold weight megabytes), then per kind its feature sums."""
+    megabytes, the cold weight megabytes, the switches), then per kind its feature sums."""
     row = np.zeros(len(CELL) + len(KINDS) * len(FEATURES))
     row[0] = 1.0
     if kernels:
         row[1] = (kernels[0].in_bytes + kernels[-1].out_bytes) / 1e6
     row[2] = cold_weight_mb(kernels, cache_bytes)
+    row[3] = switches(kernels)
     for k in kernels:
         i = len(CELL) + KINDS.index(k.kind) * len(FEATURES)
         row[i:i + 3] += (1.0, k.flops / 1e6, k.bytes / 1e6)
@@ -88,6 +106,7 @@ class Fit:
     specs: list[str] = field(default_factory=list)
     cache_bytes: int = 0  # the last-level cache the cold-weight term counts beyond
     cold_identified: bool = False  # whether any fitted cell's weights exceeded it
+    switch_identified: bool = False  # whether same-kernel chains and mixed chains were fitted
 
     def row(self, kernels: list[Kernel]) -> np.ndarray:
         return kernel_row(kernels, self.cache_bytes)
@@ -101,7 +120,9 @@ class Fit:
                                "boundary_ms_per_MB": float(self.coef[1]),
                                "cold_weight_ms_per_MB": float(self.coef[2]),
                                "cache_bytes": self.cache_bytes,
-                               "cold_identified": self.cold_identified}
+                               "cold_identified": self.cold_identified,
+                               "switch_ms": float(self.coef[3]),
+                               "switch_identified": self.switch_identified}
         for kind in self.ranges:
             i = len(CELL) + KINDS.index(kind) * len(FEATURES)
             out[kind] = {"ms_per_kernel": float(self.coef[i]), "ms_per_MFLOP": float(self.coef[i + 1]),
@@ -141,6 +162,11 @@ def fit(data: dict[str, list[tuple[str, float, list[Kernel]]]], seed: int = 0,
             continue
         x = np.array([kernel_row(k, cache_bytes) for _, _, k in rows])
         y = np.array([ms for _, ms, _ in rows])
+        n_kernels = np.array([len(k) for _, _, k in rows])
+        # the switch term needs chains without switches beside chains with them
+        switch_ok = bool(np.any((n_kernels > 1) & (x[:, 3] == 0)) and np.any(x[:, 3] >= 2))
+        if not switch_ok:
+            x[:, 3] = 0.0  # left out: NNLS gives an all-zero column a zero coefficient
         coef = _solve(x, y)
         where: dict[str, list[int]] = {}
         for i, (s, _, _) in enumerate(rows):
@@ -158,7 +184,7 @@ def fit(data: dict[str, list[tuple[str, float, list[Kernel]]]], seed: int = 0,
         fitted = x @ coef
         ratios = np.where(fitted > 0, y / np.maximum(fitted, 1e-12), 1.0)
         fits[backend] = Fit(backend, coef, np.array(boot), ratios, ranges, len(rows),
-                            sorted(where), cache_bytes, bool(np.any(x[:, 2] > 0)))
+                            sorted(where), cache_bytes, bool(np.any(x[:, 2] > 0)), switch_ok)
     return fits
 
 
