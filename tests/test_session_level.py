@@ -192,3 +192,39 @@ def test_record_noise_fits_the_term_and_compare_and_report_carry_it(tmp_path) ->
     assert all(c["repeat95_ms"] for c in after["cells"] if c["status"] == "done")
     md = (tmp_path / "r1" / "report.md").read_text()
     assert "a repeat lands in" in md and "session level of latency ±" in md
+
+
+def test_an_aa_over_several_sessions_counts_every_pair_and_a_common_shift_moves_latency_only(
+) -> None:
+    """Three sessions of one machine, the third the second's cells 50% slower on every cell (a
+    host state that shifts a whole session, as a Zen 1 VM's did by 11%; 50% here because these
+    six cells were kept for their host slow stretches, so their latency intervals are already
+    wide enough to hold 11%): fitted over every pair of
+    sessions, the latency term grows to cover the shift while the speed-up term, whose ratio
+    cancels it, stays where the first pair put it."""
+    import dataclasses
+
+    from harness.cli.compare import read_sources
+    from reports.compare.analysis import build_comparison, run_to_run_spread, session_terms_of
+
+    a, b = read_sources([str(real_store("amd-zen4-aa3p-a")), str(real_store("amd-zen4-aa3p-b"))])
+    slow = dataclasses.replace(
+        b, label="b-slow", session=dataclasses.replace(b.session, id=b.session.id + "-slow"),
+        cells=tuple(dataclasses.replace(c, samples_ms=[x * 1.5 for x in c.samples_ms])
+                    for c in b.cells))
+    pair = session_terms_of(build_comparison([a, b]))
+    three = build_comparison([a, b, slow])
+    terms = session_terms_of(three)
+    assert terms["latency"].cells == 3 * pair["latency"].cells  # every pair of sessions
+    assert terms["latency"].sd > pair["latency"].sd + 0.02
+    assert terms["speedup"].sd == pytest.approx(pair["speedup"].sd, abs=0.01)
+    spread = run_to_run_spread(three)
+    assert spread is not None and spread["latency"] > 0.4
+    assert session_terms_of(build_comparison([a, real_source_of_another_machine()])) == {}
+
+
+def real_source_of_another_machine():
+    from harness.cli.compare import read_sources
+
+    [other] = read_sources([str(real_store("amd-zen5-aa-a"))])
+    return other

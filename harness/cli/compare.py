@@ -36,8 +36,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "lies beyond ±PERCENT (default 5%%); comparing two sessions of one "
                         "machine (an A/A run) prints the spread it has shown")
     p.add_argument("--record-noise", action="store_true",
-                   help="the two sessions are an A/A run (the same command twice on one "
-                        "machine): keep their run-to-run spread with the machine, so later "
+                   help="the sessions are an A/A run (the same command two or more times on "
+                        "one machine, best hours apart; every pair of sessions counts): keep "
+                        "their run-to-run spread with the machine, so later "
                         "comparisons warn when their threshold is below it, and fit the "
                         "session level (how far a whole session lands from the next) that "
                         "later comparisons and reports of this machine add to their intervals")
@@ -74,7 +75,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if spread:
         seen = max(spread.values())
         shown = ", ".join(f"{k} {v:.1%}" for k, v in spread.items())
-        print(f"accelbench: {cmp.sources[0].label} and {cmp.sources[1].label} ran on one machine: "
+        print(f"accelbench: {', '.join(s.label for s in cmp.sources)} ran on one machine: "
               f"run-to-run spread (95th percentile of |change|) {shown}"
               + (f"; the noise threshold {cmp.noise:.0%} is below it, so some changes called "
                  f"real may be this machine's noise" if seen > cmp.noise else ""),
@@ -101,15 +102,15 @@ def _noise_record(args: argparse.Namespace, cmp, spread) -> None:  # noqa: ANN00
 
     if args.record_noise:
         if not spread:
-            raise UsageError("--record-noise needs two sessions of one machine (an A/A run: "
-                             "the same command twice), with cells in common")
+            raise UsageError("--record-noise needs two or more sessions of one machine (an A/A "
+                             "run: the same command repeated), with cells in common")
         from reports.compare.analysis import session_terms_of
 
-        a, b = cmp.sources
+        a = cmp.sources[0]
         procs = max((e.processes for r in cmp.latencies for e in r.latency if e), default=None)
         terms = session_terms_of(cmp)
-        path = noise.save(a.session.machine_id, spread, [a.session.id, b.session.id], procs,
-                          terms)
+        path = noise.save(a.session.machine_id, spread, [s.session.id for s in cmp.sources],
+                          procs, terms)
         print(f"accelbench: run-to-run spread of machine {a.session.machine_id} kept in "
               f"{path or 'nowhere (its folder is not writable)'}", file=sys.stderr)
         if terms:

@@ -302,40 +302,51 @@ def _process_warnings(sources: Sequence[Source], done: Sequence[Mapping[CellKey,
     return tuple(out)
 
 
+def same_machine(cmp: Comparison) -> bool:
+    """Every compared session ran on one machine: an A/A run (two sessions or more)."""
+    return len({s.session.machine_id for s in cmp.sources}) == 1 and len(cmp.sources) >= 2
+
+
+def _aa_pairs(cmp: Comparison) -> dict[str, list[tuple[Estimate, Estimate]]]:
+    """Per metric, every pair of sessions' estimates of one cell (all pairs of sessions: an
+    A/A over several sessions sees more of the host's states than one pair)."""
+    out: dict[str, list[tuple[Estimate, Estimate]]] = {"latency": [], "speedup": []}
+    n = len(cmp.sources)
+    for name, per_row in (("latency", [r.latency for r in cmp.latencies]),
+                          ("speedup", [r.speedup for r in cmp.speedups])):
+        for ests in per_row:
+            out[name] += [(ests[i], ests[j]) for i in range(n) for j in range(i + 1, n)
+                          if ests[i] is not None and ests[j] is not None]
+    return out
+
+
 def run_to_run_spread(cmp: Comparison) -> dict[str, float] | None:
-    """For an A/A comparison (two sessions of one machine and one config): the 95th
-    percentile of |change| over latencies and over speed-ups — the noise this machine has
-    shown, below which a threshold calls noise a change."""
-    if len(cmp.sources) != 2:
-        return None
-    a, b = cmp.sources
-    if a.session.machine_id != b.session.machine_id:
+    """For an A/A comparison (sessions of one machine and one config): the 95th percentile of
+    |change| over latencies and over speed-ups, every pair of sessions counted — the noise this
+    machine has shown, below which a threshold calls noise a change."""
+    if not same_machine(cmp):
         return None
     out = {}
-    for name, rows in (("latency", cmp.latencies), ("speedup", cmp.speedups)):
-        ratios = [abs(np.log(r.change[0].ratio)) for r in rows if r.change and r.change[0]]
+    for name, pairs in _aa_pairs(cmp).items():
+        ratios = [abs(np.log(b.value / a.value)) for a, b in pairs]
         if ratios:
             out[name] = float(np.expm1(np.percentile(ratios, 95)))
     return out or None
 
 
 def session_terms_of(cmp: Comparison) -> dict[str, session_level.Term]:
-    """For an A/A comparison judged without session terms: per metric, the session level's
-    standard deviation that covers 95% of its changes (``session_level.calibrate``); empty
-    unless two sessions of one machine with log-scale errors."""
-    if len(cmp.sources) != 2 or cmp.sources[0].session.machine_id != cmp.sources[1].session.machine_id:
+    """For an A/A comparison (sessions of one machine, judged without session terms): per
+    metric, the session level's standard deviation that covers a new pair's change with 95%
+    (``session_level.calibrate`` over every pair of sessions' cells); empty unless the sessions
+    share a machine and carry log-scale errors."""
+    if not same_machine(cmp):
         return {}
     out = {}
-    for name, rows, pick in (("latency", cmp.latencies, lambda r: r.latency),
-                             ("speedup", cmp.speedups, lambda r: r.speedup)):
-        d, se2 = [], []
-        for r in rows:
-            a, b = pick(r)
-            if a is None or b is None or a.log_se is None or b.log_se is None:
-                continue
-            d.append(float(np.log(b.value / a.value)))
-            se2.append(float(a.log_se) ** 2 + float(b.log_se) ** 2)
-        got = session_level.calibrate(d, se2)
+    for name, pairs in _aa_pairs(cmp).items():
+        ok = [(a, b) for a, b in pairs if a.log_se is not None and b.log_se is not None]
+        got = session_level.calibrate([float(np.log(b.value / a.value)) for a, b in ok],
+                                      [float(a.log_se) ** 2 + float(b.log_se) ** 2
+                                       for a, b in ok])
         if got is not None:
             out[name] = got
     return out
