@@ -205,7 +205,8 @@ def test_an_aa_over_several_sessions_counts_every_pair_and_a_common_shift_moves_
     import dataclasses
 
     from harness.cli.compare import read_sources
-    from reports.compare.analysis import build_comparison, run_to_run_spread, session_terms_of
+    from reports.compare.aa import run_to_run_spread, session_terms_of
+    from reports.compare.analysis import build_comparison
 
     a, b = read_sources([str(real_store("amd-zen4-aa3p-a")), str(real_store("amd-zen4-aa3p-b"))])
     slow = dataclasses.replace(

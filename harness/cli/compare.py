@@ -68,7 +68,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     cmp = build_comparison(sources, noise=_noise(args.noise), session_terms=_terms(args, sources))
     bad = regressions(cmp, rules)
-    from reports.compare.analysis import run_to_run_spread
+    from reports.compare.aa import run_to_run_spread
 
     spread = run_to_run_spread(cmp)
     _noise_record(args, cmp, spread)
@@ -104,7 +104,7 @@ def _noise_record(args: argparse.Namespace, cmp, spread) -> None:  # noqa: ANN00
         if not spread:
             raise UsageError("--record-noise needs two or more sessions of one machine (an A/A "
                              "run: the same command repeated), with cells in common")
-        from reports.compare.analysis import session_terms_of
+        from reports.compare.aa import session_terms_of
 
         a = cmp.sources[0]
         procs = max((e.processes for r in cmp.latencies for e in r.latency if e), default=None)

@@ -76,8 +76,10 @@ def session_terms(machine_id: str | None) -> dict[str, Any]:
 
 def provenance(machine_id: str | None) -> dict[str, Any] | None:
     """What a report or comparison says of the terms it used: the A/A sessions, when, the file."""
-    record = load(machine_id)
-    if record is None or not session_terms(machine_id):
+    from harness.measure.session_level import terms_of
+
+    record = load(machine_id)  # one read: the record holds both the terms and their source
+    if record is None or not terms_of(record):
         return None
     return {"machine": machine_id, "sessions": record.get("sessions"),
             "measured_at": record.get("measured_at"), "file": str(noise_file(str(machine_id))),

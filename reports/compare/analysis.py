@@ -21,8 +21,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from harness.machine import microarch
 from harness.measure import nested, session_level
 from harness.measure.estimate import (
@@ -33,6 +31,7 @@ from harness.measure.estimate import (
     speedup_prior,
 )
 from harness.measure.results import DONE, LATENCY, CellKey, CellResult, SessionInfo
+from reports.compare.aa import run_to_run_spread
 from reports.jsonable import jsonable
 
 
@@ -302,56 +301,6 @@ def _process_warnings(sources: Sequence[Source], done: Sequence[Mapping[CellKey,
     return tuple(out)
 
 
-def same_machine(cmp: Comparison) -> bool:
-    """Every compared session ran on one machine: an A/A run (two sessions or more)."""
-    return len({s.session.machine_id for s in cmp.sources}) == 1 and len(cmp.sources) >= 2
-
-
-def _aa_pairs(cmp: Comparison) -> dict[str, list[tuple[Estimate, Estimate]]]:
-    """Per metric, every pair of sessions' estimates of one cell (all pairs of sessions: an
-    A/A over several sessions sees more of the host's states than one pair)."""
-    out: dict[str, list[tuple[Estimate, Estimate]]] = {"latency": [], "speedup": []}
-    n = len(cmp.sources)
-    for name, per_row in (("latency", [r.latency for r in cmp.latencies]),
-                          ("speedup", [r.speedup for r in cmp.speedups])):
-        for ests in per_row:
-            out[name] += [(ests[i], ests[j]) for i in range(n) for j in range(i + 1, n)
-                          if ests[i] is not None and ests[j] is not None]
-    return out
-
-
-def run_to_run_spread(cmp: Comparison) -> dict[str, float] | None:
-    """For an A/A comparison (sessions of one machine and one config): the 95th percentile of
-    |change| over latencies and over speed-ups, every pair of sessions counted — the noise this
-    machine has shown, below which a threshold calls noise a change."""
-    if not same_machine(cmp):
-        return None
-    out = {}
-    for name, pairs in _aa_pairs(cmp).items():
-        ratios = [abs(np.log(b.value / a.value)) for a, b in pairs]
-        if ratios:
-            out[name] = float(np.expm1(np.percentile(ratios, 95)))
-    return out or None
-
-
-def session_terms_of(cmp: Comparison) -> dict[str, session_level.Term]:
-    """For an A/A comparison (sessions of one machine, judged without session terms): per
-    metric, the session level's standard deviation that covers a new pair's change with 95%
-    (``session_level.calibrate`` over every pair of sessions' cells); empty unless the sessions
-    share a machine and carry log-scale errors."""
-    if not same_machine(cmp):
-        return {}
-    out = {}
-    for name, pairs in _aa_pairs(cmp).items():
-        ok = [(a, b) for a, b in pairs if a.log_se is not None and b.log_se is not None]
-        got = session_level.calibrate([float(np.log(b.value / a.value)) for a, b in ok],
-                                      [float(a.log_se) ** 2 + float(b.log_se) ** 2
-                                       for a, b in ok])
-        if got is not None:
-            out[name] = got
-    return out
-
-
 def _pair_warnings(sources: Sequence[Source], shared: Sequence[CellKey]) -> tuple[str, ...]:
     """Per pair (reference, other): differences that change the answer more than hardware."""
     out = [f"{s.label}: {n} compared cells ran while the machine was busier than its cores "
@@ -409,8 +358,3 @@ def _effective(s: Source, key: CellKey) -> str | None:
     c = next((c for c in s.cells if c.key == key), None)
     v = c.meta.get("precision_effective") if c is not None else None
     return str(v) if v else None
-
-
-def _ci95(draws: np.ndarray) -> tuple[float, float]:
-    lo, hi = np.percentile(draws, [2.5, 97.5])
-    return float(lo), float(hi)

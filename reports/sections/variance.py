@@ -103,8 +103,8 @@ def _session_level(report: Report) -> Paragraph:
         return Paragraph(
             "These intervals cover processes and blocks within this session, not the session "
             "itself: what the machine's host does over tens of minutes moves every process of "
-            "a session together, and two sessions on one shared VM have differed by up to 20% "
-            "on some cells while their intervals were ±3%. No A/A run is recorded for this machine, so no repeat interval is "
+            "a session together, and two sessions of one command on one shared VM have "
+            "differed by up to 20% on some cells, far beyond their intervals. No A/A run is recorded for this machine, so no repeat interval is "
             "shown: run the same command twice, minutes apart, then `accelbench compare A B "
             "--record-noise`.", "warning")
     sd = level.get("session_sd") or {}
