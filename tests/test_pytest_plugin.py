@@ -31,6 +31,14 @@ def test_tiny(accelbench):
 '''
 
 
+@pytest.fixture(autouse=True)
+def _not_an_xdist_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The user's suite is not run by xdist even when this one is (`-n 2`): pytest-benchmark
+    reads PYTEST_XDIST_WORKER and would turn ``--benchmark-only`` into an error."""
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)
+
+
 def _plugin_args() -> list[str]:
     """Load the plugin by module name unless an installed entry point already does."""
     names = {ep.name for ep in metadata.entry_points(group="pytest11")}
