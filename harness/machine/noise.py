@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.machine.peaks_home import peaks_dir, write_json
+from harness.measure.session_level import terms_of
 
 
 def noise_file(machine_id: str) -> Path:
@@ -69,15 +70,11 @@ def below_noise(machine_id: str | None, threshold: float) -> str | None:
 def session_terms(machine_id: str | None) -> dict[str, Any]:
     """The session-level terms (metric -> ``session_level.Term``) of the machine's A/A record;
     empty when none was recorded, or recorded before the terms were kept."""
-    from harness.measure.session_level import terms_of
-
     return terms_of(load(machine_id))
 
 
 def provenance(machine_id: str | None) -> dict[str, Any] | None:
     """What a report or comparison says of the terms it used: the A/A sessions, when, the file."""
-    from harness.measure.session_level import terms_of
-
     record = load(machine_id)  # one read: the record holds both the terms and their source
     if record is None or not terms_of(record):
         return None

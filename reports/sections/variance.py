@@ -104,9 +104,9 @@ def _session_level(report: Report) -> Paragraph:
             "These intervals cover processes and blocks within this session, not the session "
             "itself: what the machine's host does over tens of minutes moves every process of "
             "a session together, and two sessions of one command on one shared VM have "
-            "differed by up to 20% on some cells, far beyond their intervals. No A/A run is recorded for this machine, so no repeat interval is "
-            "shown: run the same command twice, minutes apart, then `accelbench compare A B "
-            "--record-noise`.", "warning")
+            "differed by up to 20% on some cells, far beyond their intervals. No A/A run is "
+            "recorded for this machine, so no repeat interval is shown: run the same command "
+            "twice, minutes apart, then `accelbench compare A B --record-noise`.", "warning")
     sd = level.get("session_sd") or {}
     said = ", ".join(f"{k} ±{v['sd']:.1%} (from {v.get('cells')} cells)" for k, v in sd.items()
                      if isinstance(v, dict))
