@@ -57,11 +57,29 @@ def runtime_rows(cm: Any) -> list[dict[str, Any]]:
     for name, node in _runtime_graph(cm).items():
         if node["type"] in _NOT_TIMED:
             continue
-        if not node["inputs"] and not any(n.startswith("__module") for n in node["original_names"]):
-            continue
+        if not node["inputs"] and not node["from_input"] and not any(
+                n.startswith("__module") for n in node["original_names"]):
+            continue  # a constant sub-graph; a Reorder of the model's input runs every time
         rows.append({"name": name, "type": node["type"], "exec_type": node["exec_type"],
-                     "original_names": node["original_names"], "inputs": node["inputs"]})
+                     "original_names": node["original_names"], "inputs": node["inputs"],
+                     "out_bytes": node["out_bytes"]})
     return rows
+
+
+def _output_bytes(op: Any) -> int:
+    """Bytes of a primitive's first output (0 when its shape is dynamic or it has none): what a
+    layout conversion (Reorder) writes."""
+    try:
+        out = op.output(0)
+        shape = out.get_partial_shape()
+        if not shape.is_static:
+            return 0
+        n = 1
+        for d in shape.to_shape():
+            n *= int(d)
+        return n * int(out.get_element_type().size)
+    except (IndexError, RuntimeError, AttributeError):
+        return 0
 
 
 def _runtime_graph(cm: Any) -> dict[str, dict[str, Any]]:
@@ -72,9 +90,12 @@ def _runtime_graph(cm: Any) -> dict[str, dict[str, Any]]:
         names = [s for s in info["originalLayersNames"].astype(str).split(",") if s]
         exec_type = info["primitiveType"].astype(str) if "primitiveType" in info else None
         feeds = [i.get_source_output().get_node() for i in op.inputs()]
+        feed_types = [f.get_rt_info()["layerType"].astype(str) for f in feeds]
         graph[op.get_friendly_name()] = {
             "type": kind, "exec_type": exec_type, "original_names": names,
-            "inputs": [f.get_friendly_name() for f in feeds
-                       if f.get_rt_info()["layerType"].astype(str) not in _NOT_TIMED],
+            "inputs": [f.get_friendly_name() for f, t in zip(feeds, feed_types, strict=True)
+                       if t not in _NOT_TIMED],
+            "from_input": "Parameter" in feed_types or "Input" in feed_types,
+            "out_bytes": _output_bytes(op),
         }
     return graph

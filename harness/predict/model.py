@@ -48,10 +48,11 @@ import numpy as np
 from scipy.optimize import nnls
 
 from harness.layers.kinds import KINDS
-from harness.predict.fusion import Kernel
+from harness.predict.fusion import REORDER_KINDS, Kernel
 
-FEATURES = ("count", "MFLOP", "MB")
-CELL = ("overhead", "boundary_MB", "cold_weight_MB", "switches")
+KERNEL_KINDS = KINDS + REORDER_KINDS
+FEATURES = ("count", "MFLOP", "act_MB", "weight_MB")
+CELL = ("overhead", "boundary_MB", "cold_weight_MB", "switches", "switch_MB")
 BOOT = 200
 
 
@@ -67,23 +68,37 @@ def _signature(k: Kernel) -> tuple:
     return (k.kind, k.kernel, k.stride, k.groups, k.cin, k.cout, k.flops, k.bytes)
 
 
+def computing(kernels: list[Kernel]) -> list[Kernel]:
+    """The kernels that are units of the model (the runtime's layout conversions left out)."""
+    return [k for k in kernels if k.kind not in REORDER_KINDS]
+
+
+def switched(kernels: list[Kernel]) -> list[Kernel]:
+    """Kernels that follow a different kernel (kind or shape), in execution order; layout
+    conversions between them neither count nor separate two equal kernels."""
+    ks = computing(kernels)
+    return [b for a, b in zip(ks, ks[1:], strict=False) if _signature(a) != _signature(b)]
+
+
 def switches(kernels: list[Kernel]) -> int:
-    """Kernels that follow a different kernel (kind or shape), in execution order."""
-    return sum(_signature(a) != _signature(b) for a, b in zip(kernels, kernels[1:], strict=False))
+    return len(switched(kernels))
 
 
 def kernel_row(kernels: list[Kernel], cache_bytes: int = 0) -> np.ndarray:
     """The design-matrix row of one network: its cell terms (1 for the overhead, the boundary
     megabytes, the cold weight megabytes, the switches), then per kind its feature sums."""
-    row = np.zeros(len(CELL) + len(KINDS) * len(FEATURES))
+    row = np.zeros(len(CELL) + len(KERNEL_KINDS) * len(FEATURES))
     row[0] = 1.0
-    if kernels:
-        row[1] = (kernels[0].in_bytes + kernels[-1].out_bytes) / 1e6
+    if ks := computing(kernels):
+        row[1] = (ks[0].in_bytes + ks[-1].out_bytes) / 1e6
     row[2] = cold_weight_mb(kernels, cache_bytes)
-    row[3] = switches(kernels)
+    after = switched(kernels)
+    row[3] = len(after)
+    row[4] = sum(k.in_bytes for k in after) / 1e6
     for k in kernels:
-        i = len(CELL) + KINDS.index(k.kind) * len(FEATURES)
-        row[i:i + 3] += (1.0, k.flops / 1e6, k.bytes / 1e6)
+        i = len(CELL) + KERNEL_KINDS.index(k.kind) * len(FEATURES)
+        row[i:i + 4] += (1.0, k.flops / 1e6, (k.bytes - k.weight_bytes) / 1e6,
+                         k.weight_bytes / 1e6)
     return row
 
 
@@ -122,11 +137,13 @@ class Fit:
                                "cache_bytes": self.cache_bytes,
                                "cold_identified": self.cold_identified,
                                "switch_ms": float(self.coef[3]),
+                               "switch_ms_per_MB": float(self.coef[4]),
                                "switch_identified": self.switch_identified}
         for kind in self.ranges:
-            i = len(CELL) + KINDS.index(kind) * len(FEATURES)
+            i = len(CELL) + KERNEL_KINDS.index(kind) * len(FEATURES)
             out[kind] = {"ms_per_kernel": float(self.coef[i]), "ms_per_MFLOP": float(self.coef[i + 1]),
-                         "ms_per_MB": float(self.coef[i + 2])}
+                         "ms_per_activation_MB": float(self.coef[i + 2]),
+                         "ms_per_weight_MB": float(self.coef[i + 3])}
         return out
 
     def kernel_ms(self, k: Kernel) -> float:
@@ -162,11 +179,11 @@ def fit(data: dict[str, list[tuple[str, float, list[Kernel]]]], seed: int = 0,
             continue
         x = np.array([kernel_row(k, cache_bytes) for _, _, k in rows])
         y = np.array([ms for _, ms, _ in rows])
-        n_kernels = np.array([len(k) for _, _, k in rows])
+        n_kernels = np.array([len(computing(k)) for _, _, k in rows])
         # the switch term needs chains without switches beside chains with them
         switch_ok = bool(np.any((n_kernels > 1) & (x[:, 3] == 0)) and np.any(x[:, 3] >= 2))
         if not switch_ok:
-            x[:, 3] = 0.0  # left out: NNLS gives an all-zero column a zero coefficient
+            x[:, 3:5] = 0.0  # left out: NNLS gives an all-zero column a zero coefficient
         coef = _solve(x, y)
         where: dict[str, list[int]] = {}
         for i, (s, _, _) in enumerate(rows):
