@@ -31,6 +31,18 @@ import numpy as np
 RESAMPLES = 2000
 Z95 = 1.959963984540054
 
+# The quantile each side of a speed-up is read at: its quiet state. Why not the median: a host
+# slow stretch (a neighbour on the VM's host, invisible to the guest) slows eager PyTorch's
+# OpenMP threads more than OpenVINO's, so a session timed in a noisy hour reads every speed-up
+# high. Two quick sessions on a Zen 4 VM fifteen minutes apart (2026-12-06), the first in such
+# an hour (its latencies 1.2-1.4x the second's): the ratio of medians read the second session's
+# speed-ups at 0.86 of the first's (median over 22), 7 of 22 within 10%; the ratio of 10th
+# percentiles at 0.98, 19 of 22 within 10%. The same reading of the issue's Zen 5 A/A (20
+# speed-ups, one process each): within 10%, 12 -> 18 of 20. Latencies keep their median: how
+# long an inference takes depends on the host's hour, and a repeat's latency must land in that
+# interval too; a speed-up is a property of the two runtimes on this machine.
+SPEEDUP_QUANTILE = 0.10
+
 
 def by_process(samples: Sequence[float], blocks: Sequence[int] | None,
                disturbed: Sequence[Any] | None,
@@ -128,6 +140,11 @@ def process_medians(procs: list[list[np.ndarray]]) -> list[float]:
     return [float(np.median(np.concatenate(p))) for p in procs]
 
 
+def process_quantiles(procs: list[list[np.ndarray]], q: float) -> list[float]:
+    """Each process's ``q``-quantile over its clean blocks."""
+    return [float(np.percentile(np.concatenate(p), 100 * q)) for p in procs]
+
+
 def _interval(point: float, log_draws: np.ndarray, procs: int, process_share: float | None,
               blocks_total: int, moderated: tuple[float, float, float] | None = None,
               ) -> tuple[list[float], float, float]:
@@ -193,9 +210,11 @@ def nested_summary(procs: list[list[np.ndarray]], *, resamples: int = RESAMPLES,
 
 
 def nested_speedup(base: list[list[np.ndarray]], cand: list[list[np.ndarray]], *,
-                   resamples: int = RESAMPLES, seed: int = 0,
-                   prior: Any = None) -> dict[str, Any] | None:
-    """Speed-up = median(base) / median(cand) over process pairs that ran side by side.
+                   resamples: int = RESAMPLES, seed: int = 0, prior: Any = None,
+                   q: float = SPEEDUP_QUANTILE) -> dict[str, Any] | None:
+    """Speed-up = quantile ``q`` of base / that of cand (``SPEEDUP_QUANTILE``: each side at its
+    quiet state) over process pairs that ran side by side; ``speedup_median`` is the ratio of
+    the medians, for the record.
 
     Process pair k and block pair i within it are drawn together for both sides; None when
     the two sides' processes or blocks cannot be paired (the caller falls back).
@@ -210,23 +229,28 @@ def nested_speedup(base: list[list[np.ndarray]], cand: list[list[np.ndarray]], *
     sizes = [len(p) for p in base]
     counts = nested_counts(sizes, np.random.default_rng(seed), resamples)  # both sides alike
     fb, fc = [b for p in base for b in p], [b for p in cand for b in p]
-    ratio = stats.pooled_medians(fb, counts) / stats.pooled_medians(fc, counts)
-    point = float(np.median(np.concatenate(fb)) / np.median(np.concatenate(fc)))
-    # The components of the log ratio: per block pair, log(median base / median cand).
-    pair_logs = [[np.array([np.log(np.median(b) / np.median(c))])
+    ratio = stats.pooled_quantiles(fb, counts, q) / stats.pooled_quantiles(fc, counts, q)
+    pb_all, pc_all = np.concatenate(fb), np.concatenate(fc)
+    point = float(np.percentile(pb_all, 100 * q) / np.percentile(pc_all, 100 * q))
+    # The components of the log ratio: per block pair, log(quantile base / quantile cand).
+    pair_logs = [[np.array([np.log(np.percentile(b, 100 * q) / np.percentile(c, 100 * q))])
                   for b, c in zip(pb, pc, strict=True)] for pb, pc in zip(base, cand, strict=True)]
     comp = _ratio_components(pair_logs)
     share = comp["share"]["processes"] if comp["share"] else None
-    moderated, record = _moderation(pair_ratios(base, cand), prior)
+    moderated, record = _moderation(pair_ratios(base, cand, q), prior)
     ci, se, df = _interval(point, np.log(ratio), len(base), share, len(fb), moderated)
     return {"speedup": point, "ci95": ci, "ci_method": "nested-pairs", "processes": len(base),
             "pairs": len(fb), "log_se": se, "df": df, "variance": comp, "ci_note": None,
-            "moderated": record}
+            "moderated": record, "quantile": q,
+            "speedup_median": float(np.median(pb_all) / np.median(pc_all))}
 
 
-def pair_ratios(base: list[list[np.ndarray]], cand: list[list[np.ndarray]]) -> list[float]:
-    """Each process pair's speed-up: median of its baseline process over its candidate's."""
-    return [b / c for b, c in zip(process_medians(base), process_medians(cand), strict=True)]
+def pair_ratios(base: list[list[np.ndarray]], cand: list[list[np.ndarray]],
+                q: float = SPEEDUP_QUANTILE) -> list[float]:
+    """Each process pair's speed-up: its baseline process's ``q``-quantile over its
+    candidate's."""
+    return [b / c for b, c in zip(process_quantiles(base, q), process_quantiles(cand, q),
+                                  strict=True)]
 
 
 def _ratio_components(pair_logs: list[list[np.ndarray]]) -> dict[str, Any]:

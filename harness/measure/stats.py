@@ -157,9 +157,10 @@ def median_draws(samples: Sequence[float], blocks: Sequence[int] | None = None, 
 def speedup(
     baseline: Sequence[float], candidate: Sequence[float], *,
     baseline_blocks: Sequence[int] | None = None, candidate_blocks: Sequence[int] | None = None,
-    resamples: int = 2000, seed: int = 0,
+    resamples: int = 2000, seed: int = 0, q: float = 0.5,
 ) -> dict[str, Any]:
-    """Speed-up = median(baseline) / median(candidate), with a bootstrap 95% CI.
+    """Speed-up = median(baseline) / median(candidate) (or, with ``q``, the ratio of the two
+    sides' ``q``-quantiles), with a bootstrap 95% CI.
 
     ``ci_method`` says how the interval was made: ``paired-blocks`` (block i of both sides
     resampled together), ``blocks`` (each side's blocks resampled on its own, when the counts
@@ -171,7 +172,7 @@ def speedup(
     if b.size == 0 or c.size == 0:
         return {"speedup": None, "ci95": [None, None], "ci_method": None, "pairs": 0,
                 "ci_note": "no samples"}
-    point = float(np.median(b) / np.median(c))
+    point = float(np.percentile(b, 100 * q) / np.percentile(c, 100 * q))
     rng = np.random.default_rng(seed)
     bb, cb = split_blocks(b, baseline_blocks), split_blocks(c, candidate_blocks)
     pairs = 0
@@ -180,15 +181,15 @@ def speedup(
         bb, cb = coarsen(bb), coarsen(cb)
         if len(bb) == len(cb):
             picks = rng.integers(0, len(bb), size=(resamples, len(bb)))
-            bm, cm = _block_medians_of(bb, picks), _block_medians_of(cb, picks)
+            bm, cm = _block_medians_of(bb, picks, q=q), _block_medians_of(cb, picks, q=q)
             method, note = "paired-blocks", None
         else:
-            bm = _block_medians_of(bb, rng.integers(0, len(bb), size=(resamples, len(bb))))
-            cm = _block_medians_of(cb, rng.integers(0, len(cb), size=(resamples, len(cb))))
+            bm = _block_medians_of(bb, rng.integers(0, len(bb), size=(resamples, len(bb))), q=q)
+            cm = _block_medians_of(cb, rng.integers(0, len(cb), size=(resamples, len(cb))), q=q)
             method, note = "blocks", f"{len(bb)} and {len(cb)} blocks cannot be paired"
     else:
-        bm = np.median(rng.choice(b, size=(resamples, b.size), replace=True), axis=1)
-        cm = np.median(rng.choice(c, size=(resamples, c.size), replace=True), axis=1)
+        bm = np.percentile(rng.choice(b, size=(resamples, b.size), replace=True), 100 * q, axis=1)
+        cm = np.percentile(rng.choice(c, size=(resamples, c.size), replace=True), 100 * q, axis=1)
         method = "iid"
         if bb is None or cb is None:
             note = "no usable block lengths stored (a store from before blocks were recorded)"
@@ -216,22 +217,30 @@ DENSE_COUNT_LIMIT = 8_000_000  # samples x blocks up to which a 32 MB count tabl
 
 
 def _block_medians_of(blocks: list[np.ndarray], picks: np.ndarray,
-                      dense_limit: int = DENSE_COUNT_LIMIT) -> np.ndarray:
-    """Median of the pooled samples of the picked blocks, one per row of ``picks``."""
+                      dense_limit: int = DENSE_COUNT_LIMIT, q: float = 0.5) -> np.ndarray:
+    """Median (or ``q``-quantile) of the pooled samples of the picked blocks, one per row of
+    ``picks``."""
     rows = picks.shape[0]
     counts = np.zeros((rows, len(blocks)), dtype=np.int64)
     np.add.at(counts, (np.arange(rows)[:, None], picks), 1)
-    return pooled_medians(blocks, counts, dense_limit)
+    return pooled_quantiles(blocks, counts, q, dense_limit)
 
 
 def pooled_medians(blocks: list[np.ndarray], counts: np.ndarray,
                    dense_limit: int = DENSE_COUNT_LIMIT) -> np.ndarray:
-    """Median of each resample's pooled samples, block k counted ``counts[row, k]`` times.
+    """Median of each resample's pooled samples, block k counted ``counts[row, k]`` times."""
+    return pooled_quantiles(blocks, counts, 0.5, dense_limit)
+
+
+def pooled_quantiles(blocks: list[np.ndarray], counts: np.ndarray, q: float,
+                     dense_limit: int = DENSE_COUNT_LIMIT) -> np.ndarray:
+    """The ``q``-quantile of each resample's pooled samples (``np.percentile``'s linear rule),
+    block k counted ``counts[row, k]`` times.
 
     Without building the pools: a row's pooled count of samples <= v is
     ``sum_k counts[row, k] * (block k's samples <= v)``, and a bisection over the sorted
-    samples finds the two middle ranks. The per-block counts come from a table over the
-    sorted samples (fast) or, for very long cells, from a search in each block (small).
+    samples finds the two ranks around the quantile. The per-block counts come from a table
+    over the sorted samples (fast) or, for very long cells, from a search in each block (small).
     The nested bootstrap (``harness.measure.nested``) fills ``counts`` level by level.
     """
     values = np.concatenate(blocks)
@@ -264,7 +273,14 @@ def pooled_medians(blocks: list[np.ndarray], counts: np.ndarray,
             hi, lo = np.where(past, mid, hi), np.where(past, lo, mid + 1)
         return values[lo]
 
-    return (pooled((total - 1) // 2) + pooled(total // 2)) / 2
+    position = q * (total - 1)
+    below_rank = np.floor(position).astype(np.int64)
+    frac = position - below_rank
+    low = pooled(below_rank)
+    if not np.any(frac > 0):
+        return low.astype(float)
+    high = pooled(np.minimum(below_rank + 1, total - 1))
+    return low + frac * (high - low)
 
 
 def _none_if_nan(v: float) -> float | None:

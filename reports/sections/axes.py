@@ -61,7 +61,8 @@ def _blocks(report: Report, ax: Axis):
     words = sorted({w for w, _ in verdicts})
     sub = subset(report, found)
     return [Heading(ax.title),
-            Paragraph(ax.question + " Speed-up = baseline median / candidate median; CIs at "
+            Paragraph(ax.question + " Speed-up = baseline / candidate, each at its quiet state (10th "
+                      "percentile; the ratio of medians where a cell ran in one process); CIs at "
                       "95%. Verdict: the first point against the last along the axis (for the "
                       "activation, the highest against the lowest); a change is significant "
                       "when the two CIs do not overlap."),
