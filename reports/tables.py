@@ -144,7 +144,9 @@ def reason_kind(status: str, reason: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class SpeedupRow:
-    """median(baseline) / median(candidate) within one (spec, precision, threads) group."""
+    """baseline / candidate within one (spec, precision, threads) group, each side read at its
+    ``quantile`` (``harness.measure.nested.SPEEDUP_QUANTILE``: its quiet state; 0.5, the
+    median, for a cell timed in one process); ``speedup_median`` is the ratio of medians."""
 
     spec: str
     precision: str
@@ -164,6 +166,8 @@ class SpeedupRow:
     set_aside: tuple[Mapping[str, Any], ...] = ()
     # where a repeat session's speed-up lands (95%), from the machine's A/A session level
     repeat95: tuple[float, float] | None = None
+    quantile: float | None = None  # the quantile each side is read at
+    speedup_median: float | None = None  # median(baseline) / median(candidate)
 
     @property
     def significant(self) -> bool:
@@ -180,6 +184,7 @@ class SpeedupRow:
             "moderated": self.moderated, "scenario": self.scenario,
             "set_aside": list(self.set_aside),
             "repeat95": None if self.repeat95 is None else list(self.repeat95),
+            "quantile": self.quantile, "speedup_median": self.speedup_median,
         })
 
 
@@ -295,7 +300,10 @@ def build_report(
                                    tuple(r.get("set_aside") or ()),
                                    session_level.repeat_interval(r["speedup"], r.get("log_se"),
                                                                  r.get("df"),
-                                                                 terms.get("speedup"))))
+                                                                 terms.get("speedup")),
+                                   r.get("quantile"),
+                                   r.get("speedup_median", r["speedup"]
+                                         if r.get("quantile") == 0.5 else None)))
 
     mid, brand = _machine(machine, session)
     return Report(session=session, store=store, baseline=baseline, machine_id=mid,

@@ -113,8 +113,16 @@ def speedups(report: Report):
                   "machine lands 95% of the time, from the session level its A/A run showed "
                   "(see \"How sure\").")
     cols.append(("note", "note"))
+    quiet = sorted({r.quantile for r in report.speedups
+                    if r.quantile is not None and r.quantile < 0.5})
+    if quiet:
+        pct = f"{round(100 * quiet[0])}th percentile"
+        what = (f"{report.baseline} / candidate, each at its quiet state (the {pct} of its "
+                "samples; the ratio of medians where a cell ran in one process)")
+    else:
+        what = f"median({report.baseline}) / median(candidate)"
     return [Heading("Speed-ups"),
-            Paragraph(f"median({report.baseline}) / median(candidate); 95% CI: "
+            Paragraph(f"{what}; 95% CI: "
                       f"{ci_methods_text(report)}. Flagged, failed or skipped cells are not "
                       "compared." + repeat),
             table(cols, rows),
