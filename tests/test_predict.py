@@ -70,6 +70,22 @@ def test_openvino_layout_conversions_are_kernels_of_their_own() -> None:
     assert not any(k.kind in REORDER_KINDS for k in got["torch"])
 
 
+def test_the_runtime_rows_keep_the_input_reorder_and_no_constant_subgraph() -> None:
+    """OpenVINO's rows: a primitive fed by no other primitive is either the Reorder of the
+    model's input (kept: it runs on every inference) or absent (a weight's constant sub-graph,
+    run once at compile time); every row says what it writes."""
+    from harness.backends import PrepareContext, get_backend
+
+    model, example = archs.build("residual:depth=1,width=8,res=16")
+    prepared = get_backend("openvino:CPU").prepare(model, example,
+                                                   PrepareContext(precision="f32", threads=1))
+    rows = prepared.kernel_rows()
+    unfed = [r for r in rows if not r["inputs"]]
+    assert [r["type"] for r in unfed] == ["Reorder"], unfed
+    assert unfed[0]["out_bytes"] == example.numel() * 4
+    assert all(isinstance(r["out_bytes"], int) and r["out_bytes"] > 0 for r in rows)
+
+
 def _kernel(kind: str, flops: float, mb: float, weight_mb: float = 0.0) -> Kernel:
     w = int(weight_mb * 1e6)
     return Kernel(kind, ("x",), int(flops), int(mb * 1e6) + w, 3, 1, 1, 8, 8, weight_bytes=w)
@@ -98,7 +114,9 @@ def test_fit_recovers_known_kernel_costs() -> None:
                                        "ms_per_weight_MB")]
         assert got == pytest.approx(truth[kind], rel=1e-6, abs=1e-9)
     assert len(f.coef) == len(CELL) + len(KERNEL_KINDS) * len(FEATURES)
-    assert f.out_of_range([_kernel("conv", 1e7, 0.5)]) == []
+    assert f.out_of_range([_kernel("conv", 1e7, 0.5, 1.0)]) == []
+    (heavy,) = f.out_of_range([_kernel("conv", 1e7, 0.5, 50.0)])  # weights beyond the cells
+    assert "weight MB 50 outside" in heavy
     notes = f.out_of_range([_kernel("conv", 1e10, 0.5), _kernel("linear", 1e6, 0.1)])
     assert any("MFLOP" in n and "outside" in n for n in notes)
     assert any("no linear kernel was measured" in n for n in notes)

@@ -193,6 +193,17 @@ def test_record_noise_fits_the_term_and_compare_and_report_carry_it(tmp_path) ->
     md = (tmp_path / "r1" / "report.md").read_text()
     assert "a repeat lands in" in md and "session level of latency ±" in md
 
+    # a record fitted on another reading of the speed-up (before the quiet-state one: ratios of
+    # medians) keeps its latency term and loses its speed-up term
+    from harness.measure.nested import SPEEDUP_QUANTILE
+
+    assert record["speedup_quantile"] == SPEEDUP_QUANTILE
+    del record["speedup_quantile"]
+    kept.write_text(json.dumps(record))
+    old = json.loads(run_cli("compare", str(a), str(b), "--json", env=env).stdout)
+    assert set(old["session_terms"][mid]) == {"latency"}
+    assert all(r["change"][0]["session_sd"] == [None, None] for r in old["speedups"])
+
 
 def test_an_aa_over_several_sessions_counts_every_pair_and_a_common_shift_moves_latency_only(
 ) -> None:

@@ -149,3 +149,40 @@ def test_a_stretch_in_every_process_reads_the_speedup_high_at_the_median_not_at_
                      tuple(got["ci95"]), quantile=got["quantile"],
                      speedup_median=got["speedup_median"])
     assert row.as_json()["quantile"] == 0.1 and row.as_json()["speedup_median"] > 5.5
+
+
+def _cell(spec: str, backend: str, procs: list[list[np.ndarray]]):
+    from harness.measure.results import CellKey, CellResult
+
+    blocks = [b for p in procs for b in p]
+    meta = {"blocks": [int(b.size) for b in blocks], "disturbed": [False] * len(blocks),
+            "block_process": [i for i, p in enumerate(procs) for _ in p]}
+    return CellResult(CellKey(spec, backend, "f32", 2), DONE, None,
+                      [float(v) for b in blocks for v in b], None, meta)
+
+
+def test_compare_reads_both_sessions_alike_when_one_cannot_be_read_at_its_quiet_state() -> None:
+    """A session of process pairs (read at the 10th percentile) against a one-process one (read
+    at the median): compare reads both at the median, so the change is not the reading's."""
+    from harness.measure.results import SessionInfo
+
+    rng = np.random.default_rng(9)
+    spec = "a:x=1"
+    nested_cells = (_cell(spec, "torch", _stretched(5.0, 1.5, rng)),
+                    _cell(spec, "openvino:CPU", _stretched(1.0, 1.1, rng)))
+    one = (_cell(spec, "torch", _stretched(5.0, 1.5, rng, processes=1)),
+           _cell(spec, "openvino:CPU", _stretched(1.0, 1.1, rng, processes=1)))
+    alone = estimate.cell_speedup(*nested_cells)
+    assert alone["quantile"] == nested.SPEEDUP_QUANTILE
+    assert estimate.cell_speedup(*one)["quantile"] == 0.5
+    sources = [Source(label, label, SessionInfo(label, 1.8e9, machine_id="m",
+                                                config={"baseline": "torch"}), None, cells)
+               for label, cells in (("a", nested_cells), ("b", one))]
+    (row,) = build_comparison(sources, noise=0.05).speedups
+    assert [e.quantile for e in row.speedup] == [0.5, 0.5]
+    assert row.speedup[0].value == pytest.approx(alone["speedup_median"], rel=1e-9)
+    both_nested = [Source(label, label, SessionInfo(label, 1.8e9, machine_id="m",
+                                                    config={"baseline": "torch"}), None,
+                          nested_cells) for label in ("a", "c")]
+    (row,) = build_comparison(both_nested, noise=0.05).speedups
+    assert [e.quantile for e in row.speedup] == [nested.SPEEDUP_QUANTILE] * 2

@@ -39,6 +39,20 @@ def test_block_resample_median_is_the_median_of_the_pooled_blocks(blocks, seed):
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
 
 
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.lists(st.floats(0.1, 100.0), min_size=1, max_size=12), min_size=1, max_size=8),
+       st.integers(0, 2**32 - 1), st.sampled_from([0.0, 0.1, 0.25, 0.5, 0.9, 1.0]))
+def test_block_resample_quantile_is_numpys_percentile_of_the_pooled_blocks(blocks, seed, q):
+    """The quantile a speed-up reads each side at (``nested.SPEEDUP_QUANTILE``), by the same
+    bisection as the median: numpy's linear rule, at every q and with either count method."""
+    arrays = [np.asarray(b) for b in blocks]
+    picks = np.random.default_rng(seed).integers(0, len(arrays), size=(20, len(arrays)))
+    want = [np.percentile(np.concatenate([arrays[i] for i in row]), 100 * q) for row in picks]
+    for dense_limit in (stats.DENSE_COUNT_LIMIT, 0):
+        got = stats._block_medians_of(arrays, picks, dense_limit=dense_limit, q=q)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
 def test_block_lengths_must_add_up_to_the_samples():
     assert stats.split_blocks([1.0, 2.0, 3.0], [1, 2]) is not None
     assert stats.split_blocks([1.0, 2.0, 3.0], [1, 1]) is None

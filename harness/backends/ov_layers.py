@@ -51,8 +51,9 @@ def layer_times(core: Any, model: Any, device: str, config: dict[str, Any], data
 
 
 def runtime_rows(cm: Any) -> list[dict[str, Any]]:
-    """The primitives an inference runs (no timing): what fusion made of the model's nodes.
-    The same rows as ``layer_times`` without ``ms``; constant sub-graphs are left out."""
+    """The primitives an inference runs (no timing): what fusion made of the model's nodes,
+    with each one's output bytes. Constant sub-graphs are left out; a Reorder of the model's
+    input is kept (it runs on every inference, and ``layer_times`` keeps it as timed)."""
     rows = []
     for name, node in _runtime_graph(cm).items():
         if node["type"] in _NOT_TIMED:

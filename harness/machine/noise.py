@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.machine.peaks_home import peaks_dir, write_json
+from harness.measure.nested import SPEEDUP_QUANTILE
 from harness.measure.session_level import terms_of
 
 
@@ -34,7 +35,7 @@ def save(machine_id: str, spread: dict[str, float], sessions: list[str],
     ``session_level.Term``) for the machine; None when the folder is not writable."""
     record: dict[str, Any] = {"machine": machine_id, "spread": dict(spread),
                               "sessions": list(sessions), "processes": processes,
-                              "measured_at": time.time(),
+                              "measured_at": time.time(), "speedup_quantile": SPEEDUP_QUANTILE,
                               "session_sd": {k: t.as_json()
                                              for k, t in (session_sd or {}).items()}}
     return write_json(noise_file(machine_id), record)
@@ -47,7 +48,15 @@ def load(machine_id: str | None) -> dict[str, Any] | None:
         found = json.loads(noise_file(machine_id).read_text())
     except (OSError, ValueError):
         return None
-    return found if isinstance(found, dict) and isinstance(found.get("spread"), dict) else None
+    if not isinstance(found, dict) or not isinstance(found.get("spread"), dict):
+        return None
+    if found.get("speedup_quantile") != SPEEDUP_QUANTILE:
+        # recorded when speed-ups were read another way (before 2026-12-06: ratios of medians):
+        # its speed-up spread and session level say nothing of today's reading; latencies hold
+        found["spread"].pop("speedup", None)
+        if isinstance(found.get("session_sd"), dict):
+            found["session_sd"].pop("speedup", None)
+    return found
 
 
 def below_noise(machine_id: str | None, threshold: float) -> str | None:

@@ -72,13 +72,15 @@ def latency_priors(cells: Any) -> dict[str, moderate.Prior]:
     return priors
 
 
-def speedup_prior(pairs: Any) -> moderate.Prior | None:
-    """The prior of a session's speed-ups from its (baseline cell, candidate cell) pairs."""
+def speedup_prior(pairs: Any, q: float | None = None) -> moderate.Prior | None:
+    """The prior of a session's speed-ups from its (baseline cell, candidate cell) pairs, each
+    read at ``q`` (default ``nested.SPEEDUP_QUANTILE``, as ``cell_speedup`` reads them)."""
     got = []
+    q = nested.SPEEDUP_QUANTILE if q is None else q
     for base, cand in pairs:
         bp, cp, _ = paired_parts(base, cand)
         if bp and cp and len(bp) == len(cp) >= 2:
-            own = nested.process_variance(nested.pair_ratios(bp, cp))
+            own = nested.process_variance(nested.pair_ratios(bp, cp, q))
             if own is not None:
                 got.append(own)
     return moderate.fit_prior([v for v, _ in got], [d for _, d in got])
@@ -136,22 +138,26 @@ def cell_summary(cell: Any, *, seed: int = 0, prior: moderate.Prior | None = Non
 
 
 def cell_speedup(base: Any, cand: Any, *, seed: int = 0,
-                 prior: moderate.Prior | None = None) -> dict[str, Any]:
+                 prior: moderate.Prior | None = None, q: float | None = None) -> dict[str, Any]:
     """Speed-up of ``cand`` over ``base`` with the nested paired interval where both were timed
-    in the same process pairs; the one-process paired-block interval otherwise. Throughput
-    cells are compared per image (``per_image``): a ratio of images per second."""
+    in the same process pairs, each side read at its quiet state (``q``: default
+    ``nested.SPEEDUP_QUANTILE``; 0.5 reads medians); the one-process paired-block interval of
+    the ratio of medians otherwise. ``quantile`` in the result says which. Throughput cells are
+    compared per image (``per_image``): a ratio of images per second."""
     base, cand = per_image(base), per_image(cand)
     bp, cp, aside = paired_parts(base, cand)
     if bp and cp and len(bp) >= 2:
-        got = nested.nested_speedup(bp, cp, seed=seed, prior=prior)
+        got = nested.nested_speedup(bp, cp, seed=seed, prior=prior,
+                                    q=nested.SPEEDUP_QUANTILE if q is None else q)
         if got is not None:
             got["set_aside"] = aside
             got["ci_note"] = slowed.note(aside, len(bp) + len(aside))
             return got
     (bs, bb), (cs, cb) = base.clean(), cand.clean()
-    # One process: the ratio of medians. Its interval sees that process only, and a 10th
-    # percentile's block bootstrap covers less than a median's (86 against 90+ of 100 simulated
-    # one-process session pairs, tests/test_interval_coverage.py), so the quiet-state reading
+    # One process (or pairs that cannot be matched): the ratio of medians. Its interval sees
+    # that process only, and a 10th percentile's block bootstrap covers less than a median's
+    # (86 against 91 of 100 simulated one-process session pairs, measured with the simulation
+    # of tests/test_interval_coverage.py), so the quiet-state reading
     # (``nested.SPEEDUP_QUANTILE``) is kept for cells timed in several process pairs.
     r = stats.speedup(bs, cs, baseline_blocks=bb, candidate_blocks=cb, seed=seed)
     r["processes"] = 1

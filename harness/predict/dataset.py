@@ -26,11 +26,11 @@ KERNEL_FAMILY = "kernel"
 
 
 def measured(store_path: Any, *, kernels_only: bool | None) -> dict[tuple[str, int], dict[str, dict[str, float]]]:
-    """``{(precision, threads): {backend: {spec: median_ms}}}`` over every session's done cells
+    """``{(precision, threads): {backend: {spec: quiet_ms}}}`` over every session's done cells
     (each cell's quiet-state latency, ``quiet_figure``).
 
     ``kernels_only``: True keeps the kernel family's cells, False every other spec, None all.
-    A cell measured in several sessions keeps its latest median.
+    A cell measured in several sessions keeps its latest figure.
     """
     from harness.store import Store
 

@@ -1,8 +1,11 @@
 """Per-kernel-kind linear models plus cell-level terms, fitted jointly on whole-cell latencies.
 
-A cell's median latency is modelled as ``overhead + boundary * MB_in_out + cold * MB_cold +
-sum over its kernels of c0[kind] + c1[kind] * MFLOP + c2[kind] * MB``: one linear model per
-kernel kind on FLOPs and bytes moved, plus three terms of the cell as a whole (issue 26):
+A cell's quiet-state latency (``harness.predict.dataset.quiet_figure``) is modelled as
+``overhead + boundary * MB_in_out + cold * MB_cold + switch * switches + switch_MB * MB_switched
++ sum over its kernels of c0[kind] + c1[kind] * MFLOP + c2[kind] * activation_MB + c3[kind] *
+weight_MB``: one linear model per kernel kind on FLOPs, activation bytes and weight bytes (eager
+PyTorch reorders a convolution's weights on every call, OpenVINO packs them once: their bytes
+cost differently), plus terms of the cell as a whole (issue 26):
 
 * the per-inference overhead;
 * the boundary: the bytes entering the first kernel and leaving the last. A runtime converts
@@ -10,7 +13,9 @@ kernel kind on FLOPs and bytes moved, plus three terms of the cell as a whole (i
   inference, not once per kernel; a one-kernel cell pays that conversion on the kernel's own
   tensors, a network on its image and logits only. Without the term, a one-kernel cell's
   conversion is charged to its kind, and a network of fifty small OpenVINO kernels was
-  predicted at twice its latency;
+  predicted at twice its latency. OpenVINO's conversions are now read from its runtime graph
+  as reorder kernels of their own (``harness.predict.fusion.reorder_kernel``), so for a backend
+  whose kernels include them this term is 0: eager PyTorch's conversions stay in it;
 * cold weights: the weight bytes beyond the last-level cache (the machine's L3, from the
   store). Weights that fit stay warm from one inference to the next, as in every small kernel
   cell; a network whose weights do not (ResNet-18: 47 MB) streams them from memory on every
@@ -24,7 +29,10 @@ kernel kind on FLOPs and bytes moved, plus three terms of the cell as a whole (i
   called one after another, the second call of each layer again costing its alone time.
   Same-kernel ``repeat=`` chains (no switch) beside ``op=mix`` chains (a switch at every
   kernel) identify it; without both, its column is left out and ``Fit.switch_identified`` says
-  so (in a network switches are nearly kernels - 1, which the count terms would absorb).
+  so (in a network switches are nearly kernels - 1, which the count terms would absorb). A
+  second switch term per MB of the switching kernel's input: the input was written by another
+  kernel's threads, partly in the other core's cache (fitted on a Zen 4 VM: eager PyTorch 7.5
+  µs a switch plus 15 µs per MB, OpenVINO 0).
 
 The sum is linear in the coefficients, so one non-negative least-squares solve (scipy's
 ``nnls``) fits every kind and cell term at once, from kernel cells of one or several kernels
@@ -86,10 +94,13 @@ def switches(kernels: list[Kernel]) -> int:
 
 def kernel_row(kernels: list[Kernel], cache_bytes: int = 0) -> np.ndarray:
     """The design-matrix row of one network: its cell terms (1 for the overhead, the boundary
-    megabytes, the cold weight megabytes, the switches), then per kind its feature sums."""
+    megabytes, the cold weight megabytes, the switches and the megabytes they read), then per
+    kind its feature sums (``FEATURES``). A backend whose kernels include its layout conversions
+    (OpenVINO's reorder kernels) pays the boundary through them, so its boundary column is 0."""
     row = np.zeros(len(CELL) + len(KERNEL_KINDS) * len(FEATURES))
     row[0] = 1.0
-    if ks := computing(kernels):
+    ks = computing(kernels)
+    if ks and len(ks) == len(kernels):  # a runtime's read conversions are its reorder kernels
         row[1] = (ks[0].in_bytes + ks[-1].out_bytes) / 1e6
     row[2] = cold_weight_mb(kernels, cache_bytes)
     after = switched(kernels)
@@ -130,7 +141,7 @@ class Fit:
         return float(self.row(kernels) @ self.coef)
 
     def coefficients(self) -> dict[str, Any]:
-        """The model, readable: the cell terms and each measured kind's three coefficients."""
+        """The model, readable: the cell terms and each measured kind's four coefficients."""
         out: dict[str, Any] = {"overhead_ms": float(self.coef[0]),
                                "boundary_ms_per_MB": float(self.coef[1]),
                                "cold_weight_ms_per_MB": float(self.coef[2]),
@@ -158,7 +169,7 @@ class Fit:
             if rng is None:
                 notes.append(f"{k.units[0]}: no {k.kind} kernel was measured")
                 continue
-            for feat, value in (("MFLOP", k.flops / 1e6), ("MB", k.bytes / 1e6)):
+            for feat, value in _range_features(k):
                 lo, hi = rng[feat]
                 if value > hi * 1.0001 or value < lo * 0.9999:
                     notes.append(f"{k.units[0]} ({k.kind}): {feat} {value:.3g} outside the "
@@ -166,9 +177,15 @@ class Fit:
         return notes
 
 
+def _range_features(k: Kernel) -> tuple[tuple[str, float], ...]:
+    """The features a kernel's range is checked on: those its kind's model is fitted on."""
+    return (("MFLOP", k.flops / 1e6), ("activation MB", (k.bytes - k.weight_bytes) / 1e6),
+            ("weight MB", k.weight_bytes / 1e6))
+
+
 def fit(data: dict[str, list[tuple[str, float, list[Kernel]]]], seed: int = 0,
         cache_bytes: int = 0) -> dict[str, Fit]:
-    """``data``: per backend, ``(spec, median_ms, kernels)`` of each fitted cell;
+    """``data``: per backend, ``(spec, quiet_ms, kernels)`` of each fitted cell;
     ``cache_bytes``: the measured machine's last-level cache (0: no cold-weight term)."""
     specs = sorted({s for rows in data.values() for s, _, _ in rows})
     rng = np.random.default_rng(seed)
@@ -195,9 +212,10 @@ def fit(data: dict[str, list[tuple[str, float, list[Kernel]]]], seed: int = 0,
         ranges: dict[str, dict[str, tuple[float, float]]] = {}
         for _, _, ks in rows:
             for k in ks:
-                r = ranges.setdefault(k.kind, {"MFLOP": (np.inf, -np.inf), "MB": (np.inf, -np.inf)})
-                for feat, v in (("MFLOP", k.flops / 1e6), ("MB", k.bytes / 1e6)):
-                    r[feat] = (min(r[feat][0], v), max(r[feat][1], v))
+                r = ranges.setdefault(k.kind, {})
+                for feat, v in _range_features(k):
+                    got = r.get(feat, (np.inf, -np.inf))
+                    r[feat] = (min(got[0], v), max(got[1], v))
         fitted = x @ coef
         ratios = np.where(fitted > 0, y / np.maximum(fitted, 1e-12), 1.0)
         fits[backend] = Fit(backend, coef, np.array(boot), ratios, ranges, len(rows),

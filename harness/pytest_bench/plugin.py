@@ -12,7 +12,10 @@ keep working; what pytest-benchmark lacks, the speed-up with a CI, comes back as
 Why in-process backends (``harness.backends.get_backend``) and alternated blocks: the timing
 loop, conversion, static shapes and explicit precision are the harness's, not re-written here;
 alternating blocks between the backends lets drift hit both sides alike, so the speed-up's
-interval is a paired block bootstrap (``harness.measure.stats.speedup``), as in ``accelbench run``.
+interval is a paired block bootstrap (``harness.measure.stats.speedup``), as in ``accelbench run``
+for a cell timed in one process: the ratio of medians (a session timed in several process pairs
+reads each side at its quiet state, ``harness.measure.nested.SPEEDUP_QUANTILE``; one process in
+one stretch of seconds cannot tell a quiet state from a slow one).
 Registered through the ``pytest11`` entry point, so installing accelbench is enough.
 
 Why it behaves as ``accelbench run`` does (issue 28: 4.50x here against 5.64x from the CLI):

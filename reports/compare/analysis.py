@@ -80,6 +80,7 @@ class Estimate:
     processes: int = 1
     log_se: float | None = None
     df: float | None = None
+    quantile: float | None = None  # a speed-up's: each side read at it (estimate.cell_speedup)
 
     @classmethod
     def of(cls, summary: Mapping[str, Any], field_name: str) -> Estimate:
@@ -87,7 +88,7 @@ class Estimate:
         return cls(float(summary[field_name]),
                    (float(lo if lo is not None else "nan"), float(hi if hi is not None else "nan")),
                    str(summary.get("ci_method")), int(summary.get("processes") or 1),
-                   summary.get("log_se"), summary.get("df"))
+                   summary.get("log_se"), summary.get("df"), summary.get("quantile"))
 
     def as_summary(self, term: session_level.Term | None = None) -> dict[str, Any]:
         """What ``nested.ratio_of`` combines; with ``term``, the session level added."""
@@ -95,8 +96,11 @@ class Estimate:
         return {"median": self.value, "log_se": se, "df": df}
 
     def as_json(self) -> dict[str, Any]:
-        return {"value": self.value, "ci95": list(self.ci95), "ci_method": self.method,
-                "processes": self.processes}
+        out = {"value": self.value, "ci95": list(self.ci95), "ci_method": self.method,
+               "processes": self.processes}
+        if self.quantile is not None:
+            out["quantile"] = self.quantile
+        return out
 
 
 @dataclass(frozen=True)
@@ -197,6 +201,14 @@ class Comparison:
 NOISE = 0.05  # default noise threshold: changes whose interval lies within ±5% are noise
 
 
+def _speedups_of(done: Sequence[Mapping[CellKey, CellResult]], bkey: CellKey, key: CellKey,
+                 priors: Sequence[Any], q: float | None) -> list[Estimate | None]:
+    """Each session's speed-up of ``key`` over ``bkey`` (None where it lacks either), read at
+    ``q`` (None: ``estimate.cell_speedup``'s default, the quiet state)."""
+    return [Estimate.of(cell_speedup(d[bkey], d[key], seed=i, prior=priors[i], q=q), "speedup")
+            if key in d and bkey in d else None for i, d in enumerate(done)]
+
+
 def build_comparison(sources: Sequence[Source], *, noise: float = NOISE,
                      session_terms: Mapping[str, Mapping[str, session_level.Term]] | None = None
                      ) -> Comparison:
@@ -224,6 +236,7 @@ def build_comparison(sources: Sequence[Source], *, noise: float = NOISE,
     # each session's own priors: its cells share their process-level variance (moderate.py)
     lat_priors = [latency_priors(d.values()) for d in done]
     sp_priors = [speedup_prior(_pairs(d, base)) for d in done]
+    median_priors: list[Any] = []  # the same at the median, made when first needed
 
     def summary(i: int, key: CellKey) -> dict[str, Any]:
         if (i, key) not in summaries:
@@ -250,11 +263,15 @@ def build_comparison(sources: Sequence[Source], *, noise: float = NOISE,
         if key.backend == base:
             continue
         bkey = dataclasses.replace(key, backend=base)
-        per = [Estimate.of(cell_speedup(done[i][bkey], done[i][key], seed=i,
-                                        prior=sp_priors[i]), "speedup")
-               if key in done[i] and bkey in done[i] else None for i in range(len(sources))]
+        per = _speedups_of(done, bkey, key, sp_priors, None)
         if sum(p is not None for p in per) < 2 or per[0] is None:
             continue
+        if len({p.quantile for p in per if p is not None}) > 1:
+            # a session read at its quiet state against one read at its median (one process,
+            # an old store): compare like with like, both at the median
+            if not median_priors:
+                median_priors.extend(speedup_prior(_pairs(d, base), q=0.5) for d in done)
+            per = _speedups_of(done, bkey, key, median_priors, 0.5)
         changes = tuple(_change(per[0], p, noise, term(0, "speedup"), term(i, "speedup"))
                         if p else None for i, p in enumerate(per[1:], start=1))
         speedups.append(SpeedupCompare(key.spec, key.precision, key.threads, base, key.backend,

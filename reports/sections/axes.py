@@ -9,6 +9,7 @@ whether the change is significant), as the paper section states its verdicts.
 
 from __future__ import annotations
 
+from harness.measure.nested import SPEEDUP_QUANTILE
 from reports import fmt
 from reports.axes import AXES, Axis, Point, Sweep, subset, sweeps, verdict
 from reports.document import Bullets, Figure, Heading, Paragraph, table
@@ -61,8 +62,9 @@ def _blocks(report: Report, ax: Axis):
     words = sorted({w for w, _ in verdicts})
     sub = subset(report, found)
     return [Heading(ax.title),
-            Paragraph(ax.question + " Speed-up = baseline / candidate, each at its quiet state (10th "
-                      "percentile; the ratio of medians where a cell ran in one process); CIs at "
+            Paragraph(ax.question + " Speed-up = baseline / candidate, each at its quiet state "
+                      f"({round(100 * SPEEDUP_QUANTILE)}th percentile; the latency columns are "
+                      "medians; the ratio of medians where process pairs cannot be paired); CIs at "
                       "95%. Verdict: the first point against the last along the axis (for the "
                       "activation, the highest against the lowest); a change is significant "
                       "when the two CIs do not overlap."),

@@ -118,7 +118,8 @@ def speedups(report: Report):
     if quiet:
         pct = f"{round(100 * quiet[0])}th percentile"
         what = (f"{report.baseline} / candidate, each at its quiet state (the {pct} of its "
-                "samples; the ratio of medians where a cell ran in one process)")
+                "samples; the ratio of medians where the two cells' process pairs cannot be "
+                "paired, as in a store timed in one process)")
     else:
         what = f"median({report.baseline}) / median(candidate)"
     return [Heading("Speed-ups"),

@@ -47,7 +47,9 @@ def ladder(report: Report):
         Paragraph("Each PyTorch rung's share is its gain (in log latency, so shares add up to "
                   "the whole eager-to-OpenVINO speed-up) over the best rung below it; "
                   "OpenVINO's own share is its speed-up over the fastest PyTorch rung, and is "
-                  "negative where PyTorch wins."),
+                  "negative where PyTorch wins. The ladder divides median latencies, so its "
+                  "eager-to-OpenVINO ratio can differ from the Speed-ups table, which reads "
+                  "each side at its quiet state."),
         table(cols, table_rows),
         Figure("ladder", lambda path: plot_ladder(rows, path, source=source(report)),
                caption=source(report)),
