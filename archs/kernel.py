@@ -7,7 +7,7 @@ other families are built from; the input is the kernel's own input (``batch x ci
 or ``batch x cin`` for ``linear``), so nothing but the kernel runs.
 
 ``repeat`` chains the kernel that many times (shape-preserving ops only: ``conv``/``dwconv``/
-``pointwise`` with ``cin == cout`` and stride 1, ``act``, ``bn``, ``add``): the same kernel at
+``pointwise``/``linear`` with ``cin == cout`` and stride 1, ``act``, ``bn``, ``add``): the same kernel at
 several counts separates the per-inference overhead from the kernel's own cost. ``add`` adds
 its input to itself and ``concat`` joins it to itself along channels (two operands, one input,
 as a residual add or a DARTS concat sees them).
@@ -34,7 +34,7 @@ from .spec import Param, SpecError
 
 OPS = ("conv", "dwconv", "pointwise", "pool", "avgpool", "gap", "linear", "act", "bn", "add",
        "concat", "mix")
-_CHAINABLE = ("conv", "dwconv", "pointwise", "act", "bn", "add", "mix")
+_CHAINABLE = ("conv", "dwconv", "pointwise", "linear", "act", "bn", "add", "mix")
 MIX = ("conv", "bn", "act", "dwconv", "pointwise", "add")  # op=mix's cycle
 
 

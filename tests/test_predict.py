@@ -280,6 +280,10 @@ def test_kernel_family_is_strict() -> None:
         archs.parse("kernel:op=winograd")
     model, x = archs.build("kernel:op=linear,cin=12,cout=5")
     assert tuple(x.shape) == (1, 12) and tuple(model(x).shape) == (1, 5)
+    model, x = archs.build("kernel:op=linear,cin=12,repeat=3")  # an MLP's hidden layers
+    assert [type(m).__name__ for m in model] == ["Linear"] * 3 and tuple(model(x).shape) == (1, 12)
+    with pytest.raises(archs.SpecError):
+        archs.resolve("kernel:op=linear,cin=12,cout=5,repeat=2")
     with pytest.raises(archs.SpecError):
         archs.resolve("kernel:op=mix,cin=8,cout=16,repeat=6")
     model, x = archs.build("kernel:op=mix,cin=8,res=8,repeat=7")
