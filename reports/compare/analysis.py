@@ -272,7 +272,10 @@ def build_comparison(sources: Sequence[Source], *, noise: float = NOISE,
             if not median_priors:
                 median_priors.extend(speedup_prior(_pairs(d, base), q=0.5) for d in done)
             per = _speedups_of(done, bkey, key, median_priors, 0.5)
-        changes = tuple(_change(per[0], p, noise, term(0, "speedup"), term(i, "speedup"))
+        first = per[0]
+        if first is None:  # not after a re-read of the same cells; for the type checker
+            continue
+        changes = tuple(_change(first, p, noise, term(0, "speedup"), term(i, "speedup"))
                         if p else None for i, p in enumerate(per[1:], start=1))
         speedups.append(SpeedupCompare(key.spec, key.precision, key.threads, base, key.backend,
                                        tuple(per), changes, key.scenario))
