@@ -320,3 +320,20 @@ def test_worker_under_the_glibc_default_says_so(files, monkeypatch):
         info = client.request(setup_msg(f"{files['tiny']}:make"), timeout=180)["info"]
     assert info["allocator"]["policy"] == "glibc default (dynamic thresholds)"
     assert info["allocator"]["MALLOC_MMAP_THRESHOLD_"] is None
+
+
+def test_a_long_fault_dump_keeps_the_line_that_names_the_fault() -> None:
+    """A worker forked from the preloaded server dies with a deeper stack than a new
+    interpreter: cut to its last lines, the dump lost "Fatal Python error: Segmentation fault"
+    (CI, 2026-12-06). The first line stays, the stack is cut, the module list is left out."""
+    from harness.run.client import _last_words
+
+    frames = "\n".join(f'  File "/venv/torch/m{i}.py", line {i} in forward' for i in range(300))
+    dump = ("warning: something earlier\nFatal Python error: Segmentation fault\n\n"
+            f"Current thread 0x7f (most recent call first):\n{frames}\n"
+            "Extension modules: numpy, torch._C\n")
+    words = _last_words(dump)
+    assert words.startswith("Fatal Python error: Segmentation fault\n...")
+    assert words.endswith("line 299 in forward") and "Extension modules" not in words
+    assert len(words) <= 1200 + len("\n...")
+    assert _last_words("plain last words") == "plain last words"

@@ -238,12 +238,18 @@ def reap_on_exit() -> Iterator[None]:
 
 def _last_words(tail: str, limit: int = 1200) -> str:
     """What a dead worker's stderr says: from faulthandler's dump if there is one (its list of
-    loaded extension modules left out), otherwise the last lines."""
+    loaded extension modules left out; its first line, which names the fault, always kept even
+    when the stack is cut: a worker forked from the server has a deeper stack than a new
+    interpreter), otherwise the last lines."""
+    head = ""
     start = tail.rfind("Fatal Python error")
     if start >= 0:
-        lines = tail[start:].splitlines()
-        tail = "\n".join(ln for ln in lines if not ln.startswith("Extension modules:"))
+        lines = [ln for ln in tail[start:].splitlines() if not ln.startswith("Extension modules:")]
+        head, tail = lines[0].strip(), "\n".join(lines[1:])
     tail = tail.strip()
+    if head:
+        room = max(limit - len(head), 0)
+        return head + ("\n" + tail if len(tail) <= room else "\n..." + tail[len(tail) - room:])
     return tail if len(tail) <= limit else "..." + tail[-limit:]
 
 
