@@ -227,6 +227,13 @@ class Report:
     def excluded_for(self, key: CellKey) -> Excluded | None:
         return _find(self.excluded, key)
 
+    def quiet_quantile(self) -> float | None:
+        """The quantile the speed-ups read each side at where it is below the median (their
+        quiet state, ``harness.measure.nested.SPEEDUP_QUANTILE``); None when every speed-up is
+        a ratio of medians (cells timed in one process). What the report's words must say."""
+        return min((r.quantile for r in self.speedups
+                    if r.quantile is not None and r.quantile < 0.5), default=None)
+
     def as_json(self) -> dict[str, Any]:
         """DESIGN's ``run --json`` / ``report --json`` shape (plus extra keys); strict JSON."""
         s = self.session
@@ -301,9 +308,7 @@ def build_report(
                                    session_level.repeat_interval(r["speedup"], r.get("log_se"),
                                                                  r.get("df"),
                                                                  terms.get("speedup")),
-                                   r.get("quantile"),
-                                   r.get("speedup_median", r["speedup"]
-                                         if r.get("quantile") == 0.5 else None)))
+                                   r.get("quantile"), r.get("speedup_median")))
 
     mid, brand = _machine(machine, session)
     return Report(session=session, store=store, baseline=baseline, machine_id=mid,

@@ -298,7 +298,10 @@ def test_the_predictor_reads_a_cell_in_its_quiet_state() -> None:
     without it, at the low percentile of the other two; a one-process cell that a slow stretch
     covered for 60% of its samples (1.5x) at its unslowed latency, where its median is the
     slowed one."""
-    from harness.predict.dataset import QUIET_PERCENTILE, quiet_figure
+    from harness.measure.nested import SPEEDUP_QUANTILE
+    from harness.predict.dataset import quiet_figure
+
+    quiet = 100 * SPEEDUP_QUANTILE
 
     key = CellKey("kernel:cin=16,cout=16", "torch", "f32", 2)
     samples, blocks, owner = [], [], []
@@ -310,11 +313,11 @@ def test_the_predictor_reads_a_cell_in_its_quiet_state() -> None:
     meta = {"blocks": blocks, "disturbed": [False] * len(blocks), "block_process": owner}
     cell = CellResult(key, DONE, None, samples, None, meta)
     kept = samples[:40] + samples[80:]
-    assert quiet_figure(cell) == pytest.approx(np.percentile(kept, QUIET_PERCENTILE))
+    assert quiet_figure(cell) == pytest.approx(np.percentile(kept, quiet))
     assert quiet_figure(cell) < 1.01
     partly = [1 + 0.001 * i for i in range(40)] + [1.5 + 0.001 * i for i in range(60)]
     one = CellResult(key, DONE, None, partly, None,
                      {"blocks": [10] * 10, "disturbed": [False] * 10, "block_process": [0] * 10})
     assert float(np.median(partly)) > 1.5  # the plain median is the slow stretch's
-    assert quiet_figure(one) == pytest.approx(np.percentile(partly, QUIET_PERCENTILE))
+    assert quiet_figure(one) == pytest.approx(np.percentile(partly, quiet))
     assert quiet_figure(one) < 1.04

@@ -203,6 +203,10 @@ def test_record_noise_fits_the_term_and_compare_and_report_carry_it(tmp_path) ->
     old = json.loads(run_cli("compare", str(a), str(b), "--json", env=env).stdout)
     assert set(old["session_terms"][mid]) == {"latency"}
     assert all(r["change"][0]["session_sd"] == [None, None] for r in old["speedups"])
+    proc = run_cli("report", "--store", str(a), "--json", "--out", str(tmp_path / "r2"), env=env)
+    assert all(r["repeat95"] is None for r in json.loads(proc.stdout)["speedups"])
+    # no column of dashes: the speed-up table shows a repeat interval only when it has one
+    assert "a repeat lands in" not in (tmp_path / "r2" / "report.md").read_text()
 
 
 def test_an_aa_over_several_sessions_counts_every_pair_and_a_common_shift_moves_latency_only(

@@ -35,7 +35,7 @@ def test_block_resample_median_is_the_median_of_the_pooled_blocks(blocks, seed):
     picks = np.random.default_rng(seed).integers(0, len(arrays), size=(20, len(arrays)))
     want = [np.median(np.concatenate([arrays[i] for i in row])) for row in picks]
     for dense_limit in (stats.DENSE_COUNT_LIMIT, 0):  # count table, and per-block search
-        got = stats._block_medians_of(arrays, picks, dense_limit=dense_limit)
+        got = stats._block_quantiles_of(arrays, picks, dense_limit=dense_limit)
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
 
 
@@ -49,7 +49,7 @@ def test_block_resample_quantile_is_numpys_percentile_of_the_pooled_blocks(block
     picks = np.random.default_rng(seed).integers(0, len(arrays), size=(20, len(arrays)))
     want = [np.percentile(np.concatenate([arrays[i] for i in row]), 100 * q) for row in picks]
     for dense_limit in (stats.DENSE_COUNT_LIMIT, 0):
-        got = stats._block_medians_of(arrays, picks, dense_limit=dense_limit, q=q)
+        got = stats._block_quantiles_of(arrays, picks, dense_limit=dense_limit, q=q)
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 

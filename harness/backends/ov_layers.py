@@ -13,6 +13,7 @@ names lost.
 
 from __future__ import annotations
 
+import math
 from statistics import median
 from typing import Any
 
@@ -75,10 +76,7 @@ def _output_bytes(op: Any) -> int:
         shape = out.get_partial_shape()
         if not shape.is_static:
             return 0
-        n = 1
-        for d in shape.to_shape():
-            n *= int(d)
-        return n * int(out.get_element_type().size)
+        return math.prod(int(d) for d in shape.to_shape()) * int(out.get_element_type().size)
     except (IndexError, RuntimeError, AttributeError):
         return 0
 

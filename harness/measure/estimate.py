@@ -72,11 +72,10 @@ def latency_priors(cells: Any) -> dict[str, moderate.Prior]:
     return priors
 
 
-def speedup_prior(pairs: Any, q: float | None = None) -> moderate.Prior | None:
+def speedup_prior(pairs: Any, q: float = nested.SPEEDUP_QUANTILE) -> moderate.Prior | None:
     """The prior of a session's speed-ups from its (baseline cell, candidate cell) pairs, each
-    read at ``q`` (default ``nested.SPEEDUP_QUANTILE``, as ``cell_speedup`` reads them)."""
+    read at ``q`` (as ``cell_speedup`` reads them)."""
     got = []
-    q = nested.SPEEDUP_QUANTILE if q is None else q
     for base, cand in pairs:
         bp, cp, _ = paired_parts(base, cand)
         if bp and cp and len(bp) == len(cp) >= 2:
@@ -138,17 +137,17 @@ def cell_summary(cell: Any, *, seed: int = 0, prior: moderate.Prior | None = Non
 
 
 def cell_speedup(base: Any, cand: Any, *, seed: int = 0,
-                 prior: moderate.Prior | None = None, q: float | None = None) -> dict[str, Any]:
+                 prior: moderate.Prior | None = None,
+                 q: float = nested.SPEEDUP_QUANTILE) -> dict[str, Any]:
     """Speed-up of ``cand`` over ``base`` with the nested paired interval where both were timed
-    in the same process pairs, each side read at its quiet state (``q``: default
-    ``nested.SPEEDUP_QUANTILE``; 0.5 reads medians); the one-process paired-block interval of
+    in the same process pairs, each side read at ``q`` (by default its quiet state; 0.5 reads
+    medians); the one-process paired-block interval of
     the ratio of medians otherwise. ``quantile`` in the result says which. Throughput cells are
     compared per image (``per_image``): a ratio of images per second."""
     base, cand = per_image(base), per_image(cand)
     bp, cp, aside = paired_parts(base, cand)
     if bp and cp and len(bp) >= 2:
-        got = nested.nested_speedup(bp, cp, seed=seed, prior=prior,
-                                    q=nested.SPEEDUP_QUANTILE if q is None else q)
+        got = nested.nested_speedup(bp, cp, seed=seed, prior=prior, q=q)
         if got is not None:
             got["set_aside"] = aside
             got["ci_note"] = slowed.note(aside, len(bp) + len(aside))
@@ -161,7 +160,7 @@ def cell_speedup(base: Any, cand: Any, *, seed: int = 0,
     # (``nested.SPEEDUP_QUANTILE``) is kept for cells timed in several process pairs.
     r = stats.speedup(bs, cs, baseline_blocks=bb, candidate_blocks=cb, seed=seed)
     r["processes"] = 1
-    r["quantile"] = 0.5
+    r["quantile"], r["speedup_median"] = 0.5, r.get("speedup")
     if r.get("speedup") is not None:
         note = ONE_PROCESS_NOTE if not (bp and cp) or len(bp) < 2 else (
             "the two sides' processes or blocks could not be paired")

@@ -35,12 +35,12 @@ Z95 = 1.959963984540054
 # slow stretch (a neighbour on the VM's host, invisible to the guest) slows eager PyTorch's
 # OpenMP threads more than OpenVINO's, so a session timed in a noisy hour reads every speed-up
 # high. Two quick sessions on a Zen 4 VM fifteen minutes apart (2026-12-06), the first in such
-# an hour (its latencies 1.2-1.4x the second's): the ratio of medians read the second session's
-# speed-ups at 0.86 of the first's (median over 22), 7 of 22 within 10%; the ratio of 10th
-# percentiles at 0.98, 19 of 22 within 10%. The same reading of the Zen 5 A/A (20
-# speed-ups, one process each): within 10%, 12 -> 18 of 20. Latencies keep their median: how
-# long an inference takes depends on the host's hour, and a repeat's latency must land in that
-# interval too; a speed-up is a property of the two runtimes on this machine.
+# an hour (its latencies 1.05-1.77x the second's, 1.34x at the median): the ratio of medians
+# read the second session's speed-ups at 0.86 of the first's (median over 22), 7 of 22 within
+# 10%; the ratio of 10th percentiles at 0.98, 19 of 22 within 10%. The same reading of the
+# issue's Zen 5 A/A (20 speed-ups, one process each): within 10%, 12 -> 18 of 20. Latencies
+# keep their median: how long an inference takes depends on the host's hour, and a repeat's
+# latency must land in that interval too; a speed-up is a property of the two runtimes here.
 SPEEDUP_QUANTILE = 0.10
 
 

@@ -103,7 +103,7 @@ def summarize(samples: Sequence[float], blocks: Sequence[int] | None = None, *,
     if parts is not None and len(parts) >= MIN_BOOTSTRAP_BLOCKS:
         parts = coarsen(parts)
         picks = np.random.default_rng(seed).integers(0, len(parts), size=(resamples, len(parts)))
-        lo, hi = np.percentile(_block_medians_of(parts, picks), [2.5, 97.5])
+        lo, hi = np.percentile(_block_quantiles_of(parts, picks), [2.5, 97.5])
         method = "blocks"
     else:
         lo, hi = median_ci(x)
@@ -150,7 +150,7 @@ def median_draws(samples: Sequence[float], blocks: Sequence[int] | None = None, 
     if parts is not None and len(parts) >= MIN_BOOTSTRAP_BLOCKS:
         parts = coarsen(parts)
         picks = rng.integers(0, len(parts), size=(resamples, len(parts)))
-        return _block_medians_of(parts, picks), "blocks"
+        return _block_quantiles_of(parts, picks), "blocks"
     return np.median(rng.choice(x, size=(resamples, x.size), replace=True), axis=1), "iid"
 
 
@@ -181,11 +181,11 @@ def speedup(
         bb, cb = coarsen(bb), coarsen(cb)
         if len(bb) == len(cb):
             picks = rng.integers(0, len(bb), size=(resamples, len(bb)))
-            bm, cm = _block_medians_of(bb, picks, q=q), _block_medians_of(cb, picks, q=q)
+            bm, cm = _block_quantiles_of(bb, picks, q=q), _block_quantiles_of(cb, picks, q=q)
             method, note = "paired-blocks", None
         else:
-            bm = _block_medians_of(bb, rng.integers(0, len(bb), size=(resamples, len(bb))), q=q)
-            cm = _block_medians_of(cb, rng.integers(0, len(cb), size=(resamples, len(cb))), q=q)
+            bm = _block_quantiles_of(bb, rng.integers(0, len(bb), size=(resamples, len(bb))), q=q)
+            cm = _block_quantiles_of(cb, rng.integers(0, len(cb), size=(resamples, len(cb))), q=q)
             method, note = "blocks", f"{len(bb)} and {len(cb)} blocks cannot be paired"
     else:
         bm = np.percentile(rng.choice(b, size=(resamples, b.size), replace=True), 100 * q, axis=1)
@@ -216,10 +216,10 @@ def coarsen(blocks: list[np.ndarray], most: int = MAX_BOOTSTRAP_BLOCKS) -> list[
 DENSE_COUNT_LIMIT = 8_000_000  # samples x blocks up to which a 32 MB count table is used
 
 
-def _block_medians_of(blocks: list[np.ndarray], picks: np.ndarray,
+def _block_quantiles_of(blocks: list[np.ndarray], picks: np.ndarray,
                       dense_limit: int = DENSE_COUNT_LIMIT, q: float = 0.5) -> np.ndarray:
-    """Median (or ``q``-quantile) of the pooled samples of the picked blocks, one per row of
-    ``picks``."""
+    """The ``q``-quantile (default: the median) of the pooled samples of the picked blocks, one
+    per row of ``picks``."""
     rows = picks.shape[0]
     counts = np.zeros((rows, len(blocks)), dtype=np.int64)
     np.add.at(counts, (np.arange(rows)[:, None], picks), 1)

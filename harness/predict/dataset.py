@@ -49,13 +49,10 @@ def measured(store_path: Any, *, kernels_only: bool | None) -> dict[tuple[str, i
     return out
 
 
-# The percentile of a cell's samples the predictor reads as its quiet-state latency.
-QUIET_PERCENTILE = 10
-
-
 def quiet_figure(cell: Any) -> float | None:
-    """The cell's latency on a quiet machine: the ``QUIET_PERCENTILE``th percentile of its clean
-    samples, leaving out the processes timed in a host slow stretch
+    """The cell's latency on a quiet machine: its clean samples at ``nested.SPEEDUP_QUANTILE``
+    (the quiet state a reported speed-up reads each side at, so a predicted speed-up and a
+    measured one are the same figure), leaving out the processes timed in a host slow stretch
     (``harness.measure.slowed``) where three or more processes allow it.
 
     Why not the median: the predictor learns and is scored on what one kernel or network costs,
@@ -67,7 +64,7 @@ def quiet_figure(cell: Any) -> float | None:
     minimum: one sample is one draw of the timer's jitter, a percentile is many."""
     import numpy as np
 
-    from harness.measure import estimate, slowed
+    from harness.measure import estimate, nested, slowed
 
     samples, _ = cell.clean()
     if not samples:
@@ -75,8 +72,8 @@ def quiet_figure(cell: Any) -> float | None:
     parts = estimate.process_parts(cell)
     if parts and len(parts) >= 3:
         kept = slowed.drop(parts, slowed.set_aside([parts]))
-        samples = list(np.concatenate([b for p in kept for b in p]))
-    return float(np.percentile(samples, QUIET_PERCENTILE))
+        samples = np.concatenate([b for p in kept for b in p])
+    return float(np.percentile(samples, 100 * nested.SPEEDUP_QUANTILE))
 
 
 def last_level_cache(store_path: Any) -> int:

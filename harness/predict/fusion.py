@@ -55,36 +55,35 @@ def kernels(units: list[dict[str, Any]], rows: list[dict[str, Any]] | None) -> l
     """The network's kernels on one backend, in execution order. ``rows``: the backend's
     ``Prepared.kernel_rows()`` (None: one kernel per unit)."""
     by_name = {u["name"]: u for u in units}
-    groups: list[list[str] | dict[str, Any]]
     if rows is None:
-        groups = [[u["name"]] for u in units
-                  if u["type"] not in VANISHING and u["kind"] not in UNMODELLED]
+        found = (unit_kernel([u]) for u in units
+                 if u["type"] not in VANISHING and u["kind"] not in UNMODELLED)
     else:
         claims = match(units, rows).claims
-        groups = [claimed if (claimed := claims.get(row["name"])) else row for row in rows
-                  if claims.get(row["name"]) or row.get("type") == "Reorder"]
-    out = []
-    for group in groups:
-        if isinstance(group, dict):  # a layout conversion the runtime inserted
-            out.append(reorder_kernel(group))
-            continue
-        members = [by_name[n] for n in group if n in by_name]
-        if not members:
-            continue
-        kind = anchor_kind([m["kind"] for m in members])
-        if kind in UNMODELLED:
-            continue
-        anchor = next(m for m in members if m["kind"] == kind)
-        weights = sum(m["weight_bytes"] for m in members)
-        out.append(Kernel(
-            kind=kind, units=tuple(m["name"] for m in members),
-            flops=sum(m["flops"] for m in members),
-            bytes=anchor["in_bytes"] + anchor["out_bytes"] + weights,
-            kernel=anchor["kernel"], stride=anchor["stride"], groups=anchor["groups"],
-            cin=anchor["cin"], cout=anchor["cout"],
-            in_bytes=anchor["in_bytes"], out_bytes=anchor["out_bytes"], weight_bytes=weights,
-        ))
-    return out
+        found = (unit_kernel([by_name[n] for n in claims[row["name"]] if n in by_name])
+                 if claims.get(row["name"]) else
+                 reorder_kernel(row) if row.get("type") == "Reorder" else None for row in rows)
+    return [k for k in found if k is not None]
+
+
+def unit_kernel(members: list[dict[str, Any]]) -> Kernel | None:
+    """The kernel of units the runtime runs as one (its heaviest unit's kind), or None when
+    they compute nothing a kernel model could learn."""
+    if not members:
+        return None
+    kind = anchor_kind([m["kind"] for m in members])
+    if kind in UNMODELLED:
+        return None
+    anchor = next(m for m in members if m["kind"] == kind)
+    weights = sum(m["weight_bytes"] for m in members)
+    return Kernel(
+        kind=kind, units=tuple(m["name"] for m in members),
+        flops=sum(m["flops"] for m in members),
+        bytes=anchor["in_bytes"] + anchor["out_bytes"] + weights,
+        kernel=anchor["kernel"], stride=anchor["stride"], groups=anchor["groups"],
+        cin=anchor["cin"], cout=anchor["cout"],
+        in_bytes=anchor["in_bytes"], out_bytes=anchor["out_bytes"], weight_bytes=weights,
+    )
 
 
 def reorder_kernel(row: dict[str, Any]) -> Kernel:

@@ -32,7 +32,8 @@ cost differently), plus terms of the cell as a whole (issue 26):
   so (in a network switches are nearly kernels - 1, which the count terms would absorb). A
   second switch term per MB of the switching kernel's input: the input was written by another
   kernel's threads, partly in the other core's cache (fitted on a Zen 4 VM: eager PyTorch 7.5
-  µs a switch plus 15 µs per MB, OpenVINO 0).
+  µs a switch plus 15 µs per MB, OpenVINO 0; a second run of the kernel preset, with 16 more
+  kernels, 7.3 µs plus 2 µs per MB: the per-MB term is poorly pinned by eight mixed chains).
 
 The sum is linear in the coefficients, so one non-negative least-squares solve (scipy's
 ``nnls``) fits every kind and cell term at once, from kernel cells of one or several kernels

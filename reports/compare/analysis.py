@@ -201,14 +201,6 @@ class Comparison:
 NOISE = 0.05  # default noise threshold: changes whose interval lies within ±5% are noise
 
 
-def _speedups_of(done: Sequence[Mapping[CellKey, CellResult]], bkey: CellKey, key: CellKey,
-                 priors: Sequence[Any], q: float | None) -> list[Estimate | None]:
-    """Each session's speed-up of ``key`` over ``bkey`` (None where it lacks either), read at
-    ``q`` (None: ``estimate.cell_speedup``'s default, the quiet state)."""
-    return [Estimate.of(cell_speedup(d[bkey], d[key], seed=i, prior=priors[i], q=q), "speedup")
-            if key in d and bkey in d else None for i, d in enumerate(done)]
-
-
 def build_comparison(sources: Sequence[Source], *, noise: float = NOISE,
                      session_terms: Mapping[str, Mapping[str, session_level.Term]] | None = None
                      ) -> Comparison:
@@ -235,8 +227,14 @@ def build_comparison(sources: Sequence[Source], *, noise: float = NOISE,
     base = sources[0].baseline()
     # each session's own priors: its cells share their process-level variance (moderate.py)
     lat_priors = [latency_priors(d.values()) for d in done]
-    sp_priors = [speedup_prior(_pairs(d, base)) for d in done]
-    median_priors: list[Any] = []  # the same at the median, made when first needed
+    sp_priors: dict[float, list[Any]] = {}  # per quantile a speed-up is read at, when first read
+
+    def speedups_at(q: float, bkey: CellKey, key: CellKey) -> list[Estimate | None]:
+        if q not in sp_priors:
+            sp_priors[q] = [speedup_prior(_pairs(d, base), q=q) for d in done]
+        return [Estimate.of(cell_speedup(d[bkey], d[key], seed=i, prior=sp_priors[q][i], q=q),
+                            "speedup") if key in d and bkey in d else None
+                for i, d in enumerate(done)]
 
     def summary(i: int, key: CellKey) -> dict[str, Any]:
         if (i, key) not in summaries:
@@ -263,17 +261,13 @@ def build_comparison(sources: Sequence[Source], *, noise: float = NOISE,
         if key.backend == base:
             continue
         bkey = dataclasses.replace(key, backend=base)
-        per = _speedups_of(done, bkey, key, sp_priors, None)
-        if sum(p is not None for p in per) < 2 or per[0] is None:
-            continue
+        per = speedups_at(nested.SPEEDUP_QUANTILE, bkey, key)
         if len({p.quantile for p in per if p is not None}) > 1:
             # a session read at its quiet state against one read at its median (one process,
             # an old store): compare like with like, both at the median
-            if not median_priors:
-                median_priors.extend(speedup_prior(_pairs(d, base), q=0.5) for d in done)
-            per = _speedups_of(done, bkey, key, median_priors, 0.5)
+            per = speedups_at(0.5, bkey, key)
         first = per[0]
-        if first is None:  # not after a re-read of the same cells; for the type checker
+        if first is None or sum(p is not None for p in per) < 2:
             continue
         changes = tuple(_change(first, p, noise, term(0, "speedup"), term(i, "speedup"))
                         if p else None for i, p in enumerate(per[1:], start=1))

@@ -105,8 +105,7 @@ def plot_speedups(report: Report, path: str | Path) -> Path | None:
     ax.set_yticks(range(len(groups)), [_label(*g, varied) for g in groups], fontsize=8)
     ax.set_ylim(len(groups) - 0.5, -0.5)
     ax.set_xlim(0, xmax * 1.18)
-    quiet = any(r.quantile is not None and r.quantile < 0.5 for r in report.speedups)
-    reading = "quiet-state ratio" if quiet else "median ratio"
+    reading = "median ratio" if report.quiet_quantile() is None else "quiet-state ratio"
     ax.set_xlabel(text(f"speed-up over {report.baseline} (×, {reading}, 95% bootstrap CI)"))
     ax.set_title(text(f"Speed-up over {report.baseline} per architecture, grouped by family"))
     ax.legend(loc="lower right", fontsize=8)

@@ -9,7 +9,6 @@ whether the change is significant), as the paper section states its verdicts.
 
 from __future__ import annotations
 
-from harness.measure.nested import SPEEDUP_QUANTILE
 from reports import fmt
 from reports.axes import AXES, Axis, Point, Sweep, subset, sweeps, verdict
 from reports.document import Bullets, Figure, Heading, Paragraph, table
@@ -44,6 +43,16 @@ def _row(ax: Axis, s: Sweep, q: Point) -> dict[str, str]:
     }
 
 
+def _reading(report: Report) -> str:
+    """How the table's speed-ups were read, beside its median latency columns."""
+    quiet = report.quiet_quantile()
+    if quiet is None:
+        return "baseline median / candidate median"
+    return (f"baseline / candidate, each at its quiet state ({round(100 * quiet)}th percentile; "
+            "the latency columns are medians; the ratio of medians where process pairs cannot "
+            "be paired)")
+
+
 def _blocks(report: Report, ax: Axis):
     found = sweeps(report, ax)
     if not found:
@@ -62,9 +71,7 @@ def _blocks(report: Report, ax: Axis):
     words = sorted({w for w, _ in verdicts})
     sub = subset(report, found)
     return [Heading(ax.title),
-            Paragraph(ax.question + " Speed-up = baseline / candidate, each at its quiet state "
-                      f"({round(100 * SPEEDUP_QUANTILE)}th percentile; the latency columns are "
-                      "medians; the ratio of medians where process pairs cannot be paired); CIs at "
+            Paragraph(ax.question + f" Speed-up = {_reading(report)}; CIs at "
                       "95%. Verdict: the first point against the last along the axis (for the "
                       "activation, the highest against the lowest); a change is significant "
                       "when the two CIs do not overlap."),

@@ -107,16 +107,15 @@ def speedups(report: Report):
     cols = [("spec", "spec"), ("precision", "precision"), ("threads", "threads", True),
             ("candidate", "candidate"), ("speedup", "speed-up", True), ("ci", "95% CI", True)]
     repeat = ""
-    if report.session_level:
+    if any(r.repeat95 for r in report.speedups):  # an A/A record with a speed-up term
         cols.append(("repeat", "a repeat lands in", True))
         repeat = (" \"A repeat lands in\": where a repeat session of the same command on this "
                   "machine lands 95% of the time, from the session level its A/A run showed "
                   "(see \"How sure\").")
     cols.append(("note", "note"))
-    quiet = sorted({r.quantile for r in report.speedups
-                    if r.quantile is not None and r.quantile < 0.5})
-    if quiet:
-        pct = f"{round(100 * quiet[0])}th percentile"
+    quiet = report.quiet_quantile()
+    if quiet is not None:
+        pct = f"{round(100 * quiet)}th percentile"
         what = (f"{report.baseline} / candidate, each at its quiet state (the {pct} of its "
                 "samples; the ratio of medians where the two cells' process pairs cannot be "
                 "paired, as in a store timed in one process)")

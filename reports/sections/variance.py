@@ -57,11 +57,10 @@ def variance(report: Report):
     if sp_halves:
         text += f", of a speed-up's ±{np.median(sp_halves):.1%}"
     text += "."
-    quiet = sorted({r.quantile for r in report.speedups if r.quantile is not None
-                    and r.quantile < 0.5 and r.processes > 1})
-    if quiet:
+    quiet = report.quiet_quantile()
+    if quiet is not None:
         text += (f" A speed-up reads each side at its quiet state, its "
-                 f"{round(100 * quiet[0])}th percentile: a host slow stretch slows "
+                 f"{round(100 * quiet)}th percentile: a host slow stretch slows "
                  "eager PyTorch more than OpenVINO and would read the speed-up high; the ratio "
                  "of medians is speedup_median in --json.")
     blocks.append(Paragraph(text))
