@@ -4,12 +4,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from harness.measure import stats
 from harness.measure.estimate import cell_speedup, cell_summary
 from harness.measure.results import DONE, FAILED, INVALID, CellKey, CellResult
 from harness.run import passes
@@ -161,6 +163,62 @@ def test_a_pair_timed_in_a_host_slow_stretch_is_replaced_and_set_aside(tmp_path:
         assert record["speedup"] == pytest.approx(2.0 * 2.0 / 1.3, rel=0.02)
         assert "1 of 4 process pairs set aside" in sp["ci_note"]
         assert cell_summary(base)["processes"] == 4  # the latency keeps every process
+
+
+def _timed_by_process(cell: CellResult) -> dict[int, float]:
+    parts = stats.split_blocks(cell.samples_ms, cell.meta["blocks"])
+    timed: dict[int, float] = {}
+    for part, k in zip(parts, cell.meta["block_process"], strict=True):
+        timed[k] = timed.get(k, 0.0) + float(np.sum(part)) / 1000
+    return timed
+
+
+def _with_startup(cells: list[CellResult], seconds: float) -> list[CellResult]:
+    """The group's cells as if each process pair had spent ``seconds`` more wall time than its
+    timed blocks (start-up: fork, build, compile, warm-up), the pair's two sides together."""
+    timed = [_timed_by_process(c) for c in cells]
+    out = []
+    for cell in cells:
+        procs = []
+        for p in cell.meta["processes"]:
+            k, start = p["index"], 1000.0 * p["index"]  # every side shares its pair's span
+            pair_timed = sum(t.get(k, 0.0) for t in timed)
+            procs.append({**p, "started": start, "finished": start + pair_timed + seconds})
+        out.append(dataclasses.replace(cell, meta={**cell.meta, "processes": procs}))
+    return out
+
+
+def test_an_extra_process_pays_its_start_up_from_the_budget(tmp_path: Path) -> None:
+    """Where the process level dominates, an extra pass is planned while budget is left; once
+    each pair is known to cost seconds of start-up beyond its timing, each side pays its share
+    of the next pair's start-up and of every extra pair's already run."""
+    out, _, _ = _session(tmp_path, ProcessSource([1.0, 1.15, 0.95, 1.1]), processes=3,
+                         max_processes=3)
+    group = [c for c in out.cells if c.key.spec == SPECS[0]]
+    spent = max(passes.timed_s(c) for c in group)
+    per_process = spent / 3
+
+    def config(processes: int) -> SessionConfig:
+        return SessionConfig(workloads=SPECS, backends=BACKENDS, threads=(2,),
+                             budget_s=spent * 1.25, processes=processes, max_processes=6,
+                             target=0.001)
+
+    assert passes.startup_s(group) == 0.0  # simulated workers: no wall time beyond samples
+    step = passes.plan_pass(group, 3, config(3))
+    assert step is not None and step.budget_s == pytest.approx(0.25 * spent)
+    costly = _with_startup(group, spent)  # a pair's start-up as long as a cell's timing
+    assert passes.pair_startups(costly) == pytest.approx({0: spent, 1: spent, 2: spent})
+    assert passes.startup_s(costly) == pytest.approx(spent)
+    assert passes.plan_pass(costly, 3, config(3)) is None
+    cheap = _with_startup(group, spent / 10)  # each side pays half: spent / 20
+    step = passes.plan_pass(cheap, 3, config(3))
+    assert step is not None and step.budget_s == pytest.approx(0.25 * spent - spent / 20)
+    assert step.budget_s < per_process
+    # counted from one process, passes 1 and 2 were extra: their start-up comes off as well,
+    # and what is left (0.25 - 0.1 - 0.05 of the timing) is below half a process's share
+    assert passes.extra_startup_s(cheap, 1) == pytest.approx(2 * spent / 10)
+    assert passes.plan_pass(group, 3, config(1)) is not None
+    assert passes.plan_pass(cheap, 3, config(1)) is None
 
 
 def test_a_slowed_pair_is_replaced_from_its_refund_when_the_budget_is_spent(tmp_path) -> None:

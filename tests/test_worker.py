@@ -295,6 +295,25 @@ def test_worker_counts_only_the_counted_blocks(files, torch_worker):
     assert torch_worker.request({"op": "counters"}, timeout=30)["counters"] is None
 
 
+def test_a_side_given_the_pairs_profile_counts_from_it(files, torch_worker):
+    """The pair's second side is sent the first side's profile (``known_profile``) and its
+    counters read that one instead of profiling the model again (a second per model): a
+    profile with every layer's working set doubled doubles the bytes the model counts."""
+    own = torch_worker.request(setup_msg(f"{files['tiny']}:make", profile=True,
+                                         counters="model"), timeout=180)["profile"]
+    torch_worker.request({"op": "time", "n": 2}, timeout=60)
+    base = torch_worker.request({"op": "counters"}, timeout=120)["counters"]
+    doubled = {**own, "layers": [{**ly, "working_set_bytes": 2 * ly["working_set_bytes"]}
+                                 for ly in own["layers"]]}
+    reply = torch_worker.request(setup_msg(f"{files['tiny']}:make", counters="model",
+                                           known_profile=doubled), timeout=180)
+    assert reply["profile"] is None  # not profiled again
+    torch_worker.request({"op": "time", "n": 2}, timeout=60)
+    got = torch_worker.request({"op": "counters"}, timeout=120)["counters"]
+    assert base["bytes_touched"] > 0
+    assert got["bytes_touched"] == 2 * base["bytes_touched"]
+
+
 def test_allocator_policy_fixed_by_default_and_the_users_choice_wins(monkeypatch):
     """Why fixed glibc thresholds: see harness.run.allocator (eager PyTorch bimodal by process)."""
     from harness.run import allocator as a

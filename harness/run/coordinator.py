@@ -121,7 +121,10 @@ class GroupRunner:
                  "scenario": plan.scenario, "first_pass": self._step.index == 0,
                  "ir_key": plan.workload.ir_key(cfg.seed), "cache_dir": str(self.cache_dir),
                  "profile": self._worker_profile is None and self._step.index == 0,
-                 "counters": cfg.counters if self._step.index == 0 else "off"},
+                 "counters": cfg.counters if self._step.index == 0 else "off",
+                 **({"known_profile": self._worker_profile}
+                    if self._worker_profile is not None and self._step.index == 0
+                    and cfg.counters != "off" else {})},
                 timeout=cfg.timeout_s,
             )
             side.info = dict(reply.get("info", {}))

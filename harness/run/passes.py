@@ -16,7 +16,11 @@ target, the process level dominates and budget remains, passes continue up to
 ``max_processes``. A process pair timed in a host slow stretch (``harness.measure.slowed``) is
 replaced the same way: while fewer than ``processes`` pairs are unslowed, another pass runs; the
 slowed pair's timing is refunded to the budget and charged to the wait allowance, as disturbed
-blocks are.
+blocks are. An extra pass (beyond ``processes``) also pays its start-up — the pair's wall time
+less its timing and waits: fork, build, read and compile the IR, warm up; about 0.7 s a pair on
+a 2-core Zen 4, as much as its timing in the quick preset — from the same budget, each side its
+share, so a noisy hour that asks for many replacements cannot stretch the session (the quick
+preset's noisy session of 2026-12-06 ran 60 extra pairs whose start-up alone was 69 s).
 
 Each pass's result is merged into the cell and stored at once (a crash or Ctrl-C keeps every
 finished pass; ``--resume`` continues from the passes stored).
@@ -140,15 +144,69 @@ def plan_pass(cells: list[CellResult | None], index: int, config: Any) -> PassPl
         return None
     done = [c for c in cells if c is not None]
     per_process = spent / max(processes_in(done[0]) if done else 1, 1)
+    # An extra process costs its start-up (fork, build, read and compile the IR, warm up) as
+    # well as its timing: both come out of the budget, each side paying its share of the pair's
+    # start-up, so a noisy hour that asks for many replacements cannot stretch the session.
+    sides = max(len(done), 1)
+    left -= extra_startup_s(done, config.processes) / sides
+    start_share = startup_s(done) / sides
     # a replacement for a slowed pair is paid by the refund of that pair's timing; any other
     # extra process by what is left of the budget
-    refunded = left + slow_s
+    refunded = left + slow_s - start_share
     if wait_left > 0 and refunded >= 0.5 * per_process \
             and _short_of_unslowed(done, config.processes):
         return PassPlan(index, min(refunded, per_process), target, least, wait_left)
+    left -= start_share
     if left < 0.5 * per_process or not _wants_more_processes(done, config.target):
         return None
     return PassPlan(index, min(left, per_process), target, least, max(wait_left, 0.0))
+
+
+def pair_startups(cells: list[CellResult]) -> dict[int, float]:
+    """Seconds each process pair of a group spent beyond its timing and its waits for a quiet
+    machine, by pass index: the pair's wall time (first start to last finish over the group's
+    cells) less every side's timed blocks and waits. Empty when the cells' records do not say
+    (stores from before passes); never negative (a simulated worker's samples are not clock
+    time)."""
+    from harness.measure import stats
+
+    walls: dict[int, list[float]] = {}
+    busy: dict[int, float] = {}
+    for cell in cells:
+        procs = cell.meta.get("processes") if isinstance(cell.meta, dict) else None
+        owner = cell.meta.get("block_process") if isinstance(cell.meta, dict) else None
+        parts = stats.split_blocks(cell.samples_ms, cell.meta.get("blocks"))
+        if not isinstance(procs, list) or not isinstance(owner, list) or parts is None \
+                or len(parts) != len(owner):
+            return {}
+        for part, k in zip(parts, owner, strict=True):
+            busy[int(k)] = busy.get(int(k), 0.0) + float(np.sum(part)) / 1000.0
+        for proc in procs:
+            if not isinstance(proc, dict) or proc.get("started") is None \
+                    or proc.get("finished") is None:
+                return {}
+            k = int(proc.get("index", 0))
+            span = walls.setdefault(k, [math.inf, -math.inf])
+            span[0] = min(span[0], float(proc["started"]))
+            span[1] = max(span[1], float(proc["finished"]))
+            busy[k] = busy.get(k, 0.0) + float((proc.get("waited") or {}).get("seconds") or 0.0)
+    return {k: max(hi - lo - busy.get(k, 0.0), 0.0) for k, (lo, hi) in walls.items()}
+
+
+def startup_s(cells: list[CellResult]) -> float:
+    """What the next process pair of the group is expected to cost beyond its timing: the
+    median start-up of its passes after the first (the first also profiles, counts and checks
+    parity), else the first's; 0 when unknown."""
+    got = pair_startups(cells)
+    later = [v for k, v in got.items() if k > 0]
+    if later:
+        return float(np.median(later))
+    return got.get(0, 0.0)
+
+
+def extra_startup_s(cells: list[CellResult], processes: int) -> float:
+    """Start-up the group's extra passes (beyond ``processes``) have cost so far."""
+    return sum(v for k, v in pair_startups(cells).items() if k >= processes)
 
 
 def _sides(cells: list[CellResult | None]) -> list[list[list[np.ndarray]]] | None:

@@ -126,7 +126,11 @@ class Worker:
             raise Failure(readable(exc), CONVERSION) from exc
         self.prepared = prepared
         self.built = (model, example)
-        self._open_counters(msg, profile)
+        # the counters' layer sizes: this setup's profile, else the one the pair's first side
+        # made (profiling again costs a second per model)
+        known = msg.get("known_profile")
+        self._open_counters(msg, profile if profile is not None or not isinstance(known, dict)
+                            else known)
         self.faults, self.faulted_inferences = 0, 0
         batch = int(example.shape[0]) if getattr(example, "ndim", 0) else 1
         info = {
@@ -217,7 +221,7 @@ class Worker:
             return got
 
         caches, geometry = local_caches()
-        setup = {k: v for k, v in msg.items() if k not in ("profile", "counters")}
+        setup = {k: v for k, v in msg.items() if k not in ("profile", "counters", "known_profile")}
         ctx = CountContext(
             backend=self.backend.spec.text, precision=msg.get("precision", "f32"),
             threads=msg.get("threads", self.threads), spec=msg.get("spec"),
