@@ -13,7 +13,7 @@ import archs
 from harness.cli import main
 from harness.measure.results import DONE, CellKey, CellResult, SessionInfo
 from harness.predict.fusion import REORDER_KINDS, Kernel, backend_kernels, kernels
-from harness.predict.model import CELL, FEATURES, KERNEL_KINDS, fit, switches
+from harness.predict.model import CELL, FEATURES, KERNEL_KINDS, fit, switched, switches
 from harness.predict.units import model_units
 from harness.store import Store
 
@@ -87,8 +87,9 @@ def test_the_runtime_rows_keep_the_input_reorder_and_no_constant_subgraph() -> N
 
 
 def _kernel(kind: str, flops: float, mb: float, weight_mb: float = 0.0) -> Kernel:
-    w = int(weight_mb * 1e6)
-    return Kernel(kind, ("x",), int(flops), int(mb * 1e6) + w, 3, 1, 1, 8, 8, weight_bytes=w)
+    w, b = int(weight_mb * 1e6), int(mb * 1e6)
+    return Kernel(kind, ("x",), int(flops), b + w, 3, 1, 1, 8, 8, in_bytes=b // 2,
+                  out_bytes=b - b // 2, weight_bytes=w)
 
 
 def test_fit_recovers_known_kernel_costs() -> None:
@@ -123,9 +124,11 @@ def test_fit_recovers_known_kernel_costs() -> None:
 
 
 def _chain(kind: str, n: int, act_mb: float, weight_mb: float = 0.0) -> list[Kernel]:
-    """``n`` copies of one kernel, each reading and writing ``act_mb`` megabytes."""
+    """``n`` copies of one kernel, each reading and writing ``act_mb`` megabytes (its channels
+    grow with its weights, as a real kernel's do)."""
     b, w = int(act_mb * 1e6), int(weight_mb * 1e6)
-    return [Kernel(kind, (f"{i}",), 0, 2 * b + w, 3, 1, 1, 8, 8, in_bytes=b, out_bytes=b,
+    c = 8 + int(weight_mb * 100)
+    return [Kernel(kind, (f"{i}",), 0, 2 * b + w, 3, 1, 1, c, c, in_bytes=b, out_bytes=b,
                    weight_bytes=w) for i in range(n)]
 
 
@@ -171,8 +174,8 @@ def test_cold_weights_are_charged_beyond_the_cache_only() -> None:
 
 
 def test_the_switch_cost_is_identified_by_mixed_chains_beside_same_kernel_chains() -> None:
-    """A synthetic runtime charges 0.04 ms plus 0.03 ms per MB of its input whenever a kernel
-    follows a different one (the input written by another kernel's threads, in the other
+    """A synthetic runtime charges 0.04 ms plus 0.03 ms per MB of its input whenever a
+    convolution follows a different kernel (the input written by another kernel's threads, in the other
     core's cache): fitted on one-kernel cells, same-kernel chains and mixed chains, both are
     recovered and a network of alternating kernels is predicted at its cost; without mixed
     chains the terms are left out (coefficients 0, ``switch_identified`` False) rather than
@@ -187,7 +190,7 @@ def test_the_switch_cost_is_identified_by_mixed_chains_beside_same_kernel_chains
 
     def cost(ks: list[Kernel]) -> float:
         per = {"conv": (0.01, 0.02), "activation": (0.002, 0.01)}
-        moved = sum(b.in_bytes for a, b in zip(ks, ks[1:], strict=False) if a != b) / 1e6
+        moved = sum(k.in_bytes for k in switched(ks)) / 1e6
         return 0.01 + 0.04 * switches(ks) + 0.03 * moved + sum(
             per[k.kind][0] + per[k.kind][1] * k.bytes / 1e6 for k in ks)
 
@@ -201,12 +204,68 @@ def test_the_switch_cost_is_identified_by_mixed_chains_beside_same_kernel_chains
     assert coef["switch_ms"] == pytest.approx(0.04, rel=1e-6)
     assert coef["switch_ms_per_MB"] == pytest.approx(0.03, rel=1e-6)
     net = [(conv if i % 3 else act)(0.7) for i in range(30)]  # act, conv, conv, act, ...
-    assert switches(net) == 19 and switches([conv(0.7)] * 5) == 0
+    # a switch is a convolution after another kernel: act, conv, conv, act, ... has 10
+    assert switches(net) == 10 and switches([conv(0.7)] * 5) == 0
+    assert switches([conv(0.7), act(0.7)]) == 0 and switches([act(0.7), conv(0.7)]) == 1
     assert f.predict_ms(net) == pytest.approx(cost(net), rel=1e-6)
     alone = fit({"synthetic": [r for r in rows if switches(r[2]) == 0]})["synthetic"]
     assert alone.coefficients()["switch_identified"] is False
     assert alone.coefficients()["switch_ms"] == 0.0
     assert alone.coefficients()["switch_ms_per_MB"] == 0.0
+
+
+def test_a_chained_shape_is_priced_by_its_measurement_not_its_kinds_regression(monkeypatch) -> None:
+    """A synthetic runtime: every convolution costs 0.004 ms + 0.02 ms/MB, except one shape whose
+    library path costs 3x that (eager PyTorch's 1x1 convolution of 36 channels at 32x32 took 4x
+    the one of 72 at 16x16, with the same FLOPs). Fitted on single kernels and their chains, a
+    network of the odd shape is priced by the chain's marginal cost (within 2%); the kind's
+    regression alone, which no feature lets follow the odd shape, misses it by over 30%."""
+    import harness.predict.model as model
+
+    def conv(c: int, mb: float) -> Kernel:
+        b = int(mb * 1e6)
+        return Kernel("conv", ("c",), 0, 2 * b, 3, 1, 1, c, c, in_bytes=b, out_bytes=b)
+
+    odd = conv(48, 0.6)
+
+    def cost(ks: list[Kernel]) -> float:
+        return 0.01 + sum((3.0 if k == odd else 1.0) * (0.004 + 0.02 * k.bytes / 1e6) for k in ks)
+
+    shapes = [(16, 0.2), (24, 0.5), (32, 1.0), (48, 0.6), (64, 1.6), (96, 0.3), (128, 2.4)]
+    rows = [(f"c{c}x{n}", cost(ks), ks) for c, mb in shapes for n in (1, 4)
+            for ks in [[conv(c, mb)] * n]]
+    assert sorted(model.chain_pairs(rows)) == [(2 * i, 2 * i + 1) for i in range(len(shapes))]
+    f = fit({"synthetic": rows})["synthetic"]
+    net = [odd] * 10
+    assert all(f.is_measured(k) for k in net) and not f.is_measured(conv(40, 0.8))
+    assert f.predict_ms(net) == pytest.approx(cost(net), rel=0.02)
+    monkeypatch.setattr(f, "measured", {})
+    assert f.predict_ms(net) < 0.7 * cost(net)
+
+
+def test_chain_pairs_match_a_chain_with_its_own_single_kernel_only() -> None:
+    def conv(c: int) -> Kernel:
+        return Kernel("conv", ("c",), 0, 2000, 3, 1, 1, c, c, in_bytes=1000, out_bytes=1000)
+
+    relu = Kernel("activation", ("a",), 0, 2000, 0, 0, 1, 8, 8, in_bytes=1000, out_bytes=1000)
+    reorder = Kernel(REORDER_KINDS[0], ("r",), 0, 2000, 0, 0, 0, 0, 0, in_bytes=1000,
+                     out_bytes=1000)
+    rows = [("a1", 1.0, [reorder, conv(8), reorder]),  # a single kernel between conversions
+            ("a4", 2.0, [reorder] + [conv(8)] * 4 + [reorder]),
+            ("b4", 2.0, [conv(16)] * 4),  # no single kernel of its shape
+            ("mix", 2.0, [conv(8), relu] * 2)]  # not one shape
+    from harness.predict.model import chain_pairs
+
+    assert chain_pairs(rows) == [(0, 1)]
+
+
+def test_global_pooling_is_a_kind_of_its_own() -> None:
+    """A pool with one output per channel reads its input once; a windowed one slides."""
+    m = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.MaxPool2d(2),
+                            torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                            torch.nn.Linear(8, 4)).eval()
+    got = [k.kind for k in kernels(model_units(m, torch.randn(1, 3, 16, 16)), None)]
+    assert got == ["conv", "pooling", "global_pool", "linear"]
 
 
 def test_eager_kernels_drop_views() -> None:

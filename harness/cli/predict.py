@@ -81,9 +81,11 @@ def _print_prediction(r: dict[str, Any]) -> None:
         if "error" in p:
             print(f"  {b:<14} not predicted: {p['error']}")
             continue
-        dom = ", ".join(f"{d['kind']} {d['unit']} {100 * (d['share'] or 0):.0f}%" for d in p["dominant"])
+        dom = ", ".join(f"{d['kind']} {d['unit']} {100 * (d['share'] or 0):.0f}%"
+                        + (" (measured)" if d.get("measured") else "") for d in p["dominant"])
         print(f"  {b:<14} {p['ms']:.3g} ms  95% {_fmt_iv(p['interval'], ' ms')}  "
-              f"{p['kernels']} kernels; dominant: {dom}")
+              f"{p['kernels']} kernels ({p['measured_kernels']} of a measured shape); "
+              f"dominant: {dom}")
         for note in p["out_of_range"][:5]:
             print(f"    outside the measured range: {note}")
         if len(p["out_of_range"]) > 5:

@@ -19,8 +19,8 @@ from harness.predict.fusion import Kernel, backend_kernels
 # How units are cut out of a network (bumped when that changes, so cached kernels are read
 # again): 2 = one unit per call site of a functional op (issue 28), not one per op and module;
 # 3 = kernels carry their input, output and weight bytes apart (issue 26); 4 = OpenVINO's
-# Reorders (the input's too) are kernels of their own.
-UNITS_VERSION = 4
+# Reorders (the input's too) are kernels of their own; 5 = global pooling is a kind of its own.
+UNITS_VERSION = 5
 
 KERNEL_FAMILY = "kernel"
 
@@ -118,24 +118,38 @@ class KernelCache:
         """``what`` names the network (a spec, or a model file with its content hash);
         ``build()`` makes ``(module, example)`` when a backend's kernels are not cached."""
         keys = {b: self._key(what, b, precision, threads) for b in backends}
-        missing = [b for b in backends if keys[b] not in self.data]
-        if missing:
-            model, example = build()
-            got = backend_kernels(model, example, missing, precision=precision, threads=threads)
-            for b, ks in got.items():
-                self.data[keys[b]] = ks if isinstance(ks, str) else [k.as_json() for k in ks]
-            self.dirty = True
         out: dict[str, list[Kernel] | str] = {}
         for b in backends:
-            got = self.data[keys[b]]
-            out[b] = got if isinstance(got, str) else [
-                Kernel(**{**k, "units": tuple(k["units"])}) for k in got]
-        return out
+            got = _decoded(self.data.get(keys[b]))
+            if got is not None:
+                out[b] = got
+        missing = [b for b in backends if b not in out]  # never read, or unreadable: read again
+        if missing:
+            model, example = build()
+            read = backend_kernels(model, example, missing, precision=precision, threads=threads)
+            for b, ks in read.items():
+                self.data[keys[b]] = ks if isinstance(ks, str) else [k.as_json() for k in ks]
+                out[b] = ks
+            self.dirty = True
+        return {b: out[b] for b in backends}
 
     def save(self) -> None:
         if self.path is not None and self.dirty:
             self.path.write_text(json.dumps(self.data))
             self.dirty = False
+
+
+def _decoded(entry: Any) -> list[Kernel] | str | None:
+    """A cached reading (a backend's kernels, or why it has none); None when absent or not
+    readable as today's ``Kernel`` (a hand-edited or foreign file)."""
+    if isinstance(entry, str):
+        return entry
+    if not isinstance(entry, list):
+        return None
+    try:
+        return [Kernel(**{**k, "units": tuple(k["units"])}) for k in entry]
+    except (TypeError, KeyError):
+        return None
 
 
 def cache_path(store: Any) -> Path:

@@ -22,13 +22,14 @@ cost differently), plus terms of the cell as a whole (issue 26):
   inference, at memory bandwidth, and eager PyTorch reorders them too. Only cells whose weights
   exceed the cache (the kernel preset's long chains of wide convolutions) identify it; without
   them its coefficient is 0 and ``Fit.cold_identified`` says so;
-* switches: consecutive kernels that differ (kind or shape). A kernel cell repeats one kernel,
+* switches: convolutions that follow a different kernel (kind or shape; ``switched`` says why
+  only convolutions). A kernel cell repeats one kernel,
   so every call after the first finds its weights, buffers and the library's state warm; in a
   network each kernel follows a different one. Measured on a Zen 1 VM (eager PyTorch, 2
   threads), the 18 layers of a plain ConvNet summed to 1.00 ms timed alone and took 1.42-1.67 ms
   called one after another, the second call of each layer again costing its alone time.
   Same-kernel ``repeat=`` chains (no switch) beside ``op=mix`` chains (a switch at every
-  kernel) identify it; without both, its column is left out and ``Fit.switch_identified`` says
+  convolution) identify it; without both, its column is left out and ``Fit.switch_identified`` says
   so (in a network switches are nearly kernels - 1, which the count terms would absorb). A
   second switch term per MB of the switching kernel's input: the input was written by another
   kernel's threads, partly in the other core's cache (fitted on a Zen 4 VM: eager PyTorch 7.5
@@ -41,6 +42,22 @@ The sum is linear in the coefficients, so one non-negative least-squares solve (
 kernel's fixed cost). Rows are weighted by 1/latency: the error that matters is relative
 (nn-Meter's ±10%), and a 50 ms cell must not outvote fifty 0.1 ms ones. Non-negative, because a
 kernel that gets cheaper with more work is an artefact of the fit.
+
+Chains and their single kernel, twice (``chain_pairs``):
+
+* a difference row. A chain of n copies less its one-kernel cell is n - 1 kernels in a network's
+  state, with the cell's fixed costs (overhead, and OpenVINO's layout conversions, which no
+  feature describes well) cancelled. On a Zen 4 VM a one-kernel OpenVINO cell of a 16-channel
+  64x64 convolution spent 100-150 µs converting its output back to the plain layout against
+  13-16 µs in the convolution; fitted on whole cells only, those conversions leaked into the
+  kinds' activation-MB coefficients, and small-channel networks at 64x64 were predicted at
+  1.3-1.4x their time. With the difference rows, OpenVINO's networks within ±10%: 36-41% ->
+  55-64% (``chain_pairs``'s figures);
+* a measured kernel. Where a network runs a kernel of exactly the shape of a chain, that
+  chain's marginal cost (the difference less the cell terms' difference, per copy) replaces
+  the kind's regression (``Fit.measured``). The regression cannot follow the library's choice
+  of algorithm by shape: eager PyTorch's 1x1 convolution of 72 channels at 16x16 took 30 µs,
+  of 36 channels at 32x32 (the same FLOPs and activation bytes) 129 µs, of 96 at 16x16 84 µs.
 
 The interval of a prediction: a bootstrap over the fitted cells (cases resampled by spec, the
 same draw for every backend so a speed-up's two sides stay paired), each refit's prediction
@@ -57,9 +74,11 @@ import numpy as np
 from scipy.optimize import nnls
 
 from harness.layers.kinds import KINDS
-from harness.predict.fusion import REORDER_KINDS, Kernel
+from harness.predict.fusion import GLOBAL_POOL, REORDER_KINDS, Kernel
 
-KERNEL_KINDS = KINDS + REORDER_KINDS
+KERNEL_KINDS = KINDS + (GLOBAL_POOL,) + REORDER_KINDS
+# The kernels a switch is charged to: the convolutions (oneDNN primitives in eager PyTorch).
+SWITCHING_KINDS = ("conv", "depthwise", "pointwise", "grouped")
 FEATURES = ("count", "MFLOP", "act_MB", "weight_MB")
 CELL = ("overhead", "boundary_MB", "cold_weight_MB", "switches", "switch_MB")
 BOOT = 200
@@ -83,10 +102,17 @@ def computing(kernels: list[Kernel]) -> list[Kernel]:
 
 
 def switched(kernels: list[Kernel]) -> list[Kernel]:
-    """Kernels that follow a different kernel (kind or shape), in execution order; layout
-    conversions between them neither count nor separate two equal kernels."""
+    """Convolutions that follow a different kernel (kind or shape), in execution order; layout
+    conversions between them neither count nor separate two equal kernels.
+
+    Why convolutions only: the mixed chains that identify the term switch into a convolution
+    at every other kernel, and a chain of small linear layers and activations pays nothing
+    like it. Counted at every kernel, eager PyTorch's switch (8 µs fitted on a Zen 4 VM) put an
+    MLP of four linear layers and their ReLUs (118 µs measured) at 179 µs; counted at
+    convolutions, at 114-120 µs."""
     ks = computing(kernels)
-    return [b for a, b in zip(ks, ks[1:], strict=False) if _signature(a) != _signature(b)]
+    return [b for a, b in zip(ks, ks[1:], strict=False)
+            if b.kind in SWITCHING_KINDS and _signature(a) != _signature(b)]
 
 
 def switches(kernels: list[Kernel]) -> int:
@@ -120,6 +146,52 @@ def _solve(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return coef
 
 
+def shape(k: Kernel) -> tuple:
+    """What a measured kernel is matched on: kind, window, stride, groups, channels, and the
+    bytes in and out (the map sizes). Units fused into it (a batch norm, a ReLU) are not."""
+    return (k.kind, k.kernel, k.stride, k.groups, k.cin, k.cout, k.in_bytes, k.out_bytes)
+
+
+def chain_pairs(rows: list[tuple[str, float, list[Kernel]]]) -> list[tuple[int, int]]:
+    """``(single, chain)`` row indices: a cell of one kernel and a cell of several copies of
+    that kernel's shape (the kernel family's ``repeat=``), each chain with its single."""
+    singles: dict[tuple, int] = {}
+    chains: list[tuple[tuple, int]] = []
+    for i, (_, _, ks) in enumerate(rows):
+        comp = computing(ks)
+        if not comp or len({shape(k) for k in comp}) != 1:
+            continue
+        if len(comp) == 1:
+            singles[shape(comp[0])] = i
+        else:
+            chains.append((shape(comp[0]), i))
+    return [(singles[key], i) for key, i in chains if key in singles]
+
+
+def _with_differences(x: np.ndarray, y: np.ndarray, pairs: list[tuple[int, int]]
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """The rows, plus a row chain - single for each pair whose chain took longer."""
+    keep = [(a, b) for a, b in pairs if y[b] > y[a]]
+    if not keep:
+        return x, y
+    return (np.vstack([x, np.array([x[b] - x[a] for a, b in keep])]),
+            np.concatenate([y, np.array([y[b] - y[a] for a, b in keep])]))
+
+
+def _measured(rows: list[tuple[str, float, list[Kernel]]], x: np.ndarray,
+              pairs: list[tuple[int, int]], coef: np.ndarray) -> dict[tuple, float]:
+    """Per chained shape, one copy's cost: (chain - single) less the cell terms' difference,
+    over the copies added (the mean where several chains share a shape); none when not > 0."""
+    n = len(CELL)
+    got: dict[tuple, list[float]] = {}
+    for a, b in pairs:
+        copies = len(computing(rows[b][2])) - 1
+        cells = float((x[b, :n] - x[a, :n]) @ coef[:n])
+        per = (rows[b][1] - rows[a][1] - cells) / copies
+        got.setdefault(shape(computing(rows[a][2])[0]), []).append(per)
+    return {key: float(np.mean(v)) for key, v in got.items() if np.mean(v) > 0}
+
+
 @dataclass
 class Fit:
     """One backend's fitted model (at one precision and thread count)."""
@@ -134,12 +206,32 @@ class Fit:
     cache_bytes: int = 0  # the last-level cache the cold-weight term counts beyond
     cold_identified: bool = False  # whether any fitted cell's weights exceeded it
     switch_identified: bool = False  # whether same-kernel chains and mixed chains were fitted
+    # shape -> the marginal ms of one copy, from a chain beside its single kernel (``shape``)
+    measured: dict[tuple, float] = field(default_factory=dict)
 
     def row(self, kernels: list[Kernel]) -> np.ndarray:
         return kernel_row(kernels, self.cache_bytes)
 
+    def split(self, kernels: list[Kernel]) -> tuple[np.ndarray, float]:
+        """The design row of what the regression prices (the cell terms and every kernel whose
+        shape no chain measured) and the ms of the kernels priced by measurement."""
+        fixed, modelled = 0.0, []
+        for k in kernels:
+            got = self.measured.get(shape(k)) if k.kind not in REORDER_KINDS else None
+            if got is None:
+                modelled.append(k)
+            else:
+                fixed += got
+        row = self.row(kernels)
+        row[len(CELL):] = kernel_row(modelled)[len(CELL):]
+        return row, fixed
+
     def predict_ms(self, kernels: list[Kernel]) -> float:
-        return float(self.row(kernels) @ self.coef)
+        row, fixed = self.split(kernels)
+        return float(row @ self.coef) + fixed
+
+    def is_measured(self, k: Kernel) -> bool:
+        return k.kind not in REORDER_KINDS and shape(k) in self.measured
 
     def coefficients(self) -> dict[str, Any]:
         """The model, readable: the cell terms and each measured kind's four coefficients."""
@@ -150,7 +242,8 @@ class Fit:
                                "cold_identified": self.cold_identified,
                                "switch_ms": float(self.coef[3]),
                                "switch_ms_per_MB": float(self.coef[4]),
-                               "switch_identified": self.switch_identified}
+                               "switch_identified": self.switch_identified,
+                               "measured_shapes": len(self.measured)}
         for kind in self.ranges:
             i = len(CELL) + KERNEL_KINDS.index(kind) * len(FEATURES)
             out[kind] = {"ms_per_kernel": float(self.coef[i]), "ms_per_MFLOP": float(self.coef[i + 1]),
@@ -159,7 +252,9 @@ class Fit:
         return out
 
     def kernel_ms(self, k: Kernel) -> float:
-        """One kernel's own share: its kind's terms, without the cell terms."""
+        """One kernel's own share: its measured cost, or its kind's terms (no cell terms)."""
+        if self.is_measured(k):
+            return self.measured[shape(k)]
         return float(kernel_row([k])[len(CELL):] @ self.coef[len(CELL):])
 
     def out_of_range(self, kernels: list[Kernel]) -> list[str]:
@@ -202,14 +297,17 @@ def fit(data: dict[str, list[tuple[str, float, list[Kernel]]]], seed: int = 0,
         switch_ok = bool(np.any((n_kernels > 1) & (x[:, 3] == 0)) and np.any(x[:, 3] >= 2))
         if not switch_ok:
             x[:, 3:5] = 0.0  # left out: NNLS gives an all-zero column a zero coefficient
-        coef = _solve(x, y)
+        pairs = chain_pairs(rows)
+        coef = _solve(*_with_differences(x, y, pairs))
         where: dict[str, list[int]] = {}
         for i, (s, _, _) in enumerate(rows):
             where.setdefault(s, []).append(i)
         boot = []
         for d in draws:
             idx = [i for j in d for i in where.get(specs[j], [])]
-            boot.append(_solve(x[idx], y[idx]) if idx else coef)
+            pos = {i: p for p, i in enumerate(idx)}  # the resample's rows; a pair counts once
+            drawn = list({(pos[a], pos[b]) for a, b in pairs if a in pos and b in pos})
+            boot.append(_solve(*_with_differences(x[idx], y[idx], drawn)) if idx else coef)
         ranges: dict[str, dict[str, tuple[float, float]]] = {}
         for _, _, ks in rows:
             for k in ks:
@@ -220,14 +318,16 @@ def fit(data: dict[str, list[tuple[str, float, list[Kernel]]]], seed: int = 0,
         fitted = x @ coef
         ratios = np.where(fitted > 0, y / np.maximum(fitted, 1e-12), 1.0)
         fits[backend] = Fit(backend, coef, np.array(boot), ratios, ranges, len(rows),
-                            sorted(where), cache_bytes, bool(np.any(x[:, 2] > 0)), switch_ok)
+                            sorted(where), cache_bytes, bool(np.any(x[:, 2] > 0)), switch_ok,
+                            _measured(rows, x, pairs, coef))
     return fits
 
 
 def draws(f: Fit, kernels: list[Kernel], rng: np.random.Generator) -> np.ndarray:
-    """Predictive draws of one network's latency (ms) on ``f``'s backend."""
-    row = f.row(kernels)
-    return (f.boot @ row) * rng.choice(f.ratios, size=len(f.boot))
+    """Predictive draws of one network's latency (ms) on ``f``'s backend (a measured kernel's
+    cost is held at its measurement; the residual draw scales the whole)."""
+    row, fixed = f.split(kernels)
+    return (f.boot @ row + fixed) * rng.choice(f.ratios, size=len(f.boot))
 
 
 def interval(values: np.ndarray) -> list[float]:

@@ -111,9 +111,10 @@ def predict(trained: Trained, what: str, build: Callable[[], Any] | None = None,
             by_kind[k.kind] = by_kind.get(k.kind, 0.0) + kms
         out["backends"][b] = {
             "ms": ms, "interval": interval(sampled[b]), "overhead_ms": float(f.coef[0]),
-            "kernels": len(ks),
+            "kernels": len(ks), "measured_kernels": sum(f.is_measured(k) for k in ks),
             "dominant": [{"kind": k.kind, "unit": k.units[0], "fused": len(k.units),
-                          "ms": kms, "share": kms / ms if ms > 0 else None} for kms, k in per[:top]],
+                          "ms": kms, "share": kms / ms if ms > 0 else None,
+                          "measured": f.is_measured(k)} for kms, k in per[:top]],
             "by_kind": {k: v for k, v in sorted(by_kind.items(), key=lambda t: -t[1])},
             "out_of_range": f.out_of_range(ks),
         }
