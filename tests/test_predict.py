@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -121,6 +122,9 @@ def test_fit_recovers_known_kernel_costs() -> None:
     notes = f.out_of_range([_kernel("conv", 1e10, 0.5), _kernel("linear", 1e6, 0.1)])
     assert any("MFLOP" in n and "outside" in n for n in notes)
     assert any("no linear kernel was measured" in n for n in notes)
+    odd = dataclasses.replace(_kernel("conv", 1e7, 0.5, 1.0), cin=24)  # in range but 24 in
+    (channels,) = f.out_of_range([odd, odd])  # one note per kind and channel count
+    assert "24 channels" in channels and "measured: 8" in channels
 
 
 def _chain(kind: str, n: int, act_mb: float, weight_mb: float = 0.0) -> list[Kernel]:

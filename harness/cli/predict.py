@@ -87,9 +87,10 @@ def _print_prediction(r: dict[str, Any]) -> None:
               f"{p['kernels']} kernels ({p['measured_kernels']} of a measured shape); "
               f"dominant: {dom}")
         for note in p["out_of_range"][:5]:
-            print(f"    outside the measured range: {note}")
+            print(f"    beyond what was measured: {note}")
         if len(p["out_of_range"]) > 5:
-            print(f"    ... {len(p['out_of_range']) - 5} more kernels outside the measured range")
+            print(f"    ... {len(p['out_of_range']) - 5} more notes of kernels beyond what was "
+                  "measured (--json lists them)")
     for s in r["speedups"]:
         print(f"  speed-up {s['candidate']} over {s['baseline']}: {s['speedup']:.2f}x  "
               f"95% {_fmt_iv(s['interval'], 'x')}")
