@@ -52,7 +52,7 @@ Chains and their single kernel, twice (``chain_pairs``):
   13-16 µs in the convolution; fitted on whole cells only, those conversions leaked into the
   kinds' activation-MB coefficients, and small-channel networks at 64x64 were predicted at
   1.3-1.4x their time. With the difference rows, OpenVINO's networks within ±10%: 36-41% ->
-  55-64% (``chain_pairs``'s figures);
+  55-64% (two quick sessions' 22 networks, Zen 4, 2026-12-06);
 * a measured kernel. Where a network runs a kernel of exactly the shape of a chain, that
   chain's marginal cost (the difference less the cell terms' difference, per copy) replaces
   the kind's regression (``Fit.measured``). The regression cannot follow the library's choice
@@ -208,7 +208,7 @@ class Fit:
     switch_identified: bool = False  # whether same-kernel chains and mixed chains were fitted
     # shape -> the marginal ms of one copy, from a chain beside its single kernel (``shape``)
     measured: dict[tuple, float] = field(default_factory=dict)
-    # per convolution kind, the channel counts its fitted kernels had (in or out)
+    # per kind, the channel counts its fitted kernels had (in or out; checked for convolutions)
     channels: dict[str, set[int]] = field(default_factory=dict)
 
     def row(self, kernels: list[Kernel]) -> np.ndarray:
