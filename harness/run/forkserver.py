@@ -24,7 +24,11 @@ import sys
 from multiprocessing import reduction
 from typing import Any
 
-PRELOAD = ["harness.run.worker", "numpy", "torch", "openvino", "harness.backends", "archs"]
+# torch._dynamo too: a cell's first pass profiles its model under torch's FlopCounterMode, whose
+# first convolution imports torch._dynamo, inductor and sympy (about 840 modules): 1.5-2.1 s in
+# every forked worker on a 2-core Zen 4 VM, 1.1 s once in the server (no thread is started).
+PRELOAD = ["harness.run.worker", "numpy", "torch", "torch._dynamo", "openvino",
+           "harness.backends", "archs"]
 _state: dict[str, Any] = {"env": None, "broken": False}
 
 
