@@ -356,3 +356,28 @@ def test_a_long_fault_dump_keeps_the_line_that_names_the_fault() -> None:
     assert words.endswith("line 299 in forward") and "Extension modules" not in words
     assert len(words) <= 1200 + len("\n...")
     assert _last_words("plain last words") == "plain last words"
+
+
+def test_the_fork_server_preload_starts_no_thread_and_leaves_the_profile_nothing_to_import():
+    """The fork server imports ``PRELOAD`` before forking workers: that must start no thread
+    (a fork copies only the forking thread), and it must cover what a cell's first pass
+    imports when it profiles its model (torch's FlopCounterMode pulled in ~840 modules,
+    1.5-2.1 s in every worker, before torch._dynamo was preloaded)."""
+    import subprocess
+    import sys
+
+    code = ("import importlib, sys, threading\n"
+            "from harness.run.forkserver import PRELOAD\n"
+            "for m in PRELOAD: importlib.import_module(m)\n"
+            "threads = threading.active_count()\n"
+            "import archs\n"
+            "from archs.profiling import profile_module\n"
+            "model, x = archs.build('plain:depth=1,width=8,res=16')\n"
+            "before = set(sys.modules)\n"
+            "profile_module(model.eval(), x, 'p')\n"
+            "print(threads, len(set(sys.modules) - before))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, check=True).stdout.split()
+    threads, imported = int(out[-2]), int(out[-1])
+    assert threads == 1
+    assert imported < 40, f"the first profile still imported {imported} modules"
