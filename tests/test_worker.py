@@ -360,7 +360,8 @@ def test_a_long_fault_dump_keeps_the_line_that_names_the_fault() -> None:
 
 def test_the_fork_server_preload_starts_no_thread_and_leaves_the_profile_nothing_to_import():
     """The fork server imports ``PRELOAD`` before forking workers: that must start no thread
-    (a fork copies only the forking thread), and it must cover what a cell's first pass
+    (a fork copies only the forking thread), freeze what it loaded (so a worker's garbage
+    collections do not copy the shared pages), and cover what a cell's first pass
     imports when it profiles its model (torch's FlopCounterMode pulled in ~840 modules,
     1.5-2.1 s in every worker, before torch._dynamo was preloaded)."""
     import subprocess
@@ -370,6 +371,7 @@ def test_the_fork_server_preload_starts_no_thread_and_leaves_the_profile_nothing
             "from harness.run.forkserver import PRELOAD\n"
             "for m in PRELOAD: importlib.import_module(m)\n"
             "threads = threading.active_count()\n"
+            "import gc; assert gc.get_freeze_count() > 0, 'preloaded objects not frozen'\n"
             "import archs\n"
             "from archs.profiling import profile_module\n"
             "model, x = archs.build('plain:depth=1,width=8,res=16')\n"

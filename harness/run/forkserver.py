@@ -27,8 +27,12 @@ from typing import Any
 # torch._dynamo too: a cell's first pass profiles its model under torch's FlopCounterMode, whose
 # first convolution imports torch._dynamo, inductor and sympy (about 840 modules): 1.5-2.1 s in
 # every forked worker on a 2-core Zen 4 VM, 1.1 s once in the server (no thread is started).
+# Then harness.run.frozen, last: preloaded alone, the bigger server made every later worker
+# slower to start (its garbage collections copied the shared pages), so the session gained
+# nothing; frozen, the median start-up of a process pair went, on five quick specs in four
+# passes, 2.52 s (first pass) and 0.98-1.12 s (later) -> 1.23 s and 0.72-0.89 s.
 PRELOAD = ["harness.run.worker", "numpy", "torch", "torch._dynamo", "openvino",
-           "harness.backends", "archs"]
+           "harness.backends", "archs", "harness.run.frozen"]
 _state: dict[str, Any] = {"env": None, "broken": False}
 
 
