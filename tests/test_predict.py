@@ -14,7 +14,15 @@ import archs
 from harness.cli import main
 from harness.measure.results import DONE, CellKey, CellResult, SessionInfo
 from harness.predict.fusion import REORDER_KINDS, Kernel, backend_kernels, kernels
-from harness.predict.model import CELL, FEATURES, KERNEL_KINDS, fit, switched, switches
+from harness.predict.model import (
+    CELL,
+    FEATURES,
+    KERNEL_KINDS,
+    chain_pairs,
+    fit,
+    switched,
+    switches,
+)
 from harness.predict.units import model_units
 from harness.store import Store
 
@@ -224,8 +232,6 @@ def test_a_chained_shape_is_priced_by_its_measurement_not_its_kinds_regression(m
     the one of 72 at 16x16, with the same FLOPs). Fitted on single kernels and their chains, a
     network of the odd shape is priced by the chain's marginal cost (within 2%); the kind's
     regression alone, which no feature lets follow the odd shape, misses it by over 30%."""
-    import harness.predict.model as model
-
     def conv(c: int, mb: float) -> Kernel:
         b = int(mb * 1e6)
         return Kernel("conv", ("c",), 0, 2 * b, 3, 1, 1, c, c, in_bytes=b, out_bytes=b)
@@ -238,7 +244,7 @@ def test_a_chained_shape_is_priced_by_its_measurement_not_its_kinds_regression(m
     shapes = [(16, 0.2), (24, 0.5), (32, 1.0), (48, 0.6), (64, 1.6), (96, 0.3), (128, 2.4)]
     rows = [(f"c{c}x{n}", cost(ks), ks) for c, mb in shapes for n in (1, 4)
             for ks in [[conv(c, mb)] * n]]
-    assert sorted(model.chain_pairs(rows)) == [(2 * i, 2 * i + 1) for i in range(len(shapes))]
+    assert sorted(chain_pairs(rows)) == [(2 * i, 2 * i + 1) for i in range(len(shapes))]
     f = fit({"synthetic": rows})["synthetic"]
     net = [odd] * 10
     assert all(f.is_measured(k) for k in net) and not f.is_measured(conv(40, 0.8))
@@ -258,8 +264,6 @@ def test_chain_pairs_match_a_chain_with_its_own_single_kernel_only() -> None:
             ("a4", 2.0, [reorder] + [conv(8)] * 4 + [reorder]),
             ("b4", 2.0, [conv(16)] * 4),  # no single kernel of its shape
             ("mix", 2.0, [conv(8), relu] * 2)]  # not one shape
-    from harness.predict.model import chain_pairs
-
     assert chain_pairs(rows) == [(0, 1)]
 
 

@@ -29,9 +29,9 @@ UNMODELLED = ("other",)
 REORDER_KINDS = ("reorder", "reorder_ref")
 # A pooling kernel whose output is one value per channel (global average pooling) is a kind of
 # its own: it reads its input once and has no window to slide. Measured on a Zen 4 VM (eager
-# PyTorch, 2 threads), a 3x3 max pool of 16 channels at 56x56 took 69 us and a 3x3 average pool
-# 39 us, a global pool 7-9 us: one "pooling" kind fitted both at 0.22-0.23 and 0.94-1.28 of
-# their measured times.
+# PyTorch, 2 threads), a 3x3 max pool of 16 channels at 56x56 took 69 us, a 3x3 average pool of
+# 32 channels at 16x16 39 us, a global pool 7-9 us: one "pooling" kind fitted the windowed ones
+# at 0.22-0.23 and the global ones at 0.94-1.28 of their measured times.
 GLOBAL_POOL = "global_pool"
 
 

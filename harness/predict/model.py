@@ -56,8 +56,8 @@ Chains and their single kernel, twice (``chain_pairs``):
 * a measured kernel. Where a network runs a kernel of exactly the shape of a chain, that
   chain's marginal cost (the difference less the cell terms' difference, per copy) replaces
   the kind's regression (``Fit.measured``). The regression cannot follow the library's choice
-  of algorithm by shape: eager PyTorch's 1x1 convolution of 72 channels at 16x16 took 30 µs,
-  of 36 channels at 32x32 (the same FLOPs and activation bytes) 129 µs, of 96 at 16x16 84 µs.
+  of algorithm by shape: eager PyTorch's 1x1 convolution of 72 channels at 16x16 took 29 µs,
+  of 36 channels at 32x32 (the same FLOPs and activation bytes) 128 µs (kernel preset, Zen 4).
 
 The interval of a prediction: a bootstrap over the fitted cells (cases resampled by spec, the
 same draw for every backend so a speed-up's two sides stay paired), each refit's prediction
@@ -78,7 +78,8 @@ from harness.predict.fusion import GLOBAL_POOL, REORDER_KINDS, Kernel
 
 KERNEL_KINDS = KINDS + (GLOBAL_POOL,) + REORDER_KINDS
 # The kernels a switch is charged to: the convolutions (oneDNN primitives in eager PyTorch).
-SWITCHING_KINDS = ("conv", "depthwise", "pointwise", "grouped")
+# Also the kinds whose unmeasured channel counts are noted (``Fit.out_of_range``).
+CONVOLUTIONS = ("conv", "depthwise", "pointwise", "grouped")
 FEATURES = ("count", "MFLOP", "act_MB", "weight_MB")
 CELL = ("overhead", "boundary_MB", "cold_weight_MB", "switches", "switch_MB")
 BOOT = 200
@@ -108,22 +109,25 @@ def switched(kernels: list[Kernel]) -> list[Kernel]:
     Why convolutions only: the mixed chains that identify the term switch into a convolution
     at every other kernel, and a chain of small linear layers and activations pays nothing
     like it. Counted at every kernel, eager PyTorch's switch (8 µs fitted on a Zen 4 VM) put an
-    MLP of four linear layers and their ReLUs (118 µs measured) at 179 µs; counted at
-    convolutions, at 114-120 µs."""
+    MLP of four linear layers and their ReLUs (116-118 µs measured in six sessions) at 179 µs;
+    counted at convolutions, at 121 µs."""
     ks = computing(kernels)
     return [b for a, b in zip(ks, ks[1:], strict=False)
-            if b.kind in SWITCHING_KINDS and _signature(a) != _signature(b)]
+            if b.kind in CONVOLUTIONS and _signature(a) != _signature(b)]
 
 
 def switches(kernels: list[Kernel]) -> int:
     return len(switched(kernels))
 
 
-def kernel_row(kernels: list[Kernel], cache_bytes: int = 0) -> np.ndarray:
+def kernel_row(kernels: list[Kernel], cache_bytes: int = 0,
+               modelled: list[Kernel] | None = None) -> np.ndarray:
     """The design-matrix row of one network: its cell terms (1 for the overhead, the boundary
     megabytes, the cold weight megabytes, the switches and the megabytes they read), then per
-    kind its feature sums (``FEATURES``). A backend whose kernels include its layout conversions
-    (OpenVINO's reorder kernels) pays the boundary through them, so its boundary column is 0."""
+    kind the feature sums (``FEATURES``) of ``modelled`` (default: every kernel; ``Fit.split``
+    leaves out those priced by measurement). A backend whose kernels include its layout
+    conversions (OpenVINO's reorder kernels) pays the boundary through them, so its boundary
+    column is 0."""
     row = np.zeros(len(CELL) + len(KERNEL_KINDS) * len(FEATURES))
     row[0] = 1.0
     ks = computing(kernels)
@@ -133,7 +137,7 @@ def kernel_row(kernels: list[Kernel], cache_bytes: int = 0) -> np.ndarray:
     after = switched(kernels)
     row[3] = len(after)
     row[4] = sum(k.in_bytes for k in after) / 1e6
-    for k in kernels:
+    for k in kernels if modelled is None else modelled:
         i = len(CELL) + KERNEL_KINDS.index(k.kind) * len(FEATURES)
         row[i:i + 4] += (1.0, k.flops / 1e6, (k.bytes - k.weight_bytes) / 1e6,
                          k.weight_bytes / 1e6)
@@ -208,32 +212,25 @@ class Fit:
     switch_identified: bool = False  # whether same-kernel chains and mixed chains were fitted
     # shape -> the marginal ms of one copy, from a chain beside its single kernel (``shape``)
     measured: dict[tuple, float] = field(default_factory=dict)
-    # per kind, the channel counts its fitted kernels had (in or out; checked for convolutions)
+    # per convolution kind, the channel counts its fitted kernels had (in or out)
     channels: dict[str, set[int]] = field(default_factory=dict)
-
-    def row(self, kernels: list[Kernel]) -> np.ndarray:
-        return kernel_row(kernels, self.cache_bytes)
 
     def split(self, kernels: list[Kernel]) -> tuple[np.ndarray, float]:
         """The design row of what the regression prices (the cell terms and every kernel whose
         shape no chain measured) and the ms of the kernels priced by measurement."""
-        fixed, modelled = 0.0, []
-        for k in kernels:
-            got = self.measured.get(shape(k)) if k.kind not in REORDER_KINDS else None
-            if got is None:
-                modelled.append(k)
-            else:
-                fixed += got
-        row = self.row(kernels)
-        row[len(CELL):] = kernel_row(modelled)[len(CELL):]
-        return row, fixed
+        priced = [k for k in kernels if self.is_measured(k)]
+        modelled = [k for k in kernels if not self.is_measured(k)]
+        return (kernel_row(kernels, self.cache_bytes, modelled),
+                sum(self.measured[shape(k)] for k in priced))
 
     def predict_ms(self, kernels: list[Kernel]) -> float:
         row, fixed = self.split(kernels)
         return float(row @ self.coef) + fixed
 
     def is_measured(self, k: Kernel) -> bool:
-        return k.kind not in REORDER_KINDS and shape(k) in self.measured
+        """Priced by a chain of its exact shape (only computing kernels are ever chained, so a
+        layout conversion never is)."""
+        return shape(k) in self.measured
 
     def coefficients(self) -> dict[str, Any]:
         """The model, readable: the cell terms and each measured kind's four coefficients."""
@@ -279,13 +276,14 @@ class Fit:
 
         Why channels and not only FLOPs and bytes: the libraries choose a convolution's
         algorithm by its shape, and the cost follows the choice. On a Zen 4 VM eager PyTorch's
-        3x3 convolution of 24 channels at 32x32 took 171 µs, of 32 channels 145 µs; a network
-        of 24- to 192-channel convolutions (none of those counts in the kernel preset) ran at
-        2.1x its prediction, within every FLOP and byte range."""
+        1x1 convolution of 36 channels at 32x32 took 128 µs, of 72 at 16x16 (the same FLOPs)
+        29 µs; a held-out network of 24- to 192-channel 3x3 convolutions (48 and 192 at no
+        count of the kernel preset) ran at 2.1x its prediction, within every FLOP and byte
+        range."""
         unseen: dict[tuple[str, int], str] = {}
         for k in kernels:
             seen = self.channels.get(k.kind)
-            if k.kind not in SWITCHING_KINDS or not seen or self.is_measured(k):
+            if not seen or self.is_measured(k):
                 continue
             for c in (k.cin, k.cout):
                 if c not in seen:
@@ -339,7 +337,8 @@ def fit(data: dict[str, list[tuple[str, float, list[Kernel]]]], seed: int = 0,
         channels: dict[str, set[int]] = {}
         for _, _, ks in rows:
             for k in ks:
-                channels.setdefault(k.kind, set()).update((k.cin, k.cout))
+                if k.kind in CONVOLUTIONS:
+                    channels.setdefault(k.kind, set()).update((k.cin, k.cout))
                 r = ranges.setdefault(k.kind, {})
                 for feat, v in _range_features(k):
                     got = r.get(feat, (np.inf, -np.inf))
