@@ -19,6 +19,7 @@ from harness.predict.model import (
     FEATURES,
     KERNEL_KINDS,
     chain_pairs,
+    cold_weight_mb,
     fit,
     switched,
     switches,
@@ -164,14 +165,19 @@ def test_the_boundary_is_paid_once_per_network_not_once_per_kernel() -> None:
     assert f.predict_ms(network) == pytest.approx(cost(network), rel=1e-6)
 
 
-def test_cold_weights_are_charged_beyond_the_cache_only() -> None:
-    """Weights beyond the machine's last-level cache stream from memory on every inference:
-    cells over the cache identify that cost; a network under it pays none of it."""
+def test_weights_over_the_cache_are_all_cold_and_under_it_all_warm() -> None:
+    """Weights that exceed the machine's last-level cache stream from memory on every
+    inference, all of them (read in the same order each time, an LRU cache has evicted each
+    before its next use): cells over the cache identify that cost; a network under it pays none
+    of it. A network just over the cache pays for every weight byte, not for the excess."""
     cache = 32_000_000
+    assert cold_weight_mb(_chain("conv", 3, 0.01, 10.0), cache) == 0.0
+    assert cold_weight_mb(_chain("conv", 4, 0.01, 10.0), cache) == pytest.approx(40.0, rel=1e-3)
+    assert cold_weight_mb(_chain("conv", 4, 0.01, 10.0), 0) == 0.0  # no cache size: no term
 
     def cost(ks: list[Kernel]) -> float:
         w = sum(k.weight_bytes for k in ks)
-        return 0.01 + sum(0.003 + 0.02 * k.bytes / 1e6 for k in ks) + 0.04 * max(0, w - cache) / 1e6
+        return 0.01 + sum(0.003 + 0.02 * k.bytes / 1e6 for k in ks) + 0.04 * (w > cache) * w / 1e6
 
     rows = [(f"w{w}x{n}", cost(ks), ks) for w in (1.0, 5.0, 9.0, 16.0) for n in (1, 2, 4, 8)
             for ks in [_chain("conv", n, 0.01, w)]]
@@ -179,7 +185,8 @@ def test_cold_weights_are_charged_beyond_the_cache_only() -> None:
     coef = f.coefficients()
     assert coef["cold_weight_ms_per_MB"] == pytest.approx(0.04, rel=1e-6)
     assert coef["cold_identified"] is True
-    for net in (_chain("conv", 12, 0.01, 9.0), _chain("conv", 3, 0.01, 9.0)):
+    for net in (_chain("conv", 12, 0.01, 9.0), _chain("conv", 3, 0.01, 9.0),
+                _chain("conv", 4, 0.01, 8.5)):
         assert f.predict_ms(net) == pytest.approx(cost(net), rel=1e-6)
     warm_only = [r for r in rows if sum(k.weight_bytes for k in r[2]) <= cache]
     assert fit({"synthetic": warm_only}, cache_bytes=cache)["synthetic"].cold_identified is False
@@ -388,3 +395,30 @@ def test_the_predictor_reads_a_cell_in_its_quiet_state() -> None:
     assert float(np.median(partly)) > 1.5  # the plain median is the slow stretch's
     assert quiet_figure(one) == pytest.approx(np.percentile(partly, quiet))
     assert quiet_figure(one) < 1.04
+
+
+def test_a_cell_run_in_several_sessions_is_read_at_their_geometric_mean(tmp_path: Path) -> None:
+    """Two runs of a kernel on the same machine and library versions are two draws of the
+    host's state: the predictor reads the cell at their geometric mean. A run on another
+    machine, or with another torch, is not mixed in: the latest session's provenance decides."""
+    from harness.predict.dataset import measured
+
+    spec = "kernel:cin=8,res=8"
+    runs = [("20260101T000000-aaaa0000", "m1", "2.12.0", 9.0),  # another torch: left out
+            ("20260102T000000-bbbb0000", "m2", "2.13.0", 7.0),  # another machine: left out
+            ("20260103T000000-cccc0000", "m1", "2.13.0", 1.0),
+            ("20260104T000000-dddd0000", "m1", "2.13.0", 4.0)]
+    path = tmp_path / "k.sqlite"
+    with Store.open(path) as s:
+        for i, (sid, machine, torch_version, ms) in enumerate(runs):
+            s.begin_session(SessionInfo(id=sid, started=1.7e9 + i, machine_id=machine))
+            s.put_cell(sid, CellResult(CellKey(spec, "torch", "f32", 1), DONE,
+                                       samples_ms=[ms] * 20,
+                                       meta={"properties": {"torch_version": torch_version}}))
+    assert measured(path, kernels_only=True)[("f32", 1)]["torch"][spec] == pytest.approx(2.0)
+    with Store.open(path) as s:  # a newer torch: only its own run counts
+        s.begin_session(SessionInfo(id="20260105T000000-eeee0000", started=1.8e9, machine_id="m1"))
+        s.put_cell("20260105T000000-eeee0000", CellResult(
+            CellKey(spec, "torch", "f32", 1), DONE, samples_ms=[3.0] * 20,
+            meta={"properties": {"torch_version": "2.14.0"}}))
+    assert measured(path, kernels_only=True)[("f32", 1)]["torch"][spec] == pytest.approx(3.0)

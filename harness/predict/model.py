@@ -16,12 +16,17 @@ cost differently), plus terms of the cell as a whole (issue 26):
   predicted at twice its latency. OpenVINO's conversions are now read from its runtime graph
   as reorder kernels of their own (``harness.predict.fusion.reorder_kernel``), so for a backend
   whose kernels include them this term is 0: eager PyTorch's conversions stay in it;
-* cold weights: the weight bytes beyond the last-level cache (the machine's L3, from the
-  store). Weights that fit stay warm from one inference to the next, as in every small kernel
-  cell; a network whose weights do not (ResNet-18: 47 MB) streams them from memory on every
-  inference, at memory bandwidth, and eager PyTorch reorders them too. Only cells whose weights
-  exceed the cache (the kernel preset's long chains of wide convolutions) identify it; without
-  them its coefficient is 0 and ``Fit.cold_identified`` says so;
+* cold weights: all the weight bytes of a cell whose weights exceed the last-level cache (the
+  machine's L3, from the store). Weights that fit stay warm from one inference to the next, as
+  in every small kernel cell; a network whose weights do not (ResNet-18: 47 MB) streams them
+  from memory on every inference, at memory bandwidth, and eager PyTorch reorders them too.
+  All of them, not the part beyond the cache: each inference reads the weights in the same
+  order, and a cache that evicts the least recently used line has evicted each one before it
+  comes round again. Counted beyond the cache only, the batch-1 MLP of 50 MB (`wide`) was
+  predicted at 0.54 of its OpenVINO time and 0.83 of its PyTorch time; counted whole, 0.69
+  and 1.02 (Zen 4 VM, 32 MiB L3, 2026-12-06; ``cold_weight_mb``). Only cells whose weights
+  exceed the cache (the kernel preset's long chains of wide convolutions, its 67 MB linear
+  layers) identify it; without them its coefficient is 0 and ``Fit.cold_identified`` says so;
 * switches: convolutions that follow a different kernel (kind or shape; ``switched`` says why
   only convolutions). A kernel cell repeats one kernel,
   so every call after the first finds its weights, buffers and the library's state warm; in a
@@ -86,11 +91,14 @@ BOOT = 200
 
 
 def cold_weight_mb(kernels: list[Kernel], cache_bytes: int) -> float:
-    """Weight megabytes a cell streams from memory on every inference: its weights beyond
-    ``cache_bytes`` (0 when no cache size is known: the term is then never used)."""
+    """Weight megabytes a cell streams from memory on every inference: all its weights when
+    they exceed ``cache_bytes`` (read in the same order every inference, each is evicted before
+    its next use), none when they fit; 0 when no cache size is known (the term is then never
+    used)."""
     if cache_bytes <= 0:
         return 0.0
-    return max(0.0, sum(k.weight_bytes for k in kernels) - cache_bytes) / 1e6
+    total = sum(k.weight_bytes for k in kernels)
+    return total / 1e6 if total > cache_bytes else 0.0
 
 
 def _signature(k: Kernel) -> tuple:
