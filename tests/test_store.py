@@ -342,3 +342,20 @@ def test_migration_hook(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(ahead)
     assert "note" in [r[1] for r in c.execute("PRAGMA table_info(cells)")]
     c.close()
+
+
+def test_a_rows_samples_are_checked_in_bulk_with_the_same_errors() -> None:
+    """Samples are read in bulk (a kernel preset's cells hold millions), with the checks one
+    sample at a time made: a bool, a None or a string is no number, a negative sample is
+    refused, a NaN passes (a flagged cell's data) and ints read as floats."""
+    import math
+
+    from harness.store.rows import RowError, _samples
+
+    for bad, says in (([1.0, True], "a number"), ([1.0, None], "a number"),
+                      ([1.0, "2"], "a number"), ([1.0, -2.0], "not be negative"),
+                      ([3, -1], "not be negative")):
+        with pytest.raises(RowError, match=says):
+            _samples(bad)
+    got = _samples([1, 2.5, float("nan")])
+    assert got[:2] == [1.0, 2.5] and all(type(v) is float for v in got) and math.isnan(got[2])
