@@ -12,6 +12,10 @@ several counts separates the per-inference overhead from the kernel's own cost. 
 its input to itself and ``concat`` joins it to itself along channels (two operands, one input,
 as a residual add or a DARTS concat sees them).
 
+``post=act`` follows each convolution or linear layer with its activation (``act=``), as the
+families' layers are: OpenVINO fuses the pair into one kernel, and at batch 1 its fused
+FullyConnected takes another, slower path than the bare one (``harness.predict.fusion.LINEAR_ACT``).
+
 ``op=mix`` chains ``repeat`` *different* shape-preserving kernels in a fixed cycle (3x3 conv,
 batch norm, activation, depthwise 3x3, pointwise, add): a network's kernels follow one another,
 and the first call after a different kernel costs more than a repeat of the same one (on a Zen 1
@@ -36,6 +40,9 @@ OPS = ("conv", "dwconv", "pointwise", "pool", "avgpool", "gap", "linear", "act",
        "concat", "mix")
 _CHAINABLE = ("conv", "dwconv", "pointwise", "linear", "act", "bn", "add", "mix")
 MIX = ("conv", "bn", "act", "dwconv", "pointwise", "add")  # op=mix's cycle
+# Kernels that ``post=act`` may follow with their activation (a runtime that fuses, OpenVINO,
+# runs the pair as one kernel; eager PyTorch as two).
+_POSTABLE = ("conv", "dwconv", "pointwise", "linear")
 
 
 def _resolve(values: dict[str, Any]) -> dict[str, Any]:
@@ -53,6 +60,8 @@ def _resolve(values: dict[str, Any]) -> dict[str, Any]:
         raise SpecError("op=mix chains shape-preserving kernels: it needs cin == cout and stride=1")
     if op == "dwconv" and cout != cin:
         raise SpecError(f"op=dwconv keeps its channels: cout={cout} must equal cin={cin}")
+    if values["post"] != "none" and op not in _POSTABLE:
+        raise SpecError(f"post={values['post']} follows a {'/'.join(_POSTABLE)} kernel, not op={op}")
     if values["repeat"] > 1:
         if op not in _CHAINABLE:
             raise SpecError(f"repeat>1 needs a shape-preserving op ({', '.join(_CHAINABLE)})")
@@ -108,6 +117,9 @@ def _one(values: Mapping[str, Any]) -> nn.Module:
         Param("cout", int, None, min=1, max=8192, doc="output channels (default: cin)"),
         Param("groups", int, 1, min=1, max=8192, doc="conv groups (dwconv: cin)"),
         Param("repeat", int, 1, min=1, max=16, doc="copies chained (shape-preserving ops)"),
+        Param("post", str, "none", choices=("none", "act"),
+              doc="act: each copy followed by its activation (act=), as the families' hidden "
+                  "layers are; OpenVINO fuses the pair into one kernel"),
         *common_params(res=32, classes=1, res_min=1),
     ),
     resolve=_resolve,
@@ -116,12 +128,15 @@ def _one(values: Mapping[str, Any]) -> nn.Module:
 )
 def build_kernel(values: Mapping[str, Any]) -> nn.Module:
     """One kernel (or a chain of copies of it) as a network, for the per-kernel latency models;
-    ``classes`` is unused, ``act`` picks the activation of ``op=act``."""
+    ``classes`` is unused, ``act`` picks the activation of ``op=act`` and of ``post=act``."""
     # Always a Sequential: the kernel is unit ``0`` (``0::add`` for a functional op), named as
     # OpenVINO's frontend names it, never the nameless root.
     if values["op"] == "mix":
         return nn.Sequential(*(_one(_mixed(values, MIX[i % len(MIX)]))
                                for i in range(values["repeat"])))
+    if values["post"] == "act":
+        return nn.Sequential(*(m for _ in range(values["repeat"])
+                               for m in (_one(values), make_act(values["act"]))))
     return nn.Sequential(*(_one(values) for _ in range(values["repeat"])))
 
 

@@ -19,8 +19,9 @@ from harness.predict.fusion import Kernel, backend_kernels
 # How units are cut out of a network (bumped when that changes, so cached kernels are read
 # again): 2 = one unit per call site of a functional op (issue 28), not one per op and module;
 # 3 = kernels carry their input, output and weight bytes apart (issue 26); 4 = OpenVINO's
-# Reorders (the input's too) are kernels of their own; 5 = global pooling is a kind of its own.
-UNITS_VERSION = 5
+# Reorders (the input's too) are kernels of their own; 5 = global pooling is a kind of its own;
+# 6 = a linear layer with its activation fused is a kind of its own (``fusion.LINEAR_ACT``).
+UNITS_VERSION = 6
 
 KERNEL_FAMILY = "kernel"
 

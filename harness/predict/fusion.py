@@ -33,6 +33,14 @@ REORDER_KINDS = ("reorder", "reorder_ref")
 # 32 channels at 16x16 39 us, a global pool 7-9 us: one "pooling" kind fitted the windowed ones
 # at 0.22-0.23 and the global ones at 0.94-1.28 of their measured times.
 GLOBAL_POOL = "global_pool"
+# A linear layer that absorbed its activation is a kind of its own: at batch 1 OpenVINO's
+# FullyConnected with a fused ReLU runs another, slower path than the bare one. Timed on a Zen 4
+# VM (2 threads, f32, 2026-12-06, 10th percentiles): 3072->4096 1.06 ms bare, 1.91 ms with the
+# ReLU; 2048->2048 133 against 174 us; 3072->256 35 against 46 us; 256->256 13.9 against 15.9
+# us, where a convolution (1x1, depthwise, 3x3) with its batch norm and ReLU fused took what
+# the bare one took (within 5%). Fitted on bare linear cells alone, the batch-1 MLPs were
+# predicted at 0.5-0.8 of their OpenVINO time. Eager PyTorch never fuses, so never has it.
+LINEAR_ACT = "linear_act"
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,8 @@ def unit_kernel(members: list[dict[str, Any]]) -> Kernel | None:
     weights = sum(m["weight_bytes"] for m in members)
     if kind == "pooling" and _is_global(anchor.get("out_shape")):
         kind = GLOBAL_POOL
+    elif kind == "linear" and any(m["kind"] == "activation" for m in members):
+        kind = LINEAR_ACT
     return Kernel(
         kind=kind, units=tuple(m["name"] for m in members),
         flops=sum(m["flops"] for m in members),

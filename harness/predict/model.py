@@ -79,9 +79,9 @@ import numpy as np
 from scipy.optimize import nnls
 
 from harness.layers.kinds import KINDS
-from harness.predict.fusion import GLOBAL_POOL, REORDER_KINDS, Kernel
+from harness.predict.fusion import GLOBAL_POOL, LINEAR_ACT, REORDER_KINDS, Kernel
 
-KERNEL_KINDS = KINDS + (GLOBAL_POOL,) + REORDER_KINDS
+KERNEL_KINDS = KINDS + (GLOBAL_POOL, LINEAR_ACT) + REORDER_KINDS
 # The kernels a switch is charged to: the convolutions (oneDNN primitives in eager PyTorch).
 # Also the kinds whose unmeasured channel counts are noted (``Fit.out_of_range``).
 CONVOLUTIONS = ("conv", "depthwise", "pointwise", "grouped")
