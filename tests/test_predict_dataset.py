@@ -1,0 +1,69 @@
+"""The predictor's data (issue 26): a cell read at its quiet-state latency, and a cell run in
+several sessions read at their geometric mean."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.measure.results import DONE, CellKey, CellResult, SessionInfo
+from harness.store import Store
+
+
+def test_the_predictor_reads_a_cell_in_its_quiet_state() -> None:
+    """A kernel cell whose second of three processes ran in a host slow stretch (2x) is read
+    without it, at the low percentile of the other two; a one-process cell that a slow stretch
+    covered for 60% of its samples (1.5x) at its unslowed latency, where its median is the
+    slowed one."""
+    from harness.measure.nested import SPEEDUP_QUANTILE
+    from harness.predict.dataset import quiet_figure
+
+    quiet = 100 * SPEEDUP_QUANTILE
+
+    key = CellKey("kernel:cin=16,cout=16", "torch", "f32", 2)
+    samples, blocks, owner = [], [], []
+    for proc, scale in enumerate((1.0, 2.0, 1.02)):
+        for _ in range(4):
+            samples += [scale * (1 + 0.001 * i) for i in range(10)]
+            blocks.append(10)
+            owner.append(proc)
+    meta = {"blocks": blocks, "disturbed": [False] * len(blocks), "block_process": owner}
+    cell = CellResult(key, DONE, None, samples, None, meta)
+    kept = samples[:40] + samples[80:]
+    assert quiet_figure(cell) == pytest.approx(np.percentile(kept, quiet))
+    assert quiet_figure(cell) < 1.01
+    partly = [1 + 0.001 * i for i in range(40)] + [1.5 + 0.001 * i for i in range(60)]
+    one = CellResult(key, DONE, None, partly, None,
+                     {"blocks": [10] * 10, "disturbed": [False] * 10, "block_process": [0] * 10})
+    assert float(np.median(partly)) > 1.5  # the plain median is the slow stretch's
+    assert quiet_figure(one) == pytest.approx(np.percentile(partly, quiet))
+    assert quiet_figure(one) < 1.04
+
+
+def test_a_cell_run_in_several_sessions_is_read_at_their_geometric_mean(tmp_path: Path) -> None:
+    """Two runs of a kernel on the same machine and library versions are two draws of the
+    host's state: the predictor reads the cell at their geometric mean. A run on another
+    machine, or with another torch, is not mixed in: the latest session's provenance decides."""
+    from harness.predict.dataset import measured
+
+    spec = "kernel:cin=8,res=8"
+    runs = [("20260101T000000-aaaa0000", "m1", "2.12.0", 9.0),  # another torch: left out
+            ("20260102T000000-bbbb0000", "m2", "2.13.0", 7.0),  # another machine: left out
+            ("20260103T000000-cccc0000", "m1", "2.13.0", 1.0),
+            ("20260104T000000-dddd0000", "m1", "2.13.0", 4.0)]
+    path = tmp_path / "k.sqlite"
+    with Store.open(path) as s:
+        for i, (sid, machine, torch_version, ms) in enumerate(runs):
+            s.begin_session(SessionInfo(id=sid, started=1.7e9 + i, machine_id=machine))
+            s.put_cell(sid, CellResult(CellKey(spec, "torch", "f32", 1), DONE,
+                                       samples_ms=[ms] * 20,
+                                       meta={"properties": {"torch_version": torch_version}}))
+    assert measured(path, kernels_only=True)[("f32", 1)]["torch"][spec] == pytest.approx(2.0)
+    with Store.open(path) as s:  # a newer torch: only its own run counts
+        s.begin_session(SessionInfo(id="20260105T000000-eeee0000", started=1.8e9, machine_id="m1"))
+        s.put_cell("20260105T000000-eeee0000", CellResult(
+            CellKey(spec, "torch", "f32", 1), DONE, samples_ms=[3.0] * 20,
+            meta={"properties": {"torch_version": "2.14.0"}}))
+    assert measured(path, kernels_only=True)[("f32", 1)]["torch"][spec] == pytest.approx(3.0)
