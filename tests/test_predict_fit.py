@@ -1,6 +1,6 @@
 """The latency predictor's fit (issue 26), on synthetic machines with known kernel costs: per-kind
 coefficients, the cell terms (overhead, boundary, cold weights, switches), chains beside their
-single kernel."""
+single kernel, and kinds priced as their broader kind where a store has no cell of their own."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from harness.predict.fusion import REORDER_KINDS, Kernel
+from harness.predict.fusion import LINEAR_ACT, REORDER_KINDS, Kernel
 from harness.predict.model import (
     CELL,
     FEATURES,
@@ -199,3 +199,29 @@ def test_chain_pairs_match_a_chain_with_its_own_single_kernel_only() -> None:
             ("mix", 2.0, [conv(8), relu] * 2)]  # not one shape
     assert chain_pairs(rows) == [(0, 1)]
 
+
+def test_a_kind_no_cell_measured_is_priced_as_its_broader_kind() -> None:
+    """A store measured before ``linear_act`` was a kind has linear cells only: a linear layer
+    with its ReLU is then priced as a linear layer (not at 0, which an unfitted kind's
+    coefficients would give) and the prediction says so. With cells of its own, it is priced
+    by them."""
+    def linear(kind: str, mb: float) -> Kernel:
+        b = int(mb * 1e6)
+        return Kernel(kind, ("l",), 0, b, 0, 0, 1, 256, 256, in_bytes=1024, out_bytes=1024,
+                      weight_bytes=b)
+
+    def cost(ks: list[Kernel]) -> float:
+        per = {"linear": 0.01, LINEAR_ACT: 0.02}
+        return 0.005 + sum(0.002 + per[k.kind] * k.weight_bytes / 1e6 for k in ks)
+
+    bare = [(f"l{mb}", cost([linear("linear", mb)]), [linear("linear", mb)]) for mb in (0.3, 1, 3)]
+    f = fit({"synthetic": bare})["synthetic"]
+    fused = linear(LINEAR_ACT, 2.0)
+    assert f.predict_ms([fused]) == pytest.approx(cost([linear("linear", 2.0)]), rel=1e-6)
+    assert f.kernel_ms(fused) > 0.015  # its weights at the linear kind's 0.01 ms per MB, not 0
+    (note,) = f.out_of_range([fused])
+    assert f"no {LINEAR_ACT} kernel was measured; priced as linear" in note
+    own = [(f"a{mb}", cost([linear(LINEAR_ACT, mb)]), [linear(LINEAR_ACT, mb)]) for mb in (0.3, 1, 3)]
+    g = fit({"synthetic": bare + own})["synthetic"]
+    assert g.predict_ms([fused]) == pytest.approx(cost([fused]), rel=1e-6)
+    assert g.out_of_range([fused]) == []

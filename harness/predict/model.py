@@ -72,7 +72,7 @@ the scatter of real cells around the model, together. The 2.5 and 97.5 percentil
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -85,6 +85,10 @@ KERNEL_KINDS = KINDS + (GLOBAL_POOL, LINEAR_ACT) + REORDER_KINDS
 # The kernels a switch is charged to: the convolutions (oneDNN primitives in eager PyTorch).
 # Also the kinds whose unmeasured channel counts are noted (``Fit.out_of_range``).
 CONVOLUTIONS = ("conv", "depthwise", "pointwise", "grouped")
+# A kind split out of a broader one, and the broader one: a store measured before the split
+# has no cells of the narrower kind, whose coefficients would then be 0 (a 3072->4096 linear
+# layer with its ReLU priced at nothing); it is priced as the broader kind instead, and says so.
+BROADER = {GLOBAL_POOL: "pooling", LINEAR_ACT: "linear"}
 FEATURES = ("count", "MFLOP", "act_MB", "weight_MB")
 CELL = ("overhead", "boundary_MB", "cold_weight_MB", "switches", "switch_MB")
 BOOT = 200
@@ -226,6 +230,7 @@ class Fit:
     def split(self, kernels: list[Kernel]) -> tuple[np.ndarray, float]:
         """The design row of what the regression prices (the cell terms and every kernel whose
         shape no chain measured) and the ms of the kernels priced by measurement."""
+        kernels = [self.fitted(k) for k in kernels]
         priced = [k for k in kernels if self.is_measured(k)]
         modelled = [k for k in kernels if not self.is_measured(k)]
         return (kernel_row(kernels, self.cache_bytes, modelled),
@@ -238,7 +243,15 @@ class Fit:
     def is_measured(self, k: Kernel) -> bool:
         """Priced by a chain of its exact shape (only computing kernels are ever chained, so a
         layout conversion never is)."""
-        return shape(k) in self.measured
+        return shape(self.fitted(k)) in self.measured
+
+    def fitted(self, k: Kernel) -> Kernel:
+        """``k`` as this fit prices it: of its broader kind (``BROADER``) where no cell of its
+        own kind was fitted and one of the broader kind was."""
+        wider = BROADER.get(k.kind)
+        if k.kind in self.ranges or wider not in self.ranges:
+            return k
+        return replace(k, kind=wider)
 
     def coefficients(self) -> dict[str, Any]:
         """The model, readable: the cell terms and each measured kind's four coefficients."""
@@ -260,6 +273,7 @@ class Fit:
 
     def kernel_ms(self, k: Kernel) -> float:
         """One kernel's own share: its measured cost, or its kind's terms (no cell terms)."""
+        k = self.fitted(k)
         if self.is_measured(k):
             return self.measured[shape(k)]
         return float(kernel_row([k])[len(CELL):] @ self.coef[len(CELL):])
@@ -268,6 +282,12 @@ class Fit:
         """What in ``kernels`` lies outside the fitted cells' kinds and ranges (never silent)."""
         notes = []
         for k in kernels:
+            as_fitted = self.fitted(k)
+            if as_fitted.kind != k.kind:
+                notes.append(f"{k.units[0]}: no {k.kind} kernel was measured; priced as "
+                             f"{as_fitted.kind} (its own kind may cost more: run the kernel "
+                             "preset again)")
+                k = as_fitted
             rng = self.ranges.get(k.kind)
             if rng is None:
                 notes.append(f"{k.units[0]}: no {k.kind} kernel was measured")
