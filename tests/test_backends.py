@@ -282,6 +282,29 @@ def test_ir_cache_second_prepare_converts_nothing(tiny_cache):
     np.testing.assert_array_equal(second.output(), first_out)
 
 
+def test_a_later_process_reuses_the_known_key_without_tracing(tiny_cache, monkeypatch):
+    """A cell's later process (``known_artefact_key``) loads the IR its first process keyed
+    without tracing the model again; a key the cache does not hold is traced and keyed as
+    always, and what runs is the same network either way."""
+    from harness.backends import artefacts
+
+    cache, first, first_out = tiny_cache
+    model, x = tiny()
+    real_trace = artefacts.trace
+    traced: list[int] = []
+    monkeypatch.setattr(artefacts, "trace", lambda *a: traced.append(1) or real_trace(*a))
+    again = get_backend("openvino:CPU").prepare(
+        model, x, Ctx("f32", 1, cache_dir=str(cache), known_artefact_key=first["artefact_key"]))
+    assert traced == [] and again.info["artefact_key_reused"] is True
+    assert again.info["artefact_key"] == first["artefact_key"] and again.info["ir_cache_hit"]
+    np.testing.assert_array_equal(again.output(), first_out)
+
+    unknown = get_backend("openvino:CPU").prepare(
+        model, x, Ctx("f32", 1, cache_dir=str(cache), known_artefact_key="openvino-ir:gone"))
+    assert traced == [1] and unknown.info["artefact_key_reused"] is False
+    assert unknown.info["artefact_key"] == first["artefact_key"]  # keyed from the model
+
+
 def test_ir_cache_treats_damaged_entry_as_miss(tiny_cache, tmp_path):
     cache, first, first_out = tiny_cache
     for f in cache.iterdir():

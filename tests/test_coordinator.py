@@ -62,7 +62,9 @@ class FakeWorker:
             src.setups.append(msg)
             if self.backend in src.unavailable:
                 raise WorkerError(f"{self.backend} is not here", "availability")
-            return {"ok": True, "info": {"first_ms": 1.0, "precision_effective": "f32"},
+            keyed = {"artefact_key": f"ir:{msg['spec'] or msg['model']}"} \
+                if self.backend != "torch" else {}
+            return {"ok": True, "info": {"first_ms": 1.0, "precision_effective": "f32", **keyed},
                     "profile": {"error": "fake worker"} if msg["profile"] else None}
         if op == "output":
             out = src.outputs.get(self.backend, np.ones((1, 4), dtype=np.float32))
@@ -299,3 +301,24 @@ def test_capped_block_stops_early(monkeypatch):
     got = worker.handle({"op": "time", "n": 800, "max_s": 0.05})
     assert got["ok"] and 1 <= len(got["samples_ms"]) < 800
     assert worker.handle({"op": "time", "n": 3, "max_s": -1})["kind"] == "protocol"
+
+
+@pytest.mark.parametrize("workload, reused", [(SPEC, True), ("@/somewhere/net.py:make", False)])
+def test_later_processes_of_a_spec_reuse_the_first_artefact_key(workload, reused):
+    """A built-in spec's later process pairs are told the artefact key its first pass found,
+    so the worker need not trace the model again; a user's model file never is (what its
+    imports build may change between processes)."""
+    from harness.run.passes import PassPlan
+
+    source = BlockSource()
+    config = SessionConfig(workloads=(workload,), backends=BACKENDS, threads=(2,),
+                           budget_s=0.5, min_pairs=4)
+    runner = GroupRunner(config, Path("/nonexistent"), worker_factory=source.factory,
+                         meter=ScriptedMeter(source))
+    (plan,) = plan_groups(config, set())
+    for index in range(3):
+        runner.run(plan, PassPlan(index, 0.5, 0.01, 3, 10.0))
+    sent = [(m.get("known_artefact_key")) for m in source.setups]
+    name = workload if reused else "/somewhere/net.py:make"
+    assert sent[:2] == [None, None]  # the first pass traces on both sides
+    assert sent[2:] == ([None, f"ir:{name}"] * 2 if reused else [None] * 4)

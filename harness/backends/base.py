@@ -76,6 +76,12 @@ class PrepareContext:
     # Whether to record what explains a time besides timing it (PyTorch's oneDNN kernel trace):
     # once per cell, on its first process pair; later pairs only time.
     first_pass: bool = True
+    # The artefact key (``harness.backends.artefacts.artefact_key``) an earlier process of the
+    # same cell computed in this session, for a built-in spec. A backend whose cache holds that
+    # entry may load it without tracing the model again (the trace costs 0.3-1.5 s a process
+    # and is the same every time: the spec, its seed and the code are the session's); on a miss
+    # it traces and keys as always.
+    known_artefact_key: str | None = None
 
     def __post_init__(self) -> None:
         check_precision(self.precision)

@@ -42,6 +42,22 @@ def entry_stem(cache_dir: str | os.PathLike, ir_key: str) -> Path:
     return keyed_stem(cache_dir, f"{ir_key}\nopenvino={ov.get_version()}")
 
 
+def has_ir(cache_dir: str | os.PathLike | None, ir_key: str | None) -> bool:
+    """Whether the cache holds a complete IR entry for ``ir_key``."""
+    if not cache_dir or not ir_key:
+        return False
+    stem = entry_stem(cache_dir, ir_key)
+    return stem.with_suffix(".xml").exists() and stem.with_suffix(".bin").exists()
+
+
+def has_file(cache_dir: str | os.PathLike | None, key: str | None, suffix: str) -> bool:
+    """Whether the cache holds the single-file artefact ``key`` (``load_or_write_file``)."""
+    if not cache_dir or not key:
+        return False
+    path = keyed_stem(cache_dir, key).with_suffix(suffix)
+    return path.exists() and path.stat().st_size > 0
+
+
 def load_or_write_file(cache_dir: str | os.PathLike | None, key: str, suffix: str,
                        write: Callable[[Path], None]) -> tuple[Path, dict[str, Any]]:
     """A single-file artefact (an ONNX model) from the cache, or written by ``write(path)``.

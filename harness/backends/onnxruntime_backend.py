@@ -99,9 +99,15 @@ class OnnxRuntimeBackend(Backend):
 
         try:
             # keyed by what the model is (harness.backends.artefacts), as the IR is
-            key = artefacts.artefact_key("onnx", model, x, exporter=EXPORTER, **versions) \
-                if ctx.cache_dir else ""
+            # a later process of the cell reuses the first's key (PrepareContext.known_artefact_key)
+            reused = ircache.has_file(ctx.cache_dir, ctx.known_artefact_key, ".onnx")
+            if reused:
+                key = ctx.known_artefact_key or ""
+            else:
+                key = artefacts.artefact_key("onnx", model, x, exporter=EXPORTER, **versions) \
+                    if ctx.cache_dir else ""
             path, info = ircache.load_or_write_file(ctx.cache_dir, key, ".onnx", export)
+            info.update(artefact_key=key or None, artefact_key_reused=reused)
         except Exception as exc:
             raise PrepareError(f"ONNX export failed: {readable(exc)}") from exc
         options = ort.SessionOptions()

@@ -157,21 +157,31 @@ class OpenVINOBackend(Backend):
 
         # The trace is both what OpenVINO converts (on a cache miss) and what the cache key
         # reads: the key is what the model is, not the name it came by (harness.backends.artefacts).
+        # A later process of the same cell reuses its first process's key when the entry is
+        # there (``PrepareContext.known_artefact_key``) and traces only on a miss.
+        traced: Any = None
+
         def convert() -> Any:
+            nonlocal traced
+            traced = artefacts.trace(model, x) if traced is None else traced
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
                 return ov.convert_model(traced, example_input=x, input=[tuple(x.shape)])
 
         try:
             t0 = time.perf_counter()
-            traced = artefacts.trace(model, x)
-            key = artefacts.artefact_key("openvino-ir", model, x, traced=traced) \
-                if ctx.cache_dir else ""
+            reused = ircache.has_ir(ctx.cache_dir, ctx.known_artefact_key)
+            if reused:
+                key = ctx.known_artefact_key or ""
+            else:
+                traced = artefacts.trace(model, x)
+                key = artefacts.artefact_key("openvino-ir", model, x, traced=traced) \
+                    if ctx.cache_dir else ""
             trace_s = time.perf_counter() - t0
             om, info = ircache.load_or_convert(ctx.cache_dir, key, convert, label=ctx.cache_key)
         except Exception as exc:
             raise PrepareError(f"OpenVINO conversion failed: {readable(exc)}") from exc
-        info.update(trace_s=trace_s, artefact_key=key or None)
+        info.update(trace_s=trace_s, artefact_key=key or None, artefact_key_reused=reused)
         if precision == "int8":
             om, info["quantization"] = self._quantize(om, data.shape, key, ctx)
         config = self._compile_config(precision, threads, ctx.scenario)

@@ -62,6 +62,9 @@ class GroupRunner:
         self.worker_factory = worker_factory
         self.meter = meter or CpuMeter()
         self.sleep = sleep
+        # each built-in spec cell's artefact key, from its first process this session: later
+        # processes reuse it instead of tracing the model again (PrepareContext.known_artefact_key)
+        self.artefact_keys: dict[CellKey, str] = {}
 
     def run(self, plan: GroupPlan, step: PassPlan | None = None) -> list[CellResult]:
         """One process pair (one pass, ``harness.run.passes``) of the group: fresh workers,
@@ -114,6 +117,9 @@ class GroupRunner:
         """
         cfg = self.config
         assert side.client is not None
+        # A user's model file is traced every time: what its imports build may change between
+        # processes; a built-in spec builds the same network all session.
+        known = self.artefact_keys.get(side.key) if plan.workload.model_ref is None else None
         try:
             reply = side.client.request(
                 {"op": protocol.SETUP, **plan.workload.setup_fields(), "seed": cfg.seed,
@@ -124,10 +130,13 @@ class GroupRunner:
                  "counters": cfg.counters if self._step.index == 0 else "off",
                  **({"known_profile": self._worker_profile}
                     if self._worker_profile is not None and self._step.index == 0
-                    and cfg.counters != "off" else {})},
+                    and cfg.counters != "off" else {}),
+                 **({"known_artefact_key": known} if known else {})},
                 timeout=cfg.timeout_s,
             )
             side.info = dict(reply.get("info", {}))
+            if isinstance(side.info.get("artefact_key"), str):
+                self.artefact_keys[side.key] = side.info["artefact_key"]
             if reply.get("profile"):
                 self._worker_profile = reply["profile"]
             effective = side.info.get("precision_effective")

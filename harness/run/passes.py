@@ -93,6 +93,7 @@ def merge(prev: CellResult | None, new: CellResult, index: int) -> CellResult:
         "warmup_ms": new.warmup_ms, "blocks": len(blocks), "samples": len(new.samples_ms),
         "status": new.status, "reason": new.reason,
         **{k: new.meta.get(k) for k in ("compile_s", "convert_s", "ir_cache_hit", "loadavg",
+                                        "setup_s", "trace_s", "artefact_key_reused",
                                         "max_rss_bytes", "minor_faults_per_inference",
                                         "warmup_block", "waited", "throughput")
            if k in new.meta},

@@ -98,14 +98,19 @@ class Worker:
                 raise BackendError(f"scenario {scenario!r}: valid values are {', '.join(SCENARIOS)}")
         except BackendError as exc:
             raise Failure(str(exc), PROTOCOL) from exc
-        self.prepared = None
-        gc.collect()  # the previous model's memory goes before the next one is built
+        t_setup = time.perf_counter()
+        if self.prepared is not None or self.built is not None:
+            # the previous model's memory goes before the next one is built (a fresh worker,
+            # a later pass's, has none: the collection cost it 0.1 s for nothing)
+            self.prepared, self.built = None, None
+            gc.collect()
         ok, why = self.backend.availability()
         if ok:
             ok, why = self.backend.supports(precision)
         if not ok:
             raise Failure(why, AVAILABILITY)
         model, example = _build(msg.get("spec"), msg.get("model"), msg.get("seed", 0))
+        built_s = time.perf_counter() - t_setup
         # Every model is profiled here, never in the coordinator: its code only ever runs in
         # a worker, so a model that crashes or hangs costs one cell, never the session.
         profile = (_profile(model, example, msg.get("model") or msg.get("spec"))
@@ -118,8 +123,11 @@ class Worker:
         try:
             ctx = PrepareContext(precision, threads, cache_key=msg.get("ir_key") or "",
                                  cache_dir=msg.get("cache_dir"), scenario=scenario,
-                                 first_pass=bool(msg.get("first_pass", True)))
+                                 first_pass=bool(msg.get("first_pass", True)),
+                                 known_artefact_key=_text_or_none(msg.get("known_artefact_key")))
+            t_prepare = time.perf_counter()
             prepared = self.backend.prepare(model, example, ctx)
+            prepare_s = time.perf_counter() - t_prepare
         except PrepareError as exc:
             raise Failure(str(exc), exc.kind) from exc
         except Exception as exc:
@@ -142,6 +150,11 @@ class Worker:
             "first_ms": prepared.first_ms,
             "backend": self.backend.spec.text,
             "env_threads": {k: os.environ.get(k) for k in THREAD_ENV},
+            # where this setup's time went: building the model (after freeing the previous
+            # one), the backend's prepare (trace or cached IR, compile, first inference), and
+            # in all (a first pass's profile and counters too)
+            "setup_s": {"build": round(built_s, 4), "prepare": round(prepare_s, 4),
+                        "total": round(time.perf_counter() - t_setup, 4)},
         }
         return {"info": info, "available": True, "profile": profile}
 
@@ -328,6 +341,10 @@ class Worker:
         return {"max_rss_bytes": rss * scale, "pid": os.getpid(),
                 "minor_faults_per_inference": self.faults / n if n else None,
                 **({"throughput": facts} if facts else {})}
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _build(spec: Any, model_ref: Any, seed: Any) -> tuple[Any, Any]:
