@@ -67,3 +67,33 @@ def test_a_cell_run_in_several_sessions_is_read_at_their_geometric_mean(tmp_path
             CellKey(spec, "torch", "f32", 1), DONE, samples_ms=[3.0] * 20,
             meta={"properties": {"torch_version": "2.14.0"}}))
     assert measured(path, kernels_only=True)[("f32", 1)]["torch"][spec] == pytest.approx(3.0)
+
+
+def test_repeatability_compares_each_session_with_the_others_mean(tmp_path: Path) -> None:
+    """``score`` states how well the measurements predict themselves: each session's figure
+    against the geometric mean of the other sessions', per backend and for the speed-up. Three
+    sessions of one network: PyTorch 1, 1, 1.2 ms, OpenVINO 0.5 ms each time."""
+    from harness.predict.dataset import runs
+    from harness.predict.predictor import repeatability
+
+    spec = "plain:depth=1,width=8,res=32"
+    path = tmp_path / "s.sqlite"
+    with Store.open(path) as s:
+        for i, torch_ms in enumerate((1.0, 1.0, 1.2)):
+            sid = f"2026010{i + 1}T000000-aaaa000{i}"
+            s.begin_session(SessionInfo(id=sid, started=1.7e9 + i, machine_id="m1"))
+            for backend, ms in (("torch", torch_ms), ("openvino:CPU", 0.5)):
+                s.put_cell(sid, CellResult(CellKey(spec, backend, "f32", 1), DONE,
+                                           samples_ms=[ms] * 20, meta={}))
+    sessions = runs(path, kernels_only=False)[("f32", 1)]
+    assert sorted(sessions["torch"][spec].values()) == pytest.approx([1.0, 1.0, 1.2])
+    got = repeatability(sessions, "torch")
+    # the others' mean against each: sqrt(1.2) - 1 = 0.095 twice, 1/1.2 - 1 = -0.167 once
+    assert got["sessions"] == [3]
+    assert got["torch"]["n"] == 3 and got["torch"]["within_10"] == pytest.approx(2 / 3)
+    assert got["torch"]["within_5"] == 0.0
+    assert got["torch"]["rmspe"] == pytest.approx(np.sqrt((2 * (1.2 ** 0.5 - 1) ** 2 + (1 / 1.2 - 1) ** 2) / 3))
+    assert got["openvino:CPU"]["rmspe"] == pytest.approx(0.0)
+    assert got["speedup openvino:CPU/torch"]["within_10"] == pytest.approx(2 / 3)
+    one = {b: {spec: dict(list(per[spec].items())[:1])} for b, per in sessions.items()}
+    assert repeatability(one, "torch") == {}  # one session: nothing to compare

@@ -101,5 +101,21 @@ def _print_score(scored: dict[str, Any]) -> None:
           f"(share within ±5% / ±10%, RMSPE):")
     for target, fams in scored["summary"].items():
         for fam, st in fams.items():
-            print(f"  {target:<28} {fam:<14} n={st['n']:<3} ±5%: {100 * st['within_5']:.0f}%  "
-                  f"±10%: {100 * st['within_10']:.0f}%  RMSPE {100 * st['rmspe']:.1f}%")
+            print(_score_line(target, fam, st))
+    rep = scored.get("repeatability") or {}
+    if not rep:
+        print("  (each network was measured in one session: how far a second run of it would "
+              "land, and so the best score a prediction could get, is not known; run the "
+              "networks again into the same store)")
+        return
+    sessions = "/".join(str(n) for n in rep["sessions"])
+    print(f"the measurements themselves ({sessions} sessions of each network; one session "
+          "against the others' mean, the best a prediction scored on one session can do):")
+    for target, st in rep.items():
+        if target != "sessions":
+            print(_score_line(target, "all", st))
+
+
+def _score_line(target: str, family: str, st: dict[str, Any]) -> str:
+    return (f"  {target:<28} {family:<14} n={st['n']:<3} ±5%: {100 * st['within_5']:.0f}%  "
+            f"±10%: {100 * st['within_10']:.0f}%  RMSPE {100 * st['rmspe']:.1f}%")

@@ -42,9 +42,23 @@ def measured(store_path: Any, *, kernels_only: bool | None) -> dict[tuple[str, i
     below it on five of six figures (two quick sessions, OpenVINO, PyTorch, speed-up)."""
     import numpy as np
 
+    out: dict[tuple[str, int], dict[str, dict[str, float]]] = {}
+    for group, backends in runs(store_path, kernels_only=kernels_only).items():
+        for backend, specs in backends.items():
+            for spec, figures in specs.items():
+                out.setdefault(group, {}).setdefault(backend, {})[spec] = \
+                    float(np.exp(np.mean(np.log(list(figures.values())))))
+    return out
+
+
+def runs(store_path: Any, *, kernels_only: bool | None
+         ) -> dict[tuple[str, int], dict[str, dict[str, dict[str, float]]]]:
+    """``{(precision, threads): {backend: {spec: {session id: quiet_ms}}}}``: each cell's
+    quiet-state figure in every session of the provenance of its latest session (what
+    ``measured`` averages; ``repeatability`` compares the sessions with each other)."""
     from harness.store import Store
 
-    runs: dict[tuple[str, int, str, str], list[tuple[tuple, float]]] = {}
+    got: dict[tuple[str, int, str, str], list[tuple[tuple, str, float]]] = {}
     with Store.open(store_path, create=False, readonly=True) as store:
         for info in sorted(store.sessions(), key=lambda s: s.started):
             for cell in store.cells(info.id):
@@ -54,14 +68,13 @@ def measured(store_path: Any, *, kernels_only: bool | None) -> dict[tuple[str, i
                     continue
                 figure = quiet_figure(cell)
                 if figure is not None:
-                    runs.setdefault((key.precision, key.threads, key.backend, key.spec), []).append(
-                        (provenance(cell, info.machine_id), figure))
-    out: dict[tuple[str, int], dict[str, dict[str, float]]] = {}
-    for (precision, threads, backend, spec), got in runs.items():
-        latest = got[-1][0]
-        same = [f for p, f in got if p == latest]
+                    got.setdefault((key.precision, key.threads, key.backend, key.spec), []).append(
+                        (provenance(cell, info.machine_id), info.id, figure))
+    out: dict[tuple[str, int], dict[str, dict[str, dict[str, float]]]] = {}
+    for (precision, threads, backend, spec), seen in got.items():
+        latest = seen[-1][0]
         out.setdefault((precision, threads), {}).setdefault(backend, {})[spec] = \
-            float(np.exp(np.mean(np.log(same))))
+            {session: f for p, session, f in seen if p == latest}
     return out
 
 
