@@ -244,3 +244,38 @@ def real_source_of_another_machine():
 
     [other] = read_sources([str(real_store("amd-zen5-aa-a"))])
     return other
+
+
+def test_an_aa_states_whether_a_repeat_lands_inside_each_interval() -> None:
+    """``compare`` of an A/A says how often one session's figure lands inside another's 95%
+    interval and inside its repeat interval. Simulated sessions whose intervals are honest for
+    the true value (no session level): about 83% inside the 95% interval (the two figures
+    differ by sqrt(2) times one's error), about 95% inside the repeat interval. With a session
+    level of ±5%, the repeat interval holds 95% only when the machine's term is given."""
+    from types import SimpleNamespace
+
+    from reports.compare.aa import INSIDE_EXPECTED, repeats
+
+    def cmp_of(a: list[Estimate], b: list[Estimate]) -> SimpleNamespace:
+        machine = SimpleNamespace(session=SimpleNamespace(machine_id="m"))
+        return SimpleNamespace(sources=(machine, machine), latencies=(),
+                               speedups=tuple(SimpleNamespace(speedup=[x, y])
+                                              for x, y in zip(a, b, strict=True)))
+
+    rng = np.random.default_rng(21)
+    honest = [_aa(rng, sd=0.0, tail_df=5.0) for _ in range(40)]
+    got = [repeats(cmp_of(a, b))["speedup"] for a, b in honest]
+    cases = sum(g["cases"] for g in got)
+    assert cases == 40 * 2 * CELLS  # every ordered pair of sessions
+    inside = sum(g["inside_ci95"] for g in got) / cases
+    assert abs(inside - INSIDE_EXPECTED) < 0.03
+    assert sum(g["inside_repeat95"] for g in got) / cases > 0.93
+
+    level = [_aa(rng, sd=0.05, tail_df=30.0) for _ in range(40)]
+    term = {"speedup": Term(0.05, 100, 95)}
+    without = sum(repeats(cmp_of(a, b))["speedup"]["inside_repeat95"] for a, b in level) / cases
+    known = sum(repeats(cmp_of(a, b), term)["speedup"]["inside_repeat95"] for a, b in level)
+    assert without < 0.6 and known / cases > 0.93
+    other = cmp_of(*level[0])
+    other.sources = (other.sources[0], SimpleNamespace(session=SimpleNamespace(machine_id="x")))
+    assert repeats(other) is None  # two machines: not an A/A

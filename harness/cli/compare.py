@@ -80,6 +80,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
               + (f"; the noise threshold {cmp.noise:.0%} is below it, so some changes called "
                  f"real may be this machine's noise" if seen > cmp.noise else ""),
               file=sys.stderr)
+        _print_repeats(cmp)
     if args.out:
         paths = write_comparison(cmp, args.out, regressions=bad)
     if args.json:
@@ -92,6 +93,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for line in bad:
         print(f"accelbench: regression: {line}", file=sys.stderr)
     return 1 if bad else 0
+
+
+def _print_repeats(cmp) -> None:  # noqa: ANN001 - a reports.compare.analysis.Comparison
+    """An A/A's check of its own intervals: does a repeat land inside them?"""
+    from reports.compare.aa import INSIDE_EXPECTED, repeats
+
+    got = repeats(cmp, cmp.machine_terms())
+    if not got:
+        return
+    inside = ", ".join(f"{k} {v['inside_ci95']}/{v['cases']}" for k, v in got.items())
+    rep = ", ".join(f"{k} {v['inside_repeat95']}/{v['cases']}" for k, v in got.items())
+    level = ", ".join(f"{k} ±{v['session_sd']:.1%}" for k, v in got.items())
+    print(f"accelbench: a session's figure inside another's 95% interval: {inside} (two "
+          f"intervals each honest for the true value hold each other's figure about "
+          f"{INSIDE_EXPECTED:.0%} of the time); inside its repeat interval (session level "
+          f"{level}), which should hold 95%: {rep}", file=sys.stderr)
 
 
 def _noise_record(args: argparse.Namespace, cmp, spread) -> None:  # noqa: ANN001

@@ -73,3 +73,38 @@ def session_terms_of(cmp: AAComparison) -> dict[str, session_level.Term]:
         if got is not None:
             out[name] = got
     return out
+
+
+# Two sessions equally precise, each interval honest for the true value: their difference has
+# sqrt(2) times one session's error, so one lands inside the other's 95% interval with
+# probability P(|Z| < 1.96 / sqrt(2)) = 83%, not 95%. Where a repeat lands is what the repeat
+# interval (``session_level.repeat_interval``) is for.
+INSIDE_EXPECTED = 0.834
+
+
+def repeats(cmp: AAComparison, terms: dict[str, session_level.Term] | None = None
+            ) -> dict[str, dict[str, Any]] | None:
+    """Whether a repeat lands inside its interval, the check an honest interval must pass: per
+    metric, over every ordered pair of sessions (a, b) of an A/A, how often b's figure lies
+    inside a's 95% interval and inside a's repeat interval (``value · exp(± t · sqrt(2 se² +
+    2 σ²))``, σ the machine's session level from ``terms``, 0 without one). None unless the
+    sessions share a machine."""
+    if not same_machine(cmp):
+        return None
+    out: dict[str, dict[str, Any]] = {}
+    for name, pairs in _pairs(cmp).items():
+        term = (terms or {}).get(name) or session_level.Term(0.0, 2, 0)
+        n = inside = in_repeat = 0
+        for x, y in pairs:
+            for a, b in ((x, y), (y, x)):
+                lo, hi = a.ci95
+                if not (np.isfinite(lo) and np.isfinite(hi)):
+                    continue
+                n += 1
+                inside += int(lo <= b.value <= hi)
+                rep = session_level.repeat_interval(a.value, a.log_se, a.df, term)
+                in_repeat += int(rep is not None and rep[0] <= b.value <= rep[1])
+        if n:
+            out[name] = {"cases": n, "inside_ci95": inside, "inside_repeat95": in_repeat,
+                         "session_sd": term.sd}
+    return out or None

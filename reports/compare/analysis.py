@@ -31,7 +31,7 @@ from harness.measure.estimate import (
     speedup_prior,
 )
 from harness.measure.results import DONE, LATENCY, CellKey, CellResult, SessionInfo
-from reports.compare.aa import run_to_run_spread
+from reports.compare.aa import repeats, run_to_run_spread
 from reports.jsonable import jsonable
 
 
@@ -180,6 +180,11 @@ class Comparison:
     # machine id -> metric -> the session-level term its changes carry (harness.measure.session_level)
     session_terms: Mapping[str, Mapping[str, session_level.Term]] = field(default_factory=dict)
 
+    def machine_terms(self) -> dict[str, session_level.Term]:
+        """The session-level terms of the compared machine, when there is one machine."""
+        machines = {s.session.machine_id for s in self.sources}
+        return dict(self.session_terms.get(next(iter(machines)), {})) if len(machines) == 1 else {}
+
     def as_json(self) -> dict[str, Any]:
         return jsonable({
             "reference": self.sources[0].label,
@@ -188,6 +193,7 @@ class Comparison:
             "speedups": [r.as_json() for r in self.speedups],
             "warnings": list(self.warnings), "unmatched": dict(self.unmatched),
             "noise": self.noise, "spread": run_to_run_spread(self),
+            "repeats": repeats(self, self.machine_terms()),
             "session_terms": {m: {k: t.as_json() for k, t in terms.items()}
                               for m, terms in self.session_terms.items()},
             "ci_method": "nested bootstrap (process pairs, then blocks) per session; a change "
