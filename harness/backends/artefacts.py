@@ -20,6 +20,8 @@ today; quantized models and ONNX files should call ``artefact_key`` with their o
 and the settings that change what they store (``precision="int8"``, ``opset=17``...). The
 price is a trace per prepare, also on a cache hit (0.5 s for an 8-cell DARTS net, against 1.5 s
 for the conversion it saves, shared machine); on a miss the same trace is what gets converted.
+Paid once per cell and session: a built-in spec's later process pairs are handed the key its
+first pair computed (``PrepareContext.known_artefact_key``) and load the entry without a trace.
 """
 
 from __future__ import annotations
