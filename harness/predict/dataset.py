@@ -82,7 +82,8 @@ def provenance(cell: Any, machine_id: str | None) -> tuple:
     """What two runs of a cell must share to be read together: the machine and the library
     versions its backend recorded (``*_version`` properties: torch's, OpenVINO's, ...)."""
     meta = cell.meta if isinstance(cell.meta, dict) else {}
-    props = meta.get("properties") if isinstance(meta.get("properties"), dict) else {}
+    props = meta.get("properties")
+    props = props if isinstance(props, dict) else {}
     return (machine_id, tuple(sorted((k, str(v)) for k, v in props.items() if "version" in k)))
 
 

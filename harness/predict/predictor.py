@@ -152,7 +152,7 @@ def score(trained: Trained, store_path: Any) -> dict[str, Any]:
     for spec in sorted({s for per in cells.values() for s in per}):
         p = predict(trained, spec)
         family = "custom" if spec.startswith("@") else spec.split(":", 1)[0]
-        row = {"spec": spec, "family": family, "measured": {}, "predicted": {}}
+        row: dict[str, Any] = {"spec": spec, "family": family, "measured": {}, "predicted": {}}
         for b, pb in p["backends"].items():
             if "ms" in pb and spec in cells.get(b, {}):
                 m = cells[b][spec]

@@ -23,9 +23,14 @@ from harness.measure import session_level
 class AAComparison(Protocol):
     """What is read of a ``reports.compare.analysis.Comparison``."""
 
-    sources: Sequence[Any]  # each with .session.machine_id
-    latencies: Sequence[Any]  # each with .latency: per source, an Estimate or None
-    speedups: Sequence[Any]  # each with .speedup: per source, an Estimate or None
+    @property
+    def sources(self) -> Sequence[Any]: ...  # each with .session.machine_id
+
+    @property
+    def latencies(self) -> Sequence[Any]: ...  # each with .latency: per source, an Estimate or None
+
+    @property
+    def speedups(self) -> Sequence[Any]: ...  # each with .speedup: per source, an Estimate or None
 
 
 def same_machine(cmp: AAComparison) -> bool:

@@ -183,7 +183,9 @@ class Comparison:
     def machine_terms(self) -> dict[str, session_level.Term]:
         """The session-level terms of the compared machine, when there is one machine."""
         machines = {s.session.machine_id for s in self.sources}
-        return dict(self.session_terms.get(next(iter(machines)), {})) if len(machines) == 1 else {}
+        if len(machines) != 1:
+            return {}
+        return dict(self.session_terms.get(next(iter(machines)) or "", {}))
 
     def as_json(self) -> dict[str, Any]:
         return jsonable({
