@@ -29,8 +29,14 @@ from harness.run.plan import GroupPlan, plan_groups
 from harness.store import Store, StoreError
 
 
-class Interrupted(Exception):
-    """Ctrl-C or SIGTERM arrived; the session stops after saving what it has."""
+class Interrupted(BaseException):
+    """SIGTERM arrived; the session stops after saving what it has.
+
+    A ``BaseException``, as ``KeyboardInterrupt`` is: a SIGTERM that lands inside code guarding
+    against its own failures with ``except Exception`` (starting the fork server, a backend's
+    optional probe) must stop the session, not be taken for that failure. As an ``Exception``
+    it was: a SIGTERM 3 s into a session, while the fork server started, was read as "preloaded
+    worker server unavailable (SIGTERM)" and the session ran on to its end."""
 
 
 @dataclass

@@ -127,3 +127,26 @@ def test_kill_9_loses_at_most_the_group_in_flight(faults, spawn, hold, tmp_path)
     assert sorted(cells) == sorted((n, b) for n in (TINY, "hold_trace")
                                    for b in ("torch", "openvino:CPU"))
     assert {c["status"] for c in cells.values()} == {"done"}
+
+
+def test_a_sigterm_while_the_fork_server_starts_stops_the_session(monkeypatch) -> None:
+    """SIGTERM becomes ``Interrupted`` inside a session; code that guards its own failures with
+    ``except Exception`` must let it through. Starting the fork server is such code: a SIGTERM
+    3 s into a real session was read as "preloaded worker server unavailable (SIGTERM)" and the
+    session ran on to its end."""
+    import os
+    import sys
+
+    from harness.run import forkserver, session
+
+    def interrupted_start(ctx, env) -> None:  # noqa: ANN001, ARG001 - the server's start, cut short
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises at the next bytecode
+
+    monkeypatch.setattr(forkserver, "_start_server", interrupted_start)
+    monkeypatch.setattr(forkserver, "enabled", lambda: True)
+    monkeypatch.setitem(forkserver._state, "env", None)
+    monkeypatch.setitem(forkserver._state, "broken", False)
+    with pytest.raises(session.Interrupted), session._signals_as_interrupt():
+        forkserver.start("harness.run.worker", [], dict(os.environ), sys.stderr)
+    assert forkserver._state["broken"] is False  # not taken for a broken server
