@@ -69,10 +69,12 @@ def test_a_cell_run_in_several_sessions_is_read_at_their_geometric_mean(tmp_path
     assert measured(path, kernels_only=True)[("f32", 1)]["torch"][spec] == pytest.approx(3.0)
 
 
-def test_repeatability_compares_each_session_with_the_others_mean(tmp_path: Path) -> None:
-    """``score`` states how well the measurements predict themselves: each session's figure
-    against the geometric mean of the other sessions', per backend and for the speed-up. Three
-    sessions of one network: PyTorch 1, 1, 1.2 ms, OpenVINO 0.5 ms each time."""
+def test_repeatability_is_the_best_score_a_perfect_predictor_could_get(tmp_path: Path) -> None:
+    """``score`` states the best score the measurements allow: each session's figure against
+    the geometric mean of the others (leave one out), rescaled to a perfect predictor's error
+    against one session (sqrt((n-1)/n)) and against the mean of the n sessions (sqrt(n-1)/n),
+    per backend and for the speed-up. Three sessions of one network: PyTorch 1, 1, 1.2 ms,
+    OpenVINO 0.5 ms each time; a throughput cell of the same network is not read."""
     from harness.predict.dataset import runs
     from harness.predict.predictor import repeatability
 
@@ -85,15 +87,25 @@ def test_repeatability_compares_each_session_with_the_others_mean(tmp_path: Path
             for backend, ms in (("torch", torch_ms), ("openvino:CPU", 0.5)):
                 s.put_cell(sid, CellResult(CellKey(spec, backend, "f32", 1), DONE,
                                            samples_ms=[ms] * 20, meta={}))
+            s.put_cell(sid, CellResult(CellKey(spec, "torch", "f32", 1, scenario="throughput"),
+                                       DONE, samples_ms=[50.0] * 20, meta={}))
     sessions = runs(path, kernels_only=False)[("f32", 1)]
     assert sorted(sessions["torch"][spec].values()) == pytest.approx([1.0, 1.0, 1.2])
     got = repeatability(sessions, "torch")
-    # the others' mean against each: sqrt(1.2) - 1 = 0.095 twice, 1/1.2 - 1 = -0.167 once
     assert got["sessions"] == [3]
-    assert got["torch"]["n"] == 3 and got["torch"]["within_10"] == pytest.approx(2 / 3)
-    assert got["torch"]["within_5"] == 0.0
-    assert got["torch"]["rmspe"] == pytest.approx(np.sqrt((2 * (1.2 ** 0.5 - 1) ** 2 + (1 / 1.2 - 1) ** 2) / 3))
-    assert got["openvino:CPU"]["rmspe"] == pytest.approx(0.0)
-    assert got["speedup openvino:CPU/torch"]["within_10"] == pytest.approx(2 / 3)
+    # leave one out, log scale: log(1.2)/2 twice, -log(1.2) once
+    d = np.array([np.log(1.2) / 2, np.log(1.2) / 2, -np.log(1.2)])
+    for field, scale in (("one_session", np.sqrt(2 / 3)), ("mean_of_sessions", np.sqrt(2) / 3)):
+        e = np.expm1(d * scale)
+        st = got["torch"][field]
+        assert st["n"] == 3
+        assert st["rmspe"] == pytest.approx(np.sqrt(np.mean(e ** 2)))
+        assert st["within_10"] == pytest.approx(np.mean(np.abs(e) <= 0.10))
+        assert got["openvino:CPU"][field]["rmspe"] == pytest.approx(0.0)
+        # OpenVINO steady: each session's speed-up moves as its PyTorch time does
+        assert got["speedup openvino:CPU/torch"][field] == pytest.approx(st)
+    # against one session, the 20% session misses ±10%; against the mean of three it does not
+    assert got["torch"]["one_session"]["within_10"] == pytest.approx(2 / 3)
+    assert got["torch"]["mean_of_sessions"]["within_10"] == 1.0
     one = {b: {spec: dict(list(per[spec].items())[:1])} for b, per in sessions.items()}
     assert repeatability(one, "torch") == {}  # one session: nothing to compare

@@ -266,6 +266,7 @@ def test_an_aa_states_whether_a_repeat_lands_inside_each_interval() -> None:
     honest = [_aa(rng, sd=0.0, tail_df=5.0) for _ in range(40)]
     got = [repeats(cmp_of(a, b))["speedup"] for a, b in honest]
     cases = sum(g["cases"] for g in got)
+    assert cases == sum(g["repeat_cases"] for g in got)
     assert cases == 40 * 2 * CELLS  # every ordered pair of sessions
     inside = sum(g["inside_ci95"] for g in got) / cases
     assert abs(inside - INSIDE_EXPECTED) < 0.03

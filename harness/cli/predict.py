@@ -109,11 +109,14 @@ def _print_score(scored: dict[str, Any]) -> None:
               "networks again into the same store)")
         return
     sessions = "/".join(str(n) for n in rep["sessions"])
-    print(f"the measurements themselves ({sessions} sessions of each network; one session "
-          "against the others' mean, the best a prediction scored on one session can do):")
+    print(f"the best score these measurements allow ({sessions} sessions of each network; a "
+          "perfect predictor of each network's long-run figure, from how far each session lies "
+          "from the others' mean):")
     for target, st in rep.items():
         if target != "sessions":
-            print(_score_line(target, "all", st))
+            print(_score_line(target, "one session", st["one_session"]))
+            print(_score_line(target, "their mean", st["mean_of_sessions"])
+                  + "   (what the score above is against)")
 
 
 def _score_line(target: str, family: str, st: dict[str, Any]) -> str:

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.measure.results import DONE
+from harness.measure.results import DONE, LATENCY
 from harness.predict.fusion import Kernel, backend_kernels
 
 # How units are cut out of a network (bumped when that changes, so cached kernels are read
@@ -65,6 +65,8 @@ def runs(store_path: Any, *, kernels_only: bool | None
                 key = cell.key
                 is_kernel = key.spec.split(":", 1)[0] == KERNEL_FAMILY
                 if cell.status != DONE or (kernels_only is not None and is_kernel != kernels_only):
+                    continue
+                if key.scenario != LATENCY:  # a throughput cell times something else
                     continue
                 figure = quiet_figure(cell)
                 if figure is not None:

@@ -230,10 +230,32 @@ def reap_on_exit() -> Iterator[None]:
         yield
     finally:
         _tracking.clients = outer
-        for client in list(clients):
-            if client.proc.poll() is None:
-                client.kill()
-            client._tracker = None
+        with signals_held(True):  # a second signal must not leave the rest running
+            for client in list(clients):
+                if client.proc.poll() is None:
+                    client.kill()
+                client._tracker = None
+
+
+class signals_held:
+    """After an interrupt, a second Ctrl-C or SIGTERM must not cut the recording of the first,
+    or the killing of its workers, short (``active``: hold them; False: a no-op)."""
+
+    def __init__(self, active: bool) -> None:
+        self.active = active
+        self._old: list = []
+
+    def __enter__(self) -> None:
+        if not self.active:
+            return
+        try:
+            self._old = [(s, signal.signal(s, signal.SIG_IGN)) for s in (signal.SIGINT, signal.SIGTERM)]
+        except ValueError:  # not the main thread
+            self._old = []
+
+    def __exit__(self, *exc) -> None:
+        for signum, handler in self._old:
+            signal.signal(signum, handler)
 
 
 def _last_words(tail: str, limit: int = 1200) -> str:

@@ -22,7 +22,7 @@ from harness import __version__
 from harness.machine.fingerprint import fingerprint
 from harness.measure.results import FINISHED, INTERRUPTED, CellKey, CellResult, SessionInfo
 from harness.run import passes
-from harness.run.client import reap_on_exit
+from harness.run.client import reap_on_exit, signals_held
 from harness.run.config import SessionConfig
 from harness.run.coordinator import GroupRunner
 from harness.run.plan import GroupPlan, plan_groups
@@ -122,7 +122,7 @@ def run_session(
         except (KeyboardInterrupt, Interrupted):
             interrupted = True
     status = INTERRUPTED if interrupted else FINISHED
-    with _signals_held(interrupted):
+    with signals_held(interrupted):
         store.finish_session(info.id, status)
         info = store.session(info.id)
         cells = store.cells(info.id)
@@ -142,26 +142,6 @@ def _next_pass(plan: GroupPlan, stored: dict[CellKey, CellResult], index: int,
         return None  # a pair cut apart by an interruption: its processes no longer pair up
     step = passes.plan_pass(cells, index, config)
     return None if step is None else (replace(plan, backends=todo), step)
-
-
-class _signals_held:
-    """After an interrupt, a second Ctrl-C must not cut the recording of the first short."""
-
-    def __init__(self, active: bool) -> None:
-        self.active = active
-        self._old: list = []
-
-    def __enter__(self) -> None:
-        if not self.active:
-            return
-        try:
-            self._old = [(s, signal.signal(s, signal.SIG_IGN)) for s in (signal.SIGINT, signal.SIGTERM)]
-        except ValueError:  # not the main thread
-            self._old = []
-
-    def __exit__(self, *exc) -> None:
-        for signum, handler in self._old:
-            signal.signal(signum, handler)
 
 
 class _signals_as_interrupt:

@@ -150,9 +150,9 @@ class Worker:
             "first_ms": prepared.first_ms,
             "backend": self.backend.spec.text,
             "env_threads": {k: os.environ.get(k) for k in THREAD_ENV},
-            # where this setup's time went: building the model (after freeing the previous
-            # one), the backend's prepare (trace or cached IR, compile, first inference), and
-            # in all (a first pass's profile and counters too)
+            # where this setup's time went: build (freeing a previous model, the backend's
+            # availability check, building the model), the backend's prepare (trace or cached
+            # IR, compile, first inference), and in all (a first pass's profile and counters too)
             "setup_s": {"build": round(built_s, 4), "prepare": round(prepare_s, 4),
                         "total": round(time.perf_counter() - t_setup, 4)},
         }

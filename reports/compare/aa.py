@@ -91,25 +91,27 @@ def repeats(cmp: AAComparison, terms: dict[str, session_level.Term] | None = Non
             ) -> dict[str, dict[str, Any]] | None:
     """Whether a repeat lands inside its interval, the check an honest interval must pass: per
     metric, over every ordered pair of sessions (a, b) of an A/A, how often b's figure lies
-    inside a's 95% interval and inside a's repeat interval (``value · exp(± t · sqrt(2 se² +
-    2 σ²))``, σ the machine's session level from ``terms``, 0 without one). None unless the
-    sessions share a machine."""
+    inside a's 95% interval (of ``cases``) and inside a's repeat interval (of ``repeat_cases``,
+    the estimates with a log-scale error: ``value · exp(± t · sqrt(2 se² + 2 σ²))``, σ the
+    machine's session level from ``terms``, 0 without one). None unless the sessions share a
+    machine."""
     if not same_machine(cmp):
         return None
     out: dict[str, dict[str, Any]] = {}
     for name, pairs in _pairs(cmp).items():
         term = (terms or {}).get(name) or session_level.Term(0.0, 2, 0)
-        n = inside = in_repeat = 0
+        n = inside = with_repeat = in_repeat = 0
         for x, y in pairs:
             for a, b in ((x, y), (y, x)):
                 lo, hi = a.ci95
-                if not (np.isfinite(lo) and np.isfinite(hi)):
-                    continue
-                n += 1
-                inside += int(lo <= b.value <= hi)
+                if np.isfinite(lo) and np.isfinite(hi):
+                    n += 1
+                    inside += int(lo <= b.value <= hi)
                 rep = session_level.repeat_interval(a.value, a.log_se, a.df, term)
-                in_repeat += int(rep is not None and rep[0] <= b.value <= rep[1])
-        if n:
-            out[name] = {"cases": n, "inside_ci95": inside, "inside_repeat95": in_repeat,
-                         "session_sd": term.sd}
+                if rep is not None:  # an estimate without a log-scale error has none
+                    with_repeat += 1
+                    in_repeat += int(rep[0] <= b.value <= rep[1])
+        if n or with_repeat:
+            out[name] = {"cases": n, "inside_ci95": inside, "repeat_cases": with_repeat,
+                         "inside_repeat95": in_repeat, "session_sd": term.sd}
     return out or None
