@@ -280,3 +280,21 @@ def test_an_aa_states_whether_a_repeat_lands_inside_each_interval() -> None:
     other = cmp_of(*level[0])
     other.sources = (other.sources[0], SimpleNamespace(session=SimpleNamespace(machine_id="x")))
     assert repeats(other) is None  # two machines: not an A/A
+
+
+def test_a_comparison_page_of_an_aa_says_whether_repeats_landed_inside() -> None:
+    """The Markdown and HTML pages of an A/A carry the check in their footer, counted from the
+    comparison itself; a comparison of two machines does not."""
+    from harness.cli.compare import read_sources
+    from reports.compare.aa import repeats
+    from reports.compare.analysis import build_comparison
+    from reports.compare.render import method
+
+    a, b = read_sources([str(real_store("amd-zen4-aa3p-a")), str(real_store("amd-zen4-aa3p-b"))])
+    aa = build_comparison([a, b])
+    got = repeats(aa)
+    assert got is not None
+    said = method(aa)
+    assert "(an A/A)" in said
+    assert (f"speed-ups {got['speedup']['inside_ci95']} of {got['speedup']['cases']}" in said)
+    assert "(an A/A)" not in method(build_comparison([a, real_source_of_another_machine()]))
