@@ -152,6 +152,30 @@ def test_onnxruntime_session_is_explicit_and_its_export_cached(tmp_path):
                              second.outputs_for(inputs)[0]) < 1e-4
 
 
+def test_onnxruntime_later_process_reuses_the_known_key_without_tracing(tmp_path, monkeypatch):
+    """A cell's later process (``known_artefact_key``) opens the ONNX file its first process
+    keyed without tracing the model to key it again; an unknown key is keyed from the model."""
+    import archs
+    from harness.backends import artefacts
+
+    backend = get_backend("onnxruntime")
+    _need(backend, "f32")
+    model, x = archs.build(TINY_SPEC)
+    first = backend.prepare(model, x, PrepareContext("f32", 1, cache_dir=str(tmp_path)))
+    assert first.info["artefact_key_reused"] is False and first.info["artefact_key"]
+    traced: list[int] = []
+    real = artefacts.trace
+    monkeypatch.setattr(artefacts, "trace", lambda *a: traced.append(1) or real(*a))
+    again = backend.prepare(model, x, PrepareContext(
+        "f32", 1, cache_dir=str(tmp_path), known_artefact_key=first.info["artefact_key"]))
+    assert traced == [] and again.info["artefact_key_reused"] is True
+    assert again.info["ir_cache_hit"] is True
+    np.testing.assert_allclose(again.output(), first.output(), rtol=1e-6)
+    other = backend.prepare(model, x, PrepareContext(
+        "f32", 1, cache_dir=str(tmp_path), known_artefact_key="onnx:gone"))
+    assert traced == [1] and other.info["artefact_key"] == first.info["artefact_key"]
+
+
 def test_torch_compile_openvino_passes_precision_and_threads_and_reads_them_back():
     import archs
 
