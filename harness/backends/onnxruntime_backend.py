@@ -98,14 +98,12 @@ class OnnxRuntimeBackend(Backend):
                                   input_names=["input"])
 
         try:
-            # keyed by what the model is (harness.backends.artefacts), as the IR is
-            # a later process of the cell reuses the first's key (PrepareContext.known_artefact_key)
-            reused = ircache.has_file(ctx.cache_dir, ctx.known_artefact_key, ".onnx")
-            if reused:
-                key = ctx.known_artefact_key or ""
-            else:
-                key = artefacts.artefact_key("onnx", model, x, exporter=EXPORTER, **versions) \
-                    if ctx.cache_dir else ""
+            # keyed by what the model is (harness.backends.artefacts), as the IR is; a later
+            # process of the cell reuses the first's key (PrepareContext.known_artefact_key)
+            key, reused = artefacts.known_or_keyed(
+                ctx.known_artefact_key, lambda k: ircache.has_file(ctx.cache_dir, k, ".onnx"),
+                lambda: artefacts.artefact_key("onnx", model, x, exporter=EXPORTER, **versions)
+                if ctx.cache_dir else "")
             path, info = ircache.load_or_write_file(ctx.cache_dir, key, ".onnx", export)
             info.update(artefact_key=key or None, artefact_key_reused=reused)
         except Exception as exc:

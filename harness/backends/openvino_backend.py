@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import functools
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
-from harness.backends import artefacts, ircache, register
+from harness.backends import ircache, register
 from harness.backends.base import (
     AVAILABILITY,
     RUNTIME,
@@ -43,6 +42,7 @@ from harness.backends.base import (
     time_calls,
 )
 from harness.backends.openvino_devices import present, split_device
+from harness.backends.openvino_ir import load_ir
 from harness.backends.openvino_props import (
     READ_BACK,
     effective_precision,
@@ -155,33 +155,11 @@ class OpenVINOBackend(Backend):
         # Owned, contiguous float32 memory that the input tensor will share for the whole run.
         data = np.ascontiguousarray(x.numpy(), dtype=np.float32).copy()
 
-        # The trace is both what OpenVINO converts (on a cache miss) and what the cache key
-        # reads: the key is what the model is, not the name it came by (harness.backends.artefacts).
-        # A later process of the same cell reuses its first process's key when the entry is
-        # there (``PrepareContext.known_artefact_key``) and traces only on a miss.
-        traced: Any = None
-
-        def convert() -> Any:
-            nonlocal traced
-            traced = artefacts.trace(model, x) if traced is None else traced
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                return ov.convert_model(traced, example_input=x, input=[tuple(x.shape)])
-
-        try:
-            t0 = time.perf_counter()
-            reused = ircache.has_ir(ctx.cache_dir, ctx.known_artefact_key)
-            if reused:
-                key = ctx.known_artefact_key or ""
-            else:
-                traced = artefacts.trace(model, x)
-                key = artefacts.artefact_key("openvino-ir", model, x, traced=traced) \
-                    if ctx.cache_dir else ""
-            trace_s = time.perf_counter() - t0
-            om, info = ircache.load_or_convert(ctx.cache_dir, key, convert, label=ctx.cache_key)
+        try:  # from the cache, or traced and converted (harness.backends.openvino_ir)
+            om, info = load_ir(model, x, ctx)
         except Exception as exc:
             raise PrepareError(f"OpenVINO conversion failed: {readable(exc)}") from exc
-        info.update(trace_s=trace_s, artefact_key=key or None, artefact_key_reused=reused)
+        key = info["artefact_key"] or ""
         if precision == "int8":
             om, info["quantization"] = self._quantize(om, data.shape, key, ctx)
         config = self._compile_config(precision, threads, ctx.scenario)

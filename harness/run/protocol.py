@@ -37,3 +37,11 @@ KINDS = (AVAILABILITY, BUILD, CONVERSION, RUNTIME, PROTOCOL)
 
 # Set by the client before the worker starts, i.e. before any library reads them.
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+class Failure(Exception):
+    """An expected failure, answered as ``{"ok": false, "error", "kind"}``."""
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind

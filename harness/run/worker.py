@@ -29,19 +29,19 @@ import numpy as np
 
 from harness.measure.results import LATENCY, SCENARIOS
 from harness.run import allocator
-from harness.run.protocol import AVAILABILITY, BUILD, CONVERSION, PROTOCOL, RUNTIME, THREAD_ENV
+from harness.run.protocol import (
+    AVAILABILITY,
+    CONVERSION,
+    PROTOCOL,
+    RUNTIME,
+    THREAD_ENV,
+    Failure,
+)
+from harness.run.worker_model import build_model, profile_model
 
 # How many sub-blocks a capped block is cut into: the cap is checked between them, so a block
 # overruns it by at most one sub-block (plus one inference when a single one is slower).
 CAP_CHUNKS = 8
-
-
-class Failure(Exception):
-    """An expected failure, answered as ``{"ok": false, "error", "kind"}``."""
-
-    def __init__(self, message: str, kind: str) -> None:
-        super().__init__(message)
-        self.kind = kind
 
 
 def _claim_protocol_fd() -> TextIO:
@@ -109,11 +109,11 @@ class Worker:
             ok, why = self.backend.supports(precision)
         if not ok:
             raise Failure(why, AVAILABILITY)
-        model, example = _build(msg.get("spec"), msg.get("model"), msg.get("seed", 0))
+        model, example = build_model(msg.get("spec"), msg.get("model"), msg.get("seed", 0))
         built_s = time.perf_counter() - t_setup
         # Every model is profiled here, never in the coordinator: its code only ever runs in
         # a worker, so a model that crashes or hangs costs one cell, never the session.
-        profile = (_profile(model, example, msg.get("model") or msg.get("spec"))
+        profile = (profile_model(model, example, msg.get("model") or msg.get("spec"))
                    if msg.get("profile") else None)
         if msg.get("spec") and profile and "error" not in profile:
             import archs  # a spec's full parameter values: reports group by them (canonical
@@ -228,7 +228,7 @@ class Worker:
             if profile and "error" not in profile:
                 return profile
             assert built is not None
-            got = _profile(built[0], built[1], name)
+            got = profile_model(built[0], built[1], name)
             if "error" in got:
                 raise RuntimeError(got["error"])
             return got
@@ -345,37 +345,6 @@ class Worker:
 
 def _text_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
-
-
-def _build(spec: Any, model_ref: Any, seed: Any) -> tuple[Any, Any]:
-    import archs
-    from archs.custom import load_model
-    from harness.backends.base import readable
-
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise Failure(f"seed={seed!r}: expected an integer", PROTOCOL)
-    try:
-        if model_ref:
-            return load_model(model_ref, seed=seed)
-        if not spec:
-            raise Failure("setup needs a spec or a model", PROTOCOL)
-        return archs.build(spec, seed=seed)
-    except Failure:
-        raise
-    except archs.SpecError as exc:
-        raise Failure(str(exc), BUILD) from exc
-    except Exception as exc:
-        raise Failure(f"building {model_ref or spec} failed: {readable(exc)}", BUILD) from exc
-
-
-def _profile(model: Any, example: Any, name: Any) -> dict[str, Any]:
-    from archs.profiling import profile_module
-    from harness.backends.base import readable
-
-    try:
-        return profile_module(model, example, str(name)).as_json()
-    except Exception as exc:  # a profile is advisory; the timing can still go ahead
-        return {"error": f"profiling failed: {readable(exc)}"}
 
 
 def _answer(proto: TextIO, answer: dict[str, Any]) -> None:
