@@ -98,21 +98,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def _print_repeats(cmp) -> None:  # noqa: ANN001 - a reports.compare.analysis.Comparison
     """An A/A's check of its own intervals: does a repeat land inside them?"""
     from harness.machine import noise
-    from reports.compare.aa import INSIDE_EXPECTED, repeats
+    from reports.compare.aa import repeats, repeats_sentence
 
     terms = cmp.machine_terms()
     got = repeats(cmp, terms)
     if not got:
         return
-    inside = ", ".join(f"{k} {v['inside_ci95']}/{v['cases']}" for k, v in got.items())
-    rep = ", ".join(f"{k} {v['inside_repeat95']}/{v['repeat_cases']}" for k, v in got.items())
-    level = ", ".join(f"{k} ±{v['session_sd']:.1%}" for k, v in got.items())
     recorded = set((noise.load(cmp.sources[0].session.machine_id) or {}).get("sessions") or [])
     own = terms and recorded & {s.session.id for s in cmp.sources}
-    print(f"accelbench: a session's figure inside another's 95% interval: {inside} (two "
-          f"intervals each honest for the true value hold each other's figure about "
-          f"{INSIDE_EXPECTED:.0%} of the time); inside its repeat interval (session level "
-          f"{level}), which should hold 95%: {rep}"
+    print(f"accelbench: {repeats_sentence(got)}"
           + ("; in-sample: the session level was fitted on these sessions (--within-session "
              "leaves it out)" if own else ""), file=sys.stderr)
 

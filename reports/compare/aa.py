@@ -115,3 +115,18 @@ def repeats(cmp: AAComparison, terms: dict[str, session_level.Term] | None = Non
             out[name] = {"cases": n, "inside_ci95": inside, "repeat_cases": with_repeat,
                          "inside_repeat95": in_repeat, "session_sd": term.sd}
     return out or None
+
+
+def repeats_sentence(got: dict[str, dict[str, Any]]) -> str:
+    """``repeats``'s figures as one clause, for the command line and the comparison pages."""
+    name = {"latency": "latencies", "speedup": "speed-ups"}
+
+    def each(field: str, of: str) -> str:
+        return ", ".join(f"{name.get(k, k)} {v[field]} of {v[of]}" for k, v in got.items())
+
+    level = ", ".join(f"{name.get(k, k)} ±{v['session_sd']:.1%}" for k, v in got.items())
+    return (f"one session's figure lay inside another's 95% interval for "
+            f"{each('inside_ci95', 'cases')} (intervals each honest for the true value hold each "
+            f"other's figure about {INSIDE_EXPECTED:.0%} of the time: the two differ by √2 times "
+            f"one's error), and inside its repeat interval (session level {level}), which should "
+            f"hold 95%, for {each('inside_repeat95', 'repeat_cases')}")

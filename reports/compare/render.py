@@ -47,21 +47,10 @@ def method(cmp: Comparison) -> str:
 
 def _aa_check(cmp: Comparison) -> str:
     """For an A/A (one machine): whether a repeat landed inside each interval."""
-    from .aa import INSIDE_EXPECTED, repeats
+    from .aa import repeats, repeats_sentence
 
     got = repeats(cmp, cmp.machine_terms())
-    if not got:
-        return ""
-    name = {"latency": "latencies", "speedup": "speed-ups"}
-    inside = ", ".join(f"{name.get(k, k)} {v['inside_ci95']} of {v['cases']}"
-                       for k, v in got.items())
-    rep = ", ".join(f"{name.get(k, k)} {v['inside_repeat95']} of {v['repeat_cases']}"
-                    for k, v in got.items())
-    return (f" These sessions ran on one machine (an A/A): one session's figure lay inside "
-            f"another's 95% interval for {inside} (intervals each honest for the true value "
-            f"hold each other's figure about {INSIDE_EXPECTED:.0%} of the time: the two differ by "
-            f"√2 times one's error), and inside its repeat interval, which should hold 95%, for "
-            f"{rep}.")
+    return f" These sessions ran on one machine (an A/A): {repeats_sentence(got)}." if got else ""
 
 
 def _est(e: Estimate | None, unit: str) -> str:
