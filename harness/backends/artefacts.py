@@ -119,7 +119,8 @@ def known_or_keyed(known: str | None, present: Callable[[str], bool],
                    keyed: Callable[[], str]) -> tuple[str, bool]:
     """An artefact's key and whether it was reused: the key a cell's first process computed
     (``PrepareContext.known_artefact_key``) when ``present(known)`` says the cache holds its
-    entry, else ``keyed()`` (which traces the model: 0.3-1.5 s a process on 2 cores)."""
+    entry, else ``keyed()``, which traces the model (measured per process on a 2-core Zen 4:
+    0.06 s for plain@64, 0.19 s for ResNet-18@64, 0.58 s for an 8-cell DARTS)."""
     if known and present(known):
         return known, True
     return keyed(), False
