@@ -254,7 +254,7 @@ def test_an_aa_states_whether_a_repeat_lands_inside_each_interval() -> None:
     level of ±5%, the repeat interval holds 95% only when the machine's term is given."""
     from types import SimpleNamespace
 
-    from reports.compare.aa import INSIDE_EXPECTED, repeats
+    from reports.compare.aa import DIFFER_EXPECTED, INSIDE_EXPECTED, repeats
 
     def cmp_of(a: list[Estimate], b: list[Estimate]) -> SimpleNamespace:
         machine = SimpleNamespace(session=SimpleNamespace(machine_id="m"))
@@ -271,12 +271,17 @@ def test_an_aa_states_whether_a_repeat_lands_inside_each_interval() -> None:
     inside = sum(g["inside_ci95"] for g in got) / cases
     assert abs(inside - INSIDE_EXPECTED) < 0.03
     assert sum(g["inside_repeat95"] for g in got) / cases > 0.93
+    assert sum(g["differ_cases"] for g in got) == cases // 2  # unordered pairs, each tested once
+    assert abs(sum(g["differ95"] for g in got) / (cases // 2) - DIFFER_EXPECTED) < 0.02
 
     level = [_aa(rng, sd=0.05, tail_df=30.0) for _ in range(40)]
     term = {"speedup": Term(0.05, 100, 95)}
     without = sum(repeats(cmp_of(a, b))["speedup"]["inside_repeat95"] for a, b in level) / cases
     known = sum(repeats(cmp_of(a, b), term)["speedup"]["inside_repeat95"] for a, b in level)
     assert without < 0.6 and known / cases > 0.93
+    differ = [sum(repeats(cmp_of(a, b), t)["speedup"]["differ95"] for a, b in level) / (cases // 2)
+              for t in (None, term)]
+    assert differ[0] > 0.3 and abs(differ[1] - DIFFER_EXPECTED) < 0.03  # the test sees the level
     other = cmp_of(*level[0])
     other.sources = (other.sources[0], SimpleNamespace(session=SimpleNamespace(machine_id="x")))
     assert repeats(other) is None  # two machines: not an A/A

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from harness.measure import session_level
+from harness.measure import nested, session_level
 
 
 class AAComparison(Protocol):
@@ -85,6 +85,10 @@ def session_terms_of(cmp: AAComparison) -> dict[str, session_level.Term]:
 # probability P(|Z| < 1.96 / sqrt(2)) = 83%, not 95%. Where a repeat lands is what the repeat
 # interval (``session_level.repeat_interval``) is for.
 INSIDE_EXPECTED = 0.834
+# The test that is not muddied by the sqrt(2): the two intervals' own test of the pair's ratio
+# (Welch on the log scale, ``nested.ratio_of``), with no noise threshold, calls an A/A pair
+# different at 95% for 5% of pairs when the intervals are honest, more when they are too narrow.
+DIFFER_EXPECTED = 0.05
 
 
 def repeats(cmp: AAComparison, terms: dict[str, session_level.Term] | None = None
@@ -93,15 +97,22 @@ def repeats(cmp: AAComparison, terms: dict[str, session_level.Term] | None = Non
     metric, over every ordered pair of sessions (a, b) of an A/A, how often b's figure lies
     inside a's 95% interval (of ``cases``) and inside a's repeat interval (of ``repeat_cases``,
     the estimates with a log-scale error: ``value · exp(± t · sqrt(2 se² + 2 σ²))``, σ the
-    machine's session level from ``terms``, 0 without one). None unless the sessions share a
+    machine's session level from ``terms``, 0 without one); and, over every unordered pair with
+    log-scale errors (``differ_cases``), how often the two intervals' own test of the pair's
+    ratio, σ added to each side, excludes 1 at 95% with no noise threshold (``differ95``): about
+    ``DIFFER_EXPECTED`` when the intervals are honest. None unless the sessions share a
     machine."""
     if not same_machine(cmp):
         return None
     out: dict[str, dict[str, Any]] = {}
     for name, pairs in _pairs(cmp).items():
         term = (terms or {}).get(name) or session_level.Term(0.0, 2, 0)
-        n = inside = with_repeat = in_repeat = 0
+        n = inside = with_repeat = in_repeat = tested = differ = 0
         for x, y in pairs:
+            got = nested.ratio_of(x.as_summary(term), y.as_summary(term))
+            if got is not None:
+                tested += 1
+                differ += int(not got["ci95"][0] <= 1.0 <= got["ci95"][1])
             for a, b in ((x, y), (y, x)):
                 lo, hi = a.ci95
                 if np.isfinite(lo) and np.isfinite(hi):
@@ -113,7 +124,8 @@ def repeats(cmp: AAComparison, terms: dict[str, session_level.Term] | None = Non
                     in_repeat += int(rep[0] <= b.value <= rep[1])
         if n or with_repeat:
             out[name] = {"cases": n, "inside_ci95": inside, "repeat_cases": with_repeat,
-                         "inside_repeat95": in_repeat, "session_sd": term.sd}
+                         "inside_repeat95": in_repeat, "differ_cases": tested,
+                         "differ95": differ, "session_sd": term.sd}
     return out or None
 
 
@@ -129,4 +141,6 @@ def repeats_sentence(got: dict[str, dict[str, Any]]) -> str:
             f"{each('inside_ci95', 'cases')} (intervals each honest for the true value hold each "
             f"other's figure about {INSIDE_EXPECTED:.0%} of the time: the two differ by √2 times "
             f"one's error), and inside its repeat interval (session level {level}), which should "
-            f"hold 95%, for {each('inside_repeat95', 'repeat_cases')}")
+            f"hold 95%, for {each('inside_repeat95', 'repeat_cases')}; the two intervals' own test "
+            f"(no noise threshold) called a pair different at 95% for "
+            f"{each('differ95', 'differ_cases')} (honest intervals: about {DIFFER_EXPECTED:.0%})")
