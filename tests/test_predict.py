@@ -147,7 +147,32 @@ def test_cli_predicts_scores_and_refuses_bad_input(tmp_path: Path, capsys) -> No
     summary = out["score"]["summary"]
     assert set(summary) == {"torch", "openvino:CPU", "speedup openvino:CPU/torch"}
     assert summary["torch"]["plain"]["n"] == 1
+    assert out["score"]["repeatability"] == {}  # one session of each network
     assert (tmp_path / "k.sqlite.kernels.json").is_file()  # kernels cached beside the store
+
+    # the score as text: with one session, the best score it could get is said to be unknown
+    assert main(["predict", "--store", str(store), "--score", str(nets)]) == 0
+    text = capsys.readouterr().out
+    assert "each network was measured in one session" in text
+    # a second session, PyTorch 20% slower, with a backend the predictor was not fitted on:
+    # the floor is stated for what the score scored, and only for that
+    spec = "plain:depth=1,width=8,res=16"
+    with Store.open(nets) as s:
+        s.begin_session(SessionInfo(id="20260102T000000-bbbb0000", started=1.8e9))
+        for backend, k in (("torch", 1.2), ("openvino:CPU", 1.0), ("onnxruntime", 1.0)):
+            first = next(c for c in s.cells("20260101T000000-aaaa0000")
+                         if c.key.backend == ("torch" if backend == "onnxruntime" else backend))
+            s.put_cell("20260102T000000-bbbb0000", CellResult(
+                CellKey(spec, backend, "f32", 1), DONE,
+                samples_ms=[x * k for x in first.samples_ms]))
+    assert main(["predict", "--store", str(store), "--score", str(nets), "--json"]) == 0
+    scored = json.loads(capsys.readouterr().out)["score"]
+    assert set(scored["repeatability"]) == set(scored["summary"]) | {"sessions"}
+    assert scored["repeatability"]["sessions"] == [2]
+    assert main(["predict", "--store", str(store), "--score", str(nets)]) == 0
+    text = capsys.readouterr().out
+    assert "the best score these measurements allow (2 sessions" in text
+    assert "onnxruntime" not in text
 
     assert main(["predict", "plain:depth=1,width=8,res=16", "--store", str(store)]) == 0
     text = capsys.readouterr().out

@@ -93,10 +93,12 @@ def test_repeatability_is_the_best_score_a_perfect_predictor_could_get(tmp_path:
     assert sorted(sessions["torch"][spec].values()) == pytest.approx([1.0, 1.0, 1.2])
     got = repeatability(sessions, "torch")
     assert got["sessions"] == [3]
-    # leave one out, log scale: log(1.2)/2 twice, -log(1.2) once
-    d = np.array([np.log(1.2) / 2, np.log(1.2) / 2, -np.log(1.2)])
-    for field, scale in (("one_session", np.sqrt(2 / 3)), ("mean_of_sessions", np.sqrt(2) / 3)):
-        e = np.expm1(d * scale)
+    # by hand, log scale: the sessions' mean lies log(1.2)/3 above the two 1 ms sessions and
+    # 2 log(1.2)/3 below the 1.2 ms one; a perfect predictor's error against one session is
+    # that times sqrt(3/2), against the mean of three, times 1/sqrt(2)
+    r = np.array([np.log(1.2) / 3, np.log(1.2) / 3, -2 * np.log(1.2) / 3])
+    for field, scale in (("one_session", np.sqrt(3 / 2)), ("mean_of_sessions", 1 / np.sqrt(2))):
+        e = np.expm1(r * scale)
         st = got["torch"][field]
         assert st["n"] == 3
         assert st["rmspe"] == pytest.approx(np.sqrt(np.mean(e ** 2)))
@@ -109,3 +111,24 @@ def test_repeatability_is_the_best_score_a_perfect_predictor_could_get(tmp_path:
     assert got["torch"]["mean_of_sessions"]["within_10"] == 1.0
     one = {b: {spec: dict(list(per[spec].items())[:1])} for b, per in sessions.items()}
     assert repeatability(one, "torch") == {}  # one session: nothing to compare
+
+
+def test_repeatability_recovers_a_known_session_error() -> None:
+    """Simulated: 2000 networks, each measured in four sessions whose log figures scatter by a
+    known σ = 5% around the truth. A perfect predictor of the truth is off by σ against one
+    session and by σ/2 against the mean of four; ``repeatability`` must say so from the
+    sessions alone (its RMSPE is the root mean square of expm1 of the log error)."""
+    from harness.predict.predictor import repeatability
+
+    rng = np.random.default_rng(26)
+    sigma, n = 0.05, 4
+    truth = rng.uniform(-1, 3, 2000)
+    sessions = {"torch": {f"net{i}": {f"s{k}": float(np.exp(t + rng.normal(0, sigma)))
+                                      for k in range(n)} for i, t in enumerate(truth)}}
+    got = repeatability(sessions, "torch")["torch"]
+
+    def rms(log_sd: float) -> float:  # expected RMSPE of a normal log error with that sd
+        return float(np.sqrt(np.mean(np.expm1(rng.normal(0, log_sd, 200_000)) ** 2)))
+
+    assert got["one_session"]["rmspe"] == pytest.approx(rms(sigma), rel=0.03)
+    assert got["mean_of_sessions"]["rmspe"] == pytest.approx(rms(sigma / np.sqrt(n)), rel=0.03)

@@ -27,8 +27,8 @@ KERNEL_FAMILY = "kernel"
 
 
 def measured(store_path: Any, *, kernels_only: bool | None) -> dict[tuple[str, int], dict[str, dict[str, float]]]:
-    """``{(precision, threads): {backend: {spec: quiet_ms}}}`` over every session's done cells
-    (each cell's quiet-state latency, ``quiet_figure``).
+    """``{(precision, threads): {backend: {spec: quiet_ms}}}`` over every session's done latency
+    cells (each cell's quiet-state latency, ``quiet_figure``).
 
     ``kernels_only``: True keeps the kernel family's cells, False every other spec, None all.
     A cell measured in several sessions on the machine and library versions of its latest
@@ -40,15 +40,18 @@ def measured(store_path: Any, *, kernels_only: bool | None) -> dict[tuple[str, i
     RMSPE on the same 22 quick networks differed by 1-3 points and whose ±10% shares differed by
     up to 18 points; fitted on both runs' geometric mean, the RMSPE was the lower of the two or
     below it on five of six figures (two quick sessions, OpenVINO, PyTorch, speed-up)."""
+    return {group: combined(backends)
+            for group, backends in runs(store_path, kernels_only=kernels_only).items()}
+
+
+def combined(sessions: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """One group of ``runs``, ``{backend: {spec: {session: ms}}}``, each cell at the geometric
+    mean of its sessions' figures: ``{backend: {spec: ms}}``."""
     import numpy as np
 
-    out: dict[tuple[str, int], dict[str, dict[str, float]]] = {}
-    for group, backends in runs(store_path, kernels_only=kernels_only).items():
-        for backend, specs in backends.items():
-            for spec, figures in specs.items():
-                out.setdefault(group, {}).setdefault(backend, {})[spec] = \
-                    float(np.exp(np.mean(np.log(list(figures.values())))))
-    return out
+    return {backend: {spec: float(np.exp(np.mean(np.log(list(figures.values())))))
+                      for spec, figures in specs.items()}
+            for backend, specs in sessions.items()}
 
 
 def runs(store_path: Any, *, kernels_only: bool | None

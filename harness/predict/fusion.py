@@ -41,6 +41,11 @@ GLOBAL_POOL = "global_pool"
 # the bare one took (within 5%). Fitted on bare linear cells alone, the batch-1 MLPs were
 # predicted at 0.5-0.8 of their OpenVINO time. Eager PyTorch never fuses, so never has it.
 LINEAR_ACT = "linear_act"
+# Each kind split out of a broader one (above, ``unit_kernel``), and the broader one: a store
+# measured before the split has no cells of the narrower kind, whose coefficients would then be
+# 0 (a 3072->4096 linear layer with its ReLU priced at nothing); ``model.Fit`` prices it as the
+# broader kind instead, and says so.
+BROADER = {GLOBAL_POOL: "pooling", LINEAR_ACT: "linear"}
 
 
 @dataclass(frozen=True)

@@ -46,8 +46,8 @@ The sum is linear in the coefficients, so one non-negative least-squares solve (
 (the kernel family's ``repeat=`` chains are what separate the overhead and the boundary from a
 kernel's fixed cost). Rows are weighted by 1/latency: the error that matters is relative
 (nn-Meter's ±10%), and a 50 ms cell must not outvote fifty 0.1 ms ones. The kernel cells' own
-residuals agree: their squared residuals regressed on latency² and 1 give a relative error of
-17% and no absolute floor (Zen 4 VM, kernel store of 2026-12-06). Weighted by 1/latency^0.8
+residuals agree: their squared residuals regressed on latency² and 1 give a relative error
+(OpenVINO 17%, eager PyTorch 36%) and no absolute floor (Zen 4 VM, kernel store of 2026-12-06). Weighted by 1/latency^0.8
 instead, the quick preset's networks came out better on OpenVINO (64 -> 73% within ±10%) and on
 the speed-up (64 -> 73%; a second set of 12 networks 50 -> 92%), PyTorch's second set worse
 (67 -> 58%): a sign that the kernel cells' fixed costs carry over to networks too heavily, not
@@ -85,16 +85,12 @@ import numpy as np
 from scipy.optimize import nnls
 
 from harness.layers.kinds import KINDS
-from harness.predict.fusion import GLOBAL_POOL, LINEAR_ACT, REORDER_KINDS, Kernel
+from harness.predict.fusion import BROADER, GLOBAL_POOL, LINEAR_ACT, REORDER_KINDS, Kernel
 
 KERNEL_KINDS = KINDS + (GLOBAL_POOL, LINEAR_ACT) + REORDER_KINDS
 # The kernels a switch is charged to: the convolutions (oneDNN primitives in eager PyTorch).
 # Also the kinds whose unmeasured channel counts are noted (``Fit.out_of_range``).
 CONVOLUTIONS = ("conv", "depthwise", "pointwise", "grouped")
-# A kind split out of a broader one, and the broader one: a store measured before the split
-# has no cells of the narrower kind, whose coefficients would then be 0 (a 3072->4096 linear
-# layer with its ReLU priced at nothing); it is priced as the broader kind instead, and says so.
-BROADER = {GLOBAL_POOL: "pooling", LINEAR_ACT: "linear"}
 FEATURES = ("count", "MFLOP", "act_MB", "weight_MB")
 CELL = ("overhead", "boundary_MB", "cold_weight_MB", "switches", "switch_MB")
 BOOT = 200

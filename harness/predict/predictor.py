@@ -15,7 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from harness.predict.dataset import KernelCache, cache_path, last_level_cache, measured, runs
+from harness.predict.dataset import (
+    KernelCache,
+    cache_path,
+    combined,
+    last_level_cache,
+    measured,
+    runs,
+)
 from harness.predict.fusion import Kernel
 from harness.predict.model import Fit, draws, fit, interval
 
@@ -140,10 +147,10 @@ def _stats(errors: list[float]) -> dict[str, Any]:
 def score(trained: Trained, store_path: Any) -> dict[str, Any]:
     """Predict every measured non-kernel network of ``store_path`` at the fitted settings and
     compare: per backend and per speed-up, overall and per family. A network measured in
-    several sessions is scored against their geometric mean (``dataset.measured``), and the
+    several sessions is scored against their geometric mean (``dataset.combined``), and the
     sessions' agreement with each other is stated beside the score (``repeatability``)."""
-    groups = measured(store_path, kernels_only=False)
-    cells = groups.get((trained.precision, trained.threads), {})
+    sessions = runs(store_path, kernels_only=False).get((trained.precision, trained.threads), {})
+    cells = combined(sessions)
     if not cells:
         raise PredictError(f"{store_path} has no measured networks at precision="
                            f"{trained.precision}, threads={trained.threads}")
@@ -170,10 +177,13 @@ def score(trained: Trained, store_path: Any) -> dict[str, Any]:
     for target, fams in errs.items():
         everything = [e for es in fams.values() for e in es]
         summary[target] = {"all": _stats(everything), **{f: _stats(es) for f, es in sorted(fams.items())}}
-    sessions = runs(store_path, kernels_only=False).get((trained.precision, trained.threads), {})
+    # the floor of what was scored: its backends and networks, its speed-ups
+    scored = {b: {r["spec"]: sessions[b][r["spec"]] for r in rows if b in r["measured"]}
+              for b in sessions if b in errs}
+    floor = repeatability(scored, trained.baseline)
     return {"store": str(store_path), "precision": trained.precision, "threads": trained.threads,
             "summary": summary, "networks": rows,
-            "repeatability": repeatability(sessions, trained.baseline)}
+            "repeatability": {t: v for t, v in floor.items() if t == "sessions" or t in summary}}
 
 
 def repeatability(sessions: dict[str, dict[str, dict[str, float]]], baseline: str
@@ -185,24 +195,23 @@ def repeatability(sessions: dict[str, dict[str, dict[str, float]]], baseline: st
     (``mean_of_sessions``, what ``score`` compares with). ``sessions`` is ``dataset.runs``'s
     ``{backend: {spec: {session: ms}}}``.
 
-    How: each session's figure against the geometric mean of the other n - 1 (leave one out)
-    differs by its own session error and the others' mean error, variance σ² n / (n - 1) on the
-    log scale; a perfect predictor's error against one session has variance σ², against the
-    mean of n, σ² / n. So each leave-one-out difference is scaled by sqrt((n - 1) / n), or by
-    sqrt(n - 1) / n, before it is scored (exact in variance; the shares assume the differences
-    are alike in shape). Why: a predictor is scored against figures that themselves move
-    between runs. Six quick sessions on a Zen 4 VM (2026-12-06): one session within ±10% of the
-    other five's mean for 94-95% of networks (RMSPE 4.5-6.6%). Empty where no network was
-    measured in two sessions."""
+    How: a network's log figures x_1..x_n from n sessions, each x_k = truth + its session's
+    error (variance σ²). A perfect predictor's error against session k is x̄ - x_k less the
+    sessions' mean error; scaled by sqrt(n / (n - 1)), x̄ - x_k has variance σ² (one session),
+    scaled by 1 / sqrt(n - 1), σ² / n (the mean of n). Exact in variance; the shares assume the
+    errors alike in shape, and with two sessions both errors come out as ±|x_1 - x_2| / sqrt(2),
+    a crude share. Each network adds its n errors, so networks measured in more sessions weigh
+    more. Why: a predictor is scored against figures that themselves move between runs. Six
+    quick sessions of 22 networks on a Zen 4 VM (2026-12-06): a perfect predictor within ±10% of
+    one session for 95-96% of them (RMSPE 4.1-6.0%), of the six sessions' mean for 98-100%
+    (1.7-2.4%). Empty where no network was measured in two sessions."""
     def scaled(per: dict[str, float]) -> tuple[list[float], list[float]]:
         n = len(per)
         if n < 2:
             return [], []
-        logs = {k: float(np.log(v)) for k, v in per.items()}
-        d = [float(np.mean([v for o, v in logs.items() if o != k])) - logs[k] for k in logs]
-        one = float(np.sqrt((n - 1) / n))
-        mean = float(np.sqrt(n - 1) / n)
-        return ([float(np.expm1(x * one)) for x in d], [float(np.expm1(x * mean)) for x in d])
+        logs = np.log(np.array(list(per.values()), dtype=float))
+        r = logs.mean() - logs
+        return (np.expm1(r * np.sqrt(n / (n - 1))).tolist(), np.expm1(r / np.sqrt(n - 1)).tolist())
 
     errs: dict[str, tuple[list[float], list[float]]] = {}
     counts: set[int] = set()
