@@ -316,6 +316,14 @@ def test_ir_cache_treats_damaged_entry_as_miss(tiny_cache, tmp_path):
     assert again.info["ir_cache_hit"] is False
     assert rel_l2(again.output(), first_out) < 1e-6
 
+    # a later process whose known entry is damaged: not reused, keyed from the model, rewritten
+    (tmp_path / Path(first["ir_path"]).name).write_text("<net broken")
+    later = get_backend("openvino:CPU").prepare(
+        model, x, Ctx("f32", 1, cache_dir=str(tmp_path), known_artefact_key=first["artefact_key"]))
+    assert later.info["ir_cache_hit"] is False and later.info["artefact_key_reused"] is False
+    assert later.info["artefact_key"] == first["artefact_key"] and later.info["trace_s"] > 0
+    assert rel_l2(later.output(), first_out) < 1e-6
+
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_ir_cache_keeps_weights_in_f32(tmp_path):

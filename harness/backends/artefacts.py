@@ -18,10 +18,11 @@ So the key is computed in the worker, from the built module:
 This is the one key function every cache calls: the IR cache (``harness.backends.ircache``)
 today; quantized models and ONNX files should call ``artefact_key`` with their own ``kind``
 and the settings that change what they store (``precision="int8"``, ``opset=17``...). The
-price is a trace per prepare, also on a cache hit (0.5 s for an 8-cell DARTS net, against 1.5 s
-for the conversion it saves, shared machine); on a miss the same trace is what gets converted.
-Paid once per cell and session: a built-in spec's later process pairs are handed the key its
-first pair computed (``PrepareContext.known_artefact_key``) and load the entry without a trace.
+price is a trace per prepare, also on a cache hit (its cost: ``PrepareContext.known_artefact_key``);
+on a miss the same trace is what gets converted. Paid once per cell and session: a built-in
+spec's later process pairs are handed the key its first pair computed, and the caches
+(``ircache.load_or_convert``, ``load_or_write_file``) load that entry without a trace when it
+reads back.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from __future__ import annotations
 import hashlib
 import re
 import warnings
-from collections.abc import Callable
 from typing import Any
 
 FORMAT = 1  # bump when what goes into the key changes
@@ -113,14 +113,3 @@ def artefact_key(kind: str, model: Any, example: Any, *, traced: Any | None = No
     for k, v in sorted(versions().items()) + sorted(settings.items()):
         h.update(f"\n{k}={v!r}".encode())
     return f"{kind}:{h.hexdigest()[:32]}"
-
-
-def known_or_keyed(known: str | None, present: Callable[[str], bool],
-                   keyed: Callable[[], str]) -> tuple[str, bool]:
-    """An artefact's key and whether it was reused: the key a cell's first process computed
-    (``PrepareContext.known_artefact_key``) when ``present(known)`` says the cache holds its
-    entry, else ``keyed()``, which traces the model (measured per process on a 2-core Zen 4:
-    0.06 s for plain@64, 0.19 s for ResNet-18@64, 0.58 s for an 8-cell DARTS)."""
-    if known and present(known):
-        return known, True
-    return keyed(), False

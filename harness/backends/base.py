@@ -78,10 +78,9 @@ class PrepareContext:
     first_pass: bool = True
     # The artefact key (``harness.backends.artefacts.artefact_key``) an earlier process of the
     # same cell computed in this session, for a built-in spec. A backend whose cache holds that
-    # entry may load it without tracing the model again (the trace cost 0.06-0.58 s a process
-    # on a 2-core Zen 4, plain@64 to an 8-cell DARTS, and is the same every time: the spec,
-    # its seed and the code are the session's); on a miss
-    # it traces and keys as always.
+    # entry, readable, loads it without tracing the model again (the trace cost 0.06-0.58 s a
+    # process on a 2-core Zen 4, plain@64 to an 8-cell DARTS, and is the same every time: the
+    # spec, its seed and the code are the session's); on a miss it traces and keys as always.
     known_artefact_key: str | None = None
 
     def __post_init__(self) -> None:

@@ -42,38 +42,52 @@ def entry_stem(cache_dir: str | os.PathLike, ir_key: str) -> Path:
     return keyed_stem(cache_dir, f"{ir_key}\nopenvino={ov.get_version()}")
 
 
-def has_ir(cache_dir: str | os.PathLike | None, ir_key: str | None) -> bool:
-    """Whether the cache holds a complete IR entry for ``ir_key``."""
-    if not cache_dir or not ir_key:
-        return False
-    stem = entry_stem(cache_dir, ir_key)
-    return stem.with_suffix(".xml").exists() and stem.with_suffix(".bin").exists()
+Key = str | Callable[[], str]  # a key, or how to compute it (it may trace the model)
 
 
-def has_file(cache_dir: str | os.PathLike | None, key: str | None, suffix: str) -> bool:
-    """Whether the cache holds the single-file artefact ``key`` (``load_or_write_file``)."""
-    if not cache_dir or not key:
-        return False
+def _reuse(info: dict[str, Any], known: str) -> dict[str, Any]:
+    info.update(artefact_key=known, artefact_key_reused=True, trace_s=0.0)
+    return info
+
+
+def _keyed(key: Key, info: dict[str, Any]) -> str:
+    """``key`` as a string, its cost (the trace an artefact key reads) in ``info["trace_s"]``."""
+    t0 = time.perf_counter()
+    got = key() if callable(key) else key
+    info.update(artefact_key=got or None, artefact_key_reused=False,
+                trace_s=time.perf_counter() - t0)
+    return got
+
+
+def _cached_file(cache_dir: str | os.PathLike, key: str, suffix: str) -> Path | None:
     path = keyed_stem(cache_dir, key).with_suffix(suffix)
-    return path.exists() and path.stat().st_size > 0
+    return path if path.exists() and path.stat().st_size > 0 else None
 
 
-def load_or_write_file(cache_dir: str | os.PathLike | None, key: str, suffix: str,
-                       write: Callable[[Path], None]) -> tuple[Path, dict[str, Any]]:
+def load_or_write_file(cache_dir: str | os.PathLike | None, key: Key, suffix: str,
+                       write: Callable[[Path], None], known: str | None = None
+                       ) -> tuple[Path, dict[str, Any]]:
     """A single-file artefact (an ONNX model) from the cache, or written by ``write(path)``.
 
     ``key`` must name everything the file depends on (the model's key and the exporter's
-    versions); without a directory or key the file goes to a temporary directory and is
-    rewritten every time. Atomic as the IR is: written under a temporary name, then renamed.
+    versions); a callable is called only when the cache is used and ``known`` (a key computed
+    earlier for the same model: a cell's first process's) names no entry it holds. Without a
+    directory or key the file goes to a temporary directory and is rewritten every time. Atomic
+    as the IR is: written under a temporary name, then renamed. ``info`` says which key was used
+    (``artefact_key``, ``artefact_key_reused``) and what computing it cost (``trace_s``).
     """
     import tempfile
 
     info: dict[str, Any] = {"cache_hit": False, "convert_s": 0.0}
+    if cache_dir and known and (found := _cached_file(cache_dir, known, suffix)) is not None:
+        info.update(cache_hit=True, path=str(found))
+        return found, _reuse(info, known)
+    key = _keyed(key if cache_dir else "", info)
     if cache_dir and key:
         path = keyed_stem(cache_dir, key).with_suffix(suffix)
-        if path.exists() and path.stat().st_size > 0:
-            info.update(cache_hit=True, path=str(path))
-            return path, info
+        if (found := _cached_file(cache_dir, key, suffix)) is not None:
+            info.update(cache_hit=True, path=str(found))
+            return found, info
     else:
         path = Path(tempfile.mkdtemp(prefix="accelbench-")) / f"model{suffix}"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,38 +105,49 @@ def load_or_write_file(cache_dir: str | os.PathLike | None, key: str, suffix: st
     return path, info
 
 
+def _read_ir(stem: Path, info: dict[str, Any]) -> Any:
+    """The entry at ``stem`` (``info`` updated), or None when it is missing or damaged."""
+    import openvino as ov
+
+    xml = stem.with_suffix(".xml")
+    if not (xml.exists() and stem.with_suffix(".bin").exists()):
+        return None
+    t0 = time.perf_counter()
+    try:
+        model = ov.Core().read_model(str(xml))
+    except Exception:  # a damaged entry is a miss, rewritten by the caller
+        return None
+    info.update(ir_cache_hit=True, ir_read_s=time.perf_counter() - t0, ir_path=str(xml))
+    return model
+
+
 def load_or_convert(
-    cache_dir: str | os.PathLike | None, ir_key: str, convert: Callable[[], Any],
-    label: str = "",
+    cache_dir: str | os.PathLike | None, ir_key: Key, convert: Callable[[], Any],
+    label: str = "", known: str | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """Return ``(ov.Model, info)`` from the cache, or from ``convert()`` (then stored).
 
-    ``info``: ``ir_cache_hit``, ``convert_s`` (0 on a hit), ``ir_read_s``/``ir_save_s``,
-    ``ir_path``. Without a directory or key there is no caching: every call converts.
-    ``label`` (e.g. the spec) is written beside the entry for a person browsing the cache;
-    it takes no part in the key.
+    ``ir_key`` may be a callable (it traces the model): it is called only when the cache is used
+    and ``known`` (a key computed earlier for the same model: a cell's first process's) names no
+    entry that reads back. ``info``: ``ir_cache_hit``, ``convert_s`` (0 on a hit),
+    ``ir_read_s``/``ir_save_s``, ``ir_path``, and which key was used (``artefact_key``,
+    ``artefact_key_reused``) and what computing it cost (``trace_s``). Without a directory or
+    key there is no caching: every call converts. ``label`` (e.g. the spec) is written beside
+    the entry for a person browsing the cache; it takes no part in the key.
     """
-    import openvino as ov
-
     info: dict[str, Any] = {"ir_cache_hit": False, "convert_s": 0.0, "ir_path": None}
-    stem = entry_stem(cache_dir, ir_key) if cache_dir and ir_key else None
-    if stem is not None:
-        xml = stem.with_suffix(".xml")
-        if xml.exists() and stem.with_suffix(".bin").exists():
-            t0 = time.perf_counter()
-            try:
-                model = ov.Core().read_model(str(xml))
-            except Exception:  # a damaged entry is a miss, rewritten below
-                model = None
-            if model is not None:
-                info.update(ir_cache_hit=True, ir_read_s=time.perf_counter() - t0, ir_path=str(xml))
-                return model, info
+    if cache_dir and known and (model := _read_ir(entry_stem(cache_dir, known), info)) is not None:
+        return model, _reuse(info, known)
+    key = _keyed(ir_key if cache_dir else "", info)
+    stem = entry_stem(cache_dir, key) if cache_dir and key else None
+    if stem is not None and (model := _read_ir(stem, info)) is not None:
+        return model, info
     t0 = time.perf_counter()
     model = convert()
     info["convert_s"] = time.perf_counter() - t0
     if stem is not None:
         t0 = time.perf_counter()
-        _store(model, stem, ir_key, label)
+        _store(model, stem, key, label)
         info.update(ir_save_s=time.perf_counter() - t0, ir_path=str(stem.with_suffix(".xml")))
     return model, info
 

@@ -100,12 +100,10 @@ class OnnxRuntimeBackend(Backend):
         try:
             # keyed by what the model is (harness.backends.artefacts), as the IR is; a later
             # process of the cell reuses the first's key (PrepareContext.known_artefact_key)
-            key, reused = artefacts.known_or_keyed(
-                ctx.known_artefact_key, lambda k: ircache.has_file(ctx.cache_dir, k, ".onnx"),
-                lambda: artefacts.artefact_key("onnx", model, x, exporter=EXPORTER, **versions)
-                if ctx.cache_dir else "")
-            path, info = ircache.load_or_write_file(ctx.cache_dir, key, ".onnx", export)
-            info.update(artefact_key=key or None, artefact_key_reused=reused)
+            path, info = ircache.load_or_write_file(
+                ctx.cache_dir,
+                lambda: artefacts.artefact_key("onnx", model, x, exporter=EXPORTER, **versions),
+                ".onnx", export, known=ctx.known_artefact_key)
         except Exception as exc:
             raise PrepareError(f"ONNX export failed: {readable(exc)}") from exc
         options = ort.SessionOptions()

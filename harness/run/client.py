@@ -230,11 +230,14 @@ def reap_on_exit() -> Iterator[None]:
         yield
     finally:
         _tracking.clients = outer
-        with signals_held(True):  # a second signal must not leave the rest running
-            for client in list(clients):
-                if client.proc.poll() is None:
-                    client.kill()
-                client._tracker = None
+        alive = [c for c in clients if c.proc.poll() is None]
+        # a second signal must not leave the rest running; with none left, nothing is held
+        # (a signal then is the caller's, not swallowed)
+        with signals_held(bool(alive)):
+            for client in alive:
+                client.kill()
+        for client in clients:
+            client._tracker = None
 
 
 class signals_held:

@@ -119,7 +119,8 @@ class GroupRunner:
         assert side.client is not None
         # A user's model file is traced every time: what its imports build may change between
         # processes; a built-in spec builds the same network all session.
-        known = self.artefact_keys.get(side.key) if plan.workload.model_ref is None else None
+        builtin = plan.workload.model_ref is None
+        known = self.artefact_keys.get(side.key) if builtin else None
         try:
             reply = side.client.request(
                 {"op": protocol.SETUP, **plan.workload.setup_fields(), "seed": cfg.seed,
@@ -135,7 +136,7 @@ class GroupRunner:
                 timeout=cfg.timeout_s,
             )
             side.info = dict(reply.get("info", {}))
-            if isinstance(side.info.get("artefact_key"), str):
+            if builtin and isinstance(side.info.get("artefact_key"), str):
                 self.artefact_keys[side.key] = side.info["artefact_key"]
             if reply.get("profile"):
                 self._worker_profile = reply["profile"]

@@ -100,8 +100,10 @@ class Worker:
             raise Failure(str(exc), PROTOCOL) from exc
         t_setup = time.perf_counter()
         if self.prepared is not None or self.built is not None:
-            # the previous model's memory goes before the next one is built (a fresh worker,
-            # a later pass's, has none: the collection cost it 0.1 s for nothing)
+            # the protocol allows a second setup: the previous model's memory goes before the
+            # next one is built. The harness sets each worker up once, so this never runs there
+            # (run unconditionally, the collection cost every fresh worker 0.11 s for nothing:
+            # stage timers, Zen 4 VM, 2026-12-07)
             self.prepared, self.built = None, None
             gc.collect()
         ok, why = self.backend.availability()
@@ -150,8 +152,8 @@ class Worker:
             "first_ms": prepared.first_ms,
             "backend": self.backend.spec.text,
             "env_threads": {k: os.environ.get(k) for k in THREAD_ENV},
-            # where this setup's time went: build (freeing a previous model, the backend's
-            # availability check, building the model), the backend's prepare (trace or cached
+            # where this setup's time went: build (the backend's availability check, building
+            # the model; freeing a previous one on a second setup), the backend's prepare (trace or cached
             # IR, compile, first inference), and in all (a first pass's profile and counters too)
             "setup_s": {"build": round(built_s, 4), "prepare": round(prepare_s, 4),
                         "total": round(time.perf_counter() - t_setup, 4)},
