@@ -98,14 +98,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def _print_repeats(cmp) -> None:  # noqa: ANN001 - a reports.compare.analysis.Comparison
     """An A/A's check of its own intervals: does a repeat land inside them?"""
     from harness.machine import noise
-    from reports.compare.aa import repeats, repeats_sentence
+    from reports.compare.aa import repeats_sentence
 
-    terms = cmp.machine_terms()
-    got = repeats(cmp, terms)
+    got = cmp.repeats
     if not got:
         return
     recorded = set((noise.load(cmp.sources[0].session.machine_id) or {}).get("sessions") or [])
-    own = terms and recorded & {s.session.id for s in cmp.sources}
+    own = cmp.machine_terms() and recorded & {s.session.id for s in cmp.sources}
     print(f"accelbench: {repeats_sentence(got)}"
           + ("; in-sample: the session level was fitted on these sessions (--within-session "
              "leaves it out)" if own else ""), file=sys.stderr)

@@ -17,6 +17,7 @@ store: the CLI reads the sessions and passes ``Source`` values in.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +32,7 @@ from harness.measure.estimate import (
     speedup_prior,
 )
 from harness.measure.results import DONE, LATENCY, CellKey, CellResult, SessionInfo
-from reports.compare.aa import repeats, run_to_run_spread
+from reports.compare import aa
 from reports.jsonable import jsonable
 
 
@@ -187,6 +188,12 @@ class Comparison:
             return {}
         return dict(self.session_terms.get(next(iter(machines)) or "", {}))
 
+    @functools.cached_property
+    def repeats(self) -> dict[str, dict[str, Any]] | None:
+        """An A/A's check of its own intervals (``aa.repeats``), against the machine's terms;
+        computed once for the command line, the pages and the JSON."""
+        return aa.repeats(self, self.machine_terms())
+
     def as_json(self) -> dict[str, Any]:
         return jsonable({
             "reference": self.sources[0].label,
@@ -194,8 +201,8 @@ class Comparison:
             "latencies": [r.as_json() for r in self.latencies],
             "speedups": [r.as_json() for r in self.speedups],
             "warnings": list(self.warnings), "unmatched": dict(self.unmatched),
-            "noise": self.noise, "spread": run_to_run_spread(self),
-            "repeats": repeats(self, self.machine_terms()),
+            "noise": self.noise, "spread": aa.run_to_run_spread(self),
+            "repeats": self.repeats,
             "session_terms": {m: {k: t.as_json() for k, t in terms.items()}
                               for m, terms in self.session_terms.items()},
             "ci_method": "nested bootstrap (process pairs, then blocks) per session; a change "

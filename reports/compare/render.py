@@ -47,9 +47,9 @@ def method(cmp: Comparison) -> str:
 
 def _aa_check(cmp: Comparison) -> str:
     """For an A/A (one machine): whether a repeat landed inside each interval."""
-    from .aa import repeats, repeats_sentence
+    from .aa import repeats_sentence
 
-    got = repeats(cmp, cmp.machine_terms())
+    got = cmp.repeats
     return f" These sessions ran on one machine (an A/A): {repeats_sentence(got)}." if got else ""
 
 
