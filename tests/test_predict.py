@@ -14,7 +14,7 @@ import torch
 import archs
 from harness.cli import main
 from harness.measure.results import DONE, CellKey, CellResult, SessionInfo
-from harness.predict.fusion import REORDER_KINDS, backend_kernels, kernels
+from harness.predict.fusion import REORDER_KINDS, Kernel, backend_kernels, kernels
 from harness.predict.model import switches
 from harness.predict.units import model_units
 from harness.store import Store
@@ -225,3 +225,20 @@ def test_openvino_runs_a_linear_layer_with_its_activation_as_a_kind_of_its_own()
     model, example = archs.build("kernel:op=linear,cin=16,repeat=2")
     got = backend_kernels(model, example, ["openvino:CPU"], precision="f32", threads=2)
     assert [k.kind for k in got["openvino:CPU"] if k.kind not in REORDER_KINDS] == ["linear"] * 2
+
+
+def test_kernels_carry_the_bytes_their_costly_activation_functions_write() -> None:
+    """A GELU evaluated alone (eager PyTorch) or fused into its convolution (OpenVINO) is in its
+    kernel's ``functions`` with the bytes it writes, read from the model and the runtime graph;
+    a ReLU-like function is not (its cost is its kernel's bytes), nor is a Tanh where none
+    runs. Each function's cost is then its own term of the model (``model.TERMS``)."""
+    model, example = archs.build("kernel:op=pointwise,cin=16,res=8,post=act,act=gelu")
+    got = backend_kernels(model, example, ["torch", "openvino:CPU"], precision="f32", threads=1)
+    written = 16 * 8 * 8 * 4
+    assert [k.functions for k in got["torch"]] == [(), (("gelu", written),)]
+    (conv,) = [k for k in got["openvino:CPU"] if k.kind not in REORDER_KINDS]
+    assert conv.kind == "pointwise" and conv.functions == (("gelu", written),)
+    model, example = archs.build("kernel:op=pointwise,cin=16,res=8,post=act,act=relu6")
+    got = backend_kernels(model, example, ["torch", "openvino:CPU"], precision="f32", threads=1)
+    assert all(k.functions == () for ks in got.values() for k in ks)
+    assert Kernel.from_json(conv.as_json()) == conv

@@ -9,11 +9,12 @@ import dataclasses
 import numpy as np
 import pytest
 
-from harness.predict.fusion import LINEAR_ACT, REORDER_KINDS, Kernel
+from harness.predict.fusion import FUNCTIONS, LINEAR_ACT, REORDER_KINDS, Kernel
 from harness.predict.model import (
     CELL,
     FEATURES,
     KERNEL_KINDS,
+    TERMS,
     chain_pairs,
     cold_weight_mb,
     fit,
@@ -50,7 +51,8 @@ def test_fit_recovers_known_kernel_costs() -> None:
         got = [coef[kind][n] for n in ("ms_per_kernel", "ms_per_MFLOP", "ms_per_activation_MB",
                                        "ms_per_weight_MB")]
         assert got == pytest.approx(truth[kind], rel=1e-6, abs=1e-9)
-    assert len(f.coef) == len(CELL) + len(KERNEL_KINDS) * len(FEATURES)
+    assert len(f.coef) == len(CELL) + len(FUNCTIONS) + len(KERNEL_KINDS) * len(FEATURES)
+    assert len(TERMS) == len(CELL) + len(FUNCTIONS)
     assert f.out_of_range([_kernel("conv", 1e7, 0.5, 1.0)]) == []
     (heavy,) = f.out_of_range([_kernel("conv", 1e7, 0.5, 50.0)])  # weights beyond the cells
     assert "weight MB 50 outside" in heavy
@@ -225,3 +227,41 @@ def test_a_kind_no_cell_measured_is_priced_as_its_broader_kind() -> None:
     g = fit({"synthetic": bare + own})["synthetic"]
     assert g.predict_ms([fused]) == pytest.approx(cost([fused]), rel=1e-6)
     assert g.out_of_range([fused]) == []
+
+
+def test_activation_functions_are_priced_by_the_bytes_they_write() -> None:
+    """A synthetic machine where a convolution costs 0.01 ms + 0.05 ms/MB, a ReLU-like
+    activation 0.002 ms + 0.01 ms/MB, and a GELU or Tanh costs a further 0.12 or 0.6 ms per MB it
+    writes, alone or fused into a convolution (as OpenVINO fuses it). Fitted on one-function
+    cells of each form, the per-MB costs come back, a fused kernel is priced with its
+    function's cost, and a function no cell evaluated is priced as a ReLU and said so."""
+    per_mb = {"gelu": 0.12, "tanh": 0.6}
+
+    def kernel(kind: str, mb: float, function: str | None = None) -> Kernel:
+        b = int(mb * 1e6)
+        fused = ((function, b),) if function else ()
+        return Kernel(kind, (kind,), 0, 2 * b, 3 if kind == "conv" else 0, 1, 1, 8, 8,
+                      in_bytes=b, out_bytes=b, functions=fused)
+
+    def cost(ks: list[Kernel]) -> float:
+        own = {"conv": (0.01, 0.05), "activation": (0.002, 0.01)}
+        return 0.02 + sum(own[k.kind][0] + own[k.kind][1] * 2 * k.out_bytes / 1e6
+                          + sum(per_mb[f] * w / 1e6 for f, w in k.functions) for k in ks)
+
+    rows = []
+    for i, mb in enumerate((0.05, 0.1, 0.2, 0.4, 0.8, 1.6)):
+        for fn in (None, "gelu", "tanh"):
+            for ks in ([kernel("activation", mb, fn)], [kernel("conv", mb, fn)],
+                       [kernel("conv", mb), kernel("activation", mb, fn)]):
+                rows.append((f"{fn}-{i}-{len(ks)}-{ks[0].kind}", cost(ks), ks))
+    f = fit({"synthetic": rows})["synthetic"]
+    got = f.coefficients()["function_ms_per_MB"]
+    assert got == pytest.approx(per_mb, rel=1e-6)
+    fused = [kernel("conv", 0.3, "tanh")]
+    assert f.predict_ms(fused) == pytest.approx(cost(fused), rel=1e-6)
+    assert f.kernel_ms(fused[0]) == pytest.approx(cost(fused) - 0.02, rel=1e-6)
+    assert f.out_of_range(fused) == []
+    silu = [kernel("conv", 0.3, "silu")]
+    assert f.predict_ms(silu) == pytest.approx(cost([kernel("conv", 0.3)]), rel=1e-6)
+    (note,) = f.out_of_range(silu)
+    assert "no kernel with a silu activation was measured; priced as a ReLU" in note

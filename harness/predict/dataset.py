@@ -20,8 +20,9 @@ from harness.predict.fusion import Kernel, backend_kernels
 # again): 2 = one unit per call site of a functional op (issue 28), not one per op and module;
 # 3 = kernels carry their input, output and weight bytes apart (issue 26); 4 = OpenVINO's
 # Reorders (the input's too) are kernels of their own; 5 = global pooling is a kind of its own;
-# 6 = a linear layer with its activation fused is a kind of its own (``fusion.LINEAR_ACT``).
-UNITS_VERSION = 6
+# 6 = a linear layer with its activation fused is a kind of its own (``fusion.LINEAR_ACT``);
+# 7 = kernels carry the bytes their costly activation functions write (``fusion.FUNCTIONS``).
+UNITS_VERSION = 7
 
 KERNEL_FAMILY = "kernel"
 
@@ -190,8 +191,8 @@ def _decoded(entry: Any) -> list[Kernel] | str | None:
     if not isinstance(entry, list):
         return None
     try:
-        return [Kernel(**{**k, "units": tuple(k["units"])}) for k in entry]
-    except (TypeError, KeyError):
+        return [Kernel.from_json(k) for k in entry]
+    except (TypeError, KeyError, ValueError):
         return None
 
 

@@ -46,6 +46,15 @@ LINEAR_ACT = "linear_act"
 # 0 (a 3072->4096 linear layer with its ReLU priced at nothing); ``model.Fit`` prices it as the
 # broader kind instead, and says so.
 BROADER = {GLOBAL_POOL: "pooling", LINEAR_ACT: "linear"}
+# Activation functions whose cost per element is not a ReLU's: each is priced by the megabytes
+# it writes, fused into a convolution or alone (``model``), a ReLU-like one (relu, relu6,
+# leakyrelu, hardtanh) costing nothing beyond its kernel's bytes. Why: a kernel's features
+# (FLOPs, bytes) do not say which function it evaluates. Eager PyTorch on a Zen 4 VM (2
+# threads, 2026-12-07) took, on the same 0.88 MB tensor: ReLU 26-29 µs, Hardswish 45, SiLU 98,
+# GELU 118, Tanh 584 (and Sigmoid 95, ELU 353, Mish 906); OpenVINO ran the axes preset's
+# dwbottleneck at 0.18 ms with ReLU, 0.26 ms with GELU, SiLU or Tanh fused into its
+# convolutions. Priced as ReLUs, those networks were predicted at 0.73-0.80 of their time.
+FUNCTIONS = ("hardswish", "silu", "gelu", "tanh", "sigmoid", "elu", "mish")
 
 
 @dataclass(frozen=True)
@@ -64,11 +73,28 @@ class Kernel:
     in_bytes: int = 0
     out_bytes: int = 0
     weight_bytes: int = 0
+    # (function, bytes it writes) of each absorbed activation whose function is in FUNCTIONS
+    functions: tuple[tuple[str, int], ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["units"] = list(self.units)
+        out["functions"] = [list(f) for f in self.functions]
         return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Kernel:
+        return cls(**{**data, "units": tuple(data["units"]),
+                      "functions": tuple((str(f), int(b)) for f, b in data.get("functions", ()))})
+
+
+def function_of(unit: dict[str, Any]) -> str | None:
+    """The priced activation function a unit evaluates (``FUNCTIONS``), or None: its module's
+    class (``GELU``) or its functional op's name (``gelu``), lower-cased."""
+    if unit.get("kind") != "activation":
+        return None
+    name = str(unit.get("type") or "").lower().rstrip("_")
+    return name if name in FUNCTIONS else None
 
 
 def kernels(units: list[dict[str, Any]], rows: list[dict[str, Any]] | None) -> list[Kernel]:
@@ -107,6 +133,8 @@ def unit_kernel(members: list[dict[str, Any]]) -> Kernel | None:
         kernel=anchor["kernel"], stride=anchor["stride"], groups=anchor["groups"],
         cin=anchor["cin"], cout=anchor["cout"],
         in_bytes=anchor["in_bytes"], out_bytes=anchor["out_bytes"], weight_bytes=weights,
+        functions=tuple((f, int(m["out_bytes"])) for m in members
+                        if (f := function_of(m)) is not None),
     )
 
 

@@ -39,7 +39,14 @@ cost differently), plus terms of the cell as a whole (issue 26):
   second switch term per MB of the switching kernel's input: the input was written by another
   kernel's threads, partly in the other core's cache (fitted on a Zen 4 VM: eager PyTorch 7.5
   µs a switch plus 15 µs per MB, OpenVINO 0; a second run of the kernel preset, with 16 more
-  kernels, 7.3 µs plus 2 µs per MB: the per-MB term is poorly pinned by eight mixed chains).
+  kernels, 7.3 µs plus 2 µs per MB: the per-MB term is poorly pinned by eight mixed chains);
+* activation functions: per costly function (``fusion.FUNCTIONS``: GELU, SiLU, Tanh, ...), the
+  megabytes it writes, fused into a convolution or alone (``TERMS``). A kind's features say how
+  much a kernel moves and computes, not which function it evaluates: eager PyTorch took 26-29 µs
+  for a ReLU and 584 µs for a Tanh on the same 0.88 MB tensor (Zen 4 VM). The ``op=act`` and
+  ``post=act`` kernel cells identify each; a function none evaluated is priced as a ReLU and
+  noted (``Fit.out_of_range``). Fitted mostly on one-kernel cells, OpenVINO's per-MB costs are
+  about twice what its functions fused into a network's depthwise convolutions cost (README).
 
 The sum is linear in the coefficients, so one non-negative least-squares solve (scipy's
 ``nnls``) fits every kind and cell term at once, from kernel cells of one or several kernels
@@ -85,7 +92,14 @@ import numpy as np
 from scipy.optimize import nnls
 
 from harness.layers.kinds import KINDS
-from harness.predict.fusion import BROADER, GLOBAL_POOL, LINEAR_ACT, REORDER_KINDS, Kernel
+from harness.predict.fusion import (
+    BROADER,
+    FUNCTIONS,
+    GLOBAL_POOL,
+    LINEAR_ACT,
+    REORDER_KINDS,
+    Kernel,
+)
 
 KERNEL_KINDS = KINDS + (GLOBAL_POOL, LINEAR_ACT) + REORDER_KINDS
 # The kernels a switch is charged to: the convolutions (oneDNN primitives in eager PyTorch).
@@ -93,6 +107,9 @@ KERNEL_KINDS = KINDS + (GLOBAL_POOL, LINEAR_ACT) + REORDER_KINDS
 CONVOLUTIONS = ("conv", "depthwise", "pointwise", "grouped")
 FEATURES = ("count", "MFLOP", "act_MB", "weight_MB")
 CELL = ("overhead", "boundary_MB", "cold_weight_MB", "switches", "switch_MB")
+# The terms a cell's kernels add up apart from their kinds: the megabytes each costly activation
+# function writes, fused or alone (``fusion.FUNCTIONS``); then the kinds' features.
+TERMS = CELL + tuple(f"{f}_MB" for f in FUNCTIONS)
 BOOT = 200
 
 
@@ -137,12 +154,14 @@ def switches(kernels: list[Kernel]) -> int:
 def kernel_row(kernels: list[Kernel], cache_bytes: int = 0,
                modelled: list[Kernel] | None = None) -> np.ndarray:
     """The design-matrix row of one network: its cell terms (1 for the overhead, the boundary
-    megabytes, the cold weight megabytes, the switches and the megabytes they read), then per
-    kind the feature sums (``FEATURES``) of ``modelled`` (default: every kernel; ``Fit.split``
-    leaves out those priced by measurement). A backend whose kernels include its layout
+    megabytes, the cold weight megabytes, the switches and the megabytes they read), the
+    megabytes written by each costly activation function (every kernel's, measured or not: a
+    measured kernel is priced without its function), then per kind the feature sums
+    (``FEATURES``) of ``modelled`` (default: every kernel; ``Fit.split`` leaves out those priced
+    by measurement). A backend whose kernels include its layout
     conversions (OpenVINO's reorder kernels) pays the boundary through them, so its boundary
     column is 0."""
-    row = np.zeros(len(CELL) + len(KERNEL_KINDS) * len(FEATURES))
+    row = np.zeros(len(TERMS) + len(KERNEL_KINDS) * len(FEATURES))
     row[0] = 1.0
     ks = computing(kernels)
     if ks and len(ks) == len(kernels):  # a runtime's read conversions are its reorder kernels
@@ -151,8 +170,11 @@ def kernel_row(kernels: list[Kernel], cache_bytes: int = 0,
     after = switched(kernels)
     row[3] = len(after)
     row[4] = sum(k.in_bytes for k in after) / 1e6
+    for k in kernels:
+        for f, written in k.functions:
+            row[len(CELL) + FUNCTIONS.index(f)] += written / 1e6
     for k in kernels if modelled is None else modelled:
-        i = len(CELL) + KERNEL_KINDS.index(k.kind) * len(FEATURES)
+        i = len(TERMS) + KERNEL_KINDS.index(k.kind) * len(FEATURES)
         row[i:i + 4] += (1.0, k.flops / 1e6, (k.bytes - k.weight_bytes) / 1e6,
                          k.weight_bytes / 1e6)
     return row
@@ -172,17 +194,20 @@ def shape(k: Kernel) -> tuple:
 
 def chain_pairs(rows: list[tuple[str, float, list[Kernel]]]) -> list[tuple[int, int]]:
     """``(single, chain)`` row indices: a cell of one kernel and a cell of several copies of
-    that kernel's shape (the kernel family's ``repeat=``), each chain with its single."""
+    that kernel's shape and activation functions (the kernel family's ``repeat=``), each chain
+    with its single."""
     singles: dict[tuple, int] = {}
     chains: list[tuple[tuple, int]] = []
     for i, (_, _, ks) in enumerate(rows):
         comp = computing(ks)
-        if not comp or len({shape(k) for k in comp}) != 1:
+        # a chain with a GELU after each copy pairs with the single that has one too
+        keys = {(shape(k), tuple(f for f, _ in k.functions)) for k in comp}
+        if not comp or len(keys) != 1:
             continue
         if len(comp) == 1:
-            singles[shape(comp[0])] = i
+            singles[keys.pop()] = i
         else:
-            chains.append((shape(comp[0]), i))
+            chains.append((keys.pop(), i))
     return [(singles[key], i) for key, i in chains if key in singles]
 
 
@@ -198,9 +223,10 @@ def _with_differences(x: np.ndarray, y: np.ndarray, pairs: list[tuple[int, int]]
 
 def _measured(rows: list[tuple[str, float, list[Kernel]]], x: np.ndarray,
               pairs: list[tuple[int, int]], coef: np.ndarray) -> dict[tuple, float]:
-    """Per chained shape, one copy's cost: (chain - single) less the cell terms' difference,
-    over the copies added (the mean where several chains share a shape); none when not > 0."""
-    n = len(CELL)
+    """Per chained shape, one copy's cost: (chain - single) less the cell terms' and activation
+    functions' difference, over the copies added (the mean where several chains share a shape);
+    none when not > 0."""
+    n = len(TERMS)
     got: dict[tuple, list[float]] = {}
     for a, b in pairs:
         copies = len(computing(rows[b][2])) - 1
@@ -228,6 +254,8 @@ class Fit:
     measured: dict[tuple, float] = field(default_factory=dict)
     # per convolution kind, the channel counts its fitted kernels had (in or out)
     channels: dict[str, set[int]] = field(default_factory=dict)
+    # the activation functions (``fusion.FUNCTIONS``) some fitted cell evaluated
+    functions: set[str] = field(default_factory=set)
 
     def split(self, kernels: list[Kernel]) -> tuple[np.ndarray, float]:
         """The design row of what the regression prices (the cell terms and every kernel whose
@@ -265,25 +293,33 @@ class Fit:
                                "switch_ms": float(self.coef[3]),
                                "switch_ms_per_MB": float(self.coef[4]),
                                "switch_identified": self.switch_identified,
-                               "measured_shapes": len(self.measured)}
+                               "measured_shapes": len(self.measured),
+                               "function_ms_per_MB": {
+                                   f: float(self.coef[len(CELL) + FUNCTIONS.index(f)])
+                                   for f in FUNCTIONS if f in self.functions}}
         for kind in self.ranges:
-            i = len(CELL) + KERNEL_KINDS.index(kind) * len(FEATURES)
+            i = len(TERMS) + KERNEL_KINDS.index(kind) * len(FEATURES)
             out[kind] = {"ms_per_kernel": float(self.coef[i]), "ms_per_MFLOP": float(self.coef[i + 1]),
                          "ms_per_activation_MB": float(self.coef[i + 2]),
                          "ms_per_weight_MB": float(self.coef[i + 3])}
         return out
 
     def kernel_ms(self, k: Kernel) -> float:
-        """One kernel's own share: its measured cost, or its kind's terms (no cell terms)."""
+        """One kernel's own share: its measured cost or its kind's terms, and its activation
+        functions' (no cell terms)."""
         k = self.fitted(k)
-        if self.is_measured(k):
-            return self.measured[shape(k)]
-        return float(kernel_row([k])[len(CELL):] @ self.coef[len(CELL):])
+        row = kernel_row([k], modelled=[] if self.is_measured(k) else None)
+        own = float(row[len(CELL):] @ self.coef[len(CELL):])
+        return own + (self.measured[shape(k)] if self.is_measured(k) else 0.0)
 
     def out_of_range(self, kernels: list[Kernel]) -> list[str]:
         """What in ``kernels`` lies outside the fitted cells' kinds and ranges (never silent)."""
         notes = []
+        unpriced: dict[str, str] = {}
         for k in kernels:
+            for f, _ in k.functions:
+                if f not in self.functions:
+                    unpriced.setdefault(f, k.units[0])
             as_fitted = self.fitted(k)
             if as_fitted.kind != k.kind:
                 notes.append(f"{k.units[0]}: no {k.kind} kernel was measured; priced as "
@@ -299,6 +335,9 @@ class Fit:
                 if value > hi * 1.0001 or value < lo * 0.9999:
                     notes.append(f"{k.units[0]} ({k.kind}): {feat} {value:.3g} outside the "
                                  f"measured {lo:.3g}..{hi:.3g}")
+        notes += [f"{unit}: no kernel with a {f} activation was measured; priced as a ReLU "
+                  f"(it may cost several times more: run the kernel preset again)"
+                  for f, unit in unpriced.items()]
         return notes + self._unseen_channels(kernels)
 
     def _unseen_channels(self, kernels: list[Kernel]) -> list[str]:
@@ -375,9 +414,10 @@ def fit(data: dict[str, list[tuple[str, float, list[Kernel]]]], seed: int = 0,
                     r[feat] = (min(got[0], v), max(got[1], v))
         fitted = x @ coef
         ratios = np.where(fitted > 0, y / np.maximum(fitted, 1e-12), 1.0)
+        functions = {f for i, f in enumerate(FUNCTIONS) if np.any(x[:, len(CELL) + i] > 0)}
         fits[backend] = Fit(backend, coef, np.array(boot), ratios, ranges, len(rows),
                             sorted(where), cache_bytes, bool(np.any(x[:, 2] > 0)), switch_ok,
-                            _measured(rows, x, pairs, coef), channels)
+                            _measured(rows, x, pairs, coef), channels, functions)
     return fits
 
 
