@@ -242,3 +242,30 @@ def test_kernels_carry_the_bytes_their_costly_activation_functions_write() -> No
     got = backend_kernels(model, example, ["torch", "openvino:CPU"], precision="f32", threads=1)
     assert all(k.functions == () for ks in got.values() for k in ks)
     assert Kernel.from_json(conv.as_json()) == conv
+
+
+def test_a_functional_activation_is_priced_as_its_module_is() -> None:
+    """``F.gelu`` (a unit typed ``fn:gelu``) and ``F.silu`` spelled as its alias carry their
+    functions like ``nn.GELU`` does; a kernel cache entry naming a function this version does not
+    price is not read (``from_json`` refuses it, and the kernels are read again)."""
+    import torch
+    from torch import nn
+
+    from harness.predict.fusion import function_of
+
+    class Functional(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(8, 8, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.nn.functional.gelu(self.conv(x))
+
+    got = backend_kernels(Functional(), torch.randn(1, 8, 4, 4), ["torch"], precision="f32",
+                          threads=1)
+    assert [k.functions for k in got["torch"]] == [(), (("gelu", 8 * 4 * 4 * 4),)]
+    assert function_of({"kind": "activation", "type": "fn:swish"}) == "silu"
+    assert function_of({"kind": "activation", "type": "ReLU6"}) is None
+    bad = {**got["torch"][1].as_json(), "functions": [["swish2", 4]]}
+    with pytest.raises(ValueError, match="unknown activation function"):
+        Kernel.from_json(bad)

@@ -14,7 +14,6 @@ from harness.predict.model import (
     CELL,
     FEATURES,
     KERNEL_KINDS,
-    TERMS,
     chain_pairs,
     cold_weight_mb,
     fit,
@@ -52,7 +51,6 @@ def test_fit_recovers_known_kernel_costs() -> None:
                                        "ms_per_weight_MB")]
         assert got == pytest.approx(truth[kind], rel=1e-6, abs=1e-9)
     assert len(f.coef) == len(CELL) + len(FUNCTIONS) + len(KERNEL_KINDS) * len(FEATURES)
-    assert len(TERMS) == len(CELL) + len(FUNCTIONS)
     assert f.out_of_range([_kernel("conv", 1e7, 0.5, 1.0)]) == []
     (heavy,) = f.out_of_range([_kernel("conv", 1e7, 0.5, 50.0)])  # weights beyond the cells
     assert "weight MB 50 outside" in heavy
@@ -265,3 +263,39 @@ def test_activation_functions_are_priced_by_the_bytes_they_write() -> None:
     assert f.predict_ms(silu) == pytest.approx(cost([kernel("conv", 0.3)]), rel=1e-6)
     (note,) = f.out_of_range(silu)
     assert "no kernel with a silu activation was measured; priced as a ReLU" in note
+
+
+def test_a_chain_with_its_function_pairs_with_its_own_single_and_pays_it_once() -> None:
+    """Chains of a convolution with a fused GELU beside chains of the bare one, of the same
+    shape: each chain pairs with the single of its own functions; the chained shape is priced
+    by measurement (the marginal cost without the function) and the function on top, once, so
+    a network of such kernels is predicted at its cost, and its kernels' shares plus the
+    overhead add up to the prediction."""
+    gelu_per_mb, overhead = 0.12, 0.02
+
+    def conv(mb: float, gelu: bool = False) -> Kernel:
+        b = int(mb * 1e6)
+        return Kernel("conv", ("c",), int(mb * 4e7), 2 * b, 3, 1, 1, 8, 8, in_bytes=b,
+                      out_bytes=b, functions=(("gelu", b),) if gelu else ())
+
+    def cost(ks: list[Kernel]) -> float:
+        return overhead + sum(0.01 + 0.05 * 2 * k.out_bytes / 1e6
+                              + sum(gelu_per_mb * w / 1e6 for _, w in k.functions) for k in ks)
+
+    rows = []
+    for mb in (0.05, 0.1, 0.2, 0.4, 0.8):
+        for gelu in (False, True):
+            for n in (1, 4):
+                ks = [conv(mb, gelu)] * n
+                rows.append((f"{mb}-{'gelu' if gelu else 'bare'}-{n}", cost(ks), ks))
+    pairs = chain_pairs(rows)
+    assert len(pairs) == 10
+    assert all(rows[a][0].rsplit("-", 1)[0] == rows[b][0].rsplit("-", 1)[0] for a, b in pairs)
+    f = fit({"synthetic": rows})["synthetic"]
+    assert f.coefficients()["function_ms_per_MB"]["gelu"] == pytest.approx(gelu_per_mb, rel=1e-6)
+    net = [conv(0.2, gelu=True)] * 3 + [conv(0.4)] * 2
+    assert all(f.is_measured(k) for k in net)
+    assert f.predict_ms(net) == pytest.approx(cost(net), rel=1e-6)
+    assert sum(f.kernel_ms(k) for k in net) + f.coef[0] == pytest.approx(f.predict_ms(net), rel=1e-9)
+    assert f.kernel_ms(conv(0.2, gelu=True)) - f.kernel_ms(conv(0.2)) == \
+        pytest.approx(gelu_per_mb * 0.2, rel=1e-6)

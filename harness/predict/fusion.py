@@ -54,7 +54,10 @@ BROADER = {GLOBAL_POOL: "pooling", LINEAR_ACT: "linear"}
 # GELU 118, Tanh 584 (and Sigmoid 95, ELU 353, Mish 906); OpenVINO ran the axes preset's
 # dwbottleneck at 0.18 ms with ReLU, 0.26 ms with GELU, SiLU or Tanh fused into its
 # convolutions. Priced as ReLUs, those networks were predicted at 0.73-0.80 of their time.
-FUNCTIONS = ("hardswish", "silu", "gelu", "tanh", "sigmoid", "elu", "mish")
+FUNCTIONS = ("hardswish", "silu", "gelu", "tanh", "sigmoid", "elu", "mish", "selu",
+             "hardsigmoid", "softmax")
+# Other names of the same functions (``torch.nn.functional`` spellings).
+_FUNCTION_ALIASES = {"swish": "silu"}
 
 
 @dataclass(frozen=True)
@@ -84,16 +87,21 @@ class Kernel:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Kernel:
-        return cls(**{**data, "units": tuple(data["units"]),
-                      "functions": tuple((str(f), int(b)) for f, b in data.get("functions", ()))})
+        """The kernel ``as_json`` wrote; ValueError for a function this version does not
+        price (a foreign or hand-edited cache entry, read again instead)."""
+        functions = tuple((str(f), int(b)) for f, b in data.get("functions", ()))
+        if any(f not in FUNCTIONS for f, _ in functions):
+            raise ValueError(f"unknown activation function in {functions}")
+        return cls(**{**data, "units": tuple(data["units"]), "functions": functions})
 
 
 def function_of(unit: dict[str, Any]) -> str | None:
     """The priced activation function a unit evaluates (``FUNCTIONS``), or None: its module's
-    class (``GELU``) or its functional op's name (``gelu``), lower-cased."""
+    class (``GELU``) or its functional op (``units`` types it ``fn:gelu``), lower-cased."""
     if unit.get("kind") != "activation":
         return None
-    name = str(unit.get("type") or "").lower().rstrip("_")
+    name = str(unit.get("type") or "").lower().removeprefix("fn:").rstrip("_")
+    name = _FUNCTION_ALIASES.get(name, name)
     return name if name in FUNCTIONS else None
 
 

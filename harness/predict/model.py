@@ -46,8 +46,9 @@ cost differently), plus terms of the cell as a whole (issue 26):
   for a ReLU and 584 µs for a Tanh on the same 0.88 MB tensor (Zen 4 VM). The ``op=act`` and
   ``post=act`` kernel cells identify each; a function none evaluated is priced as a ReLU and
   noted (``Fit.out_of_range``). Chains of fused ones (``post=act``, ``repeat=4``) matter: fitted
-  on one-kernel cells only, OpenVINO's came out at 21-93 µs/MB, and networks with a GELU fused
-  into their depthwise convolutions at 1.2x their time; with the chains, 5-48 µs/MB and 1.07x.
+  on one-kernel cells only, OpenVINO's came out at 21-93 µs/MB, and networks with a GELU, SiLU
+  or Tanh fused into their depthwise convolutions at 1.17-1.22x their time; with the chains,
+  5-48 µs/MB and 1.06-1.10x.
 
 The sum is linear in the coefficients, so one non-negative least-squares solve (scipy's
 ``nnls``) fits every kind and cell term at once, from kernel cells of one or several kernels
@@ -157,7 +158,8 @@ def kernel_row(kernels: list[Kernel], cache_bytes: int = 0,
     """The design-matrix row of one network: its cell terms (1 for the overhead, the boundary
     megabytes, the cold weight megabytes, the switches and the megabytes they read), the
     megabytes written by each costly activation function (every kernel's, measured or not: a
-    measured kernel is priced without its function), then per kind the feature sums
+    measured kernel's price excludes its function, which this column adds), then per kind the
+    feature sums
     (``FEATURES``) of ``modelled`` (default: every kernel; ``Fit.split`` leaves out those priced
     by measurement). A backend whose kernels include its layout
     conversions (OpenVINO's reorder kernels) pays the boundary through them, so its boundary
@@ -424,7 +426,8 @@ def fit(data: dict[str, list[tuple[str, float, list[Kernel]]]], seed: int = 0,
 
 def draws(f: Fit, kernels: list[Kernel], rng: np.random.Generator) -> np.ndarray:
     """Predictive draws of one network's latency (ms) on ``f``'s backend (a measured kernel's
-    cost is held at its measurement; the residual draw scales the whole)."""
+    cost is held at its measurement, its activation functions drawn with the cell terms and
+    the kinds; the residual draw scales the whole)."""
     row, fixed = f.split(kernels)
     return (f.boot @ row + fixed) * rng.choice(f.ratios, size=len(f.boot))
 
