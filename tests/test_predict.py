@@ -14,8 +14,8 @@ import torch
 import archs
 from harness.cli import main
 from harness.measure.results import DONE, CellKey, CellResult, SessionInfo
+from harness.predict.design import switches
 from harness.predict.fusion import REORDER_KINDS, Kernel, backend_kernels, kernels
-from harness.predict.model import switches
 from harness.predict.units import model_units
 from harness.store import Store
 
@@ -231,7 +231,7 @@ def test_kernels_carry_the_bytes_their_costly_activation_functions_write() -> No
     """A GELU evaluated alone (eager PyTorch) or fused into its convolution (OpenVINO) is in its
     kernel's ``functions`` with the bytes it writes, read from the model and the runtime graph;
     a ReLU-like function is not (its cost is its kernel's bytes), nor is a Tanh where none
-    runs. Each function's cost is then its own term of the model (``model.TERMS``)."""
+    runs. Each function's cost is then its own term of the model (``design.TERMS``)."""
     model, example = archs.build("kernel:op=pointwise,cin=16,res=8,post=act,act=gelu")
     got = backend_kernels(model, example, ["torch", "openvino:CPU"], precision="f32", threads=1)
     written = 16 * 8 * 8 * 4

@@ -9,17 +9,16 @@ import dataclasses
 import numpy as np
 import pytest
 
-from harness.predict.fusion import FUNCTIONS, LINEAR_ACT, REORDER_KINDS, Kernel
-from harness.predict.model import (
+from harness.predict.design import (
     CELL,
     FEATURES,
     KERNEL_KINDS,
-    chain_pairs,
     cold_weight_mb,
-    fit,
     switched,
     switches,
 )
+from harness.predict.fusion import FUNCTIONS, LINEAR_ACT, REORDER_KINDS, Kernel
+from harness.predict.model import chain_pairs, fit
 
 
 def _kernel(kind: str, flops: float, mb: float, weight_mb: float = 0.0) -> Kernel:

@@ -1,54 +1,9 @@
 """Per-kernel-kind linear models plus cell-level terms, fitted jointly on whole-cell latencies.
 
-A cell's quiet-state latency (``harness.predict.dataset.quiet_figure``) is modelled as
-``overhead + boundary * MB_in_out + cold * MB_cold + switch * switches + switch_MB * MB_switched
-+ sum over its kernels of c0[kind] + c1[kind] * MFLOP + c2[kind] * activation_MB + c3[kind] *
-weight_MB``: one linear model per kernel kind on FLOPs, activation bytes and weight bytes (eager
-PyTorch reorders a convolution's weights on every call, OpenVINO packs them once: their bytes
-cost differently), plus terms of the cell as a whole (issue 26):
-
-* the per-inference overhead;
-* the boundary: the bytes entering the first kernel and leaving the last. A runtime converts
-  its input and output between the framework's plain layout and its own blocked one once per
-  inference, not once per kernel; a one-kernel cell pays that conversion on the kernel's own
-  tensors, a network on its image and logits only. Without the term, a one-kernel cell's
-  conversion is charged to its kind, and a network of fifty small OpenVINO kernels was
-  predicted at twice its latency. OpenVINO's conversions are now read from its runtime graph
-  as reorder kernels of their own (``harness.predict.fusion.reorder_kernel``), so for a backend
-  whose kernels include them this term is 0: eager PyTorch's conversions stay in it;
-* cold weights: all the weight bytes of a cell whose weights exceed the last-level cache (the
-  machine's L3, from the store). Weights that fit stay warm from one inference to the next, as
-  in every small kernel cell; a network whose weights do not (ResNet-18: 47 MB) streams them
-  from memory on every inference, at memory bandwidth, and eager PyTorch reorders them too.
-  All of them, not the part beyond the cache: each inference reads the weights in the same
-  order, and a cache that evicts the least recently used line has evicted each one before it
-  comes round again. Counted beyond the cache only, the batch-1 MLP of 50 MB (`wide`) was
-  predicted at 0.54 of its OpenVINO time and 0.83 of its PyTorch time; counted whole, 0.69
-  and 1.02 (Zen 4 VM, 32 MiB L3, 2026-12-06; ``cold_weight_mb``). Only cells whose weights
-  exceed the cache (the kernel preset's long chains of wide convolutions, its 67 MB linear
-  layers) identify it; without them its coefficient is 0 and ``Fit.cold_identified`` says so;
-* switches: convolutions that follow a different kernel (kind or shape; ``switched`` says why
-  only convolutions). A kernel cell repeats one kernel,
-  so every call after the first finds its weights, buffers and the library's state warm; in a
-  network each kernel follows a different one. Measured on a Zen 1 VM (eager PyTorch, 2
-  threads), the 18 layers of a plain ConvNet summed to 1.00 ms timed alone and took 1.42-1.67 ms
-  called one after another, the second call of each layer again costing its alone time.
-  Same-kernel ``repeat=`` chains (no switch) beside ``op=mix`` chains (a switch at every
-  convolution) identify it; without both, its column is left out and ``Fit.switch_identified`` says
-  so (in a network switches are nearly kernels - 1, which the count terms would absorb). A
-  second switch term per MB of the switching kernel's input: the input was written by another
-  kernel's threads, partly in the other core's cache (fitted on a Zen 4 VM: eager PyTorch 7.5
-  µs a switch plus 15 µs per MB, OpenVINO 0; a second run of the kernel preset, with 16 more
-  kernels, 7.3 µs plus 2 µs per MB: the per-MB term is poorly pinned by eight mixed chains);
-* activation functions: per costly function (``fusion.FUNCTIONS``: GELU, SiLU, Tanh, ...), the
-  megabytes it writes, fused into a convolution or alone (``TERMS``). A kind's features say how
-  much a kernel moves and computes, not which function it evaluates: eager PyTorch took 26-29 µs
-  for a ReLU and 584 µs for a Tanh on the same 0.88 MB tensor (Zen 4 VM). The ``op=act`` and
-  ``post=act`` kernel cells identify each; a function none evaluated is priced as a ReLU and
-  noted (``Fit.out_of_range``). Chains of fused ones (``post=act``, ``repeat=4``) matter: fitted
-  on one-kernel cells only, OpenVINO's came out at 21-93 µs/MB, and networks with a GELU, SiLU
-  or Tanh fused into their depthwise convolutions at 1.17-1.22x their time; with the chains,
-  5-48 µs/MB and 1.06-1.10x.
+A cell's row (``harness.predict.design.kernel_row``): the terms of the cell as a whole
+(overhead, boundary, cold weights, switches, activation functions) and per kernel kind the
+sums of its kernels' count, FLOPs, activation and weight bytes; ``design`` says what each
+counts and why.
 
 The sum is linear in the coefficients, so one non-negative least-squares solve (scipy's
 ``nnls``) fits every kind and cell term at once, from kernel cells of one or several kernels
@@ -93,106 +48,25 @@ from typing import Any
 import numpy as np
 from scipy.optimize import nnls
 
-from harness.layers.kinds import KINDS
-from harness.predict.fusion import (
-    BROADER,
-    FUNCTIONS,
-    GLOBAL_POOL,
-    LINEAR_ACT,
-    REORDER_KINDS,
-    Kernel,
+from harness.predict.design import (
+    CELL,
+    CONVOLUTIONS,
+    FEATURES,
+    KERNEL_KINDS,
+    TERMS,
+    computing,
+    kernel_row,
+    shape,
 )
+from harness.predict.fusion import BROADER, FUNCTIONS, Kernel
 
-KERNEL_KINDS = KINDS + (GLOBAL_POOL, LINEAR_ACT) + REORDER_KINDS
-# The kernels a switch is charged to: the convolutions (oneDNN primitives in eager PyTorch).
-# Also the kinds whose unmeasured channel counts are noted (``Fit.out_of_range``).
-CONVOLUTIONS = ("conv", "depthwise", "pointwise", "grouped")
-FEATURES = ("count", "MFLOP", "act_MB", "weight_MB")
-CELL = ("overhead", "boundary_MB", "cold_weight_MB", "switches", "switch_MB")
-# The terms a cell's kernels add up apart from their kinds: the megabytes each costly activation
-# function writes, fused or alone (``fusion.FUNCTIONS``); then the kinds' features.
-TERMS = CELL + tuple(f"{f}_MB" for f in FUNCTIONS)
 BOOT = 200
-
-
-def cold_weight_mb(kernels: list[Kernel], cache_bytes: int) -> float:
-    """Weight megabytes a cell streams from memory on every inference: all its weights when
-    they exceed ``cache_bytes`` (read in the same order every inference, each is evicted before
-    its next use), none when they fit; 0 when no cache size is known (the term is then never
-    used)."""
-    if cache_bytes <= 0:
-        return 0.0
-    total = sum(k.weight_bytes for k in kernels)
-    return total / 1e6 if total > cache_bytes else 0.0
-
-
-def _signature(k: Kernel) -> tuple:
-    return (k.kind, k.kernel, k.stride, k.groups, k.cin, k.cout, k.flops, k.bytes)
-
-
-def computing(kernels: list[Kernel]) -> list[Kernel]:
-    """The kernels that are units of the model (the runtime's layout conversions left out)."""
-    return [k for k in kernels if k.kind not in REORDER_KINDS]
-
-
-def switched(kernels: list[Kernel]) -> list[Kernel]:
-    """Convolutions that follow a different kernel (kind or shape), in execution order; layout
-    conversions between them neither count nor separate two equal kernels.
-
-    Why convolutions only: the mixed chains that identify the term switch into a convolution
-    at every other kernel, and a chain of small linear layers and activations pays nothing
-    like it. Counted at every kernel, eager PyTorch's switch (8 µs fitted on a Zen 4 VM) put an
-    MLP of four linear layers and their ReLUs (116-118 µs measured in six sessions) at 179 µs;
-    counted at convolutions, at 121 µs."""
-    ks = computing(kernels)
-    return [b for a, b in zip(ks, ks[1:], strict=False)
-            if b.kind in CONVOLUTIONS and _signature(a) != _signature(b)]
-
-
-def switches(kernels: list[Kernel]) -> int:
-    return len(switched(kernels))
-
-
-def kernel_row(kernels: list[Kernel], cache_bytes: int = 0,
-               modelled: list[Kernel] | None = None) -> np.ndarray:
-    """The design-matrix row of one network: its cell terms (1 for the overhead, the boundary
-    megabytes, the cold weight megabytes, the switches and the megabytes they read), the
-    megabytes written by each costly activation function (every kernel's, measured or not: a
-    measured kernel's price excludes its function, which this column adds), then per kind the
-    feature sums
-    (``FEATURES``) of ``modelled`` (default: every kernel; ``Fit.split`` leaves out those priced
-    by measurement). A backend whose kernels include its layout
-    conversions (OpenVINO's reorder kernels) pays the boundary through them, so its boundary
-    column is 0."""
-    row = np.zeros(len(TERMS) + len(KERNEL_KINDS) * len(FEATURES))
-    row[0] = 1.0
-    ks = computing(kernels)
-    if ks and len(ks) == len(kernels):  # a runtime's read conversions are its reorder kernels
-        row[1] = (ks[0].in_bytes + ks[-1].out_bytes) / 1e6
-    row[2] = cold_weight_mb(kernels, cache_bytes)
-    after = switched(kernels)
-    row[3] = len(after)
-    row[4] = sum(k.in_bytes for k in after) / 1e6
-    for k in kernels:
-        for f, written in k.functions:
-            row[len(CELL) + FUNCTIONS.index(f)] += written / 1e6
-    for k in kernels if modelled is None else modelled:
-        i = len(TERMS) + KERNEL_KINDS.index(k.kind) * len(FEATURES)
-        row[i:i + 4] += (1.0, k.flops / 1e6, (k.bytes - k.weight_bytes) / 1e6,
-                         k.weight_bytes / 1e6)
-    return row
 
 
 def _solve(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     w = 1.0 / y
     coef, _ = nnls(x * w[:, None], y * w)
     return coef
-
-
-def shape(k: Kernel) -> tuple:
-    """What a measured kernel is matched on: kind, window, stride, groups, channels, and the
-    bytes in and out (the map sizes). Units fused into it (a batch norm, a ReLU) are not."""
-    return (k.kind, k.kernel, k.stride, k.groups, k.cin, k.cout, k.in_bytes, k.out_bytes)
 
 
 def chain_pairs(rows: list[tuple[str, float, list[Kernel]]]) -> list[tuple[int, int]]:
