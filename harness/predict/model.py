@@ -184,10 +184,8 @@ class Fit:
     def kernel_ms(self, k: Kernel) -> float:
         """One kernel's own share: its measured cost or its kind's terms, and its activation
         functions' (no cell terms)."""
-        k = self.fitted(k)
-        row = kernel_row([k], modelled=[] if self.is_measured(k) else None)
-        own = float(row[len(CELL):] @ self.coef[len(CELL):])
-        return own + (self.measured[shape(k)] if self.is_measured(k) else 0.0)
+        row, priced = self.split([k])
+        return float(row[len(CELL):] @ self.coef[len(CELL):]) + priced
 
     def out_of_range(self, kernels: list[Kernel]) -> list[str]:
         """What in ``kernels`` lies outside the fitted cells' kinds and ranges (never silent)."""
