@@ -85,9 +85,9 @@ def load_or_write_file(cache_dir: str | os.PathLike | None, key: Key, suffix: st
     key = _keyed(key if cache_dir else "", info)
     if cache_dir and key:
         path = keyed_stem(cache_dir, key).with_suffix(suffix)
-        if (found := _cached_file(cache_dir, key, suffix)) is not None:
-            info.update(cache_hit=True, path=str(found))
-            return found, info
+        if key != known and path.exists() and path.stat().st_size > 0:  # known: looked at above
+            info.update(cache_hit=True, path=str(path))
+            return path, info
     else:
         path = Path(tempfile.mkdtemp(prefix="accelbench-")) / f"model{suffix}"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -140,8 +140,8 @@ def load_or_convert(
         return model, _reuse(info, known)
     key = _keyed(ir_key if cache_dir else "", info)
     stem = entry_stem(cache_dir, key) if cache_dir and key else None
-    if stem is not None and (model := _read_ir(stem, info)) is not None:
-        return model, info
+    if stem is not None and key != known and (model := _read_ir(stem, info)) is not None:
+        return model, info  # (the known key's entry was read above: damaged, it is rewritten)
     t0 = time.perf_counter()
     model = convert()
     info["convert_s"] = time.perf_counter() - t0

@@ -117,10 +117,7 @@ class GroupRunner:
         """
         cfg = self.config
         assert side.client is not None
-        # A user's model file is traced every time: what its imports build may change between
-        # processes; a built-in spec builds the same network all session.
-        builtin = plan.workload.model_ref is None
-        known = self.artefact_keys.get(side.key) if builtin else None
+        known = self.artefact_keys.get(side.key)
         try:
             reply = side.client.request(
                 {"op": protocol.SETUP, **plan.workload.setup_fields(), "seed": cfg.seed,
@@ -136,7 +133,9 @@ class GroupRunner:
                 timeout=cfg.timeout_s,
             )
             side.info = dict(reply.get("info", {}))
-            if builtin and isinstance(side.info.get("artefact_key"), str):
+            # A user's model file is traced every time (no key kept): what its imports build
+            # may change between processes; a built-in spec builds the same network all session.
+            if plan.workload.model_ref is None and isinstance(side.info.get("artefact_key"), str):
                 self.artefact_keys[side.key] = side.info["artefact_key"]
             if reply.get("profile"):
                 self._worker_profile = reply["profile"]
