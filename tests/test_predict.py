@@ -148,12 +148,18 @@ def test_cli_predicts_scores_and_refuses_bad_input(tmp_path: Path, capsys) -> No
     assert set(summary) == {"torch", "openvino:CPU", "speedup openvino:CPU/torch"}
     assert summary["torch"]["plain"]["n"] == 1
     assert out["score"]["repeatability"] == {}  # one session of each network
+    # how often the intervals held the measured figure, and how wide they were, per target
+    held = out["score"]["intervals"]
+    assert set(held) == set(summary)
+    assert all(h["n"] == 1 and h["inside"] in (0.0, 1.0) and h["median_half_width"] > 0
+               for h in held.values())
     assert (tmp_path / "k.sqlite.kernels.json").is_file()  # kernels cached beside the store
 
     # the score as text: with one session, the best score it could get is said to be unknown
     assert main(["predict", "--store", str(store), "--score", str(nets)]) == 0
     text = capsys.readouterr().out
     assert "each network was measured in one session" in text
+    assert "its 95% intervals held 1 of 1 measured figures (100%" in text
     # a second session, PyTorch 20% slower, with a backend the predictor was not fitted on:
     # the floor is stated for what the score scored, and only for that
     spec = "plain:depth=1,width=8,res=16"

@@ -18,7 +18,7 @@ from harness.predict.design import (
     switches,
 )
 from harness.predict.fusion import FUNCTIONS, LINEAR_ACT, REORDER_KINDS, Kernel
-from harness.predict.model import chain_pairs, fit
+from harness.predict.model import chain_pairs, draws, fit, interval
 
 
 def _kernel(kind: str, flops: float, mb: float, weight_mb: float = 0.0) -> Kernel:
@@ -298,3 +298,70 @@ def test_a_chain_with_its_function_pairs_with_its_own_single_and_pays_it_once() 
     assert sum(f.kernel_ms(k) for k in net) + f.coef[0] == pytest.approx(f.predict_ms(net), rel=1e-9)
     assert f.kernel_ms(conv(0.2, gelu=True)) - f.kernel_ms(conv(0.2)) == \
         pytest.approx(gelu_per_mb * 0.2, rel=1e-6)
+
+
+def _noisy_machine(seed: int, sigma: float):
+    """Two synthetic backends ("slow" costs twice "fast") whose every kernel, in a cell or in a
+    network, strays from its kind's cost by its own log-normal factor (``sigma``), the same
+    factor on both backends (a layer slow on one is slow on the other, as a host stretch or a
+    shape's algorithm makes it): cells to fit, and a builder of networks with their truth."""
+    rng = np.random.default_rng(seed)
+
+    def conv(i: int, mflop: float, mb: float) -> Kernel:
+        return Kernel("conv", (f"layer{i}",), int(mflop * 1e6), int(mb * 1e6), 3, 1, 1, 8, 8,
+                      in_bytes=int(mb * 5e5), out_bytes=int(mb * 5e5))
+
+    def cost(k: Kernel) -> float:
+        return 0.01 + 0.004 * k.flops / 1e6 + 0.05 * k.bytes / 1e6
+
+    def draw() -> Kernel:
+        return conv(0, rng.uniform(1, 40), rng.uniform(0.05, 2))
+
+    rows: dict[str, list] = {"fast": [], "slow": []}
+    for i in range(150):  # single kernels, and every third also as a chain of four copies
+        k = draw()
+        for n in (1, 4) if i % 3 == 0 else (1,):
+            noise = np.exp(rng.normal(0, sigma, n))
+            for b, scale in (("fast", 1.0), ("slow", 2.0)):
+                ms = 0.02 + 0.03 * k.bytes / 1e6 + cost(k) * float(noise.sum())  # boundary once
+                rows[b].append((f"cell{i}x{n}", scale * ms, [k] * n))
+
+    def network(n: int) -> tuple[list[Kernel], dict[str, float]]:
+        ks = [dataclasses.replace(draw(), units=(f"layer{j}",)) for j in range(n)]
+        noise = np.exp(rng.normal(0, sigma, n))
+        true = 0.02 + 0.03 * (ks[0].in_bytes + ks[-1].out_bytes) / 1e6 + sum(
+            cost(k) * e for k, e in zip(ks, noise, strict=True))
+        return ks, {"fast": true, "slow": 2.0 * true}
+
+    return fit(rows), network
+
+
+def test_prediction_intervals_hold_networks_and_are_as_narrow_as_their_kernels_allow() -> None:
+    """A network's kernels stray from their kinds' regression independently, so its error is
+    smaller than one kernel cell's: on a synthetic machine whose every kernel strays by ±20%
+    (log-normal sd), networks of 25 kernels are held by their 95% intervals at least 85% of the
+    time, and the intervals are not the ±39% a single cell's residual spans (the interval of
+    before 2026-12-07: the whole network times one cell's residual) but under ±20%. A speed-up
+    whose two sides stray together (the same factor per layer on both backends) is predicted
+    at 2x within ±3%: its draws are paired layer by layer."""
+    fits, network = _noisy_machine(seed=5, sigma=0.2)
+    rng = np.random.default_rng(0)
+    inside, widths = [], []
+    for _ in range(40):
+        ks, true = network(25)
+        got = draws(fits, {"fast": ks, "slow": ks}, rng)
+        lo, hi = interval(got["fast"])
+        point = fits["fast"].predict_ms(ks)
+        inside.append(lo <= true["fast"] <= hi)
+        widths.append((hi - lo) / 2 / point)
+        slo, shi = interval(got["slow"] / got["fast"])
+        assert 2 * 0.97 < slo <= 2.0 <= shi < 2 * 1.03
+    assert np.mean(inside) >= 0.85
+    assert np.median(widths) < 0.20
+
+    # one kernel: nothing to cancel, so its interval is wider, and still holds it
+    one = [network(1) for _ in range(60)]
+    held = [interval(draws(fits, {"fast": ks}, rng)["fast"]) for ks, _ in one]
+    assert np.mean([lo <= t["fast"] <= hi for (lo, hi), (_, t) in zip(held, one, strict=True)]) >= 0.85
+    assert np.median([(hi - lo) / 2 / fits["fast"].predict_ms(ks) for (lo, hi), (ks, _)
+                      in zip(held, one, strict=True)]) > 1.5 * np.median(widths)

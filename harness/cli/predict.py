@@ -102,6 +102,10 @@ def _print_score(scored: dict[str, Any]) -> None:
     for target, fams in scored["summary"].items():
         for fam, st in fams.items():
             print(_score_line(target, fam, st))
+    for target, iv in (scored.get("intervals") or {}).items():
+        print(f"  {target:<28} its 95% intervals held {round(iv['inside'] * iv['n'])} of "
+              f"{iv['n']} measured figures ({100 * iv['inside']:.0f}%; median half-width "
+              f"±{100 * iv['median_half_width']:.0f}%)")
     rep = scored.get("repeatability") or {}
     if not rep:
         print("  (each network was measured in one session: how far a second run of it would "

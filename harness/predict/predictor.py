@@ -103,7 +103,8 @@ def predict(trained: Trained, what: str, build: Callable[[], Any] | None = None,
     rng = np.random.default_rng(0)
     out: dict[str, Any] = {"spec": what, "precision": trained.precision,
                            "threads": trained.threads, "backends": {}, "speedups": []}
-    sampled: dict[str, np.ndarray] = {}
+    readable = {b: ks for b, ks in got.items() if b in trained.fits and not isinstance(ks, str)}
+    sampled = draws(trained.fits, readable, rng)
     for b in backends:
         ks = got[b]
         if isinstance(ks, str):
@@ -111,7 +112,6 @@ def predict(trained: Trained, what: str, build: Callable[[], Any] | None = None,
             continue
         f = trained.fits[b]
         ms = f.predict_ms(ks)
-        sampled[b] = draws(f, ks, rng)
         per = sorted(((f.kernel_ms(k), k) for k in ks), key=lambda t: -t[0])
         by_kind: dict[str, float] = {}
         for kms, k in per:
@@ -148,13 +148,16 @@ def score(trained: Trained, store_path: Any) -> dict[str, Any]:
     """Predict every measured non-kernel network of ``store_path`` at the fitted settings and
     compare: per backend and per speed-up, overall and per family. A network measured in
     several sessions is scored against their geometric mean (``dataset.combined``), and the
-    sessions' agreement with each other is stated beside the score (``repeatability``)."""
+    sessions' agreement with each other is stated beside the score (``repeatability``); so is
+    how often the predictions' 95% intervals held the measured figure, and how wide they were
+    (``intervals``: an interval is honest when it holds what is then measured)."""
     sessions = runs(store_path, kernels_only=False).get((trained.precision, trained.threads), {})
     cells = combined(sessions)
     if not cells:
         raise PredictError(f"{store_path} has no measured networks at precision="
                            f"{trained.precision}, threads={trained.threads}")
     errs: dict[str, dict[str, list[float]]] = {}
+    held: dict[str, list[tuple[bool, float]]] = {}  # target -> (inside its interval, half-width)
     rows = []
     for spec in sorted({s for per in cells.values() for s in per}):
         p = predict(trained, spec)
@@ -165,6 +168,7 @@ def score(trained: Trained, store_path: Any) -> dict[str, Any]:
                 m = cells[b][spec]
                 row["measured"][b], row["predicted"][b] = m, pb["ms"]
                 errs.setdefault(b, {}).setdefault(family, []).append(pb["ms"] / m - 1)
+                held.setdefault(b, []).append(_held(pb["interval"], m, pb["ms"]))
         for s in p["speedups"]:
             b0, b1 = s["baseline"], s["candidate"]
             if b0 in row["measured"] and b1 in row["measured"]:
@@ -172,6 +176,7 @@ def score(trained: Trained, store_path: Any) -> dict[str, Any]:
                 name = f"speedup {b1}/{b0}"
                 row["measured"][name], row["predicted"][name] = m, s["speedup"]
                 errs.setdefault(name, {}).setdefault(family, []).append(s["speedup"] / m - 1)
+                held.setdefault(name, []).append(_held(s["interval"], m, s["speedup"]))
         rows.append(row)
     summary = {}
     for target, fams in errs.items():
@@ -183,7 +188,16 @@ def score(trained: Trained, store_path: Any) -> dict[str, Any]:
     floor = repeatability(scored, trained.baseline)
     return {"store": str(store_path), "precision": trained.precision, "threads": trained.threads,
             "summary": summary, "networks": rows,
+            "intervals": {t: {"n": len(h), "inside": float(np.mean([i for i, _ in h])),
+                              "median_half_width": float(np.median([w for _, w in h]))}
+                          for t, h in held.items()},
             "repeatability": {t: v for t, v in floor.items() if t == "sessions" or t in summary}}
+
+
+def _held(iv: list[float], measured: float, point: float) -> tuple[bool, float]:
+    """Whether the measured figure lies in the prediction's interval, and the interval's
+    half-width relative to the prediction."""
+    return iv[0] <= measured <= iv[1], (iv[1] - iv[0]) / 2 / point if point > 0 else float("nan")
 
 
 def repeatability(sessions: dict[str, dict[str, dict[str, float]]], baseline: str
