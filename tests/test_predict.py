@@ -159,6 +159,7 @@ def test_cli_predicts_scores_and_refuses_bad_input(tmp_path: Path, capsys) -> No
     assert main(["predict", "--store", str(store), "--score", str(nets)]) == 0
     text = capsys.readouterr().out
     assert "each network was measured in one session" in text
+    assert "each kernel cell was run once" in text
     assert "its 95% intervals held 1 of 1 measured figures (100%" in text
     # a second session, PyTorch 20% slower, with a backend the predictor was not fitted on:
     # the floor is stated for what the score scored, and only for that
@@ -179,6 +180,24 @@ def test_cli_predicts_scores_and_refuses_bad_input(tmp_path: Path, capsys) -> No
     text = capsys.readouterr().out
     assert "the best score these measurements allow (2 sessions" in text
     assert "onnxruntime" not in text
+
+    # the kernel preset run again, PyTorch's cells 25% slower: how far one run of a cell lies
+    # from the runs' mean is stated (PyTorch ±11.8% each way, scaled to one run: none within
+    # ±10%; OpenVINO's cells agree), and the fit reads the mean
+    with Store.open(store) as s:
+        s.begin_session(SessionInfo(id="20260103T000000-cccc0000", started=1.9e9))
+        for c in list(s.cells("20260101T000000-aaaa0000")):
+            k = 1.25 if c.key.backend == "torch" else 1.0
+            s.put_cell("20260103T000000-cccc0000", CellResult(
+                c.key, DONE, samples_ms=[x * k for x in c.samples_ms]))
+    assert main(["predict", spec, "--store", str(store), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)["fit"]["kernel_repeatability"]
+    assert rep["sessions"] == [2]
+    assert rep["torch"]["one_session"]["within_10"] == 0.0
+    assert rep["openvino:CPU"]["one_session"]["within_10"] == 1.0
+    assert rep["torch"]["one_session"]["n"] == 2 * len(KERNEL_SPECS)
+    assert main(["predict", spec, "--store", str(store)]) == 0
+    assert "the kernel cells were run in 2 sessions" in capsys.readouterr().out
 
     assert main(["predict", "plain:depth=1,width=8,res=16", "--store", str(store)]) == 0
     text = capsys.readouterr().out

@@ -55,20 +55,37 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     meta = {"store": str(args.store), "precision": trained.precision, "threads": trained.threads,
             "fit_s": trained.fit_s, "fitted_cells": {b: f.n_cells for b, f in trained.fits.items()},
-            "no_reading": trained.no_reading,
+            "no_reading": trained.no_reading, "kernel_repeatability": trained.kernel_repeatability,
             "coefficients": {b: f.coefficients() for b, f in trained.fits.items()}}
     if args.json:
         print_json({"fit": meta, "predictions": results, "score": scored})
         return 0
-    print(f"fitted on {meta['fitted_cells']} kernel cells of {args.store} "
+    cells = ", ".join(f"{b} {n}" for b, n in meta["fitted_cells"].items())
+    print(f"fitted on the kernel cells of {args.store} ({cells}) "
           f"({trained.precision}, {trained.threads} threads) in {trained.fit_s:.1f} s")
     for b, why in trained.no_reading.items():
         print(f"  {b}: not predicted ({why})")
+    _print_kernel_repeatability(trained.kernel_repeatability)
     for r in results:
         _print_prediction(r)
     if scored:
         _print_score(scored)
     return 0
+
+
+def _print_kernel_repeatability(rep: dict[str, Any]) -> None:
+    """How far the fit's input moves between runs of the kernel preset."""
+    if not rep:
+        print("  each kernel cell was run once: how far another run would move the fit is not "
+              "known (run the kernel preset again into this store: cells run several times are "
+              "read at their runs' geometric mean)")
+        return
+    sessions = "/".join(str(n) for n in rep["sessions"])
+    shares = ", ".join(f"{t} {100 * v['one_session']['within_10']:.0f}% "
+                       f"(RMSPE {100 * v['one_session']['rmspe']:.1f}%)"
+                       for t, v in rep.items() if t != "sessions")
+    print(f"  the kernel cells were run in {sessions} sessions; one run of a cell lies within "
+          f"±10% of its long-run figure for {shares}: what one run of the preset is worth")
 
 
 def _fmt_iv(iv: list[float], unit: str = "") -> str:

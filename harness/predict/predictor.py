@@ -20,7 +20,6 @@ from harness.predict.dataset import (
     cache_path,
     combined,
     last_level_cache,
-    measured,
     runs,
 )
 from harness.predict.fusion import Kernel
@@ -40,6 +39,9 @@ class Trained:
     no_reading: dict[str, str]  # backend -> why its kernels cannot be read
     fit_s: float
     cache: KernelCache
+    # the kernel cells' own run-to-run agreement (``repeatability`` over the kernel runs; empty
+    # when each cell was run once): how far the fit's input moves between runs of the preset
+    kernel_repeatability: dict[str, Any]
 
 
 def _group(groups: dict[tuple[str, int], Any], precision: str | None, threads: int | None,
@@ -71,9 +73,9 @@ def _spec_builder(spec: str) -> Callable[[], Any]:
 def train(store_path: Any, *, precision: str | None = None, threads: int | None = None) -> Trained:
     from harness.backends import DEFAULT_BASELINE
 
-    groups = measured(store_path, kernels_only=True)
+    groups = runs(store_path, kernels_only=True)
     precision, threads = _group(groups, precision, threads, "kernel-family")
-    cells = groups[(precision, threads)]
+    cells = combined(groups[(precision, threads)])
     backends = sorted(cells)
     cache = KernelCache(cache_path(store_path))
     t0 = time.perf_counter()
@@ -90,7 +92,8 @@ def train(store_path: Any, *, precision: str | None = None, threads: int | None 
     fits = fit({b: rows for b, rows in data.items() if b not in no_reading},
               cache_bytes=last_level_cache(store_path))
     base = DEFAULT_BASELINE if DEFAULT_BASELINE in fits else (sorted(fits) or [""])[0]
-    return Trained(fits, precision, threads, base, no_reading, time.perf_counter() - t0, cache)
+    return Trained(fits, precision, threads, base, no_reading, time.perf_counter() - t0, cache,
+                   repeatability(groups[(precision, threads)], base))
 
 
 def predict(trained: Trained, what: str, build: Callable[[], Any] | None = None,
