@@ -5,7 +5,13 @@ that imports torch and OpenVINO costs 2-7 s on two cores — more than the timin
 Python's ``forkserver`` start method keeps one server process that has imported them (before
 any thread pool exists: importing starts none) and forks a worker per request in 0.1-0.3 s.
 Each worker is still a new process — its own allocations, page layout and thread pools — which
-is what the process level of an interval must sample.
+is what the process level of an interval must sample. Measured, since forked workers share the
+server's address-space layout where new interpreters get their own (ASLR is applied at exec):
+four kernel cells on both backends, five sessions of four processes each way, alternated
+(Zen 4 VM, 2026-12-07 06:29-06:38 UTC): the sd of a session's figure across sessions was 0.163
+(log) forked and 0.156 as new interpreters, the processes' sd within a session 0.08-0.22 and
+0.10-0.34. Both exceed what the process spread predicts for a session of four (0.07 and 0.09):
+that excess is the host's stretch of minutes, not a layout shared by forks.
 
 The server reads its environment once, at start: the thread variables (``OMP_NUM_THREADS``...)
 and the allocator's ``MALLOC_*`` settings must be in it before the libraries load. So it is
