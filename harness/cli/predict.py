@@ -60,7 +60,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"fit": meta, "predictions": results, "score": scored})
         return 0
-    cells = ", ".join(f"{b} {n}" for b, n in meta["fitted_cells"].items())
+    cells = ", ".join(f"{b} {f.n_cells}" for b, f in trained.fits.items())
     print(f"fitted on the kernel cells of {args.store} ({cells}) "
           f"({trained.precision}, {trained.threads} threads) in {trained.fit_s:.1f} s")
     for b, why in trained.no_reading.items():
@@ -75,17 +75,25 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def _print_kernel_repeatability(rep: dict[str, Any]) -> None:
     """How far the fit's input moves between runs of the kernel preset."""
-    if not rep:
-        print("  each kernel cell was run once: how far another run would move the fit is not "
-              "known (run the kernel preset again into this store: cells run several times are "
-              "read at their runs' geometric mean)")
+    sessions = _sessions(rep, "  each kernel cell was run once: how far another run would move "
+                         "the fit is not known (run the kernel preset again into this store: "
+                         "cells run several times are read at their runs' geometric mean)")
+    if sessions is None:
         return
-    sessions = "/".join(str(n) for n in rep["sessions"])
     shares = ", ".join(f"{t} {100 * v['one_session']['within_10']:.0f}% "
                        f"(RMSPE {100 * v['one_session']['rmspe']:.1f}%)"
                        for t, v in rep.items() if t != "sessions")
     print(f"  the kernel cells were run in {sessions} sessions; one run of a cell lies within "
           f"±10% of its long-run figure for {shares}: what one run of the preset is worth")
+
+
+def _sessions(rep: dict[str, Any], unknown: str) -> str | None:
+    """How many sessions measured each cell ("2/3"), or None after saying ``unknown`` (each
+    was measured once: ``repeatability`` is empty)."""
+    if not rep:
+        print(unknown)
+        return None
+    return "/".join(str(n) for n in rep["sessions"])
 
 
 def _fmt_iv(iv: list[float], unit: str = "") -> str:
@@ -124,12 +132,11 @@ def _print_score(scored: dict[str, Any]) -> None:
               f"{iv['n']} measured figures ({100 * iv['inside']:.0f}%; median half-width "
               f"±{100 * iv['median_half_width']:.0f}%)")
     rep = scored.get("repeatability") or {}
-    if not rep:
-        print("  (each network was measured in one session: how far a second run of it would "
-              "land, and so the best score a prediction could get, is not known; run the "
-              "networks again into the same store)")
+    sessions = _sessions(rep, "  (each network was measured in one session: how far a second "
+                         "run of it would land, and so the best score a prediction could get, "
+                         "is not known; run the networks again into the same store)")
+    if sessions is None:
         return
-    sessions = "/".join(str(n) for n in rep["sessions"])
     print(f"the best score these measurements allow ({sessions} sessions of each network; a "
           "perfect predictor of each network's long-run figure, from how far each session lies "
           "from the others' mean):")
