@@ -25,10 +25,7 @@ def act_fn(name: str) -> nn.Module:
     head of one op would silently change what the others see (the DARTS code uses
     ``ReLU(inplace=False)`` in every op for this reason).
     """
-    act = make_act(name)
-    if hasattr(act, "inplace"):
-        setattr(act, "inplace", False)  # noqa: B010 - nn.Module's __setattr__ types it as a Tensor
-    return act
+    return make_act(name, inplace=False)
 
 
 class ActConvBN(nn.Sequential):

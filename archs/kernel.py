@@ -86,7 +86,7 @@ class _Concat(nn.Module):
         return torch.cat([x, x], 1)
 
 
-def _one(values: Mapping[str, Any]) -> nn.Module:
+def _one(values: Mapping[str, Any], first: bool = False) -> nn.Module:
     op, k, s = values["op"], values["kernel"], values["stride"]
     cin, cout = values["cin"], values["cout"]
     pad = (k - 1) // 2
@@ -101,7 +101,7 @@ def _one(values: Mapping[str, Any]) -> nn.Module:
     if op == "linear":
         return nn.Linear(cin, cout)
     if op == "act":
-        return make_act(values["act"])
+        return make_act(values["act"], inplace=not first)
     if op == "bn":
         return nn.BatchNorm2d(cin)
     return _Add() if op == "add" else _Concat()
@@ -137,7 +137,12 @@ def build_kernel(values: Mapping[str, Any]) -> nn.Module:
     if values["post"] == "act":
         return nn.Sequential(*(m for _ in range(values["repeat"])
                                for m in (_one(values), make_act(values["act"]))))
-    return nn.Sequential(*(_one(values) for _ in range(values["repeat"])))
+    # The first activation of an ``op=act`` chain reads the network's input, so it runs out of
+    # place: in place, every timed call would take the previous call's output as its input
+    # (iterated Hardswish or SiLU reach all zeros: eager PyTorch then timed a zero tensor, and
+    # the parity check compared outputs of different inputs). The copies after it run in place,
+    # as the families' activations do: a chain's marginal cost is an in-place activation's.
+    return nn.Sequential(*(_one(values, first=i == 0) for i in range(values["repeat"])))
 
 
 def _mixed(values: Mapping[str, Any], op: str) -> dict[str, Any]:

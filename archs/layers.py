@@ -22,9 +22,18 @@ _ACTS = {
 }
 
 
-def make_act(name: str) -> nn.Module:
-    """A fresh activation module by name (names are checked by the spec parser)."""
-    return _ACTS[name]()
+def make_act(name: str, *, inplace: bool = True) -> nn.Module:
+    """A fresh activation module by name (names are checked by the spec parser).
+
+    In place by default, as the families' layers follow a convolution whose output nothing
+    else reads; ``inplace=False`` where the activation's input is read again, or is the
+    network's own input (a model that writes into its input computes something new on every
+    timed call: ``harness.backends.torch_backend`` flags it).
+    """
+    act = _ACTS[name]()
+    if not inplace and hasattr(act, "inplace"):
+        setattr(act, "inplace", False)  # noqa: B010 - nn.Module's __setattr__ types it as a Tensor
+    return act
 
 
 def conv_bn_act(

@@ -104,3 +104,32 @@ def test_openvino_static_f32_matches_pytorch(name):
     out = compiled(x.numpy())[0]
     rel = np.linalg.norm(out - ref) / np.linalg.norm(ref)
     assert rel < 1e-4, f"{name}: relative L2 error {rel:.2e}"
+
+
+def _writes_no_input(spec: str) -> None:
+    model, x = archs.build(spec)
+    seeded = x.clone()
+    with torch.inference_mode():
+        first = model(x)
+        second = model(x)
+    assert torch.equal(x, seeded), f"{spec} writes into its input"
+    assert torch.equal(first, second), spec  # so every timed call computes the same thing
+
+
+@pytest.mark.parametrize("name", FAMILY_NAMES)
+def test_no_family_writes_into_its_input(name):
+    """A timed call must see the seeded input: eager PyTorch reuses one input tensor."""
+    _writes_no_input(small_spec(name))
+
+
+@pytest.mark.parametrize("act", archs.registry.ACTIVATIONS)
+@pytest.mark.parametrize("repeat", [1, 4])
+def test_an_activation_kernel_reads_its_input_and_its_copies_run_in_place(act, repeat):
+    # Iterated in place, Hardswish and SiLU drove the input to zeros: eager PyTorch timed a
+    # zero tensor and the parity check compared outputs of different inputs.
+    spec = f"kernel:op=act,act={act},repeat={repeat},res=8,cin=8"
+    _writes_no_input(spec)
+    acts = list(archs.build(spec)[0])
+    in_place = [getattr(m, "inplace", None) for m in acts]
+    if in_place[0] is not None:  # GELU and Tanh have no in-place form
+        assert in_place == [False] + [True] * (repeat - 1), spec

@@ -30,6 +30,7 @@ from harness.backends import (
 )
 from harness.backends.ladder import LADDER, ladder_backends
 from harness.backends.options import format_value, options_of
+from harness.backends.torch_backend import TorchPrepared
 from tests.conftest import ROOT, run_cli
 from tests.test_backends import tiny
 
@@ -240,3 +241,42 @@ def test_torch_compile_without_a_compiler_is_skipped_with_the_reason(monkeypatch
     ok, why = get_backend("torch-compile").availability()
     assert not ok and "C++ compiler" in why and "no-such-compiler-here" in why
     assert get_backend("torch").availability() == (True, "")  # eager needs none
+
+
+class _WritesInput(torch.nn.Module):
+    """A first layer that writes into the network's input, as ``ReLU(inplace=True)`` would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.act = torch.nn.Hardswish(inplace=True)  # iterated, it drives every value to 0
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.act(x))
+
+
+@pytest.mark.parametrize("name", _marked(registered_backends()))
+def test_a_model_that_writes_its_input_is_flagged_and_its_output_is_the_seeded_inputs(name):
+    backend = get_backend(name)
+    if not backend.availability()[0]:
+        pytest.skip(backend.availability()[1])
+    torch.manual_seed(0)
+    model, x = _WritesInput().eval(), torch.randn(1, 3, 8, 8)
+    seeded = x.clone()
+    with torch.no_grad():
+        expected = model(x.clone()).numpy()
+    prepared = backend.prepare(model, x, PrepareContext("f32", 1))
+    prepared.time_block(8)
+    assert torch.equal(x, seeded)  # the worker's tensor (reference, parity) is as seeded
+    out = prepared.output()  # the parity output is of the seeded input, not of the 9th call's
+    assert np.linalg.norm(out - expected) / np.linalg.norm(expected) < 1e-4
+    if isinstance(prepared, TorchPrepared):  # eager and compiled PyTorch time a tensor they write
+        assert prepared.info["properties"]["writes_input"] is True
+        assert "writes into its input" in prepared.info["flag"]
+    else:  # the runtime reads a copy: its timed calls all see the seeded input
+        assert "flag" not in prepared.info
+    plain, px = tiny()
+    fine = backend.prepare(plain, px, PrepareContext("f32", 1))
+    assert "flag" not in fine.info
+    if isinstance(fine, TorchPrepared):
+        assert fine.info["properties"]["writes_input"] is False

@@ -87,7 +87,7 @@ class OnnxRuntimeBackend(Backend):
         import onnxruntime as ort
         import torch
 
-        x = example_input.detach().cpu().contiguous()
+        x = example_input.detach().cpu().clone().contiguous()  # tracing may write into it
         data = np.ascontiguousarray(x.numpy(), dtype=np.float32).copy()
         versions = {p: _version(p) for p in PACKAGES}
 

@@ -151,7 +151,7 @@ class OpenVINOBackend(Backend):
         import openvino as ov
 
         precision, threads = ctx.precision, ctx.threads
-        x = example_input.detach().cpu().contiguous()
+        x = example_input.detach().cpu().clone().contiguous()  # tracing may write into it
         # Owned, contiguous float32 memory that the input tensor will share for the whole run.
         data = np.ascontiguousarray(x.numpy(), dtype=np.float32).copy()
 

@@ -165,7 +165,7 @@ class TorchBackend(Backend):
             if method == "cast":  # a copy: the worker's own model stays f32 (parity, reference)
                 model = copy.deepcopy(model).to(torch.bfloat16)
             model = model.to(device)
-            x = example_input.to(device).contiguous()
+            x = example_input.to(device, copy=True).contiguous()  # the worker's own stays as seeded
             if method == "cast":
                 x = x.to(torch.bfloat16)
             if self.config.layout == "channels_last" and x.dim() == 4:
@@ -174,6 +174,9 @@ class TorchBackend(Backend):
         except Exception as exc:
             raise PrepareError(f"moving the model to {device} failed: {readable(exc)}") from exc
         convert_s = time.perf_counter() - t0
+        # the seeded input as it was: the parity output is computed from it, and a model that
+        # writes into its input (an in-place first layer) is told apart by comparing with it
+        seeded = x.detach().clone()
         context = functools.partial(_run_context, method == "autocast", device.type)
         sync = torch.cuda.synchronize if device.type == "cuda" else None
         model, compile_s, extra = self.compile(model, x, context, sync, ctx)
@@ -183,6 +186,8 @@ class TorchBackend(Backend):
             raise PrepareError(f"the first inference failed: {readable(exc)}", RUNTIME) from exc
         effective = extra.pop("precision_effective", precision)  # what a compiler resolved
         properties = {**self._properties(precision, device), **extra}
+        writes_input = not torch.equal(x, seeded)
+        properties["writes_input"] = writes_input
         if ctx.first_pass and device.type == "cpu" and torch.backends.mkldnn.is_available():
             # the oneDNN kernels this path reaches (and the layout reorders around them): why
             # a bf16 can be slower than f32 (harness.backends.onednn_trace)
@@ -197,7 +202,9 @@ class TorchBackend(Backend):
             "precision_effective": effective,
             "properties": properties,
         }
-        return TorchPrepared(model, x, context, sync, info, first_ms)
+        if writes_input:
+            info["flag"] = WRITES_INPUT
+        return TorchPrepared(model, x, context, sync, info, first_ms, seeded)
 
     def compile(self, model: Any, x: Any, context: Callable, sync: Callable | None,
                 ctx: PrepareContext) -> tuple[Any, float, dict[str, Any]]:
@@ -246,6 +253,12 @@ class TorchBackend(Backend):
         return props
 
 
+WRITES_INPUT = ("the model writes into its input (an in-place first layer, such as "
+                "ReLU(inplace=True) on the network's input): each timed call ran on the last "
+                "call's output, not on the seeded input, so its time is not this input's; "
+                "make the first layer out of place")
+
+
 def _run_context(autocast: bool, device_type: str) -> contextlib.ExitStack:
     import torch
 
@@ -280,8 +293,10 @@ def _memory_format(x: torch.Tensor) -> torch.memory_format:
 
 class TorchPrepared(Prepared):
     def __init__(self, model: Callable, x: torch.Tensor, context: Callable,
-                 sync: Callable | None, info: dict[str, Any], first_ms: float) -> None:
+                 sync: Callable | None, info: dict[str, Any], first_ms: float,
+                 seeded: torch.Tensor | None = None) -> None:
         self.model, self.x, self.context, self.info, self.first_ms = model, x, context, info, first_ms
+        self.seeded = x.detach().clone() if seeded is None else seeded
         self._step: Callable[[], Any]
         if sync is None:
             self._step = functools.partial(model, x)
@@ -299,8 +314,9 @@ class TorchPrepared(Prepared):
             return time_calls(self._step, n)
 
     def output(self) -> np.ndarray:
+        """The output for the seeded input (a copy: the timed input may have been written to)."""
         with self.context():
-            out = first_tensor(self.model(self.x))
+            out = first_tensor(self.model(self.seeded.clone()))
         return out.detach().float().cpu().numpy().copy()
 
     def outputs_for(self, inputs: list[np.ndarray]) -> list[np.ndarray]:

@@ -39,6 +39,8 @@ def profile_model(model: Any, example: Any, name: Any) -> dict[str, Any]:
     from archs.profiling import profile_module
     from harness.backends.base import readable
 
+    if hasattr(example, "clone"):  # a pass on real tensors (no meta kernel) may write into it
+        example = example.clone()
     try:
         return profile_module(model, example, str(name)).as_json()
     except Exception as exc:  # a profile is advisory; the timing can still go ahead

@@ -24,7 +24,7 @@ from tests.faults.support import (
 # starting the CLI, and "the others still done" is checked in the same run. These tests come
 # last: the session runs in the background from the module's first test on.
 
-FAULT_MODELS = ("crash", "untraceable", "parity", "nan", "xss")
+FAULT_MODELS = ("crash", "untraceable", "parity", "nan", "writes_input", "xss")
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +97,15 @@ def test_nan_outputs_and_parity_failures_are_flagged_not_speedups(fault_session,
     for backend in ("torch", "openvino:CPU"):
         assert cells[("nan", backend)]["status"] == "flagged"
         assert "NaN" in cells[("nan", backend)]["reason"]
+    # PyTorch times one input tensor: a model that writes into it is flagged, and its parity
+    # output is still the seeded input's, so OpenVINO (which reads a copy) agrees with it
+    writes = cells[("writes_input", "torch")]
+    assert writes["status"] == "flagged"
+    assert writes["reason"].startswith("the model writes into its input"), writes["reason"]
+    assert cells[("writes_input", "openvino:CPU")]["status"] == "done"
+    assert cells[("writes_input", "openvino:CPU")]["parity"]["ok"] is True
     flagged_specs = {c["spec"] for c in fault_session[source]["cells"]
-                     if name_of(c["spec"]) in ("parity", "nan")}
+                     if name_of(c["spec"]) in ("parity", "nan", "writes_input")}
     assert not [s for s in fault_session[source]["speedups"] if s["spec"] in flagged_specs]
 
 
@@ -110,7 +117,7 @@ def test_flagged_cells_say_why_in_the_reports(fault_session):
         assert "outputs hold NaN or Inf" in text
     rows = [ln for ln in md.splitlines() if ln.startswith("| @") and ":parity |" in ln]
     assert any("| openvino:CPU |" in r and "| flagged |" in r for r in rows), rows
-    assert html.count('<tr class="flagged">') == 3
+    assert html.count('<tr class="flagged">') == 4
 
 
 def test_reasons_are_escaped_in_the_reports(fault_session):
