@@ -280,3 +280,11 @@ def test_a_model_that_writes_its_input_is_flagged_and_its_output_is_the_seeded_i
     assert "flag" not in fine.info
     if isinstance(fine, TorchPrepared):
         assert fine.info["properties"]["writes_input"] is False
+
+
+def test_a_nan_in_the_input_is_not_taken_for_a_write():
+    plain, x = tiny()
+    x = x.clone()
+    x.view(-1)[0] = float("nan")  # NaN != NaN: an equality test would flag every call
+    prepared = get_backend("torch").prepare(plain, x, PrepareContext("f32", 1))
+    assert prepared.info["properties"]["writes_input"] is False and "flag" not in prepared.info

@@ -118,6 +118,10 @@ class Noisy(torch.nn.Module):
 
 def test_outputs_differ(accelbench):
     accelbench(Noisy(), torch.zeros(1, 64), budget_s=0.1)
+
+def test_writes_its_input(accelbench):  # each timed call would run on the last one's output
+    model = torch.nn.Sequential(torch.nn.Hardswish(inplace=True), torch.nn.Linear(64, 4)).eval()
+    accelbench(model, torch.randn(1, 64), budget_s=0.1)
 '''
 
 
@@ -132,9 +136,10 @@ def test_fixture_matches_the_cli_threads_parity_machine_and_pairs(pytester: pyte
     pytester.makepyfile(test_user=CLI_LIKE)
     res = pytester.runpytest_subprocess(*_plugin_args(), "-p", "no:cacheprovider",
                                         "--benchmark-only", "-s", "--benchmark-json=run.json")
-    res.assert_outcomes(passed=1, failed=1)
+    res.assert_outcomes(passed=1, failed=2)
     out = res.stdout.str()
     assert "openvino:CPU's outputs differ from torch's: rel_l2" in out
+    assert "accelbench: torch: the model writes into its input" in out
     printed = out[out.index("RESULT<") + 7:out.index(">", out.index("RESULT<"))]
     assert printed.startswith(f"accelbench, f32, {default_threads()} threads: torch median")
     assert "openvino:CPU over torch" in printed and "outputs agree" in printed

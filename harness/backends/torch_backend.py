@@ -186,7 +186,7 @@ class TorchBackend(Backend):
             raise PrepareError(f"the first inference failed: {readable(exc)}", RUNTIME) from exc
         effective = extra.pop("precision_effective", precision)  # what a compiler resolved
         properties = {**self._properties(precision, device), **extra}
-        writes_input = not torch.equal(x, seeded)
+        writes_input = not torch.allclose(x, seeded, rtol=0, atol=0, equal_nan=True)
         properties["writes_input"] = writes_input
         if ctx.first_pass and device.type == "cpu" and torch.backends.mkldnn.is_available():
             # the oneDNN kernels this path reaches (and the layout reorders around them): why
@@ -314,20 +314,24 @@ class TorchPrepared(Prepared):
             return time_calls(self._step, n)
 
     def output(self) -> np.ndarray:
-        """The output for the seeded input (a copy: the timed input may have been written to)."""
+        """The output for the seeded input (a copy: the timed input may have been written to).
+        The copy is made outside ``inference_mode``, as the timed input was: an inference
+        tensor would make a compiled model (``torch.compile``) compile a second graph."""
+        x = self.seeded.clone()
         with self.context():
-            out = first_tensor(self.model(self.seeded.clone()))
+            out = first_tensor(self.model(x))
         return out.detach().float().cpu().numpy().copy()
 
     def outputs_for(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         import torch
 
         outs = []
-        with self.context():
-            for data in inputs:  # same device, dtype and memory format as the timed input
-                x = torch.from_numpy(np.ascontiguousarray(data)).to(
-                    device=self.x.device, dtype=self.x.dtype).contiguous(
-                    memory_format=_memory_format(self.x))
+        for data in inputs:  # same device, dtype and memory format as the timed input, made
+            # outside inference_mode as it was (see ``output``)
+            x = torch.from_numpy(np.ascontiguousarray(data)).to(
+                device=self.x.device, dtype=self.x.dtype).contiguous(
+                memory_format=_memory_format(self.x))
+            with self.context():
                 outs.append(first_tensor(self.model(x)).detach().float().cpu().numpy().copy())
         return outs
 

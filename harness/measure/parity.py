@@ -5,7 +5,9 @@ summation order and fusion (OpenVINO folds BatchNorm, reorders convolutions), so
 is not expected: the relative L2 error must stay under a tolerance set by the precision. Deep
 stacks amplify rounding, though, so PyTorch's own f32 output can already be 1e-3 away from the
 exact (float64) answer; when a float64 reference is available the tolerance grows with that
-distance, which separates an ill-conditioned model from a backend that computes something else.
+distance, which separates an ill-conditioned model from a backend that computes something else,
+up to a bound (``MAX_BASELINE_F64``): a baseline further off than that is no answer to compare
+with, and the verdict says the candidate cannot be judged (``unjudged``) instead of passing it.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ def judge(base: np.ndarray, cand: np.ndarray, reference: np.ndarray | None,
         if base_f64 is not None:
             tolerance = max(tolerance, CONDITIONING_FACTOR * min(base_f64, MAX_BASELINE_F64[precision]))
             if base_f64 > MAX_BASELINE_F64[precision]:
+                verdict["unjudged"] = True
                 verdict["why"] = (f"the baseline's own {precision} output is {base_f64:.3g} away from "
                                   f"float64 (relative L2; at most {MAX_BASELINE_F64[precision]:g} "
                                   "is judged): too far to tell whether the candidate agrees")

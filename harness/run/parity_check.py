@@ -59,8 +59,10 @@ def check_parity(sides: list[Side], precision: str, baseline: str, timeout: floa
             side.info["parity"] = verdict
             if not verdict["ok"] and "flag" not in side.info:
                 why = parity.describe(verdict)
-                side.info["flag"] = (why if verdict.get("finite") is False or base_name is None
-                                     else f"outputs differ from {base_name}: {why}")
+                side.info["flag"] = (
+                    why if verdict.get("finite") is False or base_name is None
+                    else f"outputs cannot be compared with {base_name}'s: {why}"
+                    if verdict.get("unjudged") else f"outputs differ from {base_name}: {why}")
 
 
 def check_quantized(sides: list[Side], timeout: float, request: Request) -> None:
