@@ -36,12 +36,14 @@ class BlockSource:
     def __init__(self, latency: Callable[[str, int], float] | None = None,
                  foreign: Callable[[int], float] = lambda i: 0.0,
                  outputs: dict[str, np.ndarray] | None = None,
-                 reference: np.ndarray | None = None, unavailable: tuple[str, ...] = ()) -> None:
+                 reference: np.ndarray | None = None, unavailable: tuple[str, ...] = (),
+                 flags: dict[str, str] | None = None) -> None:
         self.latency = latency or (lambda backend, i: 1.0 if backend == "torch" else 0.5)
         self.foreign = foreign
         self.outputs = outputs or {}
         self.reference = reference
         self.unavailable = unavailable
+        self.flags = flags or {}  # backend -> the flag its setup raises (a model writing its input)
         self.order: list[str] = []  # backend of every time request, in order
         self.setups: list[dict[str, Any]] = []
         self.closed: list[str] = []
@@ -64,7 +66,9 @@ class FakeWorker:
                 raise WorkerError(f"{self.backend} is not here", "availability")
             keyed = {"artefact_key": f"ir:{msg['spec'] or msg['model']}"} \
                 if self.backend != "torch" else {}
-            return {"ok": True, "info": {"first_ms": 1.0, "precision_effective": "f32", **keyed},
+            flag = {"flag": src.flags[self.backend]} if self.backend in src.flags else {}
+            return {"ok": True, "info": {"first_ms": 1.0, "precision_effective": "f32", **keyed,
+                                         **flag},
                     "profile": {"error": "fake worker"} if msg["profile"] else None}
         if op == "output":
             out = src.outputs.get(self.backend, np.ones((1, 4), dtype=np.float32))
@@ -205,6 +209,15 @@ def test_a_baseline_far_from_float64_is_not_a_reference_to_pass_anything_against
         assert ov_cell.status == FLAGGED and verdict["ok"] is False and verdict["unjudged"]
         assert ov_cell.reason.startswith("outputs cannot be compared with torch's: the baseline's "
                                          "own f32 output is 0.286 away from float64"), ov_cell.reason
+
+
+def test_a_cell_flagged_for_several_causes_names_each():
+    # the backend's own flag (raised at setup), then the parity check's: both reach the reason
+    source = BlockSource(outputs={"torch": np.ones((1, 4)), "openvino:CPU": np.full((1, 4), 2.0)},
+                         flags={"openvino:CPU": "the model writes into its input"})
+    _, ov_cell = run_group(source)[0]
+    assert ov_cell.status == FLAGGED
+    assert ov_cell.reason.startswith("the model writes into its input; outputs differ from torch: ")
 
 
 def test_non_finite_outputs_flag_the_cell_that_made_them():

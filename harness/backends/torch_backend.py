@@ -294,9 +294,9 @@ def _memory_format(x: torch.Tensor) -> torch.memory_format:
 class TorchPrepared(Prepared):
     def __init__(self, model: Callable, x: torch.Tensor, context: Callable,
                  sync: Callable | None, info: dict[str, Any], first_ms: float,
-                 seeded: torch.Tensor | None = None) -> None:
+                 seeded: torch.Tensor) -> None:
         self.model, self.x, self.context, self.info, self.first_ms = model, x, context, info, first_ms
-        self.seeded = x.detach().clone() if seeded is None else seeded
+        self.seeded = seeded  # the input as seeded, before any call (``x`` may be written to)
         self._step: Callable[[], Any]
         if sync is None:
             self._step = functools.partial(model, x)

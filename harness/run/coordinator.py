@@ -141,10 +141,8 @@ class GroupRunner:
                 self._worker_profile = reply["profile"]
             effective = side.info.get("precision_effective")
             if effective and effective != plan.precision:
-                ran = (f"{plan.precision} was asked for but {side.backend} ran "
-                       f"{effective}; its time is not a {plan.precision} figure")
-                earlier = side.info.get("flag")  # the backend's own (a model writing its input)
-                side.info["flag"] = f"{earlier}; {ran}" if earlier else ran
+                side.flag(f"{plan.precision} was asked for but {side.backend} ran "
+                          f"{effective}; its time is not a {plan.precision} figure")
         except WorkerError as exc:
             status = SKIPPED if exc.kind == protocol.AVAILABILITY else FAILED
             side.end(status, f"{exc.kind}: {exc}")

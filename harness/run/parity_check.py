@@ -57,12 +57,15 @@ def check_parity(sides: list[Side], precision: str, baseline: str, timeout: floa
             if verdict is None:
                 continue
             side.info["parity"] = verdict
-            if not verdict["ok"] and "flag" not in side.info:
-                why = parity.describe(verdict)
-                side.info["flag"] = (
-                    why if verdict.get("finite") is False or base_name is None
-                    else f"outputs cannot be compared with {base_name}'s: {why}"
-                    if verdict.get("unjudged") else f"outputs differ from {base_name}: {why}")
+            if verdict["ok"]:
+                continue
+            why = parity.describe(verdict)
+            if verdict.get("finite") is False or base_name is None:
+                side.flag(why)
+            elif verdict.get("unjudged"):
+                side.flag(f"outputs cannot be compared with {base_name}'s: {why}")
+            else:
+                side.flag(f"outputs differ from {base_name}: {why}")
 
 
 def check_quantized(sides: list[Side], timeout: float, request: Request) -> None:
@@ -77,8 +80,8 @@ def check_quantized(sides: list[Side], timeout: float, request: Request) -> None
             continue
         verdict = reply["verdict"]
         side.info["parity"] = verdict
-        if not verdict.get("ok") and "flag" not in side.info:
-            side.info["flag"] = f"quantized outputs differ from the f32 model: {parity.describe(verdict)}"
+        if not verdict.get("ok"):
+            side.flag(f"quantized outputs differ from the f32 model: {parity.describe(verdict)}")
 
 
 def _reference(sides: list[Side], base_name: str | None, tmp: Path,

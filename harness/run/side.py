@@ -52,6 +52,13 @@ class Side:
     def clean(self) -> tuple[list[float], list[int] | None]:
         return stats.clean(self.samples, self.blocks, self.disturbed)
 
+    def flag(self, why: str) -> None:
+        """Flag this side's cell for ``why``, after any reason given before (the backend's own,
+        a precision it did not run, its parity): the cell keeps its time, no speed-up is read
+        from it, and its reason names every cause."""
+        earlier = self.info.get("flag")
+        self.info["flag"] = f"{earlier}; {why}" if earlier else why
+
     def end(self, status: str, reason: str, *, keep_samples: bool = False) -> None:
         """Finish this side without a timing of its own: its cell carries the status and the
         reason, and the samples timed so far where a worker died after timing some."""
