@@ -90,30 +90,35 @@ def test_the_boundary_is_paid_once_per_network_not_once_per_kernel() -> None:
     assert f.predict_ms(network) == pytest.approx(cost(network), rel=1e-6)
 
 
-def test_weights_over_the_cache_are_all_cold_and_under_it_all_warm() -> None:
-    """Weights that exceed the machine's last-level cache stream from memory on every
-    inference, all of them (read in the same order each time, an LRU cache has evicted each
-    before its next use): cells over the cache identify that cost; a network under it pays none
-    of it. A network just over the cache pays for every weight byte, not for the excess."""
+def test_weights_of_a_cell_moving_more_than_the_cache_are_all_cold_and_under_it_all_warm() -> None:
+    """A cell that moves more bytes in one inference (maps and weights) than the machine's
+    last-level cache holds streams all its weights from memory on every inference (between two
+    uses of a weight everything else has passed through the cache, and an LRU cache has
+    evicted it): cells over the cache identify that cost; a network under it pays none of it.
+    A network just over the cache pays for every weight byte, not for the excess; one whose
+    weights fit but whose maps push it over pays for its weights too."""
     cache = 32_000_000
     assert cold_weight_mb(_chain("conv", 3, 0.01, 10.0), cache) == 0.0
     assert cold_weight_mb(_chain("conv", 4, 0.01, 10.0), cache) == pytest.approx(40.0, rel=1e-3)
     assert cold_weight_mb(_chain("conv", 4, 0.01, 10.0), 0) == 0.0  # no cache size: no term
+    # 20 MB of weights fit; with 24 MB of maps read and written the cell moves 44 MB
+    assert cold_weight_mb(_chain("conv", 4, 3.0, 5.0), cache) == pytest.approx(20.0, rel=1e-3)
+    assert cold_weight_mb(_chain("conv", 2, 3.0, 5.0), cache) == 0.0
 
     def cost(ks: list[Kernel]) -> float:
-        w = sum(k.weight_bytes for k in ks)
-        return 0.01 + sum(0.003 + 0.02 * k.bytes / 1e6 for k in ks) + 0.04 * (w > cache) * w / 1e6
+        w, moved = sum(k.weight_bytes for k in ks), sum(k.bytes for k in ks)
+        return 0.01 + sum(0.003 + 0.02 * k.bytes / 1e6 for k in ks) + 0.04 * (moved > cache) * w / 1e6
 
-    rows = [(f"w{w}x{n}", cost(ks), ks) for w in (1.0, 5.0, 9.0, 16.0) for n in (1, 2, 4, 8)
-            for ks in [_chain("conv", n, 0.01, w)]]
+    rows = [(f"w{w}a{a}x{n}", cost(ks), ks) for w in (1.0, 5.0, 9.0, 16.0) for n in (1, 2, 4, 8)
+            for a in (0.01, 2.0) for ks in [_chain("conv", n, a, w)]]
     f = fit({"synthetic": rows}, cache_bytes=cache)["synthetic"]
     coef = f.coefficients()
     assert coef["cold_weight_ms_per_MB"] == pytest.approx(0.04, rel=1e-6)
     assert coef["cold_identified"] is True
     for net in (_chain("conv", 12, 0.01, 9.0), _chain("conv", 3, 0.01, 9.0),
-                _chain("conv", 4, 0.01, 8.5)):
+                _chain("conv", 4, 0.01, 8.5), _chain("conv", 6, 2.0, 3.0)):
         assert f.predict_ms(net) == pytest.approx(cost(net), rel=1e-6)
-    warm_only = [r for r in rows if sum(k.weight_bytes for k in r[2]) <= cache]
+    warm_only = [r for r in rows if sum(k.bytes for k in r[2]) <= cache]
     assert fit({"synthetic": warm_only}, cache_bytes=cache)["synthetic"].cold_identified is False
 
 

@@ -18,17 +18,24 @@ cost differently), plus terms of the cell as a whole (issue 26), in ``CELL`` and
   predicted at twice its latency. OpenVINO's conversions are now read from its runtime graph
   as reorder kernels of their own (``harness.predict.fusion.reorder_kernel``), so for a backend
   whose kernels include them this term is 0: eager PyTorch's conversions stay in it;
-* cold weights: all the weight bytes of a cell whose weights exceed the last-level cache (the
-  machine's L3, from the store). Weights that fit stay warm from one inference to the next, as
-  in every small kernel cell; a network whose weights do not (ResNet-18: 47 MB) streams them
-  from memory on every inference, at memory bandwidth, and eager PyTorch reorders them too.
+* cold weights: all the weight bytes of a cell that moves more bytes in one inference than the
+  last-level cache holds (the machine's L3, from the store): its weights, and what its kernels
+  read and write. A kernel cell that moves less keeps its weights warm from one inference to the
+  next; a network that moves more (ResNet-18's 47 MB of weights; MobileNetV2 at 160x160, 14 MB
+  of weights but 81 MB of maps) has evicted each weight before it comes round again, and reads
+  it from memory on every inference, at memory bandwidth (and eager PyTorch reorders it too).
   All of them, not the part beyond the cache: each inference reads the weights in the same
-  order, and a cache that evicts the least recently used line has evicted each one before it
-  comes round again. Counted beyond the cache only, the batch-1 MLP of 50 MB (`wide`) was
-  predicted at 0.54 of its OpenVINO time and 0.83 of its PyTorch time; counted whole, 0.69
-  and 1.02 (Zen 4 VM, 32 MiB L3, 2026-12-06; ``cold_weight_mb``). Only cells whose weights
-  exceed the cache (the kernel preset's long chains of wide convolutions, its 67 MB linear
-  layers) identify it; without them its coefficient is 0 and ``Fit.cold_identified`` says so;
+  order, and a cache that evicts the least recently used line has evicted each one by then.
+  Counted beyond the cache only, the batch-1 MLP of 50 MB (`wide`) was predicted at 0.54 of its
+  OpenVINO time and 0.83 of its PyTorch time; counted whole, 0.69 and 1.02 (Zen 4 VM, 32 MiB
+  L3, 2026-12-06). Counted only where the weights alone exceed the cache, eager PyTorch's
+  MobileNetV2 at 160x160 was predicted at 0.82 of its time (its 1280->1000 classifier took 0.43
+  ms in the network by torch's profiler, 0.10 ms warm in its kernel cell) and its OpenVINO time
+  at 0.89; counted where the bytes moved exceed it, 0.87 and 0.99, and the RMSPE of five scored
+  sets fell 0.2-1.4 points on both backends (Zen 4, 2026-12-07; ``cold_weight_mb``). Only cells
+  that move more than the cache (the kernel preset's long chains of wide convolutions, its 67
+  MB linear layers) identify it; without them its coefficient is 0 and ``Fit.cold_identified``
+  says so;
 * switches: convolutions that follow a different kernel (kind or shape; ``switched`` says why
   only convolutions). A kernel cell repeats one kernel,
   so every call after the first finds its weights, buffers and the library's state warm; in a
@@ -73,13 +80,14 @@ TERMS = CELL + tuple(f"{f}_MB" for f in FUNCTIONS)
 
 def cold_weight_mb(kernels: list[Kernel], cache_bytes: int) -> float:
     """Weight megabytes a cell streams from memory on every inference: all its weights when
-    they exceed ``cache_bytes`` (read in the same order every inference, each is evicted before
-    its next use), none when they fit; 0 when no cache size is known (the term is then never
-    used)."""
+    the bytes its kernels move in one inference (inputs, outputs and weights) exceed
+    ``cache_bytes`` (between two uses of a weight, everything else has passed through the
+    cache and evicted it), none when they fit; 0 when no cache size is known (the term is then
+    never used)."""
     if cache_bytes <= 0:
         return 0.0
-    total = sum(k.weight_bytes for k in kernels)
-    return total / 1e6 if total > cache_bytes else 0.0
+    moved = sum(k.bytes for k in kernels)
+    return sum(k.weight_bytes for k in kernels) / 1e6 if moved > cache_bytes else 0.0
 
 
 def _signature(k: Kernel) -> tuple:
