@@ -124,8 +124,8 @@ class Fit:
     ranges: dict[str, dict[str, tuple[float, float]]]  # kind -> feature -> (min, max)
     n_cells: int
     specs: list[str] = field(default_factory=list)
-    cache_bytes: int = 0  # the last-level cache the cold-weight term counts beyond
-    cold_identified: bool = False  # whether any fitted cell's weights exceeded it
+    cache_bytes: int = 0  # the last-level cache a cell must move more than for cold weights
+    cold_identified: bool = False  # whether any fitted cell moved more bytes than it
     switch_identified: bool = False  # whether same-kernel chains and mixed chains were fitted
     # shape -> the marginal ms of one copy, from a chain beside its single kernel (``shape``)
     measured: dict[tuple, float] = field(default_factory=dict)
