@@ -14,7 +14,7 @@ import torch
 import archs
 from harness.cli import main
 from harness.measure.results import DONE, CellKey, CellResult, SessionInfo
-from harness.predict.design import switches
+from harness.predict.design import CELL, switches
 from harness.predict.fusion import REORDER_KINDS, Kernel, backend_kernels, kernels
 from harness.predict.units import model_units
 from harness.store import Store
@@ -142,6 +142,10 @@ def test_cli_predicts_scores_and_refuses_bad_input(tmp_path: Path, capsys) -> No
         p = small["backends"][b]
         assert p["interval"][0] <= p["ms"] <= p["interval"][1]
         assert p["dominant"]
+        # the whole inference's terms, each named and costing no more than the prediction
+        assert set(p["terms"]) == set(CELL)
+        assert all(0 <= ms <= p["ms"] for ms in p["terms"].values())
+        assert p["moved_MB"] > p["weight_MB"] > 0
     assert small["speedups"][0]["candidate"] == "openvino:CPU"
     assert big["backends"]["torch"]["out_of_range"]  # 64 channels at 64x64: never measured
     summary = out["score"]["summary"]
@@ -202,6 +206,7 @@ def test_cli_predicts_scores_and_refuses_bad_input(tmp_path: Path, capsys) -> No
     assert main(["predict", "plain:depth=1,width=8,res=16", "--store", str(store)]) == 0
     text = capsys.readouterr().out
     assert "speed-up openvino:CPU over torch" in text
+    assert text.count("    whole inference: ") == 2  # one line per backend
     assert main(["predict", "nosuch:x=1", "--store", str(store)]) == 2
     assert main(["predict", "plain", "--store", str(tmp_path / "missing.sqlite")]) == 2
     assert main(["predict", "plain", "--store", str(nets)]) == 2  # no kernel cells

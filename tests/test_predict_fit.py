@@ -300,7 +300,9 @@ def test_a_chain_with_its_function_pairs_with_its_own_single_and_pays_it_once() 
     net = [conv(0.2, gelu=True)] * 3 + [conv(0.4)] * 2
     assert all(f.is_measured(k) for k in net)
     assert f.predict_ms(net) == pytest.approx(cost(net), rel=1e-6)
-    assert sum(f.kernel_ms(k) for k in net) + f.coef[0] == pytest.approx(f.predict_ms(net), rel=1e-9)
+    assert sum(f.kernel_ms(k) for k in net) + sum(f.terms(net).values()) == \
+        pytest.approx(f.predict_ms(net), rel=1e-9)
+    assert f.terms(net)["overhead"] == pytest.approx(overhead, rel=1e-6)
     assert f.kernel_ms(conv(0.2, gelu=True)) - f.kernel_ms(conv(0.2)) == \
         pytest.approx(gelu_per_mb * 0.2, rel=1e-6)
 

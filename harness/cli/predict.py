@@ -111,6 +111,8 @@ def _print_prediction(r: dict[str, Any]) -> None:
         print(f"  {b:<14} {p['ms']:.3g} ms  95% {_fmt_iv(p['interval'], ' ms')}  "
               f"{p['kernels']} kernels ({p['measured_kernels']} of a measured shape); "
               f"dominant: {dom}")
+        if p.get("terms"):
+            print(f"    whole inference: {_terms(p)}")
         for note in p["out_of_range"][:5]:
             print(f"    beyond what was measured: {note}")
         if len(p["out_of_range"]) > 5:
@@ -119,6 +121,26 @@ def _print_prediction(r: dict[str, Any]) -> None:
     for s in r["speedups"]:
         print(f"  speed-up {s['candidate']} over {s['baseline']}: {s['speedup']:.2f}x  "
               f"95% {_fmt_iv(s['interval'], 'x')}")
+
+
+_TERM_NAMES = {"overhead": "overhead", "boundary_MB": "input/output conversion",
+               "cold_weight_MB": "cold weights", "switches": "switches into a convolution",
+               "switch_MB": "switched inputs"}
+
+
+def _terms(p: dict[str, Any]) -> str:
+    """The prediction's whole-inference terms that cost anything, in ms; the cold-weight one
+    with why (the bytes the inference moves against the last-level cache)."""
+    parts = []
+    for name, ms in p["terms"].items():
+        if ms <= 0:
+            continue
+        part = f"{_TERM_NAMES.get(name, name)} {ms:.3g} ms"
+        if name == "cold_weight_MB":
+            part += (f" ({p['weight_MB']:.3g} MB of weights read from memory: the inference "
+                     f"moves {p['moved_MB']:.3g} MB, more than the {p['cache_MB']:.3g} MB L3)")
+        parts.append(part)
+    return ", ".join(parts) or "none"
 
 
 def _print_score(scored: dict[str, Any]) -> None:

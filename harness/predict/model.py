@@ -181,6 +181,14 @@ class Fit:
                          "ms_per_weight_MB": float(self.coef[i + 3])}
         return out
 
+    def terms(self, kernels: list[Kernel]) -> dict[str, float]:
+        """The ms of the cell terms (``design.CELL``) in a network's prediction, by name
+        (``overhead``, ``boundary_MB``, ...): with ``kernel_ms`` over its kernels they add up
+        to ``predict_ms``. What a network pays that no kernel of it does: a cold-weight term
+        says its weights are read from memory (``design.cold_weight_mb``)."""
+        row, _ = self.split(kernels)
+        return {name: float(row[i] * self.coef[i]) for i, name in enumerate(CELL)}
+
     def kernel_ms(self, k: Kernel) -> float:
         """One kernel's own share: its measured cost or its kind's terms, and its activation
         functions' (no cell terms)."""

@@ -121,6 +121,9 @@ def predict(trained: Trained, what: str, build: Callable[[], Any] | None = None,
             by_kind[k.kind] = by_kind.get(k.kind, 0.0) + kms
         out["backends"][b] = {
             "ms": ms, "interval": interval(sampled[b]), "overhead_ms": float(f.coef[0]),
+            # the whole inference's terms (ms), and what decides the cold-weight one
+            "terms": f.terms(ks), "moved_MB": sum(k.bytes for k in ks) / 1e6,
+            "weight_MB": sum(k.weight_bytes for k in ks) / 1e6, "cache_MB": f.cache_bytes / 1e6,
             "kernels": len(ks), "measured_kernels": sum(f.is_measured(k) for k in ks),
             "dominant": [{"kind": k.kind, "unit": k.units[0], "fused": len(k.units),
                           "ms": kms, "share": kms / ms if ms > 0 else None,
