@@ -14,7 +14,7 @@ import torch
 import archs
 from harness.cli import main
 from harness.measure.results import DONE, CellKey, CellResult, SessionInfo
-from harness.predict.design import CELL, switches
+from harness.predict.design import CELL_MS, switches
 from harness.predict.fusion import REORDER_KINDS, Kernel, backend_kernels, kernels
 from harness.predict.units import model_units
 from harness.store import Store
@@ -143,7 +143,7 @@ def test_cli_predicts_scores_and_refuses_bad_input(tmp_path: Path, capsys) -> No
         assert p["interval"][0] <= p["ms"] <= p["interval"][1]
         assert p["dominant"]
         # the whole inference's terms, each named and costing no more than the prediction
-        assert set(p["terms"]) == set(CELL)
+        assert set(p["terms"]) == set(CELL_MS.values())
         assert all(0 <= ms <= p["ms"] for ms in p["terms"].values())
         assert p["moved_MB"] > p["weight_MB"] > 0
     assert small["speedups"][0]["candidate"] == "openvino:CPU"
@@ -299,3 +299,27 @@ def test_a_functional_activation_is_priced_as_its_module_is() -> None:
     bad = {**got["torch"][1].as_json(), "functions": [["swish2", 4]]}
     with pytest.raises(ValueError, match="unknown activation function"):
         Kernel.from_json(bad)
+
+
+def test_the_whole_inference_line_names_the_terms_that_cost_and_why_weights_are_cold() -> None:
+    """``predict``'s line under each backend: the terms that cost anything; cold weights with
+    the bytes moved against the L3; a network moving more than the L3 where the fit has no
+    cold-weight term says its cold weights are not priced; nothing at all reads "none"."""
+    from harness.cli.predict import _terms
+
+    zero = dict.fromkeys(CELL_MS.values(), 0.0)
+    cold = {"terms": {**zero, "overhead_ms": 0.002, "cold_weight_ms": 0.48, "switch_ms": 1.6},
+            "moved_MB": 95.2, "weight_MB": 14.2, "cache_MB": 33.554432, "cold_identified": True}
+    line = _terms(cold)
+    assert line == ("overhead 0.002 ms, cold weights 0.48 ms (14.2 MB of weights read from "
+                    "memory: the inference moves 95.2 MB, more than the 33.6 MB (32 MiB) L3), "
+                    "switches into a convolution 1.6 ms")
+    warm = {**cold, "terms": {**zero, "overhead_ms": 0.002}, "moved_MB": 20.0}
+    assert _terms(warm) == "overhead 0.002 ms"
+    unpriced = {**cold, "terms": {**zero, "overhead_ms": 0.002}, "cold_identified": False}
+    assert "cold weights not priced (the inference moves 95.2 MB" in _terms(unpriced)
+    # identified, fitted at nothing: no claim that the fit lacks it
+    assert _terms({**unpriced, "cold_identified": True}) == "overhead 0.002 ms"
+    assert _terms({**warm, "terms": zero}) == "none"
+    no_cache = {**unpriced, "cache_MB": 0.0}  # no L3 known: nothing said of it
+    assert _terms(no_cache) == "overhead 0.002 ms"

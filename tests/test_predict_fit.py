@@ -118,6 +118,12 @@ def test_weights_of_a_cell_moving_more_than_the_cache_are_all_cold_and_under_it_
     for net in (_chain("conv", 12, 0.01, 9.0), _chain("conv", 3, 0.01, 9.0),
                 _chain("conv", 4, 0.01, 8.5), _chain("conv", 6, 2.0, 3.0)):
         assert f.predict_ms(net) == pytest.approx(cost(net), rel=1e-6)
+        # the cold weights are a named term of the prediction, with the kernels' shares its sum
+        w, moved = sum(k.weight_bytes for k in net), sum(k.bytes for k in net)
+        assert f.terms(net)["cold_weight_ms"] == pytest.approx(0.04 * (moved > cache) * w / 1e6,
+                                                               rel=1e-6, abs=1e-12)
+        assert sum(f.kernel_ms(k) for k in net) + sum(f.terms(net).values()) == \
+            pytest.approx(f.predict_ms(net), rel=1e-9)
     warm_only = [r for r in rows if sum(k.bytes for k in r[2]) <= cache]
     assert fit({"synthetic": warm_only}, cache_bytes=cache)["synthetic"].cold_identified is False
 
@@ -157,6 +163,12 @@ def test_the_switch_cost_is_identified_by_mixed_chains_beside_same_kernel_chains
     assert switches(net) == 10 and switches([conv(0.7)] * 5) == 0
     assert switches([conv(0.7), act(0.7)]) == 0 and switches([act(0.7), conv(0.7)]) == 1
     assert f.predict_ms(net) == pytest.approx(cost(net), rel=1e-6)
+    # the prediction, split: each kernel's share and the whole inference's terms, named
+    terms = f.terms(net)
+    assert terms["switch_ms"] == pytest.approx(0.04 * 10, rel=1e-6)
+    assert terms["switched_input_ms"] == pytest.approx(0.03 * 10 * 0.7, rel=1e-6)
+    assert sum(f.kernel_ms(k) for k in net) + sum(terms.values()) == \
+        pytest.approx(f.predict_ms(net), rel=1e-9)
     alone = fit({"synthetic": [r for r in rows if switches(r[2]) == 0]})["synthetic"]
     assert alone.coefficients()["switch_identified"] is False
     assert alone.coefficients()["switch_ms"] == 0.0
@@ -274,7 +286,7 @@ def test_a_chain_with_its_function_pairs_with_its_own_single_and_pays_it_once() 
     shape: each chain pairs with the single of its own functions; the chained shape is priced
     by measurement (the marginal cost without the function) and the function on top, once, so
     a network of such kernels is predicted at its cost, and its kernels' shares plus the
-    overhead add up to the prediction."""
+    whole inference's terms (here the overhead alone) add up to the prediction."""
     gelu_per_mb, overhead = 0.12, 0.02
 
     def conv(mb: float, gelu: bool = False) -> Kernel:
@@ -302,7 +314,7 @@ def test_a_chain_with_its_function_pairs_with_its_own_single_and_pays_it_once() 
     assert f.predict_ms(net) == pytest.approx(cost(net), rel=1e-6)
     assert sum(f.kernel_ms(k) for k in net) + sum(f.terms(net).values()) == \
         pytest.approx(f.predict_ms(net), rel=1e-9)
-    assert f.terms(net)["overhead"] == pytest.approx(overhead, rel=1e-6)
+    assert f.terms(net)["overhead_ms"] == pytest.approx(overhead, rel=1e-6)
     assert f.kernel_ms(conv(0.2, gelu=True)) - f.kernel_ms(conv(0.2)) == \
         pytest.approx(gelu_per_mb * 0.2, rel=1e-6)
 

@@ -123,23 +123,25 @@ def _print_prediction(r: dict[str, Any]) -> None:
               f"95% {_fmt_iv(s['interval'], 'x')}")
 
 
-_TERM_NAMES = {"overhead": "overhead", "boundary_MB": "input/output conversion",
-               "cold_weight_MB": "cold weights", "switches": "switches into a convolution",
-               "switch_MB": "switched inputs"}
+_TERM_NAMES = {"overhead_ms": "overhead", "boundary_ms": "input/output conversion",
+               "cold_weight_ms": "cold weights", "switch_ms": "switches into a convolution",
+               "switched_input_ms": "switched inputs"}
 
 
 def _terms(p: dict[str, Any]) -> str:
     """The prediction's whole-inference terms that cost anything, in ms; the cold-weight one
-    with why (the bytes the inference moves against the last-level cache)."""
-    parts = []
-    for name, ms in p["terms"].items():
-        if ms <= 0:
-            continue
-        part = f"{_TERM_NAMES.get(name, name)} {ms:.3g} ms"
-        if name == "cold_weight_MB":
-            part += (f" ({p['weight_MB']:.3g} MB of weights read from memory: the inference "
-                     f"moves {p['moved_MB']:.3g} MB, more than the {p['cache_MB']:.3g} MB L3)")
-        parts.append(part)
+    with why (the bytes the inference moves against the last-level cache), and a network that
+    moves more than the cache where no fitted cell did (its cold weights not priced)."""
+    parts = [f"{_TERM_NAMES[name]} {ms:.3g} ms" for name, ms in p["terms"].items() if ms > 0]
+    over = p["cache_MB"] > 0 and p["moved_MB"] > p["cache_MB"]
+    moves = (f"the inference moves {p['moved_MB']:.3g} MB, more than the {p['cache_MB']:.3g} MB "
+             f"({p['cache_MB'] * 1e6 / 2**20:.3g} MiB) L3")
+    if p["terms"]["cold_weight_ms"] > 0:
+        i = [n for n, ms in p["terms"].items() if ms > 0].index("cold_weight_ms")
+        parts[i] += f" ({p['weight_MB']:.3g} MB of weights read from memory: {moves})"
+    elif over and p["weight_MB"] > 0 and not p["cold_identified"]:
+        parts.append(f"cold weights not priced ({moves}, but no fitted cell did: run the "
+                     "kernel preset, whose large chains identify the term)")
     return ", ".join(parts) or "none"
 
 

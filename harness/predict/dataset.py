@@ -121,9 +121,10 @@ def quiet_figure(cell: Any) -> float | None:
 
 
 def last_level_cache(store_path: Any) -> int:
-    """The L3 size (bytes) of the machine the store's cells were measured on: the cold-weight
-    term counts weights beyond it. 0 when the store records no single machine's caches (then
-    the term is left out rather than guessed)."""
+    """The L3 size (bytes) of the machine the store's cells were measured on: a cell whose
+    kernels move more bytes in one inference pays the cold-weight term
+    (``design.cold_weight_mb``). 0 when the store records no single machine's caches (then the
+    term is left out rather than guessed)."""
     from harness.store import Store
 
     with Store.open(store_path, create=False, readonly=True) as store:

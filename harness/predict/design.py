@@ -73,21 +73,32 @@ KERNEL_KINDS = KINDS + (GLOBAL_POOL, LINEAR_ACT) + REORDER_KINDS
 CONVOLUTIONS = ("conv", "depthwise", "pointwise", "grouped")
 FEATURES = ("count", "MFLOP", "act_MB", "weight_MB")
 CELL = ("overhead", "boundary_MB", "cold_weight_MB", "switches", "switch_MB")
+# What each cell term costs a prediction, by name (``model.Fit.terms``: milliseconds).
+CELL_MS = {"overhead": "overhead_ms", "boundary_MB": "boundary_ms",
+           "cold_weight_MB": "cold_weight_ms", "switches": "switch_ms",
+           "switch_MB": "switched_input_ms"}
 # The terms a cell's kernels add up apart from their kinds: the megabytes each costly activation
 # function writes, fused or alone (``fusion.FUNCTIONS``); then the kinds' features.
 TERMS = CELL + tuple(f"{f}_MB" for f in FUNCTIONS)
 
 
+def moved_bytes(kernels: list[Kernel]) -> int:
+    """The bytes a cell's kernels move in one inference: each kernel's input, output and
+    weights (``Kernel.bytes``), the runtime's layout conversions included where they are
+    kernels (OpenVINO's Reorders; eager PyTorch has none). Traffic, not footprint: a map is
+    counted when written and again when read, as it passes through the cache twice."""
+    return sum(k.bytes for k in kernels)
+
+
 def cold_weight_mb(kernels: list[Kernel], cache_bytes: int) -> float:
     """Weight megabytes a cell streams from memory on every inference: all its weights when
-    the bytes its kernels move in one inference (inputs, outputs and weights) exceed
-    ``cache_bytes`` (between two uses of a weight, everything else has passed through the
-    cache and evicted it), none when they fit; 0 when no cache size is known (the term is then
-    never used)."""
+    the bytes its kernels move in one inference (``moved_bytes``) exceed ``cache_bytes``
+    (between two uses of a weight, everything else has passed through the cache and evicted
+    it), none when they fit; 0 when no cache size is known (the term is then never used)."""
     if cache_bytes <= 0:
         return 0.0
-    moved = sum(k.bytes for k in kernels)
-    return sum(k.weight_bytes for k in kernels) / 1e6 if moved > cache_bytes else 0.0
+    weights = sum(k.weight_bytes for k in kernels)
+    return weights / 1e6 if moved_bytes(kernels) > cache_bytes else 0.0
 
 
 def _signature(k: Kernel) -> tuple:

@@ -50,6 +50,7 @@ from scipy.optimize import nnls
 
 from harness.predict.design import (
     CELL,
+    CELL_MS,
     CONVOLUTIONS,
     FEATURES,
     KERNEL_KINDS,
@@ -125,7 +126,7 @@ class Fit:
     n_cells: int
     specs: list[str] = field(default_factory=list)
     cache_bytes: int = 0  # the last-level cache a cell must move more than for cold weights
-    cold_identified: bool = False  # whether any fitted cell moved more bytes than it
+    cold_identified: bool = False  # whether a fitted cell with weights moved more bytes than it
     switch_identified: bool = False  # whether same-kernel chains and mixed chains were fitted
     # shape -> the marginal ms of one copy, from a chain beside its single kernel (``shape``)
     measured: dict[tuple, float] = field(default_factory=dict)
@@ -182,12 +183,11 @@ class Fit:
         return out
 
     def terms(self, kernels: list[Kernel]) -> dict[str, float]:
-        """The ms of the cell terms (``design.CELL``) in a network's prediction, by name
-        (``overhead``, ``boundary_MB``, ...): with ``kernel_ms`` over its kernels they add up
-        to ``predict_ms``. What a network pays that no kernel of it does: a cold-weight term
-        says its weights are read from memory (``design.cold_weight_mb``)."""
+        """The ms each cell term adds to a network's prediction (``design.CELL_MS``:
+        ``overhead_ms``, ``boundary_ms``, ``cold_weight_ms``, ...): what a network pays that no
+        kernel of it does. With ``kernel_ms`` over its kernels they add up to ``predict_ms``."""
         row, _ = self.split(kernels)
-        return {name: float(row[i] * self.coef[i]) for i, name in enumerate(CELL)}
+        return {CELL_MS[name]: float(row[i] * self.coef[i]) for i, name in enumerate(CELL)}
 
     def kernel_ms(self, k: Kernel) -> float:
         """One kernel's own share: its measured cost or its kind's terms, and its activation
