@@ -146,6 +146,8 @@ def test_cli_predicts_scores_and_refuses_bad_input(tmp_path: Path, capsys) -> No
         assert set(p["terms"]) == set(CELL_MS.values())
         assert all(0 <= ms <= p["ms"] for ms in p["terms"].values())
         assert p["moved_MB"] > p["weight_MB"] > 0
+        # every kernel's share (by kind) and the terms are the whole prediction, nothing twice
+        assert sum(p["by_kind"].values()) + sum(p["terms"].values()) == pytest.approx(p["ms"])
     assert small["speedups"][0]["candidate"] == "openvino:CPU"
     assert big["backends"]["torch"]["out_of_range"]  # 64 channels at 64x64: never measured
     summary = out["score"]["summary"]

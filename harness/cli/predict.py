@@ -111,8 +111,7 @@ def _print_prediction(r: dict[str, Any]) -> None:
         print(f"  {b:<14} {p['ms']:.3g} ms  95% {_fmt_iv(p['interval'], ' ms')}  "
               f"{p['kernels']} kernels ({p['measured_kernels']} of a measured shape); "
               f"dominant: {dom}")
-        if p.get("terms"):
-            print(f"    whole inference: {_terms(p)}")
+        print(f"    whole inference: {_terms(p)}")
         for note in p["out_of_range"][:5]:
             print(f"    beyond what was measured: {note}")
         if len(p["out_of_range"]) > 5:
@@ -132,14 +131,16 @@ def _terms(p: dict[str, Any]) -> str:
     """The prediction's whole-inference terms that cost anything, in ms; the cold-weight one
     with why (the bytes the inference moves against the last-level cache), and a network that
     moves more than the cache where no fitted cell did (its cold weights not priced)."""
-    parts = [f"{_TERM_NAMES[name]} {ms:.3g} ms" for name, ms in p["terms"].items() if ms > 0]
-    over = p["cache_MB"] > 0 and p["moved_MB"] > p["cache_MB"]
     moves = (f"the inference moves {p['moved_MB']:.3g} MB, more than the {p['cache_MB']:.3g} MB "
              f"({p['cache_MB'] * 1e6 / 2**20:.3g} MiB) L3")
-    if p["terms"]["cold_weight_ms"] > 0:
-        i = [n for n, ms in p["terms"].items() if ms > 0].index("cold_weight_ms")
-        parts[i] += f" ({p['weight_MB']:.3g} MB of weights read from memory: {moves})"
-    elif over and p["weight_MB"] > 0 and not p["cold_identified"]:
+    parts = []
+    for name, ms in p["terms"].items():
+        if ms > 0:
+            why = (f" ({p['weight_MB']:.3g} MB of weights read from memory: {moves})"
+                   if name == "cold_weight_ms" else "")
+            parts.append(f"{_TERM_NAMES[name]} {ms:.3g} ms{why}")
+    over = 0 < p["cache_MB"] < p["moved_MB"]
+    if over and p["weight_MB"] > 0 and not p["cold_identified"]:
         parts.append(f"cold weights not priced ({moves}, but no fitted cell did: run the "
                      "kernel preset, whose large chains identify the term)")
     return ", ".join(parts) or "none"

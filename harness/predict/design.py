@@ -29,8 +29,9 @@ cost differently), plus terms of the cell as a whole (issue 26), in ``CELL`` and
   Counted beyond the cache only, the batch-1 MLP of 50 MB (`wide`) was predicted at 0.54 of its
   OpenVINO time and 0.83 of its PyTorch time; counted whole, 0.69 and 1.02 (Zen 4 VM, 32 MiB
   L3, 2026-12-06). Counted only where the weights alone exceed the cache, eager PyTorch's
-  MobileNetV2 at 160x160 was predicted at 0.82 of its time (its 1280->1000 classifier took 0.43
-  ms in the network by torch's profiler, 0.10 ms warm in its kernel cell) and its OpenVINO time
+  MobileNetV2 at 160x160 was predicted at 0.82 of its time (its 1280->1000 classifier took
+  0.43-0.50 ms in the network by torch's profiler, 0.09 ms warm in its kernel cell, k6-k9) and
+  its OpenVINO time
   at 0.89; counted where the bytes moved exceed it, 0.87 and 0.99, and the RMSPE of five scored
   sets fell 0.2-1.4 points on both backends (Zen 4, 2026-12-07; ``cold_weight_mb``). Only cells
   that move more than the cache (the kernel preset's long chains of wide convolutions, its 67

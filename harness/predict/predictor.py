@@ -121,8 +121,9 @@ def predict(trained: Trained, what: str, build: Callable[[], Any] | None = None,
         for kms, k in per:
             by_kind[k.kind] = by_kind.get(k.kind, 0.0) + kms
         out["backends"][b] = {
-            "ms": ms, "interval": interval(sampled[b]), "overhead_ms": float(f.coef[0]),
-            # the whole inference's terms (ms), and what decides the cold-weight one
+            "ms": ms, "interval": interval(sampled[b]),
+            # the whole inference's terms (ms; the overhead among them), and what decides the
+            # cold-weight one
             "terms": f.terms(ks), "moved_MB": moved_bytes(ks) / 1e6,
             "weight_MB": sum(k.weight_bytes for k in ks) / 1e6, "cache_MB": f.cache_bytes / 1e6,
             "cold_identified": f.cold_identified,

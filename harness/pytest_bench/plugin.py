@@ -141,8 +141,7 @@ class AccelBench:
         for k, p in prepared.items():
             result.samples_ms[k], result.blocks[k] = [], []
             result.info[k] = {**p.info, "warmup_ms": p.first_ms}
-        for k, p in prepared.items():  # a flag the backend raised (a model writing its input)
-            if p.info.get("flag"):
+            if p.info.get("flag"):  # a flag the backend raised (a model writing its input)
                 pytest.fail(f"accelbench: {k}: {p.info['flag']}", pytrace=False)
         _check_parity(result, prepared, precision)
         deadline = time.perf_counter() + budget
