@@ -19,7 +19,7 @@ import sys
 from importlib import metadata
 
 if os.environ.get("ACCELBENCH_OPENVINO_TELEMETRY", "0") != "1":
-    sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[assignment]
+    sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
 
 try:
     __version__ = metadata.version("accelbench")

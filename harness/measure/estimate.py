@@ -117,8 +117,8 @@ def cell_summary(cell: Any, *, seed: int = 0, prior: moderate.Prior | None = Non
     moderated by ``prior``, the session's, where one is given)."""
     cell = per_image(cell)
     samples, blocks = cell.clean()
-    parts = process_parts(cell) if samples else None
-    nested_ok = bool(parts) and len(parts) >= 2
+    parts = (process_parts(cell) if samples else None) or []
+    nested_ok = len(parts) >= 2
     # the nested interval replaces the one-process one: skip that bootstrap (order statistics
     # only stand in until then)
     summary = stats.summarize(samples, None if nested_ok else blocks, seed=seed)

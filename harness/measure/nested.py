@@ -135,7 +135,7 @@ def process_variance(figures: Sequence[float]) -> tuple[float, float] | None:
     return float(np.var(x, ddof=1)), float(x.size - 1)
 
 
-def process_medians(procs: list[list[np.ndarray]]) -> list[float]:
+def process_medians(procs: Sequence[Sequence[np.ndarray]]) -> list[float]:
     """Each process's median over its clean blocks."""
     return [float(np.median(np.concatenate(p))) for p in procs]
 

@@ -129,9 +129,10 @@ def last_level_cache(store_path: Any) -> int:
 
     with Store.open(store_path, create=False, readonly=True) as store:
         ids = {s.machine_id for s in store.sessions()}
-        if len(ids) != 1:
+        only = ids.pop() if len(ids) == 1 else None
+        if only is None:
             return 0
-        machine = store.machine(ids.pop()) or {}
+        machine = store.machine(only) or {}
     caches = machine.get("caches") if isinstance(machine, dict) else None
     l3 = caches.get("l3") if isinstance(caches, dict) else None
     return int(l3) if isinstance(l3, (int, float)) and l3 > 0 else 0

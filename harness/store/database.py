@@ -205,13 +205,18 @@ class SqliteStore(Store):
 register("sqlite", SqliteStore.open_file)
 
 
+# SQLite's result codes (fixed by SQLite; the ``sqlite3`` names exist from Python 3.11 on)
+_SQLITE_FULL = getattr(sqlite3, "SQLITE_FULL", 13)
+_SQLITE_READONLY = getattr(sqlite3, "SQLITE_READONLY", 8)
+
+
 def _explain(e: sqlite3.Error) -> str:
     """SQLite's message, with what to do for the faults a user can fix (full disk, read-only)."""
-    code = getattr(e, "sqlite_errorcode", None)
-    if code == sqlite3.SQLITE_FULL or "disk is full" in str(e):
+    code = getattr(e, "sqlite_errorcode", None)  # Python 3.11's (3.10 matches the message)
+    if code == _SQLITE_FULL or "disk is full" in str(e):
         return (f"{e} ({os.strerror(errno.ENOSPC)}): the write was rolled back, nothing of it is "
                 "in the store; free space, then --resume the session")
-    if code == sqlite3.SQLITE_READONLY or "readonly" in str(e) or "read-only" in str(e):
+    if code == _SQLITE_READONLY or "readonly" in str(e) or "read-only" in str(e):
         return (f"{e}: the file or its folder cannot be written (SQLite needs to create its "
                 "journal beside the file); pass a writable --store")
     return str(e)

@@ -159,10 +159,10 @@ class PostgresStore(Store):
                 for stmt in DDL.split(";"):
                     c.execute(stmt)
                 c.execute(PEAKS_DDL)
-                for k, v in (("format", FORMAT_NAME),
-                             ("schema_version", str(store_schema.SCHEMA_VERSION)),
-                             ("created_by", f"accelbench {accelbench_version()}")):
-                    c.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (k, v))
+                for key, value in (("format", FORMAT_NAME),
+                                   ("schema_version", str(store_schema.SCHEMA_VERSION)),
+                                   ("created_by", f"accelbench {accelbench_version()}")):
+                    c.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (key, value))
                 return
             for v in range(version, store_schema.SCHEMA_VERSION):
                 MIGRATIONS[v](c)
