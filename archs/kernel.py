@@ -10,7 +10,13 @@ or ``batch x cin`` for ``linear``), so nothing but the kernel runs.
 ``pointwise``/``linear`` with ``cin == cout`` and stride 1, ``act``, ``bn``, ``add``): the same kernel at
 several counts separates the per-inference overhead from the kernel's own cost. ``add`` adds
 its input to itself and ``concat`` joins it to itself along channels (two operands, one input,
-as a residual add or a DARTS concat sees them).
+as a residual add or a DARTS concat sees them). OpenVINO runs that ``concat`` in place (on the
+network's plain input: a Reorder copies the input into its output) and a concatenation of a
+convolution's output as a copy, as DARTS's and DenseNet's are run
+(``harness.predict.fusion.CONCAT_INPLACE``): ``pwconcat`` is a pointwise convolution whose
+output is joined to itself and pooled to one value per channel, ``pwgap`` the same without the
+join; the pair differs by the copy, and the pooled output leaves no large tensor to convert
+back to the plain layout (which dominated a cell that returned the joined map).
 
 ``post=act`` follows each convolution or linear layer with its activation (``act=``), as the
 families' layers are: OpenVINO fuses the pair into one kernel, and at batch 1 its fused
@@ -37,7 +43,7 @@ from .registry import common_params, register
 from .spec import Param, SpecError
 
 OPS = ("conv", "dwconv", "pointwise", "pool", "avgpool", "gap", "linear", "act", "bn", "add",
-       "concat", "mix")
+       "concat", "pwconcat", "pwgap", "mix")
 _CHAINABLE = ("conv", "dwconv", "pointwise", "linear", "act", "bn", "add", "mix")
 MIX = ("conv", "bn", "act", "dwconv", "pointwise", "add")  # op=mix's cycle
 # Kernels that ``post=act`` may follow with their activation (a runtime that fuses, OpenVINO,
@@ -51,7 +57,7 @@ def _resolve(values: dict[str, Any]) -> dict[str, Any]:
         values["cout"] = values["cin"]
     if op == "dwconv":
         values["groups"] = values["cin"]
-    if op == "pointwise":
+    if op in ("pointwise", "pwconcat", "pwgap"):
         values["kernel"] = 1
     cin, cout, groups = values["cin"], values["cout"], values["groups"]
     if op in ("conv", "pointwise", "dwconv") and (cin % groups or cout % groups):
@@ -134,6 +140,9 @@ def build_kernel(values: Mapping[str, Any]) -> nn.Module:
     if values["op"] == "mix":
         return nn.Sequential(*(_one(_mixed(values, MIX[i % len(MIX)]))
                                for i in range(values["repeat"])))
+    if values["op"] in ("pwconcat", "pwgap"):
+        joined = (_Concat(),) if values["op"] == "pwconcat" else ()
+        return nn.Sequential(_one({**values, "op": "pointwise"}), *joined, nn.AdaptiveAvgPool2d(1))
     if values["post"] == "act":
         return nn.Sequential(*(m for _ in range(values["repeat"])
                                for m in (_one(values), make_act(values["act"]))))

@@ -259,6 +259,29 @@ def test_openvino_runs_a_linear_layer_with_its_activation_as_a_kind_of_its_own()
     assert [k.kind for k in got["openvino:CPU"] if k.kind not in REORDER_KINDS] == ["linear"] * 2
 
 
+def test_openvino_concatenations_run_in_place_or_as_copies_are_told_apart() -> None:
+    """OpenVINO runs a concatenation of the network's plain input in place (its primitive does
+    nothing; a Reorder copies the input into the output) and one of a convolution's output as a
+    copy: read from the compiled model, the first is ``concat_inplace``, the second ``concat``,
+    the kind DARTS's and DenseNet's concatenations are; eager PyTorch's ``torch.cat`` always
+    copies. The kernel family's ``pwconcat`` and ``pwgap`` differ by that copy alone."""
+    from harness.predict.fusion import CONCAT_INPLACE
+
+    def computing(spec: str) -> dict[str, list[str]]:
+        model, example = archs.build(spec)
+        got = backend_kernels(model, example, ["torch", "openvino:CPU"], precision="f32", threads=2)
+        return {b: [k.kind for k in ks if k.kind not in REORDER_KINDS] for b, ks in got.items()}
+
+    assert computing("kernel:op=concat,cin=36") == {"torch": ["concat"],
+                                                     "openvino:CPU": [CONCAT_INPLACE]}
+    assert computing("kernel:op=pwconcat,cin=36") == {
+        b: ["pointwise", "concat", "global_pool"] for b in ("torch", "openvino:CPU")}
+    assert computing("kernel:op=pwgap,cin=36") == {
+        b: ["pointwise", "global_pool"] for b in ("torch", "openvino:CPU")}
+    darts = computing("darts:setting=cifar,cells=3,channels=8")["openvino:CPU"]
+    assert "concat" in darts and CONCAT_INPLACE not in darts
+
+
 def test_kernels_carry_the_bytes_their_costly_activation_functions_write() -> None:
     """A GELU evaluated alone (eager PyTorch) or fused into its convolution (OpenVINO) is in its
     kernel's ``functions`` with the bytes it writes, read from the model and the runtime graph;

@@ -17,7 +17,14 @@ from harness.predict.design import (
     switched,
     switches,
 )
-from harness.predict.fusion import FUNCTIONS, LINEAR_ACT, REORDER_KINDS, Kernel
+from harness.predict.fusion import (
+    CONCAT,
+    CONCAT_INPLACE,
+    FUNCTIONS,
+    LINEAR_ACT,
+    REORDER_KINDS,
+    Kernel,
+)
 from harness.predict.model import chain_pairs, draws, fit, interval
 
 
@@ -216,6 +223,30 @@ def test_chain_pairs_match_a_chain_with_its_own_single_kernel_only() -> None:
     assert chain_pairs(rows) == [(0, 1)]
 
 
+def test_a_copying_concatenation_is_priced_as_an_in_place_one_where_no_copy_was_measured() -> None:
+    """A store measured before OpenVINO's copying concatenations were told apart has in-place
+    ones only (the preset's ``concat(x, x)``): a network's copying concatenation is then priced
+    as one, and the prediction says so; with copying cells, at their own, higher price."""
+    def cat(kind: str, mb: float) -> Kernel:
+        b = int(mb * 1e6)
+        return Kernel(kind, ("cat",), 0, b, 0, 0, 1, 36, 72, in_bytes=b // 3, out_bytes=2 * b // 3)
+
+    def cost(k: Kernel) -> float:
+        return 0.005 + (0.0007 if k.kind == CONCAT_INPLACE else 0.003 + 0.025 * k.bytes / 1e6)
+
+    in_place = [(f"i{mb}", cost(cat(CONCAT_INPLACE, mb)), [cat(CONCAT_INPLACE, mb)])
+                for mb in (0.2, 0.6, 1.2)]
+    f = fit({"ov": in_place})["ov"]
+    copy = cat(CONCAT, 1.2)
+    assert f.predict_ms([copy]) == pytest.approx(cost(cat(CONCAT_INPLACE, 1.2)), rel=1e-6)
+    (note,) = f.out_of_range([copy])
+    assert f"no {CONCAT} kernel was measured; priced as {CONCAT_INPLACE}" in note
+    copies = [(f"c{mb}", cost(cat(CONCAT, mb)), [cat(CONCAT, mb)]) for mb in (0.2, 0.6, 1.2)]
+    g = fit({"ov": in_place + copies})["ov"]
+    assert g.predict_ms([copy]) == pytest.approx(cost(copy), rel=1e-6)
+    assert g.out_of_range([copy]) == []
+
+
 def test_a_kind_no_cell_measured_is_priced_as_its_broader_kind() -> None:
     """A store measured before ``linear_act`` was a kind has linear cells only: a linear layer
     with its ReLU is then priced as a linear layer (not at 0, which an unfitted kind's
@@ -357,26 +388,35 @@ def _noisy_machine(seed: int, sigma: float):
 
 def test_prediction_intervals_hold_networks_and_are_as_narrow_as_their_kernels_allow() -> None:
     """A network's kernels stray from their kinds' regression independently, so its error is
-    smaller than one kernel cell's: on a synthetic machine whose every kernel strays by ±20%
-    (log-normal sd), networks of 25 kernels are held by their 95% intervals at least 85% of the
-    time, and the intervals are not the ±39% a single cell's residual spans (the interval of
-    before 2026-12-07: the whole network times one cell's residual) but under ±20%. A speed-up
-    whose two sides stray together (the same factor per layer on both backends) is predicted
-    at 2x within ±3%: its draws are paired layer by layer."""
+    smaller than one kernel cell's: on synthetic machines whose every kernel strays by ±20%
+    (log-normal sd), networks of 25 kernels are held by their 95% intervals most of the time,
+    and the intervals are not the ±39% a single cell's residual spans (the interval of before
+    2026-12-07: the whole network times one cell's residual) but under ±20%. A speed-up whose
+    two sides stray together (the same factor per layer on both backends) is predicted at 2x
+    within ±3%: its draws are paired layer by layer.
+
+    Most, not 95%: on such a machine the fit, weighted by 1/latency, sits about exp(-1.5 sd²)
+    = 6% below a kernel's mean cost, and a network of 25 kernels is near its mean; over six
+    machines (seeds 5-10, 40 networks each) the intervals held 81% of them with the residual
+    draws as they are and 76% centred on the cells' median residual (``model.draws``), which
+    the kernel preset's measured networks need (their fit is not low: 82-93% -> 95-100%)."""
+    inside, widths = [], []
+    for seed in range(5, 11):
+        fits, network = _noisy_machine(seed=seed, sigma=0.2)
+        rng = np.random.default_rng(0)
+        for _ in range(40):
+            ks, true = network(25)
+            got = draws(fits, {"fast": ks, "slow": ks}, rng)
+            lo, hi = interval(got["fast"])
+            point = fits["fast"].predict_ms(ks)
+            inside.append(lo <= true["fast"] <= hi)
+            widths.append((hi - lo) / 2 / point)
+            slo, shi = interval(got["slow"] / got["fast"])
+            assert 2 * 0.97 < slo <= 2.0 <= shi < 2 * 1.03
+    assert np.mean(inside) >= 0.70
+    assert np.median(widths) < 0.20
     fits, network = _noisy_machine(seed=5, sigma=0.2)
     rng = np.random.default_rng(0)
-    inside, widths = [], []
-    for _ in range(40):
-        ks, true = network(25)
-        got = draws(fits, {"fast": ks, "slow": ks}, rng)
-        lo, hi = interval(got["fast"])
-        point = fits["fast"].predict_ms(ks)
-        inside.append(lo <= true["fast"] <= hi)
-        widths.append((hi - lo) / 2 / point)
-        slo, shi = interval(got["slow"] / got["fast"])
-        assert 2 * 0.97 < slo <= 2.0 <= shi < 2 * 1.03
-    assert np.mean(inside) >= 0.85
-    assert np.median(widths) < 0.20
 
     # one kernel: nothing to cancel, so its interval is wider, and still holds it
     one = [network(1) for _ in range(60)]
@@ -384,3 +424,36 @@ def test_prediction_intervals_hold_networks_and_are_as_narrow_as_their_kernels_a
     assert np.mean([lo <= t["fast"] <= hi for (lo, hi), (_, t) in zip(held, one, strict=True)]) >= 0.85
     assert np.median([(hi - lo) / 2 / fits["fast"].predict_ms(ks) for (lo, hi), (ks, _)
                       in zip(held, one, strict=True)]) > 1.5 * np.median(widths)
+
+
+def test_prediction_intervals_are_centred_on_the_prediction_when_cells_stray_one_way() -> None:
+    """The relative residuals a draw multiplies by (measured / fitted, per fitted cell) average
+    above 1 when some cells stray far upwards (a shape the library runs slowly, a cell timed in a
+    host's slow stretch), as the kernel preset's do (1.08-1.12 at a median of 1.00-1.02, Zen 4
+    VM): drawn as they are, a network of many kernels, whose draws average out, had its whole
+    interval pushed above its prediction. Centred on the cells' median residual (the typical
+    cell, not the tail), the network's median draw is its prediction times that median."""
+    rng = np.random.default_rng(3)
+
+    def conv(i: int, mflop: float, mb: float) -> Kernel:
+        return Kernel("conv", (f"layer{i}",), int(mflop * 1e6), int(mb * 1e6), 3, 1, 1, 8, 8,
+                      in_bytes=int(mb * 5e5), out_bytes=int(mb * 5e5))
+
+    def cost(k: Kernel) -> float:
+        return 0.01 + 0.004 * k.flops / 1e6 + 0.05 * k.bytes / 1e6
+
+    rows = []
+    for i in range(150):  # one cell in ten strays 1.8x upwards, the rest by ±5%
+        k = conv(0, rng.uniform(1, 40), rng.uniform(0.05, 2))
+        stray = 1.8 if i % 10 == 0 else float(np.exp(rng.normal(0, 0.05)))
+        rows.append((f"cell{i}", cost(k) * stray, [k]))
+    f = fit({"b": rows})
+    residuals = np.array(list(f["b"].residuals.values()))
+    assert residuals.mean() > 1.05 and abs(np.median(residuals) - 1) < 0.05  # skewed, as measured
+    ks = [conv(j, rng.uniform(1, 40), rng.uniform(0.05, 2)) for j in range(25)]
+    got = draws(f, {"b": ks}, np.random.default_rng(0))["b"]
+    point = f["b"].predict_ms(ks)
+    lo, hi = interval(got)
+    typical = point * float(np.median(residuals))
+    assert float(np.median(got)) == pytest.approx(typical, rel=0.04)  # the refits move it a little
+    assert lo < typical < hi and float(np.median(got)) < point * residuals.mean() / 1.04

@@ -21,8 +21,9 @@ from harness.predict.fusion import Kernel, backend_kernels
 # 3 = kernels carry their input, output and weight bytes apart (issue 26); 4 = OpenVINO's
 # Reorders (the input's too) are kernels of their own; 5 = global pooling is a kind of its own;
 # 6 = a linear layer with its activation fused is a kind of its own (``fusion.LINEAR_ACT``);
-# 7 = kernels carry the bytes their costly activation functions write (``fusion.FUNCTIONS``).
-UNITS_VERSION = 7
+# 7 = kernels carry the bytes their costly activation functions write (``fusion.FUNCTIONS``);
+# 8 = a concatenation run in place is a kind of its own (``fusion.CONCAT_INPLACE``).
+UNITS_VERSION = 8
 
 KERNEL_FAMILY = "kernel"
 

@@ -66,9 +66,16 @@ from __future__ import annotations
 import numpy as np
 
 from harness.layers.kinds import KINDS
-from harness.predict.fusion import FUNCTIONS, GLOBAL_POOL, LINEAR_ACT, REORDER_KINDS, Kernel
+from harness.predict.fusion import (
+    CONCAT_INPLACE,
+    FUNCTIONS,
+    GLOBAL_POOL,
+    LINEAR_ACT,
+    REORDER_KINDS,
+    Kernel,
+)
 
-KERNEL_KINDS = KINDS + (GLOBAL_POOL, LINEAR_ACT) + REORDER_KINDS
+KERNEL_KINDS = KINDS + (GLOBAL_POOL, LINEAR_ACT, CONCAT_INPLACE) + REORDER_KINDS
 # The kernels a switch is charged to: the convolutions (oneDNN primitives in eager PyTorch).
 # Also the kinds whose unmeasured channel counts are noted (``Fit.out_of_range``).
 CONVOLUTIONS = ("conv", "depthwise", "pointwise", "grouped")
