@@ -41,10 +41,6 @@ GLOBAL_POOL = "global_pool"
 # the bare one took (within 5%). Fitted on bare linear cells alone, the batch-1 MLPs were
 # predicted at 0.5-0.8 of their OpenVINO time. Eager PyTorch never fuses, so never has it.
 LINEAR_ACT = "linear_act"
-# Each kind split out of a broader one (above, ``unit_kernel``), and the broader one: a store
-# measured before the split has no cells of the narrower kind, whose coefficients would then be
-# 0 (a 3072->4096 linear layer with its ReLU priced at nothing); ``model.Fit`` prices it as the
-# broader kind instead, and says so.
 # A concatenation the runtime runs in place is a kind of its own (``CONCAT_INPLACE``): OpenVINO
 # lets the producers of a plain-layout concatenation write into its output (where one cannot, a
 # Reorder copies its tensor there, a kernel of its own), and the Concatenation primitive itself
@@ -57,6 +53,11 @@ LINEAR_ACT = "linear_act"
 # ``torch.cat`` always copies.
 CONCAT = "concat"
 CONCAT_INPLACE = "concat_inplace"
+# Each kind split out of another (above, ``unit_kernel``, ``_in_place``), and the kind a store
+# measured before the split has cells of: it has none of the new kind, whose coefficients would
+# then be 0 (a 3072->4096 linear layer with its ReLU priced at nothing); ``model.Fit`` prices it
+# as the older kind instead, and says so. A store measured before copying concatenations were
+# told apart has in-place ones only (the preset's ``concat(x, x)``).
 BROADER = {GLOBAL_POOL: "pooling", LINEAR_ACT: "linear", CONCAT: CONCAT_INPLACE}
 # Activation functions whose cost per element is not a ReLU's: each is priced by the megabytes
 # it writes, fused into a convolution or alone (``model``), a ReLU-like one (relu, relu6,

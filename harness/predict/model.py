@@ -327,11 +327,10 @@ def draws(fits: dict[str, Fit], kernels: dict[str, list[Kernel]], rng: np.random
     bottleneck at 0.338 ms was predicted at 0.351 ms in [0.338, 0.527]. The measured networks
     are not above their predictions that way: scaled up by the residuals' mean (1.08),
     OpenVINO's predictions fall within ±10% less often on six of seven scored sets (by 9-42
-    points). Uncentred, the 95% intervals held
-    82-93% of OpenVINO's measured figures on seven scored sets (median half-width ±32-34%);
-    centred, 95-100% at ±30-33%, eager PyTorch's 98-100% at ±28-38% (was ±31-42%) and the
-    speed-up's 95-100% at ±31-39% (fitted on one run of the kernel preset, k9). Divided by the
-    mean instead, the same within a point.
+    points). Uncentred, the 95% intervals held 82-93% of OpenVINO's measured figures on seven
+    scored sets (median half-width ±32-34%); centred, 95-100% at ±30-33%, eager PyTorch's
+    98-100% at ±28-38% (was ±31-42%) and the speed-up's 95-100% at ±31-39% (fitted on one run
+    of the kernel preset, k9). Divided by the mean instead, the same within a point.
 
     Why not one residual for the whole network (as before 2026-12-07): a kernel cell's residual
     is one kernel's, and a network's errors partly cancel over its kernels. On a Zen 4 VM
