@@ -15,8 +15,9 @@ network's plain input: a Reorder copies the input into its output) and a concate
 convolution's output as a copy, as DARTS's and DenseNet's are run
 (``harness.predict.fusion.CONCAT_INPLACE``): ``pwconcat`` is a pointwise convolution whose
 output is joined to itself and pooled to one value per channel, ``pwgap`` the same without the
-join; the pair differs by the copy, and the pooled output leaves no large tensor to convert
-back to the plain layout (which dominated a cell that returned the joined map).
+join; the pair differs by the copy (and a pool over twice the channels, priced by its own
+kind), and the pooled output leaves no large tensor to convert back to the plain layout (which
+dominated a cell that returned the joined map).
 
 ``post=act`` follows each convolution or linear layer with its activation (``act=``), as the
 families' layers are: OpenVINO fuses the pair into one kernel, and at batch 1 its fused
@@ -60,7 +61,7 @@ def _resolve(values: dict[str, Any]) -> dict[str, Any]:
     if op in ("pointwise", "pwconcat", "pwgap"):
         values["kernel"] = 1
     cin, cout, groups = values["cin"], values["cout"], values["groups"]
-    if op in ("conv", "pointwise", "dwconv") and (cin % groups or cout % groups):
+    if op in ("conv", "pointwise", "dwconv", "pwconcat", "pwgap") and (cin % groups or cout % groups):
         raise SpecError(f"groups={groups} must divide cin={cin} and cout={cout}")
     if op == "mix" and (cout != cin or values["stride"] != 1):
         raise SpecError("op=mix chains shape-preserving kernels: it needs cin == cout and stride=1")

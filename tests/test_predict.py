@@ -264,7 +264,8 @@ def test_openvino_concatenations_run_in_place_or_as_copies_are_told_apart() -> N
     nothing; a Reorder copies the input into the output) and one of a convolution's output as a
     copy: read from the compiled model, the first is ``concat_inplace``, the second ``concat``,
     the kind DARTS's and DenseNet's concatenations are; eager PyTorch's ``torch.cat`` always
-    copies. The kernel family's ``pwconcat`` and ``pwgap`` differ by that copy alone."""
+    copies. The kernel family's ``pwconcat`` and ``pwgap`` differ by that copy (and their pools'
+    inputs)."""
     from harness.predict.fusion import CONCAT_INPLACE
 
     def computing(spec: str) -> dict[str, list[str]]:
@@ -280,6 +281,18 @@ def test_openvino_concatenations_run_in_place_or_as_copies_are_told_apart() -> N
         b: ["pointwise", "global_pool"] for b in ("torch", "openvino:CPU")}
     darts = computing("darts:setting=cifar,cells=3,channels=8")["openvino:CPU"]
     assert "concat" in darts and CONCAT_INPLACE not in darts
+
+
+def test_a_convolution_with_a_bias_is_one_kernel_on_openvino() -> None:
+    """OpenVINO's runtime graph keeps the reshape of a convolution's constant bias as a row that
+    executes nothing (implementation ``unknown``) but names the convolution it came from: read
+    as a kernel, a biased 1x1 convolution was two pointwise kernels (a user's model file; the
+    families' convolutions have no bias)."""
+    m = torch.nn.Sequential(torch.nn.Conv2d(16, 16, 1, bias=True), torch.nn.ReLU()).eval()
+    got = backend_kernels(m, torch.randn(1, 16, 8, 8), ["openvino:CPU", "torch"],
+                          precision="f32", threads=2)
+    assert [k.kind for k in got["openvino:CPU"] if k.kind not in REORDER_KINDS] == ["pointwise"]
+    assert [k.kind for k in got["torch"]] == ["pointwise", "activation"]
 
 
 def test_kernels_carry_the_bytes_their_costly_activation_functions_write() -> None:

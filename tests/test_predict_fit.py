@@ -426,7 +426,7 @@ def test_prediction_intervals_hold_networks_and_are_as_narrow_as_their_kernels_a
                       in zip(held, one, strict=True)]) > 1.5 * np.median(widths)
 
 
-def test_prediction_intervals_are_centred_on_the_prediction_when_cells_stray_one_way() -> None:
+def test_prediction_intervals_are_centred_on_the_typical_cell_when_cells_stray_one_way() -> None:
     """The relative residuals a draw multiplies by (measured / fitted, per fitted cell) average
     above 1 when some cells stray far upwards (a shape the library runs slowly, a cell timed in a
     host's slow stretch), as the kernel preset's do (1.08-1.12 at a median of 1.00-1.02, Zen 4

@@ -359,3 +359,22 @@ def test_a_rows_samples_are_checked_in_bulk_with_the_same_errors() -> None:
             _samples(bad)
     got = _samples([1, 2.5, float("nan")])
     assert got[:2] == [1.0, 2.5] and all(type(v) is float for v in got) and math.isnan(got[2])
+
+
+def test_sqlite_faults_are_explained_by_their_primary_code_and_by_message() -> None:
+    """A full disk and a store that cannot be written say what to do. Python 3.11 gives the
+    extended code (1032: read-only because the database file moved), whose low byte is the
+    primary one (8: read-only); Python 3.10 gives no code, and the message decides."""
+    from harness.store.database import _explain
+
+    def fault(message: str, code: int | None = None) -> sqlite3.Error:
+        e = sqlite3.OperationalError(message)
+        if code is not None:
+            e.sqlite_errorcode = code  # type: ignore[attr-defined]
+        return e
+
+    for e in (fault("boom", 1032), fault("boom", 8), fault("attempt to write a readonly database")):
+        assert "cannot be written" in _explain(e)
+    for e in (fault("boom", 13), fault("database or disk is full")):
+        assert "free space, then --resume" in _explain(e)
+    assert _explain(fault("boom", 1)) == "boom"

@@ -22,7 +22,8 @@ from harness.predict.fusion import Kernel, backend_kernels
 # Reorders (the input's too) are kernels of their own; 5 = global pooling is a kind of its own;
 # 6 = a linear layer with its activation fused is a kind of its own (``fusion.LINEAR_ACT``);
 # 7 = kernels carry the bytes their costly activation functions write (``fusion.FUNCTIONS``);
-# 8 = a concatenation run in place is a kind of its own (``fusion.CONCAT_INPLACE``).
+# 8 = a concatenation run in place is a kind of its own (``fusion.CONCAT_INPLACE``), and a
+# runtime row that executes nothing claims no unit (a convolution's bias reshape).
 UNITS_VERSION = 8
 
 KERNEL_FAMILY = "kernel"

@@ -57,7 +57,9 @@ CONCAT_INPLACE = "concat_inplace"
 # measured before the split has cells of: it has none of the new kind, whose coefficients would
 # then be 0 (a 3072->4096 linear layer with its ReLU priced at nothing); ``model.Fit`` prices it
 # as the older kind instead, and says so. A store measured before copying concatenations were
-# told apart has in-place ones only (the preset's ``concat(x, x)``).
+# told apart has in-place ones only (the preset's ``concat(x, x)``). Not the other way: a store
+# with copying cells and no in-place one prices an in-place concatenation at 0 (it moves
+# nothing), and says that no such kernel was measured.
 BROADER = {GLOBAL_POOL: "pooling", LINEAR_ACT: "linear", CONCAT: CONCAT_INPLACE}
 # Activation functions whose cost per element is not a ReLU's: each is priced by the megabytes
 # it writes, fused into a convolution or alone (``model``), a ReLU-like one (relu, relu6,
@@ -129,15 +131,28 @@ def kernels(units: list[dict[str, Any]], rows: list[dict[str, Any]] | None) -> l
         claims = match(units, rows).claims
         found = (_in_place(unit_kernel([by_name[n] for n in claims[row["name"]] if n in by_name]),
                            row)
-                 if claims.get(row["name"]) else
+                 if claims.get(row["name"]) and (_executes(row) or _is_concat(row)) else
                  reorder_kernel(row) if row.get("type") == "Reorder" else None for row in rows)
     return [k for k in found if k is not None]
 
 
+def _executes(row: dict[str, Any]) -> bool:
+    """Whether a runtime primitive runs anything: OpenVINO's whose implementation reads
+    ``unknown`` do not (a view, the reshape of a convolution's constant bias, a concatenation
+    done in place). Why it matters: such a row still names the unit it came from, and a
+    ``Conv2d`` with a bias was read as two convolutions (its bias's ``Reshape`` claimed it)."""
+    return not str(row.get("exec_type") or "").startswith("unknown")
+
+
+def _is_concat(row: dict[str, Any]) -> bool:
+    return row.get("type") == "Concatenation"
+
+
 def _in_place(k: Kernel | None, row: dict[str, Any]) -> Kernel | None:
     """``k`` as ``CONCAT_INPLACE`` where it is a concatenation whose runtime primitive runs in
-    place (an implementation that reads ``unknown``: nothing executes)."""
-    if k is not None and k.kind == CONCAT and str(row.get("exec_type") or "").startswith("unknown"):
+    place (a Concatenation whose implementation reads ``unknown``: nothing executes); kept as a
+    kernel of its own kind, since the cells that price it are such concatenations."""
+    if k is not None and k.kind == CONCAT and _is_concat(row) and not _executes(row):
         return replace(k, kind=CONCAT_INPLACE)
     return k
 

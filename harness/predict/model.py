@@ -330,7 +330,12 @@ def draws(fits: dict[str, Fit], kernels: dict[str, list[Kernel]], rng: np.random
     points). Uncentred, the 95% intervals held 82-93% of OpenVINO's measured figures on seven
     scored sets (median half-width ±32-34%); centred, 95-100% at ±30-33%, eager PyTorch's
     98-100% at ±28-38% (was ±31-42%) and the speed-up's 95-100% at ±31-39% (fitted on one run
-    of the kernel preset, k9). Divided by the mean instead, the same within a point.
+    of the kernel preset, k9). Divided by the mean instead, the same within a point. This is a
+    correction the measured networks ask for, not one the model implies: were a network's
+    kernels to stray as independently and as far upwards as the cells do, its latency would
+    converge on the prediction times the cells' mean residual, and on a synthetic machine built
+    that way (log-normal kernels, ``tests/test_predict_fit.py``) the centred intervals hold
+    fewer networks than the uncentred (76% against 81% over six machines).
 
     Why not one residual for the whole network (as before 2026-12-07): a kernel cell's residual
     is one kernel's, and a network's errors partly cancel over its kernels. On a Zen 4 VM

@@ -212,7 +212,10 @@ _SQLITE_READONLY = getattr(sqlite3, "SQLITE_READONLY", 8)
 
 def _explain(e: sqlite3.Error) -> str:
     """SQLite's message, with what to do for the faults a user can fix (full disk, read-only)."""
-    code = getattr(e, "sqlite_errorcode", None)  # Python 3.11's (3.10 matches the message)
+    # Python 3.11's code, extended (1032: read-only, the database moved) over its primary one in
+    # the low byte; 3.10 has none and matches the message
+    code = getattr(e, "sqlite_errorcode", None)
+    code = code & 0xFF if isinstance(code, int) else None
     if code == _SQLITE_FULL or "disk is full" in str(e):
         return (f"{e} ({os.strerror(errno.ENOSPC)}): the write was rolled back, nothing of it is "
                 "in the store; free space, then --resume the session")
