@@ -209,6 +209,9 @@ def test_cli_predicts_scores_and_refuses_bad_input(tmp_path: Path, capsys) -> No
     text = capsys.readouterr().out
     assert "speed-up openvino:CPU over torch" in text
     assert text.count("    whole inference: ") == 2  # one line per backend
+    # where the kernels' time goes by kind, the largest first, each with its share
+    by_kind = [line for line in text.splitlines() if line.startswith("    by kind: ")]
+    assert len(by_kind) == 2 and all(" ms (" in line and "%)" in line for line in by_kind)
     assert main(["predict", "nosuch:x=1", "--store", str(store)]) == 2
     assert main(["predict", "plain", "--store", str(tmp_path / "missing.sqlite")]) == 2
     assert main(["predict", "plain", "--store", str(nets)]) == 2  # no kernel cells
