@@ -1,0 +1,117 @@
+"""The latency predictor's prediction intervals (issue 26), on synthetic machines: drawn kernel
+by kernel (a network's errors partly cancel), paired layer by layer across backends (a
+speed-up's sides move together), centred on the kernel cells' typical residual."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from harness.predict.fusion import Kernel
+from harness.predict.model import draws, fit, interval
+
+
+def _conv(i: int, mflop: float, mb: float) -> Kernel:
+    return Kernel("conv", (f"layer{i}",), int(mflop * 1e6), int(mb * 1e6), 3, 1, 1, 8, 8,
+                  in_bytes=int(mb * 5e5), out_bytes=int(mb * 5e5))
+
+
+def _cost(k: Kernel) -> float:
+    """The synthetic machine's cost of one kernel (ms)."""
+    return 0.01 + 0.004 * k.flops / 1e6 + 0.05 * k.bytes / 1e6
+
+
+def _noisy_machine(seed: int, sigma: float):
+    """Two synthetic backends ("slow" costs twice "fast") whose every kernel, in a cell or in a
+    network, strays from its kind's cost by its own log-normal factor (``sigma``), the same
+    factor on both backends (a layer slow on one is slow on the other, as a host stretch or a
+    shape's algorithm makes it): cells to fit, and a builder of networks with their truth."""
+    rng = np.random.default_rng(seed)
+
+    def draw() -> Kernel:
+        return _conv(0, rng.uniform(1, 40), rng.uniform(0.05, 2))
+
+    rows: dict[str, list] = {"fast": [], "slow": []}
+    for i in range(150):  # single kernels, and every third also as a chain of four copies
+        k = draw()
+        for n in (1, 4) if i % 3 == 0 else (1,):
+            noise = np.exp(rng.normal(0, sigma, n))
+            for b, scale in (("fast", 1.0), ("slow", 2.0)):
+                ms = 0.02 + 0.03 * k.bytes / 1e6 + _cost(k) * float(noise.sum())  # boundary once
+                rows[b].append((f"cell{i}x{n}", scale * ms, [k] * n))
+
+    def network(n: int) -> tuple[list[Kernel], dict[str, float]]:
+        ks = [dataclasses.replace(draw(), units=(f"layer{j}",)) for j in range(n)]
+        noise = np.exp(rng.normal(0, sigma, n))
+        true = 0.02 + 0.03 * (ks[0].in_bytes + ks[-1].out_bytes) / 1e6 + sum(
+            _cost(k) * e for k, e in zip(ks, noise, strict=True))
+        return ks, {"fast": true, "slow": 2.0 * true}
+
+    return fit(rows), network
+
+
+def test_prediction_intervals_hold_networks_and_are_as_narrow_as_their_kernels_allow() -> None:
+    """A network's kernels stray from their kinds' regression independently, so its error is
+    smaller than one kernel cell's: on synthetic machines whose every kernel strays by ±20%
+    (log-normal sd), networks of 25 kernels are held by their 95% intervals most of the time,
+    and the intervals are not the ±39% a single cell's residual spans (the interval of before
+    2026-12-07: the whole network times one cell's residual) but under ±20%. A speed-up whose
+    two sides stray together (the same factor per layer on both backends) is predicted at 2x
+    within ±3%: its draws are paired layer by layer.
+
+    Most, not 95%: on such a machine the fit, weighted by 1/latency, sits about exp(-1.5 sd²)
+    = 6% below a kernel's mean cost, and a network of 25 kernels is near its mean; over six
+    machines (seeds 5-10, 40 networks each) the intervals held 81% of them with the residual
+    draws as they are and 76% centred on the cells' median residual (``model.draws``), which
+    the kernel preset's measured networks need (their fit is not low: 82-93% -> 95-100%)."""
+    inside, widths = [], []
+    for seed in range(5, 11):
+        fits, network = _noisy_machine(seed=seed, sigma=0.2)
+        rng = np.random.default_rng(0)
+        for _ in range(40):
+            ks, true = network(25)
+            got = draws(fits, {"fast": ks, "slow": ks}, rng)
+            lo, hi = interval(got["fast"])
+            point = fits["fast"].predict_ms(ks)
+            inside.append(lo <= true["fast"] <= hi)
+            widths.append((hi - lo) / 2 / point)
+            slo, shi = interval(got["slow"] / got["fast"])
+            assert 2 * 0.97 < slo <= 2.0 <= shi < 2 * 1.03
+    assert np.mean(inside) >= 0.70
+    assert np.median(widths) < 0.20
+    fits, network = _noisy_machine(seed=5, sigma=0.2)
+    rng = np.random.default_rng(0)
+
+    # one kernel: nothing to cancel, so its interval is wider, and still holds it
+    one = [network(1) for _ in range(60)]
+    held = [interval(draws(fits, {"fast": ks}, rng)["fast"]) for ks, _ in one]
+    assert np.mean([lo <= t["fast"] <= hi for (lo, hi), (_, t) in zip(held, one, strict=True)]) >= 0.85
+    assert np.median([(hi - lo) / 2 / fits["fast"].predict_ms(ks) for (lo, hi), (ks, _)
+                      in zip(held, one, strict=True)]) > 1.5 * np.median(widths)
+
+
+def test_prediction_intervals_are_centred_on_the_typical_cell_when_cells_stray_one_way() -> None:
+    """The relative residuals a draw multiplies by (measured / fitted, per fitted cell) average
+    above 1 when some cells stray far upwards (a shape the library runs slowly, a cell timed in a
+    host's slow stretch), as the kernel preset's do (1.08-1.12 at a median of 1.00-1.02, Zen 4
+    VM): drawn as they are, a network of many kernels, whose draws average out, had its whole
+    interval pushed above its prediction. Centred on the cells' median residual (the typical
+    cell, not the tail), the network's median draw is its prediction times that median."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(150):  # one cell in ten strays 1.8x upwards, the rest by ±5%
+        k = _conv(0, rng.uniform(1, 40), rng.uniform(0.05, 2))
+        stray = 1.8 if i % 10 == 0 else float(np.exp(rng.normal(0, 0.05)))
+        rows.append((f"cell{i}", _cost(k) * stray, [k]))
+    f = fit({"b": rows})
+    residuals = np.array(list(f["b"].residuals.values()))
+    assert residuals.mean() > 1.05 and abs(np.median(residuals) - 1) < 0.05  # skewed, as measured
+    ks = [_conv(j, rng.uniform(1, 40), rng.uniform(0.05, 2)) for j in range(25)]
+    got = draws(f, {"b": ks}, np.random.default_rng(0))["b"]
+    point = f["b"].predict_ms(ks)
+    lo, hi = interval(got)
+    typical = point * float(np.median(residuals))
+    assert float(np.median(got)) == pytest.approx(typical, rel=0.04)  # the refits move it a little
+    assert lo < typical < hi and float(np.median(got)) < point * residuals.mean() / 1.04
