@@ -45,6 +45,9 @@ from .spec import Param, SpecError
 
 OPS = ("conv", "dwconv", "pointwise", "pool", "avgpool", "gap", "linear", "act", "bn", "add",
        "concat", "pwconcat", "pwgap", "mix")
+# A pointwise convolution pooled to one value per channel, its output joined to itself first
+# or not: the pair that prices a copying concatenation (module docstring).
+_POOLED = ("pwconcat", "pwgap")
 _CHAINABLE = ("conv", "dwconv", "pointwise", "linear", "act", "bn", "add", "mix")
 MIX = ("conv", "bn", "act", "dwconv", "pointwise", "add")  # op=mix's cycle
 # Kernels that ``post=act`` may follow with their activation (a runtime that fuses, OpenVINO,
@@ -58,10 +61,10 @@ def _resolve(values: dict[str, Any]) -> dict[str, Any]:
         values["cout"] = values["cin"]
     if op == "dwconv":
         values["groups"] = values["cin"]
-    if op in ("pointwise", "pwconcat", "pwgap"):
+    if op == "pointwise" or op in _POOLED:
         values["kernel"] = 1
     cin, cout, groups = values["cin"], values["cout"], values["groups"]
-    if op in ("conv", "pointwise", "dwconv", "pwconcat", "pwgap") and (cin % groups or cout % groups):
+    if op in ("conv", "pointwise", "dwconv", *_POOLED) and (cin % groups or cout % groups):
         raise SpecError(f"groups={groups} must divide cin={cin} and cout={cout}")
     if op == "mix" and (cout != cin or values["stride"] != 1):
         raise SpecError("op=mix chains shape-preserving kernels: it needs cin == cout and stride=1")
@@ -141,7 +144,7 @@ def build_kernel(values: Mapping[str, Any]) -> nn.Module:
     if values["op"] == "mix":
         return nn.Sequential(*(_one(_mixed(values, MIX[i % len(MIX)]))
                                for i in range(values["repeat"])))
-    if values["op"] in ("pwconcat", "pwgap"):
+    if values["op"] in _POOLED:
         joined = (_Concat(),) if values["op"] == "pwconcat" else ()
         return nn.Sequential(_one({**values, "op": "pointwise"}), *joined, nn.AdaptiveAvgPool2d(1))
     if values["post"] == "act":

@@ -124,10 +124,11 @@ def _print_prediction(r: dict[str, Any]) -> None:
 
 
 def _by_kind(p: dict[str, Any], most: int = 4) -> str:
-    """Where the kernels' share of the prediction goes, by kernel kind (the largest ``most``):
-    in a network of hundreds of kernels (DARTS: 562 on OpenVINO) no single kernel dominates,
-    and its three largest say 1% each; its kinds say where the time goes."""
-    kinds = sorted(p["by_kind"].items(), key=lambda t: -t[1])
+    """Where the kernels' share of the prediction goes, by kernel kind (the largest ``most``, as
+    ``predict`` orders ``by_kind``): in a network of hundreds of kernels (DARTS: 562 on
+    OpenVINO) no single kernel dominates, and its three largest say 1% each; its kinds say
+    where the time goes."""
+    kinds = list(p["by_kind"].items())
     total = p["ms"] if p["ms"] > 0 else 1.0
     shown = [f"{kind} {ms:.3g} ms ({100 * ms / total:.0f}%)" for kind, ms in kinds[:most]]
     rest = sum(ms for _, ms in kinds[most:])

@@ -98,6 +98,11 @@ def moved_bytes(kernels: list[Kernel]) -> int:
     return sum(k.bytes for k in kernels)
 
 
+def weight_bytes(kernels: list[Kernel]) -> int:
+    """The weight bytes of a cell's kernels (every absorbed unit's, ``Kernel.weight_bytes``)."""
+    return sum(k.weight_bytes for k in kernels)
+
+
 def cold_weight_mb(kernels: list[Kernel], cache_bytes: int) -> float:
     """Weight megabytes a cell streams from memory on every inference: all its weights when
     the bytes its kernels move in one inference (``moved_bytes``) exceed ``cache_bytes``
@@ -105,8 +110,7 @@ def cold_weight_mb(kernels: list[Kernel], cache_bytes: int) -> float:
     it), none when they fit; 0 when no cache size is known (the term is then never used)."""
     if cache_bytes <= 0:
         return 0.0
-    weights = sum(k.weight_bytes for k in kernels)
-    return weights / 1e6 if moved_bytes(kernels) > cache_bytes else 0.0
+    return weight_bytes(kernels) / 1e6 if moved_bytes(kernels) > cache_bytes else 0.0
 
 
 def _signature(k: Kernel) -> tuple:

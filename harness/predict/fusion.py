@@ -129,11 +129,17 @@ def kernels(units: list[dict[str, Any]], rows: list[dict[str, Any]] | None) -> l
                  if u["type"] not in VANISHING and u["kind"] not in UNMODELLED)
     else:
         claims = match(units, rows).claims
-        found = (_in_place(unit_kernel([by_name[n] for n in claims[row["name"]] if n in by_name]),
-                           row)
-                 if claims.get(row["name"]) and (_executes(row) or _is_concat(row)) else
-                 reorder_kernel(row) if row.get("type") == "Reorder" else None for row in rows)
+        found = (_row_kernel(row, [by_name[n] for n in claims.get(row["name"], ()) if n in by_name])
+                 for row in rows)
     return [k for k in found if k is not None]
+
+
+def _row_kernel(row: dict[str, Any], members: list[dict[str, Any]]) -> Kernel | None:
+    """The kernel of one runtime row: of the units it claims where it executes something (or is
+    a concatenation, in place or not), a layout conversion where it is an unclaimed Reorder."""
+    if members and (_executes(row) or _is_concat(row)):
+        return _in_place(unit_kernel(members), row)
+    return reorder_kernel(row) if row.get("type") == "Reorder" else None
 
 
 def _executes(row: dict[str, Any]) -> bool:

@@ -334,7 +334,7 @@ def draws(fits: dict[str, Fit], kernels: dict[str, list[Kernel]], rng: np.random
     correction the measured networks ask for, not one the model implies: were a network's
     kernels to stray as independently and as far upwards as the cells do, its latency would
     converge on the prediction times the cells' mean residual, and on a synthetic machine built
-    that way (log-normal kernels, ``tests/test_predict_fit.py``) the centred intervals hold
+    that way (log-normal kernels, ``tests/test_predict_intervals.py``) the centred intervals hold
     fewer networks than the uncentred (76% against 81% over six machines).
 
     Why not one residual for the whole network (as before 2026-12-07): a kernel cell's residual
