@@ -15,7 +15,15 @@ import archs
 from harness.cli import main
 from harness.measure.results import DONE, CellKey, CellResult, SessionInfo
 from harness.predict.design import CELL_MS, switches
-from harness.predict.fusion import REORDER_KINDS, Kernel, backend_kernels, kernels
+from harness.predict.fusion import (
+    REORDER_ALIASED,
+    REORDER_KINDS,
+    Kernel,
+    aliases,
+    backend_kernels,
+    kernels,
+    reorder_kernel,
+)
 from harness.predict.units import model_units
 from harness.store import Store
 
@@ -70,6 +78,45 @@ def test_openvino_layout_conversions_are_kernels_of_their_own() -> None:
     assert ov[0].kind in REORDER_KINDS and ov[-1].kind in REORDER_KINDS  # input, then output
     assert switches(ov) == 0
     assert not any(k.kind in REORDER_KINDS for k in got["torch"])
+
+
+@pytest.mark.parametrize("res", [64, 56])
+def test_a_generic_conversion_on_planes_that_alias_in_the_l1_is_a_kind_of_its_own(res: int) -> None:
+    """The runtime rows carry each primitive's logical shape, and a Reorder's kind follows its
+    implementation and that shape: the JIT and brgemm ones are ``reorder``; the generic one is
+    ``reorder_aliased`` where its planes (64x64 floats: 16 KiB) are a multiple of the L1's way,
+    so the 16 channels it moves together share one set, and ``reorder_ref`` where they are not
+    (56x56: 12.25 KiB). Which implementation the plugin picks is its choice; the kind must
+    follow it."""
+    from harness.backends import PrepareContext, get_backend
+
+    model, example = archs.build(f"kernel:op=dwconv,cin=16,res={res}")
+    prepared = get_backend("openvino:CPU").prepare(model, example,
+                                                   PrepareContext(precision="f32", threads=1))
+    conversions = [r for r in prepared.kernel_rows() if r["type"] == "Reorder"]
+    assert len(conversions) == 2
+    for row in conversions:
+        assert row["out_shape"] == [1, 16, res, res]
+        generic = not any(t in str(row["exec_type"]) for t in ("jit", "brgemm"))
+        want = ("reorder_aliased" if res == 64 else "reorder_ref") if generic else "reorder"
+        assert reorder_kernel(row).kind == want, row
+
+
+def test_which_conversions_alias() -> None:
+    """A plane a multiple of 4 KiB apart aliases when more channels than the L1 has ways share
+    its set; nothing else does."""
+    assert aliases([1, 16, 64, 64], 16 * 64 * 64 * 4)  # 16 KiB planes
+    assert aliases([1, 64, 32, 32], 64 * 32 * 32 * 4)  # 4 KiB planes
+    assert not aliases([1, 64, 32, 32], 64 * 32 * 32 * 2)  # the same map in bf16: 2 KiB
+    assert not aliases([1, 16, 56, 56], 16 * 56 * 56 * 4)
+    assert not aliases([1, 8, 64, 64], 8 * 64 * 64 * 4)  # 8 lines: the set's 8 ways hold them
+    assert not aliases([1, 3, 64, 64], 3 * 64 * 64 * 4)  # a network's image
+    assert not aliases([1, 1000], 4000) and not aliases(None, 0) and not aliases([1, 16, 0, 64], 0)
+    row = {"name": "r", "type": "Reorder", "exec_type": "reorder_f32", "out_bytes": 16 * 64 * 64 * 4,
+           "out_shape": [1, 16, 64, 64]}
+    assert reorder_kernel(row).kind == REORDER_ALIASED
+    assert reorder_kernel({**row, "exec_type": "jit_uni_f32"}).kind == "reorder"
+    assert reorder_kernel({**row, "out_shape": None}).kind == "reorder_ref"  # no shape: no claim
 
 
 def test_the_runtime_rows_keep_the_input_reorder_and_no_constant_subgraph() -> None:
@@ -137,6 +184,7 @@ def test_cli_predicts_scores_and_refuses_bad_input(tmp_path: Path, capsys) -> No
                "--store", str(store), "--score", str(nets), "--json"])
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
+    assert out["fit"]["session_level"] is None
     small, big = out["predictions"]
     for b in ("torch", "openvino:CPU"):
         p = small["backends"][b]
@@ -165,6 +213,7 @@ def test_cli_predicts_scores_and_refuses_bad_input(tmp_path: Path, capsys) -> No
     assert main(["predict", "--store", str(store), "--score", str(nets)]) == 0
     text = capsys.readouterr().out
     assert "each network was measured in one session" in text
+    assert "the intervals leave out how far a whole session moves" in text  # no A/A record
     assert "each kernel cell was run once" in text
     assert "its 95% intervals held 1 of 1 measured figures (100%" in text
     # a second session, PyTorch 20% slower, with a backend the predictor was not fitted on:

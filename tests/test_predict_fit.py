@@ -183,6 +183,61 @@ def test_the_switch_cost_is_identified_by_mixed_chains_beside_same_kernel_chains
     assert alone.coefficients()["switch_ms_per_MB"] == 0.0
 
 
+def test_a_compiled_runtime_has_no_switch_terms() -> None:
+    """The switch terms are an eager runtime's (a call's setup, found warm only when the same
+    kernel ran just before): a backend whose cells include the runtime's own layout
+    conversions ran a compiled graph, and gets none, even with mixed chains beside same-kernel
+    ones. On OpenVINO with its aliased conversions priced apart, the fit had found 19.5 µs per
+    switched MB and put networks of many small kernels at 1.05-1.23x their time."""
+    def conv(mb: float) -> Kernel:
+        b = int(mb * 1e6)
+        return Kernel("conv", ("c",), 0, 2 * b, 3, 1, 1, 8, 8, in_bytes=b, out_bytes=b)
+
+    def act(mb: float) -> Kernel:
+        b = int(mb * 1e6)
+        return Kernel("activation", ("a",), 0, 2 * b, 1, 1, 1, 8, 8, in_bytes=b, out_bytes=b)
+
+    def reorder(mb: float) -> Kernel:
+        b = int(mb * 1e6)
+        return Kernel(REORDER_KINDS[0], ("r",), 0, 2 * b, 0, 0, 0, 0, 0, in_bytes=b, out_bytes=b)
+
+    def cost(ks: list[Kernel]) -> float:  # a switch costs 0.04 ms, as in the eager test above
+        return 0.01 + 0.04 * switches(ks) + sum(0.01 + 0.02 * k.bytes / 1e6 for k in ks)
+
+    same = [[make(mb)] * n for make in (conv, act) for mb in (0.1, 0.4, 1.5) for n in (1, 4)]
+    mixed = [[(conv if i % 2 else act)(mb) for i in range(n)] for mb in (0.1, 0.4, 1.5)
+             for n in (4, 8)]
+    eager = [(f"r{i}", cost(ks), ks) for i, ks in enumerate(same + mixed)]
+    graph = [(s, ms, [reorder(0.1)] + ks + [reorder(0.1)]) for s, ms, ks in eager]
+    assert fit({"eager": eager})["eager"].switch_identified is True
+    f = fit({"compiled": graph})["compiled"]
+    coef = f.coefficients()
+    assert coef["switch_identified"] is False
+    assert coef["switch_ms"] == 0.0 and coef["switch_ms_per_MB"] == 0.0
+
+
+def test_residuals_are_those_of_cells_the_fit_has_not_seen() -> None:
+    """A synthetic machine prices every convolution exactly by its kind's two coefficients,
+    except one cell, measured 1.5x its cost. Fitted with it, the regression bends toward it and
+    its own residual reads less than 1.5; the residual a prediction's interval draws is the
+    held-out one, predicted by a fit without its fold, and reads 1.5; the cells that follow the
+    model read 1."""
+    def conv(c: int, mb: float) -> Kernel:
+        b = int(mb * 1e6)
+        return Kernel("conv", ("c",), 0, 2 * b, 3, 1, 1, c, c, in_bytes=b, out_bytes=b)
+
+    shapes = [(8 + 4 * i, 0.1 + 0.4 * i) for i in range(10)]
+    rows = [(f"c{c}", (1.5 if i == 4 else 1.0) * (0.004 + 0.02 * 2 * mb), [conv(c, mb)])
+            for i, (c, mb) in enumerate(shapes)]
+    f = fit({"synthetic": rows})["synthetic"]
+    odd = rows[4]
+    in_sample = odd[1] / f.predict_ms(odd[2])
+    assert in_sample < 1.47
+    assert f.residuals[odd[0]] == pytest.approx(1.5, rel=0.01)
+    others = np.array([r for s, r in f.residuals.items() if s != odd[0]])
+    assert np.all(np.abs(others - 1) < 0.05)
+
+
 def test_a_chained_shape_is_priced_by_its_measurement_not_its_kinds_regression(monkeypatch) -> None:
     """A synthetic runtime: every convolution costs 0.004 ms + 0.02 ms/MB, except one shape whose
     library path costs 3x that (eager PyTorch's 1x1 convolution of 36 channels at 32x32 took 4x

@@ -11,6 +11,7 @@ import pytest
 
 from harness.predict.fusion import Kernel
 from harness.predict.model import draws, fit, interval
+from harness.predict.session import SessionLevel, of_machine
 
 
 def _conv(i: int, mflop: float, mb: float) -> Kernel:
@@ -115,3 +116,61 @@ def test_prediction_intervals_are_centred_on_the_typical_cell_when_cells_stray_o
     typical = point * float(np.median(residuals))
     assert float(np.median(got)) == pytest.approx(typical, rel=0.04)  # the refits move it a little
     assert lo < typical < hi and float(np.median(got)) < point * residuals.mean() / 1.04
+
+
+def test_the_session_level_moves_each_latency_and_each_speed_up_by_the_recorded_amount() -> None:
+    """The session factors a prediction's draws are multiplied by: one backend's latency moves
+    by the machine's latency sd, the ratio of two by its speed-up sd (a session slows both
+    backends together, mostly), each widened for the kernel cells' own session draw
+    (``sqrt(1 + 1/m)`` for cells read as the mean of ``m`` sessions)."""
+    level = SessionLevel(latency_sd=0.055, speedup_sd=0.034, kernel_sessions=2)
+    got = level.factors(["a", "b"], 200_000, np.random.default_rng(0))
+    scale = np.sqrt(1 + 1 / 2)
+    assert np.std(np.log(got["a"])) == pytest.approx(0.055 * scale, rel=0.02)
+    assert np.std(np.log(got["b"])) == pytest.approx(0.055 * scale, rel=0.02)
+    assert np.std(np.log(got["a"] / got["b"])) == pytest.approx(0.034 * scale, rel=0.02)
+    assert abs(np.mean(np.log(got["a"]))) < 0.001  # it widens, it does not move
+
+
+def test_a_machine_with_an_a_a_record_carries_its_session_level_into_predictions(
+        tmp_path, monkeypatch) -> None:
+    """Without an A/A record the term is absent (None, and a prediction's interval is the
+    kernel model's alone); with one, the predictions carry it and their intervals widen."""
+    from harness.machine import noise
+    from harness.measure.session_level import Term
+    from harness.predict import predictor
+
+    monkeypatch.setenv("ACCELBENCH_PEAKS", str(tmp_path / "peaks"))
+    assert of_machine("m1", 2) is None and of_machine(None, 2) is None
+    noise.save("m1", {"latency": 0.2, "speedup": 0.1}, ["s1", "s2"], 3,
+               {"latency": Term(0.05, 100, 95), "speedup": Term(0.03, 50, 48)})
+    level = of_machine("m1", 3)
+    assert level is not None and (level.latency_sd, level.speedup_sd) == (0.05, 0.03)
+    assert level.kernel_sessions == 3 and level.recorded_at
+
+    fits, network = _noisy_machine(seed=1, sigma=0.1)
+    ks, _ = network(12)
+    trained = predictor.Trained(fits, "f32", 1, "slow", {}, 0.0, _NoCache({"net": ks}), {})
+    plain = predictor.predict(trained, "net")
+    with_level = predictor.predict(dataclasses.replace(trained, session=level), "net")
+    assert plain["session_level"] is None and with_level["session_level"]["latency_sd"] == 0.05
+
+    def width(p: dict, b: str) -> float:
+        lo, hi = p["backends"][b]["interval"]
+        return hi / lo
+
+    assert width(with_level, "fast") > width(plain, "fast") * 1.05
+    assert with_level["backends"]["fast"]["ms"] == plain["backends"]["fast"]["ms"]
+
+
+class _NoCache:
+    """Kernels for the predictor as a cache would give them, without building or compiling."""
+
+    def __init__(self, kernels: dict[str, list[Kernel]]) -> None:
+        self.got = kernels
+
+    def kernels(self, spec, build, backends, precision, threads):
+        return {b: self.got[spec] for b in backends}
+
+    def save(self) -> None:
+        pass

@@ -64,21 +64,30 @@ def runtime_rows(cm: Any) -> list[dict[str, Any]]:
             continue  # a constant sub-graph; a Reorder of the model's input runs every time
         rows.append({"name": name, "type": node["type"], "exec_type": node["exec_type"],
                      "original_names": node["original_names"], "inputs": node["inputs"],
-                     "out_bytes": node["out_bytes"]})
+                     "out_bytes": node["out_bytes"], "out_shape": node["out_shape"]})
     return rows
 
 
 def _output_bytes(op: Any) -> int:
     """Bytes of a primitive's first output (0 when its shape is dynamic or it has none): what a
     layout conversion (Reorder) writes."""
+    shape = _output_shape(op)
+    if shape is None:
+        return 0
     try:
-        out = op.output(0)
-        shape = out.get_partial_shape()
-        if not shape.is_static:
-            return 0
-        return math.prod(int(d) for d in shape.to_shape()) * int(out.get_element_type().size)
+        return math.prod(shape) * int(op.output(0).get_element_type().size)
     except (IndexError, RuntimeError, AttributeError):
         return 0
+
+
+def _output_shape(op: Any) -> list[int] | None:
+    """The logical shape of a primitive's first output (None when dynamic or absent): for a
+    layout conversion, the tensor it converts (``harness.predict.fusion.reorder_kernel``)."""
+    try:
+        shape = op.output(0).get_partial_shape()
+        return [int(d) for d in shape.to_shape()] if shape.is_static else None
+    except (IndexError, RuntimeError, AttributeError):
+        return None
 
 
 def _runtime_graph(cm: Any) -> dict[str, dict[str, Any]]:
@@ -95,6 +104,6 @@ def _runtime_graph(cm: Any) -> dict[str, dict[str, Any]]:
             "inputs": [f.get_friendly_name() for f, t in zip(feeds, feed_types, strict=True)
                        if t not in _NOT_TIMED],
             "from_input": "Parameter" in feed_types or "Input" in feed_types,
-            "out_bytes": _output_bytes(op),
+            "out_bytes": _output_bytes(op), "out_shape": _output_shape(op),
         }
     return graph

@@ -56,6 +56,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     meta = {"store": str(args.store), "precision": trained.precision, "threads": trained.threads,
             "fit_s": trained.fit_s, "fitted_cells": {b: f.n_cells for b, f in trained.fits.items()},
             "no_reading": trained.no_reading, "kernel_repeatability": trained.kernel_repeatability,
+            "session_level": trained.session.as_json() if trained.session else None,
             "coefficients": {b: f.coefficients() for b, f in trained.fits.items()}}
     if args.json:
         print_json({"fit": meta, "predictions": results, "score": scored})
@@ -66,6 +67,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     for b, why in trained.no_reading.items():
         print(f"  {b}: not predicted ({why})")
     _print_kernel_repeatability(trained.kernel_repeatability)
+    _print_session_level(trained.session)
     for r in results:
         _print_prediction(r)
     if scored:
@@ -85,6 +87,23 @@ def _print_kernel_repeatability(rep: dict[str, Any]) -> None:
                        for t, v in rep.items() if t != "sessions")
     print(f"  the kernel cells were run in {sessions} sessions; one run of a cell lies within "
           f"±10% of its long-run figure for {shares}: what one run of the preset is worth")
+
+
+def _print_session_level(level: Any) -> None:
+    """Whether the intervals carry the machine's run-to-run session level (``predict.session``)."""
+    if level is None:
+        print("  the intervals leave out how far a whole session moves on this machine (no A/A "
+              "record for it: `accelbench compare A.sqlite B.sqlite --record-noise` on two runs "
+              "of one preset keeps one)")
+        return
+    import time
+
+    when = (f" of {time.strftime('%Y-%m-%d', time.gmtime(level.recorded_at))}"
+            if level.recorded_at else "")
+    print(f"  the intervals carry this machine's session level (its A/A record{when}: latency "
+          f"±{100 * level.latency_sd:.1f}%, speed-up ±{100 * level.speedup_sd:.1f}%, one sd): the "
+          f"session a network is measured in, and the kernel cells' ({level.kernel_sessions:g} "
+          f"a cell), each land that far from the next")
 
 
 def _sessions(rep: dict[str, Any], unknown: str) -> str | None:

@@ -23,8 +23,9 @@ from harness.predict.fusion import Kernel, backend_kernels
 # 6 = a linear layer with its activation fused is a kind of its own (``fusion.LINEAR_ACT``);
 # 7 = kernels carry the bytes their costly activation functions write (``fusion.FUNCTIONS``);
 # 8 = a concatenation run in place is a kind of its own (``fusion.CONCAT_INPLACE``), and a
-# runtime row that executes nothing claims no unit (a convolution's bias reshape).
-UNITS_VERSION = 8
+# runtime row that executes nothing claims no unit (a convolution's bias reshape); 9 = a generic
+# layout conversion on planes that alias in the L1 is a kind of its own (``fusion.aliases``).
+UNITS_VERSION = 9
 
 KERNEL_FAMILY = "kernel"
 
@@ -127,17 +128,24 @@ def last_level_cache(store_path: Any) -> int:
     kernels move more bytes in one inference pays the cold-weight term
     (``design.cold_weight_mb``). 0 when the store records no single machine's caches (then the
     term is left out rather than guessed)."""
+    _, machine = only_machine(store_path)
+    caches = machine.get("caches")
+    l3 = caches.get("l3") if isinstance(caches, dict) else None
+    return int(l3) if isinstance(l3, (int, float)) and l3 > 0 else 0
+
+
+def only_machine(store_path: Any) -> tuple[str | None, dict[str, Any]]:
+    """The id and stored fingerprint of the one machine every session of the store ran on;
+    ``(None, {})`` when several did (a merged store: no one machine's caches or noise apply)."""
     from harness.store import Store
 
     with Store.open(store_path, create=False, readonly=True) as store:
         ids = {s.machine_id for s in store.sessions()}
         only = ids.pop() if len(ids) == 1 else None
         if only is None:
-            return 0
+            return None, {}
         machine = store.machine(only) or {}
-    caches = machine.get("caches") if isinstance(machine, dict) else None
-    l3 = caches.get("l3") if isinstance(caches, dict) else None
-    return int(l3) if isinstance(l3, (int, float)) and l3 > 0 else 0
+    return only, machine if isinstance(machine, dict) else {}
 
 
 class KernelCache:

@@ -25,8 +25,14 @@ from harness.layers.matching import match
 # Unit kinds that compute nothing a kernel model could learn (views, reshapes).
 UNMODELLED = ("other",)
 # Kernels that are no unit of the model: layout conversions the runtime inserted
-# (``reorder_kernel``), optimized (JIT, brgemm) and generic.
-REORDER_KINDS = ("reorder", "reorder_ref")
+# (``reorder_kernel``): optimized (JIT, brgemm), generic, and generic on planes that alias in
+# the L1 (``REORDER_ALIASED``).
+REORDER_ALIASED = "reorder_aliased"
+REORDER_KINDS = ("reorder", "reorder_ref", REORDER_ALIASED)
+# The L1 data cache's way size (its size over its associativity): 4 KiB on Zen 4 (32 KiB, 8-way)
+# and on Intel's Golden Cove cores (48 KiB, 12-way). Addresses a multiple of it apart share a set.
+L1_WAY_BYTES = 4096
+L1_WAYS = 8
 # A pooling kernel whose output is one value per channel (global average pooling) is a kind of
 # its own: it reads its input once and has no window to slide. Measured on a Zen 4 VM (eager
 # PyTorch, 2 threads), a 3x3 max pool of 16 channels at 56x56 took 69 us, a 3x3 average pool of
@@ -205,13 +211,39 @@ def reorder_kernel(row: dict[str, Any]) -> Kernel:
     960-channel 5x5 map (``jit_uni_f32``). Those are the conversions a one-kernel cell pays and a
     network pays only at its ends, so each kernel kind's coefficients learnt them as its own
     cost. The two implementations get kinds of their own: the plugin's JIT and brgemm reorders,
-    and the generic one."""
+    and the generic one; the generic one on an aliasing plane a third (``aliases``)."""
     exec_type = str(row.get("exec_type") or "")
-    kind = "reorder" if ("jit" in exec_type or "brgemm" in exec_type) else "reorder_ref"
+    if "jit" in exec_type or "brgemm" in exec_type:
+        kind = "reorder"
+    else:
+        kind = REORDER_ALIASED if aliases(row.get("out_shape"), row.get("out_bytes")) else "reorder_ref"
     size = int(row.get("out_bytes") or 0)
     return Kernel(kind=kind, units=(str(row["name"]),), flops=0, bytes=2 * size, kernel=0,
                   stride=0, groups=0, cin=0, cout=0, in_bytes=size, out_bytes=size,
                   weight_bytes=0)
+
+
+def aliases(shape: Any, size: Any) -> bool:
+    """Whether a generic layout conversion of a tensor of ``shape`` (N, C, H, W; ``size`` bytes)
+    thrashes the L1: it moves 16 channels at a time between the blocked layout, where they are
+    adjacent, and the plain one, where they lie a plane (H x W elements) apart; when a plane is
+    a multiple of the L1's way size, every one of them falls in the same set, and more of them
+    than the set has ways evict each other on every line.
+
+    Timed with ``PERF_COUNT`` on a Zen 4 VM (OpenVINO 2026.4, f32, 2 threads), the conversion of a
+    16-channel depthwise cell's output back to NCHW took 99-102 us at 64x64 (16 KiB planes), 32
+    us at 56x56 and 18 us at 60x60; of a 64-channel pointwise cell's, 138 us at 32x32 (4 KiB
+    planes) and 34 us at 30x30, where the convolutions took 9-27 us. Most kernel cells are at
+    power-of-two maps and pay it; networks convert only their image and logits and never do.
+    Priced with the generic conversions, it had been spread over every cell's conversion (the
+    fit's own OpenVINO cells within 10% of their fitted value: 57%; priced apart: 77%)."""
+    if not shape or len(shape) != 4 or not size:
+        return False
+    elements = math.prod(int(d) for d in shape)
+    if elements <= 0:
+        return False
+    plane = int(shape[2]) * int(shape[3]) * (int(size) // elements)
+    return int(shape[1]) > L1_WAYS and plane > 0 and plane % L1_WAY_BYTES == 0
 
 
 def backend_kernels(model: Any, example: Any, backends: list[str], *, precision: str,

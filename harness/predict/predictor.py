@@ -20,11 +20,13 @@ from harness.predict.dataset import (
     cache_path,
     combined,
     last_level_cache,
+    only_machine,
     runs,
 )
 from harness.predict.design import moved_bytes, weight_bytes
 from harness.predict.fusion import Kernel
 from harness.predict.model import Fit, draws, fit, interval
+from harness.predict.session import SessionLevel, of_machine
 
 
 class PredictError(ValueError):
@@ -43,6 +45,8 @@ class Trained:
     # the kernel cells' own run-to-run agreement (``repeatability`` over the kernel runs; empty
     # when each cell was run once): how far the fit's input moves between runs of the preset
     kernel_repeatability: dict[str, Any]
+    # the machine's session level in every interval (``session``); None: no A/A record
+    session: SessionLevel | None = None
 
 
 def _group(groups: dict[tuple[str, int], Any], precision: str | None, threads: int | None,
@@ -93,8 +97,10 @@ def train(store_path: Any, *, precision: str | None = None, threads: int | None 
     fits = fit({b: rows for b, rows in data.items() if b not in no_reading},
               cache_bytes=last_level_cache(store_path))
     base = DEFAULT_BASELINE if DEFAULT_BASELINE in fits else (sorted(fits) or [""])[0]
+    per_cell = [len(seen) for specs in groups[(precision, threads)].values() for seen in specs.values()]
+    session = of_machine(only_machine(store_path)[0], float(np.median(per_cell)) if per_cell else 1.0)
     return Trained(fits, precision, threads, base, no_reading, time.perf_counter() - t0, cache,
-                   repeatability(groups[(precision, threads)], base))
+                   repeatability(groups[(precision, threads)], base), session)
 
 
 def predict(trained: Trained, what: str, build: Callable[[], Any] | None = None,
@@ -106,9 +112,14 @@ def predict(trained: Trained, what: str, build: Callable[[], Any] | None = None,
                                 trained.precision, trained.threads)
     rng = np.random.default_rng(0)
     out: dict[str, Any] = {"spec": what, "precision": trained.precision,
-                           "threads": trained.threads, "backends": {}, "speedups": []}
+                           "threads": trained.threads, "backends": {}, "speedups": [],
+                           "session_level": trained.session.as_json() if trained.session else None}
     readable = {b: ks for b, ks in got.items() if b in trained.fits and not isinstance(ks, str)}
     sampled = draws(trained.fits, readable, rng)
+    if trained.session is not None and sampled:
+        n = len(next(iter(sampled.values())))
+        for b, factor in trained.session.factors(sorted(sampled), n, rng).items():
+            sampled[b] = sampled[b] * factor
     for b in backends:
         ks = got[b]
         if isinstance(ks, str):
