@@ -103,13 +103,14 @@ def test_a_generic_conversion_on_planes_that_alias_in_the_l1_is_a_kind_of_its_ow
 
 
 def test_which_conversions_alias() -> None:
-    """A plane a multiple of 4 KiB apart aliases when more channels than the L1 has ways share
-    its set; nothing else does."""
+    """Planes a multiple of 4 KiB apart alias when a whole block of 16 channels shares their L1
+    set (more lines than its 8 or 12 ways); nothing else does."""
     assert aliases([1, 16, 64, 64], 16 * 64 * 64 * 4)  # 16 KiB planes
     assert aliases([1, 64, 32, 32], 64 * 32 * 32 * 4)  # 4 KiB planes
     assert not aliases([1, 64, 32, 32], 64 * 32 * 32 * 2)  # the same map in bf16: 2 KiB
     assert not aliases([1, 16, 56, 56], 16 * 56 * 56 * 4)
-    assert not aliases([1, 8, 64, 64], 8 * 64 * 64 * 4)  # 8 lines: the set's 8 ways hold them
+    assert not aliases([1, 12, 64, 64], 12 * 64 * 64 * 4)  # under a block: 12 ways hold them
+    assert not aliases([1, 16, 0, 64], 16)  # an empty tensor
     assert not aliases([1, 3, 64, 64], 3 * 64 * 64 * 4)  # a network's image
     assert not aliases([1, 1000], 4000) and not aliases(None, 0) and not aliases([1, 16, 0, 64], 0)
     row = {"name": "r", "type": "Reorder", "exec_type": "reorder_f32", "out_bytes": 16 * 64 * 64 * 4,
@@ -161,10 +162,12 @@ KERNEL_SPECS = ["kernel:op=conv,cin=8,res=8", "kernel:op=conv,cin=16,res=16",
                 "kernel:op=linear,cin=32,cout=10", "kernel:op=bn,cin=16,res=16"]
 
 
-def _synthetic_store(path: Path, specs: list[str], scale: dict[str, float]) -> Path:
+def _synthetic_store(path: Path, specs: list[str], scale: dict[str, float],
+                     machine_id: str | None = None) -> Path:
     """Cells whose latency is a known function of the network's FLOPs and size."""
     with Store.open(path) as s:
-        s.begin_session(SessionInfo(id="20260101T000000-aaaa0000", started=1.7e9))
+        s.begin_session(SessionInfo(id="20260101T000000-aaaa0000", started=1.7e9,
+                                    machine_id=machine_id))
         for spec in specs:
             prof = archs.profile(spec)
             for backend, k in scale.items():
@@ -266,6 +269,40 @@ def test_cli_predicts_scores_and_refuses_bad_input(tmp_path: Path, capsys) -> No
     assert main(["predict", "plain", "--store", str(nets)]) == 2  # no kernel cells
     assert main(["predict", "--store", str(store)]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_predictions_carry_the_machines_session_level_when_its_a_a_run_was_recorded(
+        tmp_path: Path, capsys, monkeypatch) -> None:
+    """The kernel store's one machine, with an A/A record (``compare --record-noise``): its
+    session level goes into every interval (wider than without), ``--json`` and the text say
+    so, with the kernel cells' sessions (one each here)."""
+    from harness.machine import noise
+    from harness.measure.session_level import Term
+
+    monkeypatch.setenv("ACCELBENCH_PEAKS", str(tmp_path / "peaks"))
+    scale = {"torch": 1.0, "openvino:CPU": 0.5}
+    bare = _synthetic_store(tmp_path / "bare.sqlite", KERNEL_SPECS, scale)
+    store = _synthetic_store(tmp_path / "k.sqlite", KERNEL_SPECS, scale, machine_id="m-aa")
+    noise.save("m-aa", {"latency": 0.2, "speedup": 0.1}, ["a", "b"], 3,
+               {"latency": Term(0.08, 200, 190), "speedup": Term(0.04, 100, 95)})
+    spec = "plain:depth=1,width=8,res=16"
+    got = {}
+    for name, path in (("bare", bare), ("aa", store)):
+        assert main(["predict", spec, "--store", str(path), "--json"]) == 0
+        got[name] = json.loads(capsys.readouterr().out)
+    assert got["bare"]["fit"]["session_level"] is None
+    level = got["aa"]["fit"]["session_level"]
+    assert level["latency_sd"] == 0.08 and level["speedup_sd"] == 0.04
+    assert level["kernel_sessions"] == 1
+    assert got["aa"]["predictions"][0]["session_level"] == level
+    for b in scale:
+        lo, hi = got["bare"]["predictions"][0]["backends"][b]["interval"]
+        lo2, hi2 = got["aa"]["predictions"][0]["backends"][b]["interval"]
+        assert hi2 / lo2 > hi / lo
+    assert main(["predict", spec, "--store", str(store)]) == 0
+    text = capsys.readouterr().out
+    assert "the intervals carry this machine's session level" in text
+    assert "latency ±8.0%, speed-up ±4.0%" in text
 
 
 def test_kernel_family_is_strict() -> None:

@@ -165,9 +165,10 @@ class Prepared(ABC):
 
     def kernel_rows(self) -> list[dict[str, Any]] | None:
         """The kernels this backend runs the model as, for the latency predictor: rows of
-        ``{"name", "type", "exec_type", "original_names", "inputs", "out_bytes"}`` as
-        ``layer_times`` (untimed; ``exec_type`` and ``out_bytes`` say which implementation runs
-        a primitive and what it writes, as ``harness.predict.fusion.reorder_kernel`` needs), or None
+        ``{"name", "type", "exec_type", "original_names", "inputs", "out_bytes", "out_shape"}``
+        as ``layer_times`` (untimed; ``exec_type``, ``out_bytes`` and ``out_shape`` say which
+        implementation runs a primitive and what it writes, as
+        ``harness.predict.fusion.reorder_kernel`` needs), or None
         when every unit of the model runs as its own kernel (eager execution fuses nothing)."""
         raise NotImplementedError(f"{type(self).__name__} has no reading of its fused kernels")
 

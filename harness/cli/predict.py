@@ -8,7 +8,11 @@ networks of another store, as nn-Meter does (share within ±5% and ±10%, RMSPE)
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.predict.session import SessionLevel
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -36,6 +40,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     import archs
     from harness.cli.common import UsageError, print_json
     from harness.predict.predictor import PredictError, predict, score, train
+    from harness.predict.session import describe
 
     if not args.specs and not args.model and not args.score:
         raise UsageError("give SPEC..., --model FILE.py:FACTORY or --score STORE")
@@ -56,7 +61,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     meta = {"store": str(args.store), "precision": trained.precision, "threads": trained.threads,
             "fit_s": trained.fit_s, "fitted_cells": {b: f.n_cells for b, f in trained.fits.items()},
             "no_reading": trained.no_reading, "kernel_repeatability": trained.kernel_repeatability,
-            "session_level": trained.session.as_json() if trained.session else None,
+            "session_level": describe(trained.session),
             "coefficients": {b: f.coefficients() for b, f in trained.fits.items()}}
     if args.json:
         print_json({"fit": meta, "predictions": results, "score": scored})
@@ -89,15 +94,13 @@ def _print_kernel_repeatability(rep: dict[str, Any]) -> None:
           f"±10% of its long-run figure for {shares}: what one run of the preset is worth")
 
 
-def _print_session_level(level: Any) -> None:
+def _print_session_level(level: SessionLevel | None) -> None:
     """Whether the intervals carry the machine's run-to-run session level (``predict.session``)."""
     if level is None:
         print("  the intervals leave out how far a whole session moves on this machine (no A/A "
               "record for it: `accelbench compare A.sqlite B.sqlite --record-noise` on two runs "
               "of one preset keeps one)")
         return
-    import time
-
     when = (f" of {time.strftime('%Y-%m-%d', time.gmtime(level.recorded_at))}"
             if level.recorded_at else "")
     print(f"  the intervals carry this machine's session level (its A/A record{when}: latency "

@@ -32,7 +32,9 @@ REORDER_KINDS = ("reorder", "reorder_ref", REORDER_ALIASED)
 # The L1 data cache's way size (its size over its associativity): 4 KiB on Zen 4 (32 KiB, 8-way)
 # and on Intel's Golden Cove cores (48 KiB, 12-way). Addresses a multiple of it apart share a set.
 L1_WAY_BYTES = 4096
-L1_WAYS = 8
+# The channels a generic conversion moves together (the blocked layout's 16 floats): a full
+# block's 16 lines in one set overflow its 8 (Zen 4) or 12 (Golden Cove) ways.
+CHANNEL_BLOCK = 16
 # A pooling kernel whose output is one value per channel (global average pooling) is a kind of
 # its own: it reads its input once and has no window to slide. Measured on a Zen 4 VM (eager
 # PyTorch, 2 threads), a 3x3 max pool of 16 channels at 56x56 took 69 us, a 3x3 average pool of
@@ -66,7 +68,8 @@ CONCAT_INPLACE = "concat_inplace"
 # told apart has in-place ones only (the preset's ``concat(x, x)``). Not the other way: a store
 # with copying cells and no in-place one prices an in-place concatenation at 0 (it moves
 # nothing), and says that no such kernel was measured.
-BROADER = {GLOBAL_POOL: "pooling", LINEAR_ACT: "linear", CONCAT: CONCAT_INPLACE}
+BROADER = {GLOBAL_POOL: "pooling", LINEAR_ACT: "linear", CONCAT: CONCAT_INPLACE,
+           REORDER_ALIASED: "reorder_ref"}
 # Activation functions whose cost per element is not a ReLU's: each is priced by the megabytes
 # it writes, fused into a convolution or alone (``model``), a ReLU-like one (relu, relu6,
 # leakyrelu, hardtanh) costing nothing beyond its kernel's bytes. Why: a kernel's features
@@ -228,7 +231,8 @@ def aliases(shape: Any, size: Any) -> bool:
     thrashes the L1: it moves 16 channels at a time between the blocked layout, where they are
     adjacent, and the plain one, where they lie a plane (H x W elements) apart; when a plane is
     a multiple of the L1's way size, every one of them falls in the same set, and more of them
-    than the set has ways evict each other on every line.
+    than the set has ways evict each other on every line. Counted where a tensor has a full
+    block of channels or more (``CHANNEL_BLOCK``), which overflows an 8- or a 12-way set.
 
     Timed with ``PERF_COUNT`` on a Zen 4 VM (OpenVINO 2026.4, f32, 2 threads), the conversion of a
     16-channel depthwise cell's output back to NCHW took 99-102 us at 64x64 (16 KiB planes), 32
@@ -243,7 +247,7 @@ def aliases(shape: Any, size: Any) -> bool:
     if elements <= 0:
         return False
     plane = int(shape[2]) * int(shape[3]) * (int(size) // elements)
-    return int(shape[1]) > L1_WAYS and plane > 0 and plane % L1_WAY_BYTES == 0
+    return int(shape[1]) >= CHANNEL_BLOCK and plane > 0 and plane % L1_WAY_BYTES == 0
 
 
 def backend_kernels(model: Any, example: Any, backends: list[str], *, precision: str,

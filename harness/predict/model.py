@@ -266,6 +266,8 @@ def fit(data: dict[str, list[tuple[str, float, list[Kernel]]]], seed: int = 0,
     specs = sorted({s for rows in data.values() for s, _, _ in rows})
     rng = np.random.default_rng(seed)
     draws = [rng.integers(0, len(specs), len(specs)) for _ in range(BOOT)]
+    # one fold per spec for every backend (a layer's cell held out on both, as draws pair them)
+    fold_of = {s: i % FOLDS for i, s in enumerate(np.random.default_rng([seed, 1]).permutation(specs))}
     fits = {}
     for backend, rows in data.items():
         if not rows:
@@ -275,7 +277,8 @@ def fit(data: dict[str, list[tuple[str, float, list[Kernel]]]], seed: int = 0,
         n_kernels = np.array([len(computing(k)) for _, _, k in rows])
         # the switch term needs chains without switches beside chains with them, and a runtime
         # that runs its kernels eagerly (``design``: a compiled graph's have no per-call setup)
-        switch_ok = (not compiled(rows) and bool(np.any((n_kernels > 1) & (x[:, 3] == 0)))
+        switch_ok = (not has_layout_conversions(rows)
+                     and bool(np.any((n_kernels > 1) & (x[:, 3] == 0)))
                      and bool(np.any(x[:, 3] >= 2)))
         if not switch_ok:
             x[:, 3:5] = 0.0  # left out: NNLS gives an all-zero column a zero coefficient
@@ -300,7 +303,7 @@ def fit(data: dict[str, list[tuple[str, float, list[Kernel]]]], seed: int = 0,
                 for feat, v in _range_features(k):
                     got = r.get(feat, (np.inf, -np.inf))
                     r[feat] = (min(got[0], v), max(got[1], v))
-        ratios = _held_out_ratios(x, y, rows, pairs, np.random.default_rng(seed))
+        ratios = _held_out_ratios(x, y, [fold_of[r[0]] for r in rows], pairs, coef)
         residuals = {s: float(r) for (s, _, _), r in zip(rows, ratios, strict=True)}
         functions = {f for i, f in enumerate(FUNCTIONS) if np.any(x[:, len(CELL) + i] > 0)}
         fits[backend] = Fit(backend, coef, np.array(boot), residuals, ranges, len(rows),
@@ -309,38 +312,45 @@ def fit(data: dict[str, list[tuple[str, float, list[Kernel]]]], seed: int = 0,
     return fits
 
 
-def _held_out_ratios(x: np.ndarray, y: np.ndarray, rows: list[tuple[str, float, list[Kernel]]],
-                     pairs: list[tuple[int, int]], rng: np.random.Generator,
-                     folds: int = FOLDS) -> np.ndarray:
-    """Each cell's measured / predicted, predicted by a fit on the other folds' cells (cells
-    dealt to ``folds`` folds by spec; a chain's difference row kept where both its cells are
-    in the fitting folds): how far a kernel the fit has not seen strays from its prediction,
-    which is what a network's kernels are.
+def _held_out_ratios(x: np.ndarray, y: np.ndarray, folds: list[int],
+                     pairs: list[tuple[int, int]], coef: np.ndarray) -> np.ndarray:
+    """Each cell's measured / predicted, predicted by a fit on the other folds' cells (``folds``:
+    each row's fold, dealt by spec; a chain's difference row kept where both its cells are in
+    the fitting folds): how far a kernel the fit has not seen strays from its prediction, which
+    is what a network's kernels are. A cell with a term no other fold's cells have (the only
+    cells of a kind, of an activation function) cannot be predicted without it: it keeps the
+    full fit's ratio (``coef``), not a held-out one in the hundreds that would drag every
+    draw's centring.
 
     Why not the full fit's own residuals: the fit has seen each of its cells, and with a
     regression of four features per kind it bends toward them. Once OpenVINO's aliased
     conversions were priced apart (``fusion.aliases``), its cells' own residuals fell within
     ±10% for 77% of cells, and intervals drawn from them (±13% at the median) held 77-82% of the
     quick sessions' measured networks (Zen 4 VM, 2026-12-07); drawn from held-out residuals,
-    ±15%, and with the session level (``session``), ±18-20% holding 91-100%."""
-    specs = sorted({s for s, _, _ in rows})
-    fold_of = {s: i % folds for i, s in enumerate(rng.permutation(specs))}
-    fold = np.array([fold_of[s] for s, _, _ in rows])
-    fitted = np.zeros(len(rows))
-    for f in range(folds):
+    ±15%, and with the session level (``session``), ±20-25%, holding 86-100%. The held-out
+    residuals carry part of the coefficients' error, which the bootstrap refits in ``draws``
+    carry too: the intervals' coverage on measured networks is what says they are not too wide
+    (``predictor.score``)."""
+    fold = np.array(folds)
+    fitted = x @ coef
+    for f in sorted(set(folds)):
         test = fold == f
-        if not test.any():
-            continue
         train = np.flatnonzero(~test)
+        seen = np.any(x[train] != 0, axis=0)
         pos = {int(i): p for p, i in enumerate(train)}
         kept = [(pos[a], pos[b]) for a, b in pairs if a in pos and b in pos]
-        fitted[test] = x[test] @ _solve(*_with_differences(x[train], y[train], kept))
+        held = _solve(*_with_differences(x[train], y[train], kept))
+        for i in np.flatnonzero(test):
+            if np.all(seen[x[i] != 0]):
+                fitted[i] = x[i] @ held
     return np.where(fitted > 0, y / np.maximum(fitted, 1e-12), 1.0)
 
 
-def compiled(rows: list[tuple[str, float, list[Kernel]]]) -> bool:
-    """Whether a backend's cells were read from a compiled runtime graph: its kernels include
-    the layout conversions the runtime inserted (OpenVINO's Reorders; eager PyTorch has none)."""
+def has_layout_conversions(rows: list[tuple[str, float, list[Kernel]]]) -> bool:
+    """Whether a backend's cells include the layout conversions its runtime inserted: their
+    kernels were read from a compiled runtime graph (OpenVINO's, Reorders and all). Eager
+    PyTorch's have none; no other backend has a kernel reading (``fusion.backend_kernels``
+    says so), so this is how ``fit`` tells a compiled runtime from an eager one."""
     return any(k.kind in REORDER_KINDS for _, _, ks in rows for k in ks)
 
 

@@ -26,7 +26,7 @@ from harness.predict.dataset import (
 from harness.predict.design import moved_bytes, weight_bytes
 from harness.predict.fusion import Kernel
 from harness.predict.model import Fit, draws, fit, interval
-from harness.predict.session import SessionLevel, of_machine
+from harness.predict.session import SessionLevel, describe, of_machine
 
 
 class PredictError(ValueError):
@@ -113,7 +113,7 @@ def predict(trained: Trained, what: str, build: Callable[[], Any] | None = None,
     rng = np.random.default_rng(0)
     out: dict[str, Any] = {"spec": what, "precision": trained.precision,
                            "threads": trained.threads, "backends": {}, "speedups": [],
-                           "session_level": trained.session.as_json() if trained.session else None}
+                           "session_level": describe(trained.session)}
     readable = {b: ks for b, ks in got.items() if b in trained.fits and not isinstance(ks, str)}
     sampled = draws(trained.fits, readable, rng)
     if trained.session is not None and sampled:

@@ -14,7 +14,7 @@ deviations (log scale) of a latency and of a speed-up between sessions:
 Why: drawn from the kernel cells' scatter alone, OpenVINO's intervals (±15% at the median) held
 77-86% of the quick sessions' measured networks once the aliased conversions were priced apart;
 with the session level of this machine's A/A record (latency ±5.5%, speed-up ±3.4%; two kernel
-runs), ±18-20%, holding 91-100% (Zen 4 VM, 2026-12-07). Without a record the term is left out
+runs), ±20-25%, holding 86-100% (Zen 4 VM, 2026-12-07). Without a record the term is left out
 and the prediction says so: its interval then covers the model's error, not the machine's.
 """
 
@@ -39,7 +39,10 @@ class SessionLevel:
 
     def factors(self, backends: list[str], n: int, rng: np.random.Generator
                 ) -> dict[str, np.ndarray]:
-        """``n`` multiplicative session factors per backend, paired draw by draw."""
+        """``n`` multiplicative session factors per backend, paired draw by draw. A record whose
+        speed-up moved more than √2 times its latency (the two backends' sessions moving against
+        each other) has no common part: each latency then moves by speedup_sd / √2, more than
+        recorded."""
         own = self.speedup_sd / np.sqrt(2.0)
         common = np.sqrt(max(self.latency_sd ** 2 - own ** 2, 0.0))
         shared = rng.standard_normal(n)
@@ -55,11 +58,17 @@ def of_machine(machine_id: str | None, kernel_sessions: float) -> SessionLevel |
     """The machine's session level from its A/A record, or None when it has none (or only a
     latency's or only a speed-up's)."""
     from harness.machine import noise
+    from harness.measure.session_level import terms_of
 
-    terms = noise.session_terms(machine_id)
+    record = noise.load(machine_id)  # one read: the terms and when they were recorded
+    terms = terms_of(record)
     lat, su = terms.get("latency"), terms.get("speedup")
-    if lat is None or su is None:
+    if record is None or lat is None or su is None:
         return None
-    record = noise.load(machine_id) or {}
     return SessionLevel(float(lat.sd), float(su.sd), float(kernel_sessions),
                         record.get("measured_at"))
+
+
+def describe(level: SessionLevel | None) -> dict[str, Any] | None:
+    """What ``--json`` says of the session level an interval carries (None: none recorded)."""
+    return level.as_json() if level is not None else None
