@@ -18,6 +18,7 @@ from harness.predict.design import CELL_MS, switches
 from harness.predict.fusion import (
     REORDER_ALIASED,
     REORDER_KINDS,
+    REORDER_VECTOR,
     Kernel,
     aliases,
     backend_kernels,
@@ -118,6 +119,19 @@ def test_which_conversions_alias() -> None:
     assert reorder_kernel(row).kind == REORDER_ALIASED
     assert reorder_kernel({**row, "exec_type": "jit_uni_f32"}).kind == "reorder"
     assert reorder_kernel({**row, "out_shape": None}).kind == "reorder_ref"  # no shape: no claim
+    vector = {**row, "out_bytes": 128, "out_shape": [1, 32, 1, 1]}
+    assert reorder_kernel(vector).kind == reorder_kernel({**vector, "exec_type": "jit_uni_f32"}
+                                                         ).kind == REORDER_VECTOR
+
+
+def test_the_conversion_before_a_convnets_classifier_is_a_vectors() -> None:
+    """Read from a compiled ConvNet: the one conversion between its global pool and its
+    flatten converts a 1x1 map, and is priced as a vector's, not as a map's."""
+    model, example = archs.build("overlap:depth=3,width=32,res=64")
+    ov = backend_kernels(model, example, ["openvino:CPU"], precision="f32", threads=1)["openvino:CPU"]
+    kinds = [k.kind for k in ov]
+    assert kinds.index("global_pool") < kinds.index(REORDER_VECTOR) < kinds.index("linear"), kinds
+    assert kinds[0] in ("reorder", "reorder_ref")  # the image: 3 channels, no vector, no alias
 
 
 def test_the_runtime_rows_keep_the_input_reorder_and_no_constant_subgraph() -> None:

@@ -24,8 +24,9 @@ from harness.predict.fusion import Kernel, backend_kernels
 # 7 = kernels carry the bytes their costly activation functions write (``fusion.FUNCTIONS``);
 # 8 = a concatenation run in place is a kind of its own (``fusion.CONCAT_INPLACE``), and a
 # runtime row that executes nothing claims no unit (a convolution's bias reshape); 9 = a generic
-# layout conversion on planes that alias in the L1 is a kind of its own (``fusion.aliases``).
-UNITS_VERSION = 9
+# layout conversion on planes that alias in the L1 is a kind of its own (``fusion.aliases``);
+# 10 = so is a conversion of a vector (``fusion.REORDER_VECTOR``).
+UNITS_VERSION = 10
 
 KERNEL_FAMILY = "kernel"
 

@@ -327,7 +327,7 @@ def _held_out_ratios(x: np.ndarray, y: np.ndarray, folds: list[int],
     conversions were priced apart (``fusion.aliases``), its cells' own residuals fell within
     ±10% for 77% of cells, and intervals drawn from them (±13% at the median) held 77-82% of the
     quick sessions' measured networks (Zen 4 VM, 2026-12-07); drawn from held-out residuals,
-    ±15%, and with the session level (``session``), ±20-25%, holding 86-100%. The held-out
+    ±15%, and with the session level (``session``), ±23-28%, holding 91-100%. The held-out
     residuals carry part of the coefficients' error, which the bootstrap refits in ``draws``
     carry too: the intervals' coverage on measured networks is what says they are not too wide
     (``predictor.score``)."""

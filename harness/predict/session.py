@@ -14,7 +14,7 @@ deviations (log scale) of a latency and of a speed-up between sessions:
 Why: drawn from the kernel cells' scatter alone, OpenVINO's intervals (±15% at the median) held
 77-86% of the quick sessions' measured networks once the aliased conversions were priced apart;
 with the session level of this machine's A/A record (latency ±5.5%, speed-up ±3.4%; two kernel
-runs), ±20-25%, holding 86-100% (Zen 4 VM, 2026-12-07). Without a record the term is left out
+runs), ±23-28%, holding 91-100% (Zen 4 VM, 2026-12-07). Without a record the term is left out
 and the prediction says so: its interval then covers the model's error, not the machine's.
 """
 
