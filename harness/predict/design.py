@@ -52,10 +52,10 @@ cost differently), plus terms of the cell as a whole (issue 26), in ``CELL`` and
   kernels, 7.3 µs plus 2 µs per MB: the per-MB term is poorly pinned by eight mixed chains).
   Only for a runtime that runs its kernels eagerly (``model.has_layout_conversions``): a
   compiled graph's primitives are created and their weights packed before the first
-  inference, so no call has a library state to find cold. OpenVINO's fitted switch was 0 until its aliased layout
-  conversions were priced apart (``fusion.aliases``); then NNLS gave its switched input 19.5
-  µs/MB, taking up what the mixed chains' conversions left, and its networks of many small
-  kernels came out at 1.05-1.23x their time (Zen 4 VM, 2026-12-07);
+  inference, so no call has a library state to find cold. OpenVINO's fitted switch was 0
+  until its aliased layout conversions were priced apart (``fusion.aliases``); then NNLS gave
+  its switched input 19.5 µs/MB, taking up what the mixed chains' conversions left, and its
+  networks of many small kernels came out at 1.05-1.23x their time (Zen 4 VM, 2026-12-07);
 * activation functions: per costly function (``fusion.FUNCTIONS``: GELU, SiLU, Tanh, ...), the
   megabytes it writes, fused into a convolution or alone (``TERMS``). A kind's features say how
   much a kernel moves and computes, not which function it evaluates: eager PyTorch took 26-29 µs
