@@ -68,10 +68,9 @@ def runtime_rows(cm: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def _output_bytes(op: Any) -> int:
-    """Bytes of a primitive's first output (0 when its shape is dynamic or it has none): what a
-    layout conversion (Reorder) writes."""
-    shape = _output_shape(op)
+def _output_bytes(op: Any, shape: list[int] | None) -> int:
+    """Bytes of a primitive's first output of ``shape`` (``_output_shape``; 0 when dynamic or
+    absent): what a layout conversion (Reorder) writes."""
     if shape is None:
         return 0
     try:
@@ -99,11 +98,12 @@ def _runtime_graph(cm: Any) -> dict[str, dict[str, Any]]:
         exec_type = info["primitiveType"].astype(str) if "primitiveType" in info else None
         feeds = [i.get_source_output().get_node() for i in op.inputs()]
         feed_types = [f.get_rt_info()["layerType"].astype(str) for f in feeds]
+        shape = _output_shape(op)
         graph[op.get_friendly_name()] = {
             "type": kind, "exec_type": exec_type, "original_names": names,
             "inputs": [f.get_friendly_name() for f, t in zip(feeds, feed_types, strict=True)
                        if t not in _NOT_TIMED],
             "from_input": "Parameter" in feed_types or "Input" in feed_types,
-            "out_bytes": _output_bytes(op), "out_shape": _output_shape(op),
+            "out_bytes": _output_bytes(op, shape), "out_shape": shape,
         }
     return graph

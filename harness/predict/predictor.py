@@ -25,7 +25,8 @@ from harness.predict.dataset import (
 )
 from harness.predict.design import moved_bytes, weight_bytes
 from harness.predict.fusion import Kernel
-from harness.predict.model import Fit, draws, fit, interval
+from harness.predict.intervals import draws, interval
+from harness.predict.model import Fit, fit
 from harness.predict.session import SessionLevel, describe, of_machine
 
 
@@ -115,11 +116,7 @@ def predict(trained: Trained, what: str, build: Callable[[], Any] | None = None,
                            "threads": trained.threads, "backends": {}, "speedups": [],
                            "session_level": describe(trained.session)}
     readable = {b: ks for b, ks in got.items() if b in trained.fits and not isinstance(ks, str)}
-    sampled = draws(trained.fits, readable, rng)
-    if trained.session is not None and sampled:
-        n = len(next(iter(sampled.values())))
-        for b, factor in trained.session.factors(sorted(sampled), n, rng).items():
-            sampled[b] = sampled[b] * factor
+    sampled = draws(trained.fits, readable, rng, trained.session)
     for b in backends:
         ks = got[b]
         if isinstance(ks, str):
