@@ -364,6 +364,9 @@ def test_the_whole_inference_line_names_the_terms_that_cost_and_why_weights_are_
     assert line == ("overhead 0.002 ms, cold weights 0.48 ms (14.2 MB of weights read from "
                     "memory: the inference moves 95.2 MB, more than the 33.6 MB (32 MiB) L3), "
                     "switches into a convolution 1.6 ms")
+    eager = {**cold, "conversion_MB": 30.1}  # eager PyTorch's conversions inside its calls
+    assert ("the inference moves 95.2 MB, 30.1 MB of it layout conversions inside its "
+            "convolutions, more than the 33.6 MB (32 MiB) L3") in _terms(eager)
     warm = {**cold, "terms": {**zero, "overhead_ms": 0.002}, "moved_MB": 20.0}
     assert _terms(warm) == "overhead 0.002 ms"
     unpriced = {**cold, "terms": {**zero, "overhead_ms": 0.002}, "cold_identified": False}

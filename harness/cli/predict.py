@@ -167,8 +167,10 @@ def _terms(p: dict[str, Any]) -> str:
     """The prediction's whole-inference terms that cost anything, in ms; the cold-weight one
     with why (the bytes the inference moves against the last-level cache), and a network that
     moves more than the cache where no fitted cell did (its cold weights not priced)."""
-    moves = (f"the inference moves {p['moved_MB']:.3g} MB, more than the {p['cache_MB']:.3g} MB "
-             f"({p['cache_MB'] * 1e6 / 2**20:.3g} MiB) L3")
+    inside = (f", {p['conversion_MB']:.3g} MB of it layout conversions inside its convolutions"
+              if p.get("conversion_MB") else "")
+    moves = (f"the inference moves {p['moved_MB']:.3g} MB{inside}, more than the "
+             f"{p['cache_MB']:.3g} MB ({p['cache_MB'] * 1e6 / 2**20:.3g} MiB) L3")
     parts = []
     for name, ms in p["terms"].items():
         if ms > 0:

@@ -25,8 +25,9 @@ from harness.predict.fusion import Kernel, backend_kernels
 # 8 = a concatenation run in place is a kind of its own (``fusion.CONCAT_INPLACE``), and a
 # runtime row that executes nothing claims no unit (a convolution's bias reshape); 9 = a generic
 # layout conversion on planes that alias in the L1 is a kind of its own (``fusion.aliases``);
-# 10 = so is a conversion of a vector (``fusion.REORDER_VECTOR``).
-UNITS_VERSION = 10
+# 10 = so is a conversion of a vector (``fusion.REORDER_VECTOR``); 11 = eager PyTorch's
+# convolutions carry the bytes of the layout conversions inside their calls (``eager``).
+UNITS_VERSION = 11
 
 KERNEL_FAMILY = "kernel"
 

@@ -33,7 +33,10 @@ cost differently), plus terms of the cell as a whole (issue 26), in ``CELL`` and
   0.43-0.50 ms in the network by torch's profiler, 0.09 ms warm in its kernel cell, k6-k9) and
   its OpenVINO time
   at 0.89; counted where the bytes moved exceed it, 0.87 and 0.99, and the RMSPE of five scored
-  sets fell 0.2-1.4 points on both backends (Zen 4, 2026-12-07; ``cold_weight_mb``). Only cells
+  sets fell 0.2-1.4 points on both backends (Zen 4, 2026-12-07; ``cold_weight_mb``). The bytes
+  moved include the layout conversions a runtime makes inside its calls: eager PyTorch's
+  oneDNN convolutions convert input, weights and output every call (``harness.predict.eager``;
+  its 64x64 bottleneck networks 28-31 MB without them, 45-50 MB with). Only cells
   that move more than the cache (the kernel preset's long chains of wide convolutions, its 67
   MB linear layers) identify it; without them its coefficient is 0 and ``Fit.cold_identified``
   says so;
@@ -98,10 +101,11 @@ TERMS = CELL + tuple(f"{f}_MB" for f in FUNCTIONS)
 
 def moved_bytes(kernels: list[Kernel]) -> int:
     """The bytes a cell's kernels move in one inference: each kernel's input, output and
-    weights (``Kernel.bytes``), the runtime's layout conversions included where they are
-    kernels (OpenVINO's Reorders; eager PyTorch has none). Traffic, not footprint: a map is
-    counted when written and again when read, as it passes through the cache twice."""
-    return sum(k.bytes for k in kernels)
+    weights (``Kernel.bytes``), and the runtime's layout conversions, as kernels of their own
+    (OpenVINO's Reorders) or inside a kernel's call (eager PyTorch's oneDNN convolutions,
+    ``Kernel.conversion_bytes``). Traffic, not footprint: a map is counted when written and
+    again when read, as it passes through the cache twice."""
+    return sum(k.bytes + k.conversion_bytes for k in kernels)
 
 
 def weight_bytes(kernels: list[Kernel]) -> int:

@@ -103,6 +103,11 @@ class Kernel:
     weight_bytes: int = 0
     # (function, bytes it writes) of each absorbed activation whose function is in FUNCTIONS
     functions: tuple[tuple[str, int], ...] = ()
+    # Bytes the runtime's layout conversions move inside this kernel's call, where they are no
+    # kernels of their own: eager PyTorch's oneDNN convolution converts its input, weights and
+    # output on every call (``harness.predict.eager``). 0 for OpenVINO, whose conversions are
+    # reorder kernels.
+    conversion_bytes: int = 0
 
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -275,7 +280,23 @@ def backend_kernels(model: Any, example: Any, backends: list[str], *, precision:
         backend = get_backend(name)
         prepared = backend.prepare(model, example, PrepareContext(precision=precision, threads=threads))
         try:
-            out[name] = kernels(units, prepared.kernel_rows())
+            rows = prepared.kernel_rows()
         except NotImplementedError as exc:
             out[name] = str(exc)
+            continue
+        found = kernels(units, rows)
+        out[name] = found if rows is not None else eager_conversions(found, units, threads=threads,
+                                                                     precision=precision)
     return out
+
+
+def eager_conversions(found: list[Kernel], units: list[dict[str, Any]], *, threads: int,
+                      precision: str) -> list[Kernel]:
+    """Eager PyTorch's kernels (one per unit) with the bytes of the layout conversions each
+    convolution makes inside its call (``harness.predict.eager``)."""
+    from harness.predict.eager import conversion_bytes
+
+    by_name = {u["name"]: u for u in units}
+    return [replace(k, conversion_bytes=conversion_bytes(by_name[k.units[0]], threads=threads,
+                                                         precision=precision))
+            if k.units and k.units[0] in by_name else k for k in found]

@@ -133,6 +133,7 @@ def predict(trained: Trained, what: str, build: Callable[[], Any] | None = None,
             # the whole inference's terms (ms; the overhead among them), and what decides the
             # cold-weight one
             "terms": f.terms(ks), "moved_MB": moved_bytes(ks) / 1e6,
+            "conversion_MB": sum(k.conversion_bytes for k in ks) / 1e6,
             "weight_MB": weight_bytes(ks) / 1e6, "cache_MB": f.cache_bytes / 1e6,
             "cold_identified": f.cold_identified,
             "kernels": len(ks), "measured_kernels": sum(f.is_measured(k) for k in ks),

@@ -110,6 +110,7 @@ def _shape_keys(module: Any, ins: list, outs: list) -> dict[str, Any]:
     if module is not None and hasattr(module, "kernel_size"):
         k, s = module.kernel_size, module.stride
         keys["kernel"] = int(k[0] if isinstance(k, tuple) else k)
+        keys["kernel_size"] = [int(d) for d in (k if isinstance(k, tuple) else (k, k))]
         keys["stride"] = int(s[0] if isinstance(s, tuple) else s)
         keys["groups"] = int(getattr(module, "groups", 1))
     return keys

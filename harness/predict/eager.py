@@ -1,0 +1,64 @@
+"""What eager PyTorch moves inside one convolution call that its units do not show.
+
+ATen runs a CPU convolution either through oneDNN or through its own im2col and GEMM, and
+chooses by shape (``runs_onednn``). On the oneDNN path an eager call converts layouts every
+time: the plain (NCHW) input into oneDNN's blocked one, the weights into their blocked one, and
+the blocked output back to plain. oneDNN's verbose log of one 16-channel 3x3 convolution at
+64x64 (torch 2.13, 2 threads) reads ``reorder`` (the input, abcd -> aBcd16b), ``reorder`` (the
+weights, -> ABcd16b16a), ``convolution``, ``reorder`` (the output, aBcd16b -> abcd); the same
+convolution at 32x32 with 16 channels (16384 elements) runs no oneDNN primitive at all.
+
+Those conversions are traffic: each reads a tensor and writes another of its size. They are not
+kernels of the model, so the kernel cells' prices include their time, but the bytes an inference
+moves (``design.moved_bytes``, which decides whether its weights come from memory) did not count
+them. Counted (``conversion_bytes``: twice the input, output and weights of a convolution on the
+oneDNN path), eager PyTorch's bottleneck networks at 64x64 move 45-50 MB instead of 28-31 MB,
+more than the 33.6 MB (32 MiB) L3 of the Zen 4 VM they ran on, and their weights are priced as
+read from memory: predicted at 0.74-0.90 of their measured time before, 0.86-1.01 after (the
+axes preset's two sessions, fitted on one kernel run; README, "Predicting"). OpenVINO's
+conversions are kernels of its runtime graph and counted there (``fusion.reorder_kernel``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# ATen's threshold: at batch 1 a float32 convolution with a kernel of at most 3 in either
+# dimension and no groups runs oneDNN only when its input has more elements than this, its own
+# im2col + GEMM otherwise.
+# Checked against oneDNN's verbose log (tests/test_predict_eager.py): 20 channels at 32x32
+# (20480) native, 8 channels at 64x64 (32768) oneDNN.
+ONEDNN_MIN_ELEMENTS = 20480
+CONVOLUTIONS = ("conv", "pointwise", "depthwise", "grouped")
+
+
+def runs_onednn(unit: dict[str, Any], *, threads: int, precision: str) -> bool:
+    """Whether eager PyTorch runs this convolution unit through oneDNN.
+
+    ATen's rule for a CPU tensor: float32 takes oneDNN when (1) the convolution is strided,
+    batched 16 or more, not 1x1, or more than one thread runs it, and (2) it is grouped, its
+    kernel is larger than 3 in both dimensions, its batch is above 1, or its input has more than
+    ``ONEDNN_MIN_ELEMENTS`` elements. A narrower float (bf16, f16) takes oneDNN wherever the CPU
+    supports it, which is where the harness runs it."""
+    if unit.get("kind") not in CONVOLUTIONS:
+        return False
+    if precision != "f32":
+        return True
+    size = [int(k) for k in unit.get("kernel_size") or [unit.get("kernel", 0)] * 2]
+    shape = unit.get("out_shape") or [1]
+    batch = int(shape[0]) if shape else 1
+    elements = int(unit.get("in_bytes", 0)) // 4
+    first = (int(unit.get("stride", 1)) > 1 or batch >= 16 or any(k != 1 for k in size)
+             or threads > 1)
+    second = (int(unit.get("groups", 1)) > 1 or all(k > 3 for k in size) or batch > 1
+              or elements > ONEDNN_MIN_ELEMENTS)
+    return first and second
+
+
+def conversion_bytes(unit: dict[str, Any], *, threads: int, precision: str) -> int:
+    """Bytes eager PyTorch's layout conversions move in one call of this unit: each of the
+    input, the weights and the output read once and written once; 0 off the oneDNN path."""
+    if not runs_onednn(unit, threads=threads, precision=precision):
+        return 0
+    return 2 * (int(unit.get("in_bytes", 0)) + int(unit.get("out_bytes", 0))
+                + int(unit.get("weight_bytes", 0)))

@@ -1,0 +1,110 @@
+"""What eager PyTorch moves inside a convolution call (issue 26): which convolutions ATen runs
+through oneDNN, read from oneDNN's own log, and the layout conversions that path adds to the
+bytes an inference moves (which decide whether a network's weights come from memory)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from harness.backends import onednn_trace
+from harness.predict.design import cold_weight_mb, moved_bytes
+from harness.predict.eager import conversion_bytes, runs_onednn
+from harness.predict.fusion import Kernel, backend_kernels
+from harness.predict.units import model_units
+
+# (channels in, channels out, map, kernel, stride, groups, batch, threads)
+CASES = [
+    (16, 16, 32, 3, 1, 1, 1, 2),      # 16384 input elements: ATen's own im2col + GEMM
+    (20, 20, 32, 3, 1, 1, 1, 2),      # 20480: still its own
+    (8, 8, 64, 3, 1, 1, 1, 2),        # 32768: oneDNN
+    (36, 36, 32, 1, 1, 1, 1, 2),      # a 1x1 over the threshold: oneDNN
+    (72, 72, 16, 1, 1, 1, 1, 2),      # a 1x1 under it: its own
+    (3, 16, 64, 3, 2, 1, 1, 2),       # a strided stem on 12288 elements: its own
+    (16, 16, 16, 5, 1, 1, 1, 2),      # a kernel over 3 in both dimensions: oneDNN at any size
+    (16, 16, 16, (7, 1), 1, 1, 1, 2),  # over 3 in one dimension only: the size decides
+    (16, 16, 16, 3, 1, 16, 1, 2),     # depthwise: oneDNN at any size
+    (16, 16, 8, 3, 1, 1, 2, 2),       # a batch of 2: oneDNN
+    (64, 64, 64, 1, 1, 1, 1, 1),      # one thread, an unstrided 1x1: its own at any size
+    (64, 64, 64, 3, 1, 1, 1, 1),      # one thread, a 3x3 over the threshold: oneDNN
+]
+
+
+def _conv(cin: int, cout: int, kernel: int | tuple[int, int], stride: int,
+          groups: int) -> torch.nn.Module:
+    k = kernel if isinstance(kernel, tuple) else (kernel, kernel)
+    return torch.nn.Sequential(torch.nn.Conv2d(cin, cout, k, stride, (k[0] // 2, k[1] // 2),
+                                               groups=groups, bias=False)).eval()
+
+
+def _ran_onednn(model: torch.nn.Module, x: torch.Tensor) -> bool:
+    with torch.no_grad():
+        model(x)  # primitives created and cached before the traced call
+        lines, _ = onednn_trace.capture(lambda: model(x))
+    return any(",exec," in ln and ",convolution," in ln for ln in lines)
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="this torch has no oneDNN")
+def test_the_rule_says_which_convolutions_pytorch_runs_through_onednn() -> None:
+    before = torch.get_num_threads()
+    said, ran = [], []
+    try:
+        for cin, cout, res, kernel, stride, groups, batch, threads in CASES:
+            torch.set_num_threads(threads)
+            model = _conv(cin, cout, kernel, stride, groups)
+            x = torch.randn(batch, cin, res, res)
+            (unit,) = [u for u in model_units(model, x) if u["kind"] != "other"]
+            said.append(runs_onednn(unit, threads=threads, precision="f32"))
+            ran.append(_ran_onednn(model, x))
+    finally:
+        torch.set_num_threads(before)
+    assert said == ran, [c for c, s, r in zip(CASES, said, ran, strict=True) if s != r]
+    assert any(ran) and not all(ran)  # both paths among the cases
+
+
+def test_a_narrower_float_always_takes_onednn_and_other_kinds_never() -> None:
+    conv = {"kind": "conv", "kernel_size": [3, 3], "stride": 1, "groups": 1,
+            "out_shape": [1, 16, 8, 8], "in_bytes": 16 * 64 * 4, "out_bytes": 4096,
+            "weight_bytes": 9216}
+    assert not runs_onednn(conv, threads=2, precision="f32")  # 1024 elements
+    assert runs_onednn(conv, threads=2, precision="bf16")
+    assert conversion_bytes(conv, threads=2, precision="bf16") == 2 * (4096 + 4096 + 9216)
+    assert not runs_onednn({**conv, "kind": "linear"}, threads=2, precision="bf16")
+    assert conversion_bytes({**conv, "kind": "batchnorm"}, threads=2, precision="bf16") == 0
+
+
+def test_eager_kernels_carry_their_conversions_and_openvino_none() -> None:
+    """A 3x3 convolution on 8 channels at 64x64 (32768 elements: oneDNN) then one on 8 at 32x32
+    (8192: ATen's own) in eager PyTorch; OpenVINO's conversions are kernels of their own."""
+    model = torch.nn.Sequential(torch.nn.Conv2d(8, 8, 3, 1, 1, bias=False), torch.nn.ReLU(),
+                                torch.nn.MaxPool2d(2), torch.nn.Conv2d(8, 8, 3, 1, 1, bias=False)
+                                ).eval()
+    x = torch.randn(1, 8, 64, 64)
+    got = backend_kernels(model, x, ["torch", "openvino:CPU"], precision="f32", threads=2)
+    eager = {k.units[0]: k for k in got["torch"]}
+    big, small = eager["0"], eager["3"]
+    assert big.conversion_bytes == 2 * (big.in_bytes + big.out_bytes + big.weight_bytes) > 0
+    assert small.conversion_bytes == 0
+    assert eager["1"].conversion_bytes == 0 and eager["2"].conversion_bytes == 0
+    assert all(k.conversion_bytes == 0 for k in got["openvino:CPU"])
+    assert moved_bytes(got["torch"]) == sum(k.bytes for k in got["torch"]) + big.conversion_bytes
+
+
+def test_conversions_can_put_a_network_over_the_cache() -> None:
+    """The same kernels moving 20 MB of their own and 16 MB of conversions: over a 32 MiB cache
+    only with the conversions counted, and then every weight byte is read from memory."""
+    k = Kernel(kind="conv", units=("c",), flops=1, bytes=20_000_000, kernel=3, stride=1,
+               groups=1, cin=64, cout=64, in_bytes=8_000_000, out_bytes=8_000_000,
+               weight_bytes=4_000_000)
+    cache = 32 << 20
+    assert cold_weight_mb([k], cache) == 0.0
+    assert cold_weight_mb([Kernel(**{**k.as_json(), "units": ("c",),
+                                     "conversion_bytes": 16_000_000})], cache) == 4.0
+
+
+def test_a_kernel_cached_before_conversions_reads_as_none() -> None:
+    k = Kernel(kind="pointwise", units=("p",), flops=2, bytes=3, kernel=1, stride=1, groups=1,
+               cin=1, cout=1, conversion_bytes=7)
+    assert Kernel.from_json(k.as_json()) == k
+    old = {key: v for key, v in k.as_json().items() if key != "conversion_bytes"}
+    assert Kernel.from_json(old).conversion_bytes == 0
