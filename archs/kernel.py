@@ -29,6 +29,11 @@ and the first call after a different kernel costs more than a repeat of the same
 VM, eager PyTorch: 25-40 µs a layer, a 1.5x gap between a network and its layers timed alone).
 Mixed chains beside same-kernel ``repeat=`` chains identify that switch cost
 (``harness.predict.model``).
+
+``op=pad`` pads the map by one pixel right and bottom with zeros, as the overlapping ConvNets
+do before a stride-2 convolution whose "same" padding is odd (``archs.overlap``): eager PyTorch
+copies the map into a new one (``constant_pad_nd``), OpenVINO folds the padding into the
+convolution that follows (``harness.predict.fusion.PAD``).
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ from .registry import common_params, register
 from .spec import Param, SpecError
 
 OPS = ("conv", "dwconv", "pointwise", "pool", "avgpool", "gap", "linear", "act", "bn", "add",
-       "concat", "pwconcat", "pwgap", "mix")
+       "concat", "pwconcat", "pwgap", "mix", "pad")
 # A pointwise convolution pooled to one value per channel, its output joined to itself first
 # or not: the pair that prices a copying concatenation (module docstring).
 _POOLED = ("pwconcat", "pwgap")
@@ -114,6 +119,8 @@ def _one(values: Mapping[str, Any], first: bool = False) -> nn.Module:
         return make_act(values["act"], inplace=not first)
     if op == "bn":
         return nn.BatchNorm2d(cin)
+    if op == "pad":
+        return nn.ZeroPad2d((0, 1, 0, 1))
     return _Add() if op == "add" else _Concat()
 
 

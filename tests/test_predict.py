@@ -68,6 +68,22 @@ def test_global_pooling_is_a_kind_of_its_own() -> None:
     assert got == ["conv", "pooling", "global_pool", "linear"]
 
 
+def test_a_zero_padding_is_a_kernel_in_eager_pytorch_and_folded_by_openvino() -> None:
+    """The overlapping ConvNet pads the odd pixel of each stride-2 convolution: eager PyTorch
+    copies the map (a ``pad`` kernel of the padded bytes), OpenVINO folds it into the
+    convolution (no kernel of its own), as the kernel family's ``op=pad`` cell is run."""
+    model, example = archs.build("overlap:depth=2,width=8,res=16")
+    got = backend_kernels(model, example, ["torch", "openvino:CPU"], precision="f32", threads=1)
+    pads = [k for k in got["torch"] if k.kind == "pad"]
+    assert [k.units[0].endswith("::pad") for k in pads] == [True, True]
+    assert pads[0].in_bytes == 3 * 16 * 16 * 4 and pads[0].out_bytes == 3 * 17 * 17 * 4
+    # folded into the convolution's padding: no runtime row claims it
+    assert not any(u.endswith("::pad") for k in got["openvino:CPU"] for u in k.units)
+    cell, x = archs.build("kernel:op=pad,cin=8,res=8")
+    assert [k.kind for k in backend_kernels(cell, x, ["torch"], precision="f32",
+                                            threads=1)["torch"]] == ["pad"]
+
+
 def test_eager_kernels_drop_views() -> None:
     units = [{"name": "a", "type": "Conv2d", "kind": "conv", "inputs": [], "flops": 8,
               "in_bytes": 1, "out_bytes": 1, "weight_bytes": 1, "kernel": 3, "stride": 1,

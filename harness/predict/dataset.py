@@ -26,8 +26,9 @@ from harness.predict.fusion import Kernel, backend_kernels
 # runtime row that executes nothing claims no unit (a convolution's bias reshape); 9 = a generic
 # layout conversion on planes that alias in the L1 is a kind of its own (``fusion.aliases``);
 # 10 = so is a conversion of a vector (``fusion.REORDER_VECTOR``); 11 = eager PyTorch's
-# convolutions carry the bytes of the layout conversions inside their calls (``eager``).
-UNITS_VERSION = 11
+# convolutions carry the bytes of the layout conversions inside their calls (``eager``); 12 = a
+# zero padding is a kernel of its own (``fusion.PAD``).
+UNITS_VERSION = 12
 
 KERNEL_FAMILY = "kernel"
 

@@ -80,11 +80,12 @@ from harness.predict.fusion import (
     FUNCTIONS,
     GLOBAL_POOL,
     LINEAR_ACT,
+    PAD,
     REORDER_KINDS,
     Kernel,
 )
 
-KERNEL_KINDS = KINDS + (GLOBAL_POOL, LINEAR_ACT, CONCAT_INPLACE) + REORDER_KINDS
+KERNEL_KINDS = KINDS + (GLOBAL_POOL, LINEAR_ACT, CONCAT_INPLACE, PAD) + REORDER_KINDS
 # The kernels a switch is charged to: the convolutions (oneDNN primitives in eager PyTorch).
 # Also the kinds whose unmeasured channel counts are noted (``Fit.out_of_range``).
 CONVOLUTIONS = ("conv", "depthwise", "pointwise", "grouped")

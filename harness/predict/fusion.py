@@ -24,6 +24,15 @@ from harness.layers.matching import match
 
 # Unit kinds that compute nothing a kernel model could learn (views, reshapes).
 UNMODELLED = ("other",)
+# A zero padding of a map (``F.pad``, ``nn.ZeroPad2d``) is a kernel of its own where it runs as
+# one: eager PyTorch copies the map into a larger one (``constant_pad_nd``) on every call; the
+# overlapping ConvNets pad the odd pixel of a stride-2 convolution's "same" padding so, three
+# times in ``overlap:depth=3``, and were priced as if the copies cost nothing (eager PyTorch at
+# 0.82-0.87 of its measured time). OpenVINO folds the padding into the convolution that follows
+# (no runtime row claims the pad), so there it costs nothing of its own.
+PAD = "pad"
+_PAD_TYPES = {"fn:pad", "fn:constant_pad_nd", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d",
+              "ConstantPad1d", "ConstantPad2d", "ConstantPad3d"}
 # Kernels that are no unit of the model: layout conversions the runtime inserted
 # (``reorder_kernel``): optimized (JIT, brgemm), generic, generic on planes that alias in the L1
 # (``REORDER_ALIASED``), and of a vector (``REORDER_VECTOR``: a 1x1 map).
@@ -141,7 +150,7 @@ def kernels(units: list[dict[str, Any]], rows: list[dict[str, Any]] | None) -> l
     by_name = {u["name"]: u for u in units}
     if rows is None:
         found = (unit_kernel([u]) for u in units
-                 if u["type"] not in VANISHING and u["kind"] not in UNMODELLED)
+                 if u["type"] not in VANISHING and (u["kind"] not in UNMODELLED or is_pad(u)))
     else:
         claims = match(units, rows).claims
         found = (_row_kernel(row, [by_name[n] for n in claims.get(row["name"], ()) if n in by_name])
@@ -184,9 +193,12 @@ def unit_kernel(members: list[dict[str, Any]]) -> Kernel | None:
     if not members:
         return None
     kind = anchor_kind([m["kind"] for m in members])
-    if kind in UNMODELLED:
+    pads = [m for m in members if is_pad(m)]
+    if kind in UNMODELLED and not pads:
         return None
-    anchor = next(m for m in members if m["kind"] == kind)
+    anchor = pads[0] if kind in UNMODELLED else next(m for m in members if m["kind"] == kind)
+    if kind in UNMODELLED:
+        kind = PAD
     weights = sum(m["weight_bytes"] for m in members)
     if kind == "pooling" and _is_global(anchor.get("out_shape")):
         kind = GLOBAL_POOL
@@ -202,6 +214,11 @@ def unit_kernel(members: list[dict[str, Any]]) -> Kernel | None:
         functions=tuple((f, int(m["out_bytes"])) for m in members
                         if (f := function_of(m)) is not None),
     )
+
+
+def is_pad(unit: dict[str, Any]) -> bool:
+    """A unit that pads a tensor with a constant (``PAD``): its module's class or functional op."""
+    return unit.get("type") in _PAD_TYPES
 
 
 def _is_global(out_shape: Any) -> bool:
