@@ -58,7 +58,7 @@ def test_fit_recovers_known_kernel_costs() -> None:
         got = [coef[kind][n] for n in ("ms_per_kernel", "ms_per_MFLOP", "ms_per_activation_MB",
                                        "ms_per_weight_MB")]
         assert got == pytest.approx(truth[kind], rel=1e-6, abs=1e-9)
-    assert len(f.coef) == len(CELL) + len(FUNCTIONS) + len(KERNEL_KINDS) * len(FEATURES)
+    assert len(f.coef) == len(CELL) + 2 * len(FUNCTIONS) + len(KERNEL_KINDS) * len(FEATURES)
     assert f.out_of_range([_kernel("conv", 1e7, 0.5, 1.0)]) == []
     (heavy,) = f.out_of_range([_kernel("conv", 1e7, 0.5, 50.0)])  # weights beyond the cells
     assert "weight MB 50 outside" in heavy
@@ -308,10 +308,13 @@ def test_a_kind_no_cell_measured_is_priced_as_its_broader_kind() -> None:
 def test_activation_functions_are_priced_by_the_bytes_they_write() -> None:
     """A synthetic machine where a convolution costs 0.01 ms + 0.05 ms/MB, a ReLU-like
     activation 0.002 ms + 0.01 ms/MB, and a GELU or Tanh costs a further 0.12 or 0.6 ms per MB it
-    writes, alone or fused into a convolution (as OpenVINO fuses it). Fitted on one-function
-    cells of each form, the per-MB costs come back, a fused kernel is priced with its
-    function's cost, and a function no cell evaluated is priced as a ReLU and said so."""
+    writes, alone or fused into a convolution (as OpenVINO fuses it), and a GELU run as a kernel
+    of its own 0.005 ms more a call (eager PyTorch's erf GELU on a short vector). Fitted on
+    one-function cells of each form, the per-MB and per-call costs come back, a fused kernel is
+    priced with its function's cost and no call, and a function no cell evaluated is priced as a
+    ReLU and said so."""
     per_mb = {"gelu": 0.12, "tanh": 0.6}
+    per_call = {"gelu": 0.005, "tanh": 0.0}
 
     def kernel(kind: str, mb: float, function: str | None = None) -> Kernel:
         b = int(mb * 1e6)
@@ -322,7 +325,9 @@ def test_activation_functions_are_priced_by_the_bytes_they_write() -> None:
     def cost(ks: list[Kernel]) -> float:
         own = {"conv": (0.01, 0.05), "activation": (0.002, 0.01)}
         return 0.02 + sum(own[k.kind][0] + own[k.kind][1] * 2 * k.out_bytes / 1e6
-                          + sum(per_mb[f] * w / 1e6 for f, w in k.functions) for k in ks)
+                          + sum(per_mb[f] * w / 1e6 + (per_call[f] if k.kind == "activation"
+                                                       else 0.0) for f, w in k.functions)
+                          for k in ks)
 
     rows = []
     for i, mb in enumerate((0.05, 0.1, 0.2, 0.4, 0.8, 1.6)):
@@ -333,6 +338,10 @@ def test_activation_functions_are_priced_by_the_bytes_they_write() -> None:
     f = fit({"synthetic": rows})["synthetic"]
     got = f.coefficients()["function_ms_per_MB"]
     assert got == pytest.approx(per_mb, rel=1e-6)
+    assert f.coefficients()["function_ms_per_call"] == pytest.approx(per_call, abs=1e-9)
+    alone, in_conv = [kernel("activation", 0.01, "gelu")], [kernel("conv", 0.01, "gelu")]
+    assert f.predict_ms(alone) == pytest.approx(cost(alone), rel=1e-6)  # its call paid
+    assert f.predict_ms(in_conv) == pytest.approx(cost(in_conv), rel=1e-6)  # none when fused
     fused = [kernel("conv", 0.3, "tanh")]
     assert f.predict_ms(fused) == pytest.approx(cost(fused), rel=1e-6)
     assert f.kernel_ms(fused[0]) == pytest.approx(cost(fused) - 0.02, rel=1e-6)

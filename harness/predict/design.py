@@ -67,7 +67,12 @@ cost differently), plus terms of the cell as a whole (issue 26), in ``CELL`` and
   noted (``Fit.out_of_range``). Chains of fused ones (``post=act``, ``repeat=4``) matter: fitted
   on one-kernel cells only, OpenVINO's came out at 21-93 µs/MB, and networks with a GELU, SiLU
   or Tanh fused into their depthwise convolutions at 1.17-1.22x their time; with the chains,
-  5-48 µs/MB and 1.06-1.10x.
+  5-48 µs/MB and 1.06-1.10x. And per call, where the function runs as a kernel of its own:
+  eager PyTorch's erf GELU took 9.2 µs on 256 floats where a ReLU took 2.6 (Zen 4 VM, 2
+  threads; 8.4 µs on 1024, 11 on 4096), a cost per megabyte does not price it, and the MLP with
+  four GELUs on 256-feature vectors was predicted at 0.71 of its PyTorch time. The cells'
+  functions at 8K-98K floats identify it (fitted 6.9 µs a GELU call and 50 µs/MB, from 87;
+  SiLU 2.0 µs, Tanh 1.9, Hardswish 0.8): 0.88-0.89 (Zen 4, 2026-12-07).
 """
 
 from __future__ import annotations
@@ -96,8 +101,10 @@ CELL_MS = {"overhead": "overhead_ms", "boundary_MB": "boundary_ms",
            "cold_weight_MB": "cold_weight_ms", "switches": "switch_ms",
            "switch_MB": "switched_input_ms"}
 # The terms a cell's kernels add up apart from their kinds: the megabytes each costly activation
-# function writes, fused or alone (``fusion.FUNCTIONS``); then the kinds' features.
-TERMS = CELL + tuple(f"{f}_MB" for f in FUNCTIONS)
+# function writes, fused or alone (``fusion.FUNCTIONS``), and its calls where it runs as an
+# activation kernel of its own (``function_calls``); then the kinds' features.
+TERMS = CELL + tuple(f"{f}_MB" for f in FUNCTIONS) + tuple(f"{f}_calls" for f in FUNCTIONS)
+CALLS = len(CELL) + len(FUNCTIONS)  # the first function-call column
 
 
 def moved_bytes(kernels: list[Kernel]) -> int:
@@ -174,11 +181,19 @@ def kernel_row(kernels: list[Kernel], cache_bytes: int = 0,
     for k in kernels:
         for f, written in k.functions:
             row[len(CELL) + FUNCTIONS.index(f)] += written / 1e6
+            row[CALLS + FUNCTIONS.index(f)] += function_calls(k)
     for k in kernels if modelled is None else modelled:
         i = len(TERMS) + KERNEL_KINDS.index(k.kind) * len(FEATURES)
         row[i:i + 4] += (1.0, k.flops / 1e6, (k.bytes - k.weight_bytes) / 1e6,
                          k.weight_bytes / 1e6)
     return row
+
+
+def function_calls(k: Kernel) -> int:
+    """1 where the kernel is an activation function run on its own (eager PyTorch's, or an
+    activation cell's), whose call has a cost of its own; 0 where it is fused into another
+    kernel (OpenVINO's convolution or FullyConnected evaluates it element by element)."""
+    return 1 if k.kind == "activation" else 0
 
 
 def shape(k: Kernel) -> tuple:

@@ -49,6 +49,7 @@ import numpy as np
 from scipy.optimize import nnls
 
 from harness.predict.design import (
+    CALLS,
     CELL,
     CELL_MS,
     CONVOLUTIONS,
@@ -175,6 +176,9 @@ class Fit:
                                "measured_shapes": len(self.measured),
                                "function_ms_per_MB": {
                                    f: float(self.coef[len(CELL) + FUNCTIONS.index(f)])
+                                   for f in FUNCTIONS if f in self.functions},
+                               "function_ms_per_call": {
+                                   f: float(self.coef[CALLS + FUNCTIONS.index(f)])
                                    for f in FUNCTIONS if f in self.functions}}
         for kind in self.ranges:
             i = len(TERMS) + KERNEL_KINDS.index(kind) * len(FEATURES)
