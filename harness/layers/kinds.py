@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+# The convolutions among them (every kind ``conv_kind`` gives).
+CONVOLUTION_KINDS = ("conv", "depthwise", "pointwise", "grouped")
 KINDS = ("conv", "depthwise", "pointwise", "grouped", "batchnorm", "activation", "pooling",
          "add", "concat", "linear", "other")
 

@@ -79,7 +79,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.layers.kinds import KINDS
+from harness.layers.kinds import CONVOLUTION_KINDS, KINDS
 from harness.predict.fusion import (
     CONCAT_INPLACE,
     FUNCTIONS,
@@ -93,7 +93,7 @@ from harness.predict.fusion import (
 KERNEL_KINDS = KINDS + (GLOBAL_POOL, LINEAR_ACT, CONCAT_INPLACE, PAD) + REORDER_KINDS
 # The kernels a switch is charged to: the convolutions (oneDNN primitives in eager PyTorch).
 # Also the kinds whose unmeasured channel counts are noted (``Fit.out_of_range``).
-CONVOLUTIONS = ("conv", "depthwise", "pointwise", "grouped")
+CONVOLUTIONS = CONVOLUTION_KINDS
 FEATURES = ("count", "MFLOP", "act_MB", "weight_MB")
 CELL = ("overhead", "boundary_MB", "cold_weight_MB", "switches", "switch_MB")
 # What each cell term costs a prediction, by name (``model.Fit.terms``: milliseconds).

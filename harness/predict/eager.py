@@ -23,13 +23,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.layers.kinds import CONVOLUTION_KINDS
+
 # ATen's threshold: at batch 1 a float32 convolution with a kernel of at most 3 in either
 # dimension and no groups runs oneDNN only when its input has more elements than this, its own
 # im2col + GEMM otherwise.
 # Checked against oneDNN's verbose log (tests/test_predict_eager.py): 20 channels at 32x32
 # (20480) native, 8 channels at 64x64 (32768) oneDNN.
 ONEDNN_MIN_ELEMENTS = 20480
-CONVOLUTIONS = ("conv", "pointwise", "depthwise", "grouped")
 
 
 def runs_onednn(unit: dict[str, Any], *, threads: int, precision: str) -> bool:
@@ -40,7 +41,7 @@ def runs_onednn(unit: dict[str, Any], *, threads: int, precision: str) -> bool:
     kernel is larger than 3 in both dimensions, its batch is above 1, or its input has more than
     ``ONEDNN_MIN_ELEMENTS`` elements. A narrower float (bf16, f16) takes oneDNN wherever the CPU
     supports it, which is where the harness runs it."""
-    if unit.get("kind") not in CONVOLUTIONS:
+    if unit.get("kind") not in CONVOLUTION_KINDS:
         return False
     if precision != "f32":
         return True

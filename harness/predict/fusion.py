@@ -193,12 +193,13 @@ def unit_kernel(members: list[dict[str, Any]]) -> Kernel | None:
     if not members:
         return None
     kind = anchor_kind([m["kind"] for m in members])
-    pads = [m for m in members if is_pad(m)]
-    if kind in UNMODELLED and not pads:
-        return None
-    anchor = pads[0] if kind in UNMODELLED else next(m for m in members if m["kind"] == kind)
-    if kind in UNMODELLED:
-        kind = PAD
+    if kind in UNMODELLED:  # nothing a model could learn, unless it pads
+        pads = [m for m in members if is_pad(m)]
+        if not pads:
+            return None
+        kind, anchor = PAD, pads[0]
+    else:
+        anchor = next(m for m in members if m["kind"] == kind)
     weights = sum(m["weight_bytes"] for m in members)
     if kind == "pooling" and _is_global(anchor.get("out_shape")):
         kind = GLOBAL_POOL
