@@ -59,6 +59,21 @@ def test_openvino_fuses_conv_bn_act_and_the_residual_add_eager_fuses_nothing() -
     assert any(u.endswith("::add") for u in kinds)
 
 
+def test_a_fused_residual_add_counts_the_map_it_reads_from_outside_the_kernel() -> None:
+    """OpenVINO runs conv + batch norm + ReLU + the block's add as one kernel, which also reads
+    the shortcut's map: its bytes are its input, output and weights plus that map. Eager
+    PyTorch's add is a kernel of its own and reads both maps as its input."""
+    model, example = archs.build("residual:depth=1,width=8,res=16")
+    got = backend_kernels(model, example, ["torch", "openvino:CPU"], precision="f32", threads=1)
+    (fused,) = [k for k in got["openvino:CPU"] if any(u.endswith("::add") for u in k.units)]
+    assert fused.kind == "conv"
+    assert fused.bytes - (fused.in_bytes + fused.out_bytes + fused.weight_bytes) == fused.out_bytes
+    (add,) = [k for k in got["torch"] if k.kind == "add"]
+    assert add.bytes == add.in_bytes + add.out_bytes == 3 * add.out_bytes
+    alone = [k for k in got["openvino:CPU"] if not any(u.endswith("::add") for u in k.units)]
+    assert all(k.bytes == k.in_bytes + k.out_bytes + k.weight_bytes for k in alone)
+
+
 def test_global_pooling_is_a_kind_of_its_own() -> None:
     """A pool with one output per channel reads its input once; a windowed one slides."""
     m = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.MaxPool2d(2),

@@ -27,8 +27,9 @@ from harness.predict.fusion import Kernel, backend_kernels
 # layout conversion on planes that alias in the L1 is a kind of its own (``fusion.aliases``);
 # 10 = so is a conversion of a vector (``fusion.REORDER_VECTOR``); 11 = eager PyTorch's
 # convolutions carry the bytes of the layout conversions inside their calls (``eager``); 12 = a
-# zero padding is a kernel of its own (``fusion.PAD``).
-UNITS_VERSION = 12
+# zero padding is a kernel of its own (``fusion.PAD``); 13 = a kernel's bytes count what its fused
+# residual adds read from outside it (``fusion.outside_reads``).
+UNITS_VERSION = 13
 
 KERNEL_FAMILY = "kernel"
 
