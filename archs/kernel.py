@@ -73,6 +73,8 @@ def _resolve(values: dict[str, Any]) -> dict[str, Any]:
         raise SpecError(f"groups={groups} must divide cin={cin} and cout={cout}")
     if op == "mix" and (cout != cin or values["stride"] != 1):
         raise SpecError("op=mix chains shape-preserving kernels: it needs cin == cout and stride=1")
+    if op == "pad" and (cout != cin or values["stride"] != 1):
+        raise SpecError("op=pad pads its input by one pixel: it needs cin == cout and stride=1")
     if op == "dwconv" and cout != cin:
         raise SpecError(f"op=dwconv keeps its channels: cout={cout} must equal cin={cin}")
     if values["post"] != "none" and op not in _POSTABLE:

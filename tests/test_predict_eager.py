@@ -63,23 +63,52 @@ def test_the_rule_says_which_convolutions_pytorch_runs_through_onednn() -> None:
 
 
 def test_a_narrower_float_always_takes_onednn_and_other_kinds_never() -> None:
-    conv = {"kind": "conv", "kernel_size": [3, 3], "stride": 1, "groups": 1,
+    conv = {"kind": "conv", "kernel_size": [3, 3], "stride": 1, "groups": 1, "cin": 16,
             "out_shape": [1, 16, 8, 8], "in_bytes": 16 * 64 * 4, "out_bytes": 4096,
             "weight_bytes": 9216}
     assert not runs_onednn(conv, threads=2, precision="f32")  # 1024 elements
     assert runs_onednn(conv, threads=2, precision="bf16")
-    assert conversion_bytes(conv, threads=2, precision="bf16") == 2 * (4096 + 4096 + 9216)
+    # the unit's float32 bytes, halved
+    assert conversion_bytes(conv, threads=2, precision="bf16") == 4096 + 4096 + 9216
     assert not runs_onednn({**conv, "kind": "linear"}, threads=2, precision="bf16")
     assert conversion_bytes({**conv, "kind": "batchnorm"}, threads=2, precision="bf16") == 0
 
 
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="this torch has no oneDNN")
+def test_onednn_reads_a_narrow_input_as_it_is_and_converts_a_wide_one() -> None:
+    """The reorders oneDNN's log shows around one call: weights and output always, the input
+    from 16 channels on (``PLAIN_INPUT_BELOW``); and the bytes counted for each."""
+    from harness.predict.eager import PLAIN_INPUT_BELOW
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        for cin in (3, 8, PLAIN_INPUT_BELOW, 32):
+            model, x = _conv(cin, 16, 3, 1, 1), torch.randn(1, cin, 128, 128)  # oneDNN's
+            with torch.no_grad():
+                model(x)
+                lines, _ = onednn_trace.capture(lambda m=model, x=x: m(x))
+            reorders = sum(",exec," in ln and ",reorder," in ln for ln in lines)
+            assert reorders == (3 if cin >= PLAIN_INPUT_BELOW else 2), (cin, reorders)
+            (unit,) = [u for u in model_units(model, x) if u["kind"] != "other"]
+            got = conversion_bytes(unit, threads=2, precision="f32")
+            maps = unit["out_bytes"] + (unit["in_bytes"] if cin >= PLAIN_INPUT_BELOW else 0)
+            assert got == 2 * (maps + unit["weight_bytes"])
+            assert conversion_bytes(unit, threads=2, precision="f32",
+                                    layout="channels_last") == 2 * unit["weight_bytes"]
+            assert conversion_bytes(unit, threads=2, precision="bf16") == got // 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_eager_kernels_carry_their_conversions_and_openvino_none() -> None:
-    """A 3x3 convolution on 8 channels at 64x64 (32768 elements: oneDNN) then one on 8 at 32x32
-    (8192: ATen's own) in eager PyTorch; OpenVINO's conversions are kernels of their own."""
-    model = torch.nn.Sequential(torch.nn.Conv2d(8, 8, 3, 1, 1, bias=False), torch.nn.ReLU(),
-                                torch.nn.MaxPool2d(2), torch.nn.Conv2d(8, 8, 3, 1, 1, bias=False)
-                                ).eval()
-    x = torch.randn(1, 8, 64, 64)
+    """A 3x3 convolution on 16 channels at 64x64 (65536 elements: oneDNN) then one on 16 at
+    32x32 (16384: ATen's own) in eager PyTorch; OpenVINO's conversions are kernels of their
+    own."""
+    model = torch.nn.Sequential(torch.nn.Conv2d(16, 16, 3, 1, 1, bias=False), torch.nn.ReLU(),
+                                torch.nn.MaxPool2d(2),
+                                torch.nn.Conv2d(16, 16, 3, 1, 1, bias=False)).eval()
+    x = torch.randn(1, 16, 64, 64)
     got = backend_kernels(model, x, ["torch", "openvino:CPU"], precision="f32", threads=2)
     eager = {k.units[0]: k for k in got["torch"]}
     big, small = eager["0"], eager["3"]

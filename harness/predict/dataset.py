@@ -28,8 +28,9 @@ from harness.predict.fusion import Kernel, backend_kernels
 # 10 = so is a conversion of a vector (``fusion.REORDER_VECTOR``); 11 = eager PyTorch's
 # convolutions carry the bytes of the layout conversions inside their calls (``eager``); 12 = a
 # zero padding is a kernel of its own (``fusion.PAD``); 13 = a kernel's bytes count what its fused
-# residual adds read from outside it (``fusion.outside_reads``).
-UNITS_VERSION = 13
+# residual adds read from outside it (``fusion.outside_reads``); 14 = eager conversions leave out
+# an input oneDNN reads as it is (under 16 channels) and follow the layout and precision.
+UNITS_VERSION = 14
 
 KERNEL_FAMILY = "kernel"
 

@@ -5,8 +5,9 @@ the coefficients of these rows; this module says what each column counts and why
 A cell's quiet-state latency (``harness.predict.dataset.quiet_figure``) is modelled as
 ``overhead + boundary * MB_in_out + cold * MB_cold + switch * switches + switch_MB * MB_switched
 + sum over its kernels of c0[kind] + c1[kind] * MFLOP + c2[kind] * activation_MB + c3[kind] *
-weight_MB + sum over costly activation functions of fn[f] * MB_written[f]``: one linear model per kernel kind on FLOPs, activation bytes and weight bytes (eager
-PyTorch reorders a convolution's weights on every call, OpenVINO packs them once: their bytes
+weight_MB + sum over costly activation functions of fn[f] * MB_written[f] + fc[f] * calls[f]``:
+one linear model per kernel kind on FLOPs, activation bytes and weight bytes (eager PyTorch
+reorders a convolution's weights on every call, OpenVINO packs them once: their bytes
 cost differently), plus terms of the cell as a whole (issue 26), in ``CELL`` and ``TERMS``:
 
 * the per-inference overhead;

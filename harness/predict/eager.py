@@ -31,6 +31,10 @@ from harness.layers.kinds import CONVOLUTION_KINDS
 # Checked against oneDNN's verbose log (tests/test_predict_eager.py): 20 channels at 32x32
 # (20480) native, 8 channels at 64x64 (32768) oneDNN.
 ONEDNN_MIN_ELEMENTS = 20480
+# Input channels below which oneDNN reads the plain input directly, with no input reorder: its
+# verbose log shows none for 3 and 8 channels (a stem at 64x64 to 224x224), one for 16.
+PLAIN_INPUT_BELOW = 16
+NARROW_FLOATS = ("bf16", "f16")
 
 
 def runs_onednn(unit: dict[str, Any], *, threads: int, precision: str) -> bool:
@@ -43,9 +47,10 @@ def runs_onednn(unit: dict[str, Any], *, threads: int, precision: str) -> bool:
     supports it, which is where the harness runs it."""
     if unit.get("kind") not in CONVOLUTION_KINDS:
         return False
-    if precision != "f32":
+    if precision in NARROW_FLOATS:
         return True
-    size = [int(k) for k in unit.get("kernel_size") or [unit.get("kernel", 0)] * 2]
+    # the weight's last two dimensions, as ATen reads them (a Conv1d runs as a 2-D one, H = 1)
+    size = ([1] + [int(k) for k in unit.get("kernel_size") or [unit.get("kernel", 0)] * 2])[-2:]
     shape = unit.get("out_shape") or [1]
     batch = int(shape[0]) if shape else 1
     elements = int(unit.get("in_bytes", 0)) // 4
@@ -56,10 +61,17 @@ def runs_onednn(unit: dict[str, Any], *, threads: int, precision: str) -> bool:
     return first and second
 
 
-def conversion_bytes(unit: dict[str, Any], *, threads: int, precision: str) -> int:
+def conversion_bytes(unit: dict[str, Any], *, threads: int, precision: str,
+                     layout: str = "contiguous") -> int:
     """Bytes eager PyTorch's layout conversions move in one call of this unit: each of the
-    input, the weights and the output read once and written once; 0 off the oneDNN path."""
+    input, the weights and the output read once and written once; 0 off the oneDNN path.
+    The input is read as it is below ``PLAIN_INPUT_BELOW`` channels; with the ``channels_last``
+    layout only the weights are converted (oneDNN's log: ``reorder``, ``convolution``). The
+    unit's bytes are its float32 model's: a narrower float moves half of them."""
     if not runs_onednn(unit, threads=threads, precision=precision):
         return 0
-    return 2 * (int(unit.get("in_bytes", 0)) + int(unit.get("out_bytes", 0))
-                + int(unit.get("weight_bytes", 0)))
+    maps = 0 if layout == "channels_last" else (
+        (int(unit.get("in_bytes", 0)) if int(unit.get("cin", 0)) >= PLAIN_INPUT_BELOW else 0)
+        + int(unit.get("out_bytes", 0)))
+    moved = 2 * (maps + int(unit.get("weight_bytes", 0)))
+    return moved // 2 if precision in NARROW_FLOATS else moved

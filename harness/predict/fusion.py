@@ -30,9 +30,10 @@ UNMODELLED = ("other",)
 # times in ``overlap:depth=3``, and were priced as if the copies cost nothing (eager PyTorch at
 # 0.82-0.87 of its measured time). OpenVINO folds the padding into the convolution that follows
 # (no runtime row claims the pad), so there it costs nothing of its own.
+# Any mode of ``F.pad`` (reflect, replicate) is such a copy too. Padding modules are no units of
+# their own (their kind is "other", so the tracer records the ``F.pad`` inside them).
 PAD = "pad"
-_PAD_TYPES = {"fn:pad", "fn:constant_pad_nd", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d",
-              "ConstantPad1d", "ConstantPad2d", "ConstantPad3d"}
+_PAD_TYPES = {"fn:pad", "fn:constant_pad_nd"}
 # Kernels that are no unit of the model: layout conversions the runtime inserted
 # (``reorder_kernel``): optimized (JIT, brgemm), generic, generic on planes that alias in the L1
 # (``REORDER_ALIASED``), and of a vector (``REORDER_VECTOR``: a 1x1 map).
@@ -233,7 +234,7 @@ def outside_reads(members: list[dict[str, Any]], anchor: dict[str, Any]) -> int:
 
 
 def is_pad(unit: dict[str, Any]) -> bool:
-    """A unit that pads a tensor with a constant (``PAD``): its module's class or functional op."""
+    """A unit that pads a tensor (``PAD``): the functional op a padding module runs."""
     return unit.get("type") in _PAD_TYPES
 
 
@@ -318,18 +319,19 @@ def backend_kernels(model: Any, example: Any, backends: list[str], *, precision:
             out[name] = str(exc)
             continue
         found = kernels(units, rows)
-        out[name] = found if rows is not None else eager_conversions(found, units, threads=threads,
-                                                                     precision=precision)
+        layout = str(getattr(getattr(backend, "config", None), "layout", "contiguous"))
+        out[name] = found if rows is not None else eager_conversions(
+            found, units, threads=threads, precision=precision, layout=layout)
     return out
 
 
 def eager_conversions(found: list[Kernel], units: list[dict[str, Any]], *, threads: int,
-                      precision: str) -> list[Kernel]:
+                      precision: str, layout: str = "contiguous") -> list[Kernel]:
     """Eager PyTorch's kernels (one per unit) with the bytes of the layout conversions each
     convolution makes inside its call (``harness.predict.eager``)."""
     from harness.predict.eager import conversion_bytes
 
     by_name = {u["name"]: u for u in units}
-    return [replace(k, conversion_bytes=conversion_bytes(by_name[k.units[0]], threads=threads,
-                                                         precision=precision))
+    return [replace(k, conversion_bytes=conversion_bytes(
+        by_name[k.units[0]], threads=threads, precision=precision, layout=layout))
             if k.units and k.units[0] in by_name else k for k in found]
