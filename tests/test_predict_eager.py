@@ -117,6 +117,10 @@ def test_eager_kernels_carry_their_conversions_and_openvino_none() -> None:
     assert eager["1"].conversion_bytes == 0 and eager["2"].conversion_bytes == 0
     assert all(k.conversion_bytes == 0 for k in got["openvino:CPU"])
     assert moved_bytes(got["torch"]) == sum(k.bytes for k in got["torch"]) + big.conversion_bytes
+    # in channels_last only the weights are converted (the layout read from what it resolved)
+    nhwc = backend_kernels(model, x, ["torch[layout=channels_last]"], precision="f32",
+                           threads=2)["torch[layout=channels_last]"]
+    assert nhwc[0].conversion_bytes == 2 * big.weight_bytes
 
 
 def test_conversions_can_put_a_network_over_the_cache() -> None:

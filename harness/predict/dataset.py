@@ -128,12 +128,11 @@ def quiet_figure(cell: Any) -> float | None:
     return float(np.percentile(samples, 100 * nested.SPEEDUP_QUANTILE))
 
 
-def last_level_cache(store_path: Any) -> int:
-    """The L3 size (bytes) of the machine the store's cells were measured on: a cell whose
-    kernels move more bytes in one inference pays the cold-weight term
-    (``design.cold_weight_mb``). 0 when the store records no single machine's caches (then the
-    term is left out rather than guessed)."""
-    _, machine = only_machine(store_path)
+def last_level_cache(machine: dict[str, Any]) -> int:
+    """The L3 size (bytes) in a machine's stored fingerprint (``only_machine``: the one the
+    store's cells were measured on): a cell whose kernels move more bytes in one inference pays
+    the cold-weight term (``design.cold_weight_mb``). 0 when it records no caches (a store of
+    several machines has no one fingerprint): the term is then left out rather than guessed."""
     caches = machine.get("caches")
     l3 = caches.get("l3") if isinstance(caches, dict) else None
     return int(l3) if isinstance(l3, (int, float)) and l3 > 0 else 0

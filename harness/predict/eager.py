@@ -51,8 +51,7 @@ def runs_onednn(unit: dict[str, Any], *, threads: int, precision: str) -> bool:
         return True
     # the weight's last two dimensions, as ATen reads them (a Conv1d runs as a 2-D one, H = 1)
     size = ([1] + [int(k) for k in unit.get("kernel_size") or [unit.get("kernel", 0)] * 2])[-2:]
-    shape = unit.get("out_shape") or [1]
-    batch = int(shape[0]) if shape else 1
+    batch = int((unit.get("out_shape") or [1])[0])
     elements = int(unit.get("in_bytes", 0)) // 4
     first = (int(unit.get("stride", 1)) > 1 or batch >= 16 or any(k != 1 for k in size)
              or threads > 1)

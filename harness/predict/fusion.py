@@ -24,14 +24,13 @@ from harness.layers.matching import match
 
 # Unit kinds that compute nothing a kernel model could learn (views, reshapes).
 UNMODELLED = ("other",)
-# A zero padding of a map (``F.pad``, ``nn.ZeroPad2d``) is a kernel of its own where it runs as
-# one: eager PyTorch copies the map into a larger one (``constant_pad_nd``) on every call; the
-# overlapping ConvNets pad the odd pixel of a stride-2 convolution's "same" padding so, three
-# times in ``overlap:depth=3``, and were priced as if the copies cost nothing (eager PyTorch at
-# 0.82-0.87 of its measured time). OpenVINO folds the padding into the convolution that follows
+# A padding of a map (``F.pad``, any mode; a padding module is no unit of its own, its kind
+# being "other", so the tracer records the ``F.pad`` inside it) is a kernel of its own where it
+# runs as one: eager PyTorch copies the map into a larger one on every call; the overlapping
+# ConvNets pad the odd pixel of a stride-2 convolution's "same" padding so, three times in
+# ``overlap:depth=3``, and were priced as if the copies cost nothing (eager PyTorch at
+# 0.82-0.96 of its measured time). OpenVINO folds the padding into the convolution that follows
 # (no runtime row claims the pad), so there it costs nothing of its own.
-# Any mode of ``F.pad`` (reflect, replicate) is such a copy too. Padding modules are no units of
-# their own (their kind is "other", so the tracer records the ``F.pad`` inside them).
 PAD = "pad"
 _PAD_TYPES = {"fn:pad", "fn:constant_pad_nd"}
 # Kernels that are no unit of the model: layout conversions the runtime inserted
@@ -319,7 +318,8 @@ def backend_kernels(model: Any, example: Any, backends: list[str], *, precision:
             out[name] = str(exc)
             continue
         found = kernels(units, rows)
-        layout = str(getattr(getattr(backend, "config", None), "layout", "contiguous"))
+        # the memory layout the backend resolved, as it is recorded with each of its cells
+        layout = str((prepared.info.get("properties") or {}).get("layout", "contiguous"))
         out[name] = found if rows is not None else eager_conversions(
             found, units, threads=threads, precision=precision, layout=layout)
     return out
@@ -331,7 +331,6 @@ def eager_conversions(found: list[Kernel], units: list[dict[str, Any]], *, threa
     convolution makes inside its call (``harness.predict.eager``)."""
     from harness.predict.eager import conversion_bytes
 
-    by_name = {u["name"]: u for u in units}
+    by_name = {u["name"]: u for u in units}  # an eager kernel is one unit
     return [replace(k, conversion_bytes=conversion_bytes(
-        by_name[k.units[0]], threads=threads, precision=precision, layout=layout))
-            if k.units and k.units[0] in by_name else k for k in found]
+        by_name[k.units[0]], threads=threads, precision=precision, layout=layout)) for k in found]

@@ -95,11 +95,12 @@ def train(store_path: Any, *, precision: str | None = None, threads: int | None 
             else:
                 data[b].append((spec, cells[b][spec], ks))
     cache.save()
+    machine_id, machine = only_machine(store_path)  # one read: its caches and its A/A record
     fits = fit({b: rows for b, rows in data.items() if b not in no_reading},
-              cache_bytes=last_level_cache(store_path))
+              cache_bytes=last_level_cache(machine))
     base = DEFAULT_BASELINE if DEFAULT_BASELINE in fits else (sorted(fits) or [""])[0]
     per_cell = [len(seen) for specs in groups[(precision, threads)].values() for seen in specs.values()]
-    session = of_machine(only_machine(store_path)[0], float(np.median(per_cell)) if per_cell else 1.0)
+    session = of_machine(machine_id, float(np.median(per_cell)) if per_cell else 1.0)
     return Trained(fits, precision, threads, base, no_reading, time.perf_counter() - t0, cache,
                    repeatability(groups[(precision, threads)], base), session)
 
