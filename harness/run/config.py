@@ -32,7 +32,7 @@ from harness.run.workload_text import (
     with_batch,
 )
 
-PRESETS = ("quick", "paper", "full", "ladder", "axes", "sparse", "kernels")
+PRESETS = ("quick", "paper", "full", "ladder", "axes", "sparse", "kernels", "holdout")
 
 
 def default_threads() -> int:
