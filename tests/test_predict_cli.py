@@ -192,3 +192,50 @@ def test_the_whole_inference_line_names_the_terms_that_cost_and_why_weights_are_
     assert _terms({**warm, "terms": zero}) == "none"
     no_cache = {**unpriced, "cache_MB": 0.0}  # no L3 known: nothing said of it
     assert _terms(no_cache) == "overhead 0.002 ms"
+
+
+def test_score_rebuilds_a_user_model_from_its_session_and_skips_one_that_changed(
+        tmp_path: Path, capsys) -> None:
+    """A user model's cells are named by its file's name and content (``@net.py#hash:make``),
+    not its path: scoring rebuilds it from the path its session recorded, and says which it
+    cannot (the file edited since is another model) while scoring the rest."""
+    from harness.run.workload import model_name
+
+    model_file = tmp_path / "net.py"
+    model_file.write_text(
+        "import torch\nfrom torch import nn\n\n"
+        "def make():\n"
+        "    return nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.ReLU()).eval(), "
+        "torch.randn(1, 8, 16, 16)\n")
+    ref = f"{model_file}:make"
+    name = model_name(ref)
+    assert name.startswith("@net.py#")
+    store = _synthetic_store(tmp_path / "k.sqlite", KERNEL_SPECS,
+                             {"torch": 1.0, "openvino:CPU": 0.5})
+    nets = tmp_path / "n.sqlite"
+    with Store.open(nets) as s:
+        s.begin_session(SessionInfo(id="20260101T000000-bbbb0000", started=1.7e9,
+                                    config={"workloads": ["plain:depth=1,width=8,res=16",
+                                                          "@" + ref]}))
+        for spec in ("plain:depth=1,width=8,res=16", name):
+            for backend, ms in (("torch", 1.0), ("openvino:CPU", 0.5)):
+                s.put_cell("20260101T000000-bbbb0000", CellResult(
+                    CellKey(spec, backend, "f32", 1), DONE,
+                    samples_ms=list(ms * (1 + 0.001 * np.arange(20)))))
+
+    def scored() -> dict:
+        assert main(["predict", "--store", str(store), "--score", str(nets), "--json"]) == 0
+        return json.loads(capsys.readouterr().out)["score"]
+
+    got = scored()
+    assert {r["spec"] for r in got["networks"]} == {"plain:depth=1,width=8,res=16", name}
+    assert got["skipped"] == []
+    assert got["summary"]["torch"]["custom"]["n"] == 1
+
+    model_file.write_text(model_file.read_text() + "\n# edited: another model now\n")
+    got = scored()
+    assert [r["spec"] for r in got["networks"]] == ["plain:depth=1,width=8,res=16"]
+    assert [s["spec"] for s in got["skipped"]] == [name]
+    assert "has changed since" in got["skipped"][0]["why"]
+    assert main(["predict", "--store", str(store), "--score", str(nets)]) == 0
+    assert f"not scored: {name}" in capsys.readouterr().out

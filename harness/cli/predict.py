@@ -190,6 +190,8 @@ def _print_score(scored: dict[str, Any]) -> None:
     for target, fams in scored["summary"].items():
         for fam, st in fams.items():
             print(_score_line(target, fam, st))
+    for s in scored.get("skipped") or ():
+        print(f"  not scored: {s['spec']}: {s['why']}")
     for target, iv in (scored.get("intervals") or {}).items():
         print(f"  {target:<28} its 95% intervals held {round(iv['inside'] * iv['n'])} of "
               f"{iv['n']} measured figures ({100 * iv['inside']:.0f}%; median half-width "

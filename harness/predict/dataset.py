@@ -92,6 +92,28 @@ def runs(store_path: Any, *, kernels_only: bool | None
     return out
 
 
+def model_files(store_path: Any) -> dict[str, str]:
+    """A user model's cell name (``@net.py#1a2b3c4d:make``) -> the reference its session was
+    given (``/abs/path/net.py:make``), where that file still holds the model the cells timed
+    (its name today is the cell's name). Why: a cell is named by its file's name and content,
+    never its path (``harness.run.workload.model_name``: so that two checkouts join), so
+    rebuilding the model to predict it needs the path its session recorded; a file edited or
+    moved since is another model, or none, and has no entry."""
+    from harness.run.workload import model_name
+    from harness.run.workload_text import MODEL_PREFIX
+    from harness.store import Store
+
+    found: dict[str, str] = {}
+    with Store.open(store_path, create=False, readonly=True) as store:
+        for info in store.sessions():
+            config = info.config if isinstance(info.config, dict) else {}
+            for w in config.get("workloads") or ():
+                if isinstance(w, str) and w.startswith(MODEL_PREFIX):
+                    ref = w[len(MODEL_PREFIX):]
+                    found.setdefault(model_name(ref), ref)
+    return found
+
+
 def provenance(cell: Any, machine_id: str | None) -> tuple:
     """What two runs of a cell must share to be read together: the machine and the library
     versions its backend recorded (``*_version`` properties: torch's, OpenVINO's, ...)."""

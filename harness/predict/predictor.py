@@ -15,11 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from archs.spec import SpecError
 from harness.predict.dataset import (
     KernelCache,
     cache_path,
     combined,
     last_level_cache,
+    model_files,
     only_machine,
     runs,
 )
@@ -178,8 +180,14 @@ def score(trained: Trained, store_path: Any) -> dict[str, Any]:
     errs: dict[str, dict[str, list[float]]] = {}
     held: dict[str, list[tuple[bool, float]]] = {}  # target -> (inside its interval, half-width)
     rows = []
+    skipped: list[dict[str, str]] = []  # networks that cannot be rebuilt here, and why
+    files = model_files(store_path)
     for spec in sorted({s for per in cells.values() for s in per}):
-        p = predict(trained, spec)
+        try:
+            p = _predict_measured(trained, spec, files)
+        except SpecError as exc:
+            skipped.append({"spec": spec, "why": str(exc)})
+            continue
         family = "custom" if spec.startswith("@") else spec.split(":", 1)[0]
         row: dict[str, Any] = {"spec": spec, "family": family, "measured": {}, "predicted": {}}
         for b, pb in p["backends"].items():
@@ -197,6 +205,9 @@ def score(trained: Trained, store_path: Any) -> dict[str, Any]:
                 errs.setdefault(name, {}).setdefault(family, []).append(s["speedup"] / m - 1)
                 held.setdefault(name, []).append(_held(s["interval"], m, s["speedup"]))
         rows.append(row)
+    if not rows:
+        raise PredictError(f"no network of {store_path} could be predicted: "
+                           + "; ".join(f"{s['spec']}: {s['why']}" for s in skipped))
     summary = {}
     for target, fams in errs.items():
         everything = [e for es in fams.values() for e in es]
@@ -206,11 +217,24 @@ def score(trained: Trained, store_path: Any) -> dict[str, Any]:
               for b in sessions if b in errs}
     floor = repeatability(scored, trained.baseline)
     return {"store": str(store_path), "precision": trained.precision, "threads": trained.threads,
-            "summary": summary, "networks": rows,
+            "summary": summary, "networks": rows, "skipped": skipped,
             "intervals": {t: {"n": len(h), "inside": float(np.mean([i for i, _ in h])),
                               "median_half_width": float(np.median([w for _, w in h]))}
                           for t, h in held.items()},
             "repeatability": {t: v for t, v in floor.items() if t == "sessions" or t in summary}}
+
+
+def _predict_measured(trained: Trained, spec: str, files: dict[str, str]) -> dict[str, Any]:
+    """``predict`` for a measured network: a user model (``@net.py#1a2b3c4d:make``) is rebuilt
+    from the file its session recorded (``dataset.model_files``); SpecError where there is none
+    any more (moved, edited: another model) or it no longer builds."""
+    if not spec.startswith("@"):
+        return predict(trained, spec)
+    ref = files.get(spec)
+    if ref is None:
+        raise SpecError(f"the model file of {spec} is not where its session found it, or has "
+                        "changed since (its name is its content's hash): nothing to rebuild")
+    return predict(trained, spec, _spec_builder("@" + ref))
 
 
 def _held(iv: list[float], measured: float, point: float) -> tuple[bool, float]:
