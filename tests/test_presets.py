@@ -1,9 +1,9 @@
 """Every preset loads, and the holdout preset stays what it is for: networks the predictor was
 not fitted on (none in the kernel preset) and not the quick preset's, two of every family."""
 
-import archs
 import pytest
 
+import archs
 from harness.run.config import PRESETS, ConfigError, load_preset
 
 
