@@ -222,3 +222,35 @@ def test_a_functional_activation_is_priced_as_its_module_is() -> None:
     bad = {**got["torch"][1].as_json(), "functions": [["swish2", 4]]}
     with pytest.raises(ValueError, match="unknown activation function"):
         Kernel.from_json(bad)
+
+
+class _UntrainedSeparable(torch.nn.Module):
+    """``x + bn(pointwise(depthwise(relu(x))))`` with its batch norm as constructed (mean 0,
+    variance 1, no shift): what an untrained candidate of an architecture search looks like."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.act = torch.nn.ReLU()
+        self.dw = torch.nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False)
+        self.pw = torch.nn.Conv2d(c, c, 1, bias=False)
+        self.bn = torch.nn.BatchNorm2d(c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.bn(self.pw(self.dw(self.act(x))))
+
+
+def test_a_convolution_whose_batch_norm_folded_away_is_still_a_convolution() -> None:
+    """OpenVINO folds such a batch norm into the convolution with no node of its own left, and
+    the primitive names only a ``Multiply_N`` and the add: the convolution and the batch norm
+    are recovered through the data flow (convolution -> batch norm -> named add). Read as the
+    batch norm's kernel, the pointwise convolutions were priced as batch norms and such models
+    predicted at 0.50-0.76 of their OpenVINO time (Zen 4 VM, 2026-12-08)."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(_UntrainedSeparable(16), _UntrainedSeparable(16)).eval()
+    got = backend_kernels(model, torch.randn(1, 16, 8, 8), ["openvino:CPU"], precision="f32",
+                          threads=1)["openvino:CPU"]
+    computing = [k for k in got if not k.kind.startswith("reorder")]
+    assert sorted(k.kind for k in computing) == sorted(["activation", "depthwise", "pointwise"] * 2)
+    for k in computing:
+        if k.kind == "pointwise":
+            assert {u.rpartition(".")[2] for u in k.units} >= {"pw", "bn"}

@@ -21,12 +21,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.layers.kinds import VANISHING, kind_of_op
+from harness.layers.kinds import CONVOLUTION_KINDS, VANISHING, kind_of_op
 from harness.layers.naming import Resolver, op_of_node, parse_unit
 
 _WEIGHTLESS = {"pooling", "activation", "add", "concat"}
 _WEIGHTED_KINDS = {"conv", "depthwise", "pointwise", "grouped", "linear", "batchnorm"}
 _WEIGHTED = {"PReLU"}  # an activation module with a learned slope
+# Primitives that compute a convolution or a linear layer: one that names no such unit has lost
+# its name (``_recover``).
+_WEIGHTED_PRIMITIVES = {"Convolution", "GroupConvolution", "FullyConnected"}
+_COMPUTING_KINDS = set(CONVOLUTION_KINDS) | {"linear"}
 
 
 @dataclass
@@ -142,6 +146,27 @@ def _recover(units: list[dict[str, Any]], rows: list[dict[str, Any]], out: Match
                  if budget.get(r, 0) > 0}
         if len(cands) == 1:
             claim(u["name"], cands.pop(), "its output feeds this primitive")
+    # A convolution primitive that still holds no convolution lost that name as well: a batch
+    # norm with a mean and shift of 0 (an untrained model's) leaves no node of its own, and the
+    # primitive names only its multiply and the add it absorbed. Follow the data flow back
+    # through what was recovered (convolution -> batch norm -> named add), weighted units only.
+    kind_of = {u["name"]: u.get("kind") for u in units}
+    bonus = [row["name"] for row in rows
+             if row["name"] in budget and row.get("type") in _WEIGHTED_PRIMITIVES
+             and not any(kind_of.get(n) in _COMPUTING_KINDS for n in out.claims[row["name"]])]
+    for r in bonus:
+        budget[r] += 1
+    recovered = True
+    while recovered:
+        recovered = False
+        for u in (u for u in units if free(u) and u.get("kind") in _WEIGHTED_KINDS):
+            cands = {r for c in consumers.get(u["name"], []) for r in owner.get(c, [])
+                     if budget.get(r, 0) > 0}
+            if len(cands) == 1:
+                claim(u["name"], cands.pop(), "its output feeds this primitive")
+                recovered = True
+    for r in bonus:  # what the lost convolution did not use goes back
+        budget[r] = max(0, budget[r] - 1)
     for u in filter(free, units):  # upstream: fed by what a renamed primitive's inputs hold
         fed_by = {r for src in u["inputs"] for r in owner.get(src, [])}
         cands = {r for r, left in budget.items() if left > 0 and fed_by & inputs.get(r, set())}

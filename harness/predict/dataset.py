@@ -29,8 +29,10 @@ from harness.predict.fusion import Kernel, backend_kernels
 # convolutions carry the bytes of the layout conversions inside their calls (``eager``); 12 = a
 # zero padding is a kernel of its own (``fusion.PAD``); 13 = a kernel's bytes count what its fused
 # residual adds read from outside it (``fusion.outside_reads``); 14 = eager conversions leave out
-# an input oneDNN reads as it is (under 16 channels) and follow the layout and precision.
-UNITS_VERSION = 14
+# an input oneDNN reads as it is (under 16 channels) and follow the layout and precision; 15 = a
+# convolution whose batch norm the runtime folded away with its name is read as a convolution
+# (``harness.layers.matching``: the recovery follows conv -> batch norm -> named add).
+UNITS_VERSION = 15
 
 KERNEL_FAMILY = "kernel"
 
