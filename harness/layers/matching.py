@@ -25,12 +25,12 @@ from harness.layers.kinds import CONVOLUTION_KINDS, VANISHING, kind_of_op
 from harness.layers.naming import Resolver, op_of_node, parse_unit
 
 _WEIGHTLESS = {"pooling", "activation", "add", "concat"}
-_WEIGHTED_KINDS = {"conv", "depthwise", "pointwise", "grouped", "linear", "batchnorm"}
+# The kinds a convolution or linear primitive computes; one that claims none of them has lost
+# its name (``_recover``). With the batch norms they absorb: the kinds that hold weights.
+_COMPUTING_KINDS = {*CONVOLUTION_KINDS, "linear"}
+_WEIGHTED_KINDS = _COMPUTING_KINDS | {"batchnorm"}
 _WEIGHTED = {"PReLU"}  # an activation module with a learned slope
-# Primitives that compute a convolution or a linear layer: one that names no such unit has lost
-# its name (``_recover``).
 _WEIGHTED_PRIMITIVES = {"Convolution", "GroupConvolution", "FullyConnected"}
-_COMPUTING_KINDS = set(CONVOLUTION_KINDS) | {"linear"}
 
 
 @dataclass
@@ -141,9 +141,13 @@ def _recover(units: list[dict[str, Any]], rows: list[dict[str, Any]], out: Match
         budget[row] -= 1
         out.recovered.append((unit, row, how))
 
+    def fed(u: dict[str, Any], held: dict[str, list[str]]) -> set[str]:
+        """The rows with names left to recover that hold (in ``held``) a unit ``u`` feeds."""
+        return {r for c in consumers.get(u["name"], []) for r in held.get(c, [])
+                if budget.get(r, 0) > 0}
+
     for u in filter(free, units):  # downstream: its output went into a renamed primitive
-        cands = {r for c in consumers.get(u["name"], []) for r in named.get(c, [])
-                 if budget.get(r, 0) > 0}
+        cands = fed(u, named)
         if len(cands) == 1:
             claim(u["name"], cands.pop(), "its output feeds this primitive")
     # A convolution primitive that still holds no convolution lost that name as well: a batch
@@ -160,8 +164,7 @@ def _recover(units: list[dict[str, Any]], rows: list[dict[str, Any]], out: Match
     while recovered:
         recovered = False
         for u in (u for u in units if free(u) and u.get("kind") in _WEIGHTED_KINDS):
-            cands = {r for c in consumers.get(u["name"], []) for r in owner.get(c, [])
-                     if budget.get(r, 0) > 0}
+            cands = fed(u, owner)
             if len(cands) == 1:
                 claim(u["name"], cands.pop(), "its output feeds this primitive")
                 recovered = True

@@ -100,19 +100,21 @@ def model_files(store_path: Any) -> dict[str, str]:
     (its name today is the cell's name). Why: a cell is named by its file's name and content,
     never its path (``harness.run.workload.model_name``: so that two checkouts join), so
     rebuilding the model to predict it needs the path its session recorded; a file edited or
-    moved since is another model, or none, and has no entry."""
-    from harness.run.workload import model_name
-    from harness.run.workload_text import MODEL_PREFIX
+    moved since is another model, or none, and has no entry. Each file is read once however
+    many sessions name it."""
+    from harness.run.workload import Workload
     from harness.store import Store
 
-    found: dict[str, str] = {}
+    texts: set[str] = set()
     with Store.open(store_path, create=False, readonly=True) as store:
         for info in store.sessions():
             config = info.config if isinstance(info.config, dict) else {}
-            for w in config.get("workloads") or ():
-                if isinstance(w, str) and w.startswith(MODEL_PREFIX):
-                    ref = w[len(MODEL_PREFIX):]
-                    found.setdefault(model_name(ref), ref)
+            texts.update(w for w in config.get("workloads") or () if isinstance(w, str))
+    found: dict[str, str] = {}
+    for w in sorted(texts):
+        workload = Workload.from_text(w)
+        if workload.model_ref is not None:
+            found.setdefault(workload.name, workload.model_ref)
     return found
 
 

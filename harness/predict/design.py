@@ -92,9 +92,6 @@ from harness.predict.fusion import (
 )
 
 KERNEL_KINDS = KINDS + (GLOBAL_POOL, LINEAR_ACT, CONCAT_INPLACE, PAD) + REORDER_KINDS
-# The kernels a switch is charged to: the convolutions (oneDNN primitives in eager PyTorch).
-# Also the kinds whose unmeasured channel counts are noted (``Fit.out_of_range``).
-CONVOLUTIONS = CONVOLUTION_KINDS
 FEATURES = ("count", "MFLOP", "act_MB", "weight_MB")
 CELL = ("overhead", "boundary_MB", "cold_weight_MB", "switches", "switch_MB")
 # What each cell term costs a prediction, by name (``model.Fit.terms``: milliseconds).
@@ -152,7 +149,7 @@ def switched(kernels: list[Kernel]) -> list[Kernel]:
     counted at convolutions, at 121 µs."""
     ks = computing(kernels)
     return [b for a, b in zip(ks, ks[1:], strict=False)
-            if b.kind in CONVOLUTIONS and _signature(a) != _signature(b)]
+            if b.kind in CONVOLUTION_KINDS and _signature(a) != _signature(b)]
 
 
 def switches(kernels: list[Kernel]) -> int:

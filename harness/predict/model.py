@@ -48,11 +48,11 @@ from typing import Any
 import numpy as np
 from scipy.optimize import nnls
 
+from harness.layers.kinds import CONVOLUTION_KINDS
 from harness.predict.design import (
     CALLS,
     CELL,
     CELL_MS,
-    CONVOLUTIONS,
     FEATURES,
     KERNEL_KINDS,
     TERMS,
@@ -299,7 +299,7 @@ def fit(data: dict[str, list[tuple[str, float, list[Kernel]]]], seed: int = 0,
         channels: dict[str, set[int]] = {}
         for _, _, ks in rows:
             for k in ks:
-                if k.kind in CONVOLUTIONS:
+                if k.kind in CONVOLUTION_KINDS:
                     channels.setdefault(k.kind, set()).update((k.cin, k.cout))
                 r = ranges.setdefault(k.kind, {})
                 for feat, v in _range_features(k):

@@ -181,8 +181,9 @@ def score(trained: Trained, store_path: Any) -> dict[str, Any]:
     held: dict[str, list[tuple[bool, float]]] = {}  # target -> (inside its interval, half-width)
     rows = []
     skipped: list[dict[str, str]] = []  # networks that cannot be rebuilt here, and why
-    files = model_files(store_path)
-    for spec in sorted({s for per in cells.values() for s in per}):
+    specs = sorted({s for per in cells.values() for s in per})
+    files = model_files(store_path) if any(s.startswith("@") for s in specs) else {}
+    for spec in specs:
         try:
             p = _predict_measured(trained, spec, files)
         except SpecError as exc:
