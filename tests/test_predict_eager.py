@@ -141,3 +141,64 @@ def test_a_kernel_cached_before_conversions_reads_as_none() -> None:
     assert Kernel.from_json(k.as_json()) == k
     old = {key: v for key, v in k.as_json().items() if key != "conversion_bytes"}
     assert Kernel.from_json(old).conversion_bytes == 0
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="this torch has no oneDNN")
+def test_onednn_pads_the_channels_the_predictor_pads() -> None:
+    """oneDNN's log of a call says which maps it pads and to what block (``aBcd16b`` with ``p``
+    among its flags); ``padded`` scales a call's FLOPs and map bytes by the same channels: 24
+    computed as 32 (on AVX-512), 32 as itself, a depthwise convolution's channels once, a
+    convolution off oneDNN (20 channels at 32x32, ATen's own) not at all."""
+    import re
+
+    from harness.predict.eager import onednn_block, padded
+
+    block = onednn_block()
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        for c, res, groups in ((24, 64, 1), (32, 64, 1), (36, 64, 36), (20, 32, 1)):
+            model, x = _conv(c, c, 3, 1, groups), torch.randn(1, c, res, res)
+            with torch.no_grad():
+                model(x)
+                lines, _ = onednn_trace.capture(lambda m=model, x=x: m(x))
+            conv = [ln for ln in lines if ",exec," in ln and ",convolution," in ln]
+            (unit,) = [u for u in model_units(model, x) if u["kind"] != "other"]
+            flops, maps = padded(unit, threads=2, precision="f32", block=block)
+            if not conv:  # ATen's own path: nothing padded
+                assert (flops, maps) == (unit["flops"], unit["in_bytes"] + unit["out_bytes"])
+                continue
+            dst = re.search(r"dst:f32:(\w*):blocked:(\w+)", conv[0])
+            blocked = re.search(r"(\d+)b$", dst.group(2))
+            assert blocked and int(blocked.group(1)) == block, conv[0]
+            want = -(-c // block) * block / c
+            assert ("p" in dst.group(1)) == (want > 1), conv[0]
+            assert flops == round(unit["flops"] * want ** (1 if groups > 1 else 2))
+            assert maps == round((unit["in_bytes"] + unit["out_bytes"]) * want)
+            # channels_last (oneDNN's acdb) and a narrower float: the model's figures
+            assert padded(unit, threads=2, precision="f32", block=block,
+                          layout="channels_last")[0] == unit["flops"]
+            assert padded(unit, threads=2, precision="bf16", block=block)[0] == unit["flops"]
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_an_eager_row_prices_the_padded_convolution_and_openvino_the_model() -> None:
+    """A 24-channel 3x3 convolution at 64x64: eager PyTorch's row carries its padded FLOPs and
+    maps, OpenVINO's (channels-last, no padding) the model's."""
+    from harness.predict.design import FEATURES, KERNEL_KINDS, TERMS, kernel_row
+    from harness.predict.eager import onednn_block
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(24, 24, 3, 1, 1, bias=False)).eval()
+    x = torch.randn(1, 24, 64, 64)
+    got = backend_kernels(model, x, ["torch", "openvino:CPU"], precision="f32", threads=2)
+    (eager,) = [k for k in got["torch"] if k.kind == "conv"]
+    want = (-(-24 // onednn_block()) * onednn_block() / 24)
+    assert eager.padded_flops == round(eager.flops * want ** 2) > eager.flops
+    i = len(TERMS) + KERNEL_KINDS.index("conv") * len(FEATURES)
+    row = kernel_row(got["torch"])
+    assert row[i + 1] == pytest.approx(eager.padded_flops / 1e6)
+    assert row[i + 2] == pytest.approx((eager.in_bytes + eager.out_bytes) * want / 1e6, rel=1e-6)
+    (compiled,) = [k for k in got["openvino:CPU"] if k.kind == "conv"]
+    assert compiled.padded_flops == 0 and compiled.padded_map_bytes == 0
+    assert kernel_row(got["openvino:CPU"])[i + 1] == pytest.approx(compiled.flops / 1e6)

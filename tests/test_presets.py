@@ -1,5 +1,6 @@
-"""Every preset loads, and the holdout preset stays what it is for: networks the predictor was
-not fitted on (none in the kernel preset) and not the quick preset's, two of every family."""
+"""Every preset loads, and the holdout presets stay what they are for: networks the predictor was
+not fitted on (none in the kernel preset), not the quick preset's nor each other's, two of every
+family."""
 
 import pytest
 
@@ -21,14 +22,19 @@ def test_an_unknown_preset_names_the_valid_ones():
         load_preset("nonesuch")
 
 
-def test_holdout_shares_no_network_with_the_kernel_or_quick_presets():
-    holdout = set(load_preset("holdout").workloads)
-    for other in ("kernels", "quick"):
+HOLDOUTS = ("holdout", "holdout2")
+
+
+@pytest.mark.parametrize("name", HOLDOUTS)
+def test_holdout_shares_no_network_with_the_kernel_or_quick_presets_or_the_other_holdout(name):
+    holdout = set(load_preset(name).workloads)
+    for other in ("kernels", "quick", *(h for h in HOLDOUTS if h != name)):
         assert not holdout & set(load_preset(other).workloads), other
 
 
-def test_holdout_covers_every_family_but_the_kernels_twice():
-    families = [w.split(":", 1)[0] for w in load_preset("holdout").workloads]
+@pytest.mark.parametrize("name", HOLDOUTS)
+def test_holdout_covers_every_family_but_the_kernels_twice(name):
+    families = [w.split(":", 1)[0] for w in load_preset(name).workloads]
     expected = sorted(f for f in archs.FAMILIES if f != "kernel")
     assert sorted(set(families)) == expected
     assert all(families.count(f) == 2 for f in expected)

@@ -32,7 +32,7 @@ from harness.predict.fusion import Kernel, backend_kernels
 # an input oneDNN reads as it is (under 16 channels) and follow the layout and precision; 15 = a
 # convolution whose batch norm the runtime folded away with its name is read as a convolution
 # (``harness.layers.matching``: the recovery follows conv -> batch norm -> named add).
-UNITS_VERSION = 15
+UNITS_VERSION = 16
 
 KERNEL_FAMILY = "kernel"
 

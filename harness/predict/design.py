@@ -182,9 +182,22 @@ def kernel_row(kernels: list[Kernel], cache_bytes: int = 0,
             row[CALLS + FUNCTIONS.index(f)] += function_calls(k)
     for k in kernels if modelled is None else modelled:
         i = len(TERMS) + KERNEL_KINDS.index(k.kind) * len(FEATURES)
-        row[i:i + 4] += (1.0, k.flops / 1e6, (k.bytes - k.weight_bytes) / 1e6,
+        row[i:i + 4] += (1.0, computed_flops(k) / 1e6, activation_bytes(k) / 1e6,
                          k.weight_bytes / 1e6)
     return row
+
+
+def computed_flops(k: Kernel) -> int:
+    """The FLOPs the library computes for this kernel: the model's, or more where its layout
+    pads the channels (``Kernel.padded_flops``)."""
+    return k.padded_flops or k.flops
+
+
+def activation_bytes(k: Kernel) -> int:
+    """The bytes of maps a kernel reads and writes (all it moves but its weights), with its
+    input and output at the padded channel counts where the library pads them."""
+    maps = k.bytes - k.weight_bytes
+    return maps - k.in_bytes - k.out_bytes + k.padded_map_bytes if k.padded_map_bytes else maps
 
 
 def function_calls(k: Kernel) -> int:

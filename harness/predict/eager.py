@@ -17,6 +17,14 @@ more than the 33.6 MB (32 MiB) L3 of the Zen 4 VM they ran on, and their weights
 read from memory: predicted at 0.74-0.90 of their measured time before, 0.86-1.01 after (the
 axes preset's two sessions, fitted on one kernel run; README, "Predicting"). OpenVINO's
 conversions are kernels of its runtime graph and counted there (``fusion.reorder_kernel``).
+
+oneDNN's blocked layout also pads: a map of 24 channels is stored and computed as 32 (the log
+reads ``src:f32:ap:blocked:aBcd16b``, ``p`` for padded), so a 24-channel 3x3 convolution at 64x64
+costs what a 32-channel one does (0.33 against 0.33-0.36 ms in the log; 533 against 430 µs a call
+with its conversions, Zen 4 VM, 2 threads). ``padded`` gives the FLOPs and map bytes of a call
+at the channel counts oneDNN computes on, which the predictor's rows use for eager
+convolutions (``design.kernel_row``): priced by the model's FLOPs, eager PyTorch's networks of
+24-channel stages were predicted at 0.80-0.87 of their time.
 """
 
 from __future__ import annotations
@@ -35,6 +43,18 @@ ONEDNN_MIN_ELEMENTS = 20480
 # verbose log shows none for 3 and 8 channels (a stem at 64x64 to 224x224), one for 16.
 PLAIN_INPUT_BELOW = 16
 NARROW_FLOATS = ("bf16", "f16")
+
+
+def onednn_block() -> int:
+    """The channel block of oneDNN's f32 layouts on this CPU, as ATen dispatches: 16 floats
+    (one AVX-512 register) where torch runs its AVX-512 kernels, 8 (AVX2) otherwise."""
+    import torch
+
+    return 16 if torch.backends.cpu.get_cpu_capability().startswith("AVX512") else 8
+
+
+def _pad(channels: int, block: int) -> int:
+    return -(-channels // block) * block
 
 
 def runs_onednn(unit: dict[str, Any], *, threads: int, precision: str) -> bool:
@@ -74,3 +94,27 @@ def conversion_bytes(unit: dict[str, Any], *, threads: int, precision: str,
         + int(unit.get("out_bytes", 0)))
     moved = 2 * (maps + int(unit.get("weight_bytes", 0)))
     return moved // 2 if precision in NARROW_FLOATS else moved
+
+
+def padded(unit: dict[str, Any], *, threads: int, precision: str, block: int,
+           layout: str = "contiguous") -> tuple[int, int]:
+    """(FLOPs, map bytes) of one eager call of this unit at the channel counts oneDNN computes
+    on: each of the output channels and (from ``PLAIN_INPUT_BELOW`` channels on, where the input
+    is converted to the blocked layout) the input channels rounded up to ``block``; a depthwise
+    convolution's channels once. The unit's own figures where oneDNN does not run it, where the
+    layout is channels_last (oneDNN's ``acdb``, unpadded), in a narrower float (its blocks were
+    not checked) and for other groupings."""
+    flops = int(unit.get("flops", 0))
+    maps = int(unit.get("in_bytes", 0)) + int(unit.get("out_bytes", 0))
+    cin, cout, groups = int(unit.get("cin", 0)), int(unit.get("cout", 0)), int(unit.get("groups", 1))
+    if (layout == "channels_last" or precision != "f32" or cin <= 0 or cout <= 0
+            or not runs_onednn(unit, threads=threads, precision=precision)):
+        return flops, maps
+    fout = _pad(cout, block) / cout
+    if groups > 1:
+        if groups != cin or cin != cout:
+            return flops, maps
+        return round(flops * fout), round(maps * fout)
+    fin = _pad(cin, block) / cin if cin >= PLAIN_INPUT_BELOW else 1.0
+    return (round(flops * fin * fout),
+            round(int(unit.get("in_bytes", 0)) * fin + int(unit.get("out_bytes", 0)) * fout))

@@ -119,6 +119,11 @@ class Kernel:
     # output on every call (``harness.predict.eager``). 0 for OpenVINO, whose conversions are
     # reorder kernels.
     conversion_bytes: int = 0
+    # The FLOPs and the map bytes (input and output) of the call at the channel counts the
+    # library computes on, where they differ from the model's: eager PyTorch's oneDNN pads its
+    # blocked maps (``harness.predict.eager.padded``). 0: the model's.
+    padded_flops: int = 0
+    padded_map_bytes: int = 0
 
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -327,10 +332,21 @@ def backend_kernels(model: Any, example: Any, backends: list[str], *, precision:
 
 def eager_conversions(found: list[Kernel], units: list[dict[str, Any]], *, threads: int,
                       precision: str, layout: str = "contiguous") -> list[Kernel]:
-    """Eager PyTorch's kernels (one per unit) with the bytes of the layout conversions each
-    convolution makes inside its call (``harness.predict.eager``)."""
-    from harness.predict.eager import conversion_bytes
+    """Eager PyTorch's kernels (one per unit) with what oneDNN does inside each convolution's
+    call (``harness.predict.eager``): the bytes of its layout conversions, and the FLOPs and map
+    bytes at the channel counts its blocked layout pads to."""
+    from harness.predict.eager import conversion_bytes, onednn_block, padded
 
     by_name = {u["name"]: u for u in units}  # an eager kernel is one unit
-    return [replace(k, conversion_bytes=conversion_bytes(
-        by_name[k.units[0]], threads=threads, precision=precision, layout=layout)) for k in found]
+    block = onednn_block()
+    out = []
+    for k in found:
+        unit = by_name[k.units[0]]
+        flops, maps = padded(unit, threads=threads, precision=precision, block=block,
+                             layout=layout)
+        out.append(replace(
+            k, conversion_bytes=conversion_bytes(unit, threads=threads, precision=precision,
+                                                 layout=layout),
+            padded_flops=flops if flops != k.flops else 0,
+            padded_map_bytes=maps if maps != k.in_bytes + k.out_bytes else 0))
+    return out

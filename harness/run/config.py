@@ -32,7 +32,8 @@ from harness.run.workload_text import (
     with_batch,
 )
 
-PRESETS = ("quick", "paper", "full", "ladder", "axes", "sparse", "kernels", "holdout")
+PRESETS = ("quick", "paper", "full", "ladder", "axes", "sparse", "kernels", "holdout",
+           "holdout2")
 
 
 def default_threads() -> int:
