@@ -185,7 +185,8 @@ def test_onednn_pads_the_channels_the_predictor_pads() -> None:
 
 def test_an_eager_row_prices_the_padded_convolution_and_openvino_the_model() -> None:
     """A 24-channel 3x3 convolution at 64x64: eager PyTorch's row carries its padded FLOPs and
-    maps, OpenVINO's (channels-last, no padding) the model's."""
+    maps, OpenVINO's (channels-last) its FLOPs at whole blocks of output channels and the
+    model's maps."""
     from harness.predict.design import FEATURES, KERNEL_KINDS, TERMS, kernel_row
     from harness.predict.eager import onednn_block
 
@@ -200,5 +201,30 @@ def test_an_eager_row_prices_the_padded_convolution_and_openvino_the_model() -> 
     assert row[i + 1] == pytest.approx(eager.padded_flops / 1e6)
     assert row[i + 2] == pytest.approx((eager.in_bytes + eager.out_bytes) * want / 1e6, rel=1e-6)
     (compiled,) = [k for k in got["openvino:CPU"] if k.kind == "conv"]
-    assert compiled.padded_flops == 0 and compiled.padded_map_bytes == 0
-    assert kernel_row(got["openvino:CPU"])[i + 1] == pytest.approx(compiled.flops / 1e6)
+    assert compiled.padded_flops == round(compiled.flops * want) and compiled.padded_map_bytes == 0
+    ov_row = kernel_row(got["openvino:CPU"])
+    assert ov_row[i + 1] == pytest.approx(compiled.flops * want / 1e6)
+    assert ov_row[i + 2] == pytest.approx((compiled.bytes - compiled.weight_bytes) / 1e6)
+
+
+def test_openvino_computes_whole_blocks_of_output_channels() -> None:
+    """OpenVINO's convolutions carry their FLOPs at whole blocks of output channels (20 or 24
+    computed as 32 on AVX-512; 32 as itself; a depthwise convolution's channels too), their maps
+    and input channels as the model's; none in bf16, whose blocks differ."""
+    from harness.predict.eager import onednn_block
+
+    block = onednn_block()
+    for cout, groups in ((24, 1), (32, 1), (20, 20)):
+        cin = cout if groups > 1 else 16
+        model = torch.nn.Sequential(torch.nn.Conv2d(cin, cout, 3, 1, 1, groups=groups,
+                                                    bias=False)).eval()
+        x = torch.randn(1, cin, 32, 32)
+        (conv,) = [k for k in backend_kernels(model, x, ["openvino:CPU"], precision="f32",
+                                              threads=2)["openvino:CPU"]
+                   if k.kind in ("conv", "depthwise")]
+        want = -(-cout // block) * block
+        assert conv.padded_flops == (round(conv.flops * want / cout) if want != cout else 0)
+        assert conv.padded_map_bytes == 0
+    (bf16,) = [k for k in backend_kernels(model, x, ["openvino:CPU"], precision="bf16",
+                                          threads=2)["openvino:CPU"] if k.kind == "depthwise"]
+    assert bf16.padded_flops == 0

@@ -31,8 +31,11 @@ from harness.predict.fusion import Kernel, backend_kernels
 # residual adds read from outside it (``fusion.outside_reads``); 14 = eager conversions leave out
 # an input oneDNN reads as it is (under 16 channels) and follow the layout and precision; 15 = a
 # convolution whose batch norm the runtime folded away with its name is read as a convolution
-# (``harness.layers.matching``: the recovery follows conv -> batch norm -> named add).
-UNITS_VERSION = 16
+# (``harness.layers.matching``: the recovery follows conv -> batch norm -> named add); 16 = eager
+# PyTorch's oneDNN convolutions carry their FLOPs and maps at the padded channel counts
+# (``eager.padded``); 17 = OpenVINO's convolutions their FLOPs at whole blocks of output channels
+# (``fusion.compiled_blocks``).
+UNITS_VERSION = 17
 
 KERNEL_FAMILY = "kernel"
 
