@@ -29,6 +29,7 @@ convolutions (``design.kernel_row``): priced by the model's FLOPs, eager PyTorch
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from harness.layers.kinds import CONVOLUTION_KINDS
@@ -45,15 +46,19 @@ PLAIN_INPUT_BELOW = 16
 NARROW_FLOATS = ("bf16", "f16")
 
 
+@functools.cache
 def onednn_block() -> int:
     """The channel block of oneDNN's f32 layouts on this CPU, as ATen dispatches: 16 floats
-    (one AVX-512 register) where torch runs its AVX-512 kernels, 8 (AVX2) otherwise."""
+    (one AVX-512 register) where torch runs its AVX-512 kernels, 8 (AVX2) otherwise. OpenVINO's
+    CPU plugin, built on oneDNN, blocks its output channels the same way
+    (``fusion.compiled_blocks``)."""
     import torch
 
     return 16 if torch.backends.cpu.get_cpu_capability().startswith("AVX512") else 8
 
 
-def _pad(channels: int, block: int) -> int:
+def padded_channels(channels: int, block: int) -> int:
+    """``channels`` rounded up to a whole number of ``block``s."""
     return -(-channels // block) * block
 
 
@@ -105,16 +110,16 @@ def padded(unit: dict[str, Any], *, threads: int, precision: str, block: int,
     layout is channels_last (oneDNN's ``acdb``, unpadded), in a narrower float (its blocks were
     not checked) and for other groupings."""
     flops = int(unit.get("flops", 0))
-    maps = int(unit.get("in_bytes", 0)) + int(unit.get("out_bytes", 0))
+    in_bytes, out_bytes = int(unit.get("in_bytes", 0)), int(unit.get("out_bytes", 0))
     cin, cout, groups = int(unit.get("cin", 0)), int(unit.get("cout", 0)), int(unit.get("groups", 1))
+    depthwise = groups > 1 and groups == cin == cout
     if (layout == "channels_last" or precision != "f32" or cin <= 0 or cout <= 0
+            or (groups > 1 and not depthwise)
             or not runs_onednn(unit, threads=threads, precision=precision)):
-        return flops, maps
-    fout = _pad(cout, block) / cout
-    if groups > 1:
-        if groups != cin or cin != cout:
-            return flops, maps
-        return round(flops * fout), round(maps * fout)
-    fin = _pad(cin, block) / cin if cin >= PLAIN_INPUT_BELOW else 1.0
-    return (round(flops * fin * fout),
-            round(int(unit.get("in_bytes", 0)) * fin + int(unit.get("out_bytes", 0)) * fout))
+        return flops, in_bytes + out_bytes
+    fout = padded_channels(cout, block) / cout
+    # a depthwise convolution's input channels are its output channels, padded once
+    fin = fout if depthwise else (
+        padded_channels(cin, block) / cin if cin >= PLAIN_INPUT_BELOW else 1.0)
+    return (round(flops * (1.0 if depthwise else fin) * fout),
+            round(in_bytes * fin + out_bytes * fout))

@@ -21,6 +21,7 @@ from typing import Any
 
 from harness.layers.kinds import CONVOLUTION_KINDS, VANISHING, anchor_kind
 from harness.layers.matching import match
+from harness.predict.eager import conversion_bytes, onednn_block, padded, padded_channels
 
 # Unit kinds that compute nothing a kernel model could learn (views, reshapes).
 UNMODELLED = ("other",)
@@ -338,12 +339,10 @@ def compiled_blocks(found: list[Kernel], *, precision: str) -> list[Kernel]:
     channels cost what 32 do (a 3x3 convolution at 64x64, 2 threads, Zen 4: 16 channels 331 µs,
     20 593, 24 686, 32 731). Its maps are not padded (``acdb``), nor its input channels, which
     its inner loop reduces over. f32 only (the blocks of its bf16 and int8 kernels differ)."""
-    from harness.predict.eager import onednn_block
-
     if precision != "f32":
         return found
     block = onednn_block()
-    return [replace(k, padded_flops=round(k.flops * (-(-k.cout // block) * block) / k.cout))
+    return [replace(k, padded_flops=round(k.flops * padded_channels(k.cout, block) / k.cout))
             if k.kind in CONVOLUTION_KINDS and k.cout > 0 and k.cout % block else k
             for k in found]
 
@@ -353,8 +352,6 @@ def eager_conversions(found: list[Kernel], units: list[dict[str, Any]], *, threa
     """Eager PyTorch's kernels (one per unit) with what oneDNN does inside each convolution's
     call (``harness.predict.eager``): the bytes of its layout conversions, and the FLOPs and map
     bytes at the channel counts its blocked layout pads to."""
-    from harness.predict.eager import conversion_bytes, onednn_block, padded
-
     by_name = {u["name"]: u for u in units}  # an eager kernel is one unit
     block = onednn_block()
     out = []
